@@ -1,0 +1,148 @@
+// IPv4 addresses and networks as values (after flannel's pkg/ip/ipnet.go: IP4, IP4Net).
+// Parsing is strict (dotted quad via ipaddr.js, no leading zeros); every error names the
+// field, the value, the rule and an example. Values are immutable; methods are pure.
+
+import ipaddr from 'ipaddr.js';
+import { invalid } from './errors.ts';
+
+/** An IPv4 address held as an unsigned 32-bit number. */
+export class Ip4 {
+  private constructor(readonly value: number) {}
+
+  static fromNumber(n: number): Ip4 {
+    return new Ip4(n >>> 0);
+  }
+
+  /** `parse("10.4.7.21", "--public-ip")`; throws UsageError naming `field`. */
+  static parse(text: string, field = 'address'): Ip4 {
+    if (typeof text !== 'string' || !ipaddr.IPv4.isValidFourPartDecimal(text)) {
+      throw invalid(field, text, 'must be an IPv4 address (four decimal octets 0-255)', '10.4.7.21');
+    }
+    const o = ipaddr.IPv4.parse(text).octets;
+    return new Ip4(((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0);
+  }
+
+  static isValid(text: string): boolean {
+    return ipaddr.IPv4.isValidFourPartDecimal(text);
+  }
+
+  toString(): string {
+    const v = this.value;
+    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  }
+
+  equals(o: Ip4): boolean {
+    return this.value === o.value;
+  }
+
+  add(n: number): Ip4 {
+    return Ip4.fromNumber(this.value + n);
+  }
+}
+
+function maskOf(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+/** An IPv4 network `ip/prefix`. `ip` may have host bits set (`172.7.21.1/24`), see network(). */
+export class Ip4Net {
+  private constructor(
+    readonly ip: Ip4,
+    readonly prefix: number,
+  ) {}
+
+  static of(ip: Ip4, prefix: number): Ip4Net {
+    return new Ip4Net(ip, prefix);
+  }
+
+  /**
+   * Parse `a.b.c.d/n`. With `{ strict: true }` host bits must be zero
+   * (`172.7.21.1/24` is refused as a network). Throws UsageError naming `field`.
+   */
+  static parse(text: string, field = 'network', opts: { strict?: boolean } = {}): Ip4Net {
+    const example = '172.7.0.0/16';
+    if (typeof text !== 'string') throw invalid(field, text, 'must be a CIDR string', example);
+    const slash = text.indexOf('/');
+    if (slash < 0) throw invalid(field, text, 'must be a CIDR: address/prefix', example);
+    const addr = text.slice(0, slash);
+    const len = text.slice(slash + 1);
+    if (!Ip4.isValid(addr)) throw invalid(field, text, `"${addr}" is not an IPv4 address`, example);
+    if (!/^\d{1,2}$/.test(len) || Number(len) > 32) throw invalid(field, text, 'prefix must be 0-32', example);
+    const net = new Ip4Net(Ip4.parse(addr, field), Number(len));
+    if (opts.strict && !net.isNetwork()) {
+      throw invalid(field, text, `host bits are set (the network is ${net.network()})`, net.network().toString());
+    }
+    return net;
+  }
+
+  /** The lease-key form: `172.7.21.0-24` (flannel's etcd key, `/` written as `-`). */
+  static parseLeaseKey(text: string, field = 'lease key'): Ip4Net {
+    const m = /^(\d+\.\d+\.\d+\.\d+)-(\d{1,2})$/.exec(text);
+    if (!m) throw invalid(field, text, 'must be a subnet written as ADDR-PREFIX', '172.7.21.0-24');
+    return Ip4Net.parse(`${m[1]}/${m[2]}`, field, { strict: true });
+  }
+
+  toLeaseKey(): string {
+    return `${this.ip}-${this.prefix}`;
+  }
+
+  toString(): string {
+    return `${this.ip}/${this.prefix}`;
+  }
+
+  get mask(): number {
+    return maskOf(this.prefix);
+  }
+
+  /** The network address with host bits cleared: 172.7.21.1/24 -> 172.7.21.0/24. */
+  network(): Ip4Net {
+    return new Ip4Net(Ip4.fromNumber(this.ip.value & this.mask), this.prefix);
+  }
+
+  isNetwork(): boolean {
+    return (this.ip.value & this.mask) >>> 0 === this.ip.value;
+  }
+
+  /** First usable address: network + 1 (flannel's FLANNEL_SUBNET and docker0's bip). */
+  firstHost(): Ip4 {
+    return this.network().ip.add(1);
+  }
+
+  /** `first host/prefix`: 172.7.21.0/24 -> 172.7.21.1/24, as written to subnet.env. */
+  gatewayForm(): Ip4Net {
+    return new Ip4Net(this.firstHost(), this.prefix);
+  }
+
+  lastAddress(): Ip4 {
+    return Ip4.fromNumber((this.network().ip.value | ~this.mask) >>> 0);
+  }
+
+  size(): number {
+    return 2 ** (32 - this.prefix);
+  }
+
+  contains(ip: Ip4): boolean {
+    return ((ip.value & this.mask) >>> 0) === ((this.ip.value & this.mask) >>> 0);
+  }
+
+  /** Whole of `other` lies inside this network. */
+  containsNet(other: Ip4Net): boolean {
+    return other.prefix >= this.prefix && this.contains(other.ip);
+  }
+
+  overlaps(other: Ip4Net): boolean {
+    const p = Math.min(this.prefix, other.prefix);
+    const m = maskOf(p);
+    return ((this.ip.value & m) >>> 0) === ((other.ip.value & m) >>> 0);
+  }
+
+  /** Same network and prefix (host bits ignored). */
+  equals(other: Ip4Net): boolean {
+    return this.prefix === other.prefix && this.network().ip.equals(other.network().ip);
+  }
+
+  /** Same address and prefix, host bits included. */
+  identical(other: Ip4Net): boolean {
+    return this.prefix === other.prefix && this.ip.equals(other.ip);
+  }
+}

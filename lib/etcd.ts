@@ -1,0 +1,325 @@
+// etcd access for both API versions flannel uses, over TLS, failing fast.
+//   v2: the keys API over HTTP(S) (flannel v0.11-v0.17 read only this): one recursive GET
+//       gives the config and every lease in ONE range read.
+//   v3: etcd3 (gRPC) with a per-call deadline, because etcd3's dialTimeout is never read
+//       and a blackholed host would otherwise hang a cron run for minutes.
+// Every failure is an EtcdError whose `kind` says what is wrong (which TLS file, v2 off,
+// unreachable), so `doctor` can name the cause and a script can exit 3 with one clear line.
+
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import http from 'node:http';
+import { RuntimeError, invalid } from './errors.ts';
+import type { Command } from './runner.ts';
+
+export interface EtcdConnection {
+  readonly endpoints: readonly string[];
+  readonly cafile?: string;
+  readonly certfile?: string;
+  readonly keyfile?: string;
+  /** whole-request deadline per endpoint (default 3000 ms) */
+  readonly timeoutMs?: number;
+}
+
+export interface EtcdTls {
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+export type EtcdErrorKind =
+  | 'unreachable' // connection refused / no route
+  | 'timeout' // no answer within the deadline
+  | 'tls-ca' // the server's certificate is not signed by --cafile
+  | 'tls-client-cert' // the server refused our client certificate (or we sent none)
+  | 'tls-scheme' // http:// to a TLS port or https:// to a plain port
+  | 'tls-other'
+  | 'v2-disabled' // etcd 3.4 without --enable-v2
+  | 'key-not-found'
+  | 'compare-failed' // compare-and-swap lost: somebody else wrote first
+  | 'http';
+
+export class EtcdError extends RuntimeError {
+  constructor(
+    readonly kind: EtcdErrorKind,
+    readonly endpoint: string,
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'EtcdError';
+  }
+}
+
+/** Read the TLS files named by --cafile/--certfile/--keyfile; a missing file is a usage error. */
+export function loadTls(conn: EtcdConnection): EtcdTls {
+  const read = (flag: string, path?: string): Buffer | undefined => {
+    if (!path) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw invalid(flag, path, `cannot read (${(e as NodeJS.ErrnoException).code ?? e})`, '/opt/flannel/cert/ca.pem');
+    }
+  };
+  const tls = { ca: read('--cafile', conn.cafile), cert: read('--certfile', conn.certfile), key: read('--keyfile', conn.keyfile) };
+  if (Boolean(tls.cert) !== Boolean(tls.key)) {
+    throw invalid(tls.cert ? '--keyfile' : '--certfile', conn.keyfile ?? conn.certfile ?? '', 'client certificate and key go together', '--certfile client.pem --keyfile client-key.pem');
+  }
+  return tls;
+}
+
+/** Check endpoint URLs once at the edge. */
+export function parseEndpoints(text: string | readonly string[], field = '--endpoints'): string[] {
+  const list = (typeof text === 'string' ? text.split(',') : [...text]).map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0) throw invalid(field, text, 'needs at least one URL', 'https://10.4.7.12:2379');
+  for (const e of list) {
+    let u: URL;
+    try {
+      u = new URL(e);
+    } catch {
+      throw invalid(field, e, 'is not a URL', 'https://10.4.7.12:2379');
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(field, e, 'scheme must be http or https', 'https://10.4.7.12:2379');
+    if (u.pathname !== '/' && u.pathname !== '') throw invalid(field, e, 'must not carry a path', 'https://10.4.7.12:2379');
+  }
+  return list;
+}
+
+const TLS_CA_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+]);
+
+/** Map a Node network/TLS error to what is wrong, naming the file to look at. */
+export function classifyError(err: unknown, endpoint: string, conn: EtcdConnection): EtcdError {
+  if (err instanceof EtcdError) return err;
+  const e = err as NodeJS.ErrnoException & { reason?: string };
+  const code = e?.code ?? '';
+  const msg = String(e?.message ?? err);
+  const at = `etcd ${endpoint}`;
+  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL')
+    return new EtcdError('unreachable', endpoint, `${at}: unreachable (${code})`, code);
+  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || code === 'ECONNABORTED' || code === 'ABORT_ERR' || /timeout|timed out/i.test(msg))
+    return new EtcdError('timeout', endpoint, `${at}: no answer within ${conn.timeoutMs ?? 3000} ms`, code);
+  if (TLS_CA_CODES.has(code))
+    return new EtcdError('tls-ca', endpoint, `${at}: TLS: the server's certificate is not trusted by --cafile ${conn.cafile ?? '(none given)'} (${code})`, code);
+  if (/alert (bad certificate|certificate required|unknown ca|handshake failure)|ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|HANDSHAKE_FAILURE)/i.test(msg + code))
+    return new EtcdError(
+      'tls-client-cert',
+      endpoint,
+      conn.certfile
+        ? `${at}: TLS: the server refused the client certificate --certfile ${conn.certfile} (not signed by the CA etcd trusts, or not for client auth)`
+        : `${at}: TLS: the server requires a client certificate; give --certfile and --keyfile`,
+      code,
+    );
+  if (code === 'EPROTO' || code === 'ECONNRESET' || /wrong version number|packet length too long|socket hang up/i.test(msg)) {
+    const scheme = endpoint.startsWith('https') ? 'https:// but the port speaks plain HTTP' : 'http:// but the port speaks TLS (use https://)';
+    return new EtcdError('tls-scheme', endpoint, `${at}: TLS: endpoint is ${scheme}`, code);
+  }
+  if (/ssl|tls|certificate/i.test(msg + code)) return new EtcdError('tls-other', endpoint, `${at}: TLS: ${msg}`, code);
+  return new EtcdError('unreachable', endpoint, `${at}: ${msg}`, code);
+}
+
+export interface V2Response {
+  readonly endpoint: string;
+  readonly status: number;
+  readonly body: string;
+  /** X-Etcd-Index: the store's index when it answered */
+  readonly etcdIndex?: number;
+}
+
+function requestOnce(
+  endpoint: string,
+  method: string,
+  path: string,
+  body: string | undefined,
+  tls: EtcdTls,
+  conn: EtcdConnection,
+): Promise<V2Response> {
+  const url = new URL(path, endpoint);
+  const mod = url.protocol === 'https:' ? https : http;
+  const timeoutMs = conn.timeoutMs ?? 3000;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(
+      url,
+      {
+        method,
+        agent: false,
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        signal: AbortSignal.timeout(timeoutMs),
+        headers: body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const idx = Number(res.headers['x-etcd-index']);
+          resolve({ endpoint, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), etcdIndex: Number.isFinite(idx) ? idx : undefined });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * One v2 keys API request, trying each endpoint in turn until one answers. The answer
+ * (any HTTP status) is returned; only transport failures move on to the next endpoint.
+ */
+export async function v2Request(
+  conn: EtcdConnection,
+  tls: EtcdTls,
+  method: 'GET' | 'PUT' | 'DELETE',
+  key: string,
+  params: Record<string, string | number | boolean | undefined> = {},
+  form?: Record<string, string>,
+): Promise<V2Response> {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) qs.set(k, String(v));
+  const path = `/v2/keys${key.startsWith('/') ? key : `/${key}`}${qs.size ? `?${qs}` : ''}`;
+  const body = form ? new URLSearchParams(form).toString() : undefined;
+  let last: EtcdError | undefined;
+  for (const endpoint of conn.endpoints) {
+    try {
+      const res = await requestOnce(endpoint, method, path, body, tls, conn);
+      // etcd 3.4 without --enable-v2 answers the v2 paths with a plain-text 404
+      if (res.status === 404 && !res.body.trimStart().startsWith('{')) {
+        throw new EtcdError('v2-disabled', endpoint, `etcd ${endpoint}: the v2 API is off (etcd 3.4 needs --enable-v2=true; flannel < v0.18 reads only v2)`);
+      }
+      return res;
+    } catch (e) {
+      last = classifyError(e, endpoint, conn);
+      // a definite answer about this cluster's setup is not improved by asking another member
+      if (last.kind === 'v2-disabled') throw last;
+    }
+  }
+  throw last ?? new EtcdError('unreachable', '', 'etcd: no endpoints');
+}
+
+export interface V2Error {
+  readonly errorCode: number;
+  readonly message: string;
+  readonly cause?: string;
+  readonly index?: number;
+}
+
+/** The v2 error body (`{"errorCode":100,"message":"Key not found",...}`), if the answer is one. */
+export function parseV2Error(body: string): V2Error | undefined {
+  try {
+    const j = JSON.parse(body);
+    return typeof j?.errorCode === 'number' ? j : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface V2PutOptions {
+  /** false: create only (fails if it exists); true: update only */
+  readonly prevExist?: boolean;
+  /** compare-and-swap on the value we read */
+  readonly prevValue?: string;
+  readonly prevIndex?: number;
+  readonly ttl?: number;
+}
+
+/** PUT a key; a lost compare-and-swap is an EtcdError of kind 'compare-failed'. */
+export async function v2Put(conn: EtcdConnection, tls: EtcdTls, key: string, value: string, opts: V2PutOptions = {}): Promise<V2Response> {
+  const res = await v2Request(conn, tls, 'PUT', key, { prevExist: opts.prevExist, prevValue: opts.prevValue, prevIndex: opts.prevIndex }, {
+    value,
+    ...(opts.ttl !== undefined ? { ttl: String(opts.ttl) } : {}),
+  });
+  if (res.status === 200 || res.status === 201) return res;
+  const err = parseV2Error(res.body);
+  if (err && (err.errorCode === 101 || err.errorCode === 105)) {
+    throw new EtcdError('compare-failed', res.endpoint, `etcd: ${key} changed while we wrote it (${err.message}${err.cause ? `: ${err.cause}` : ''}); read it again and retry`);
+  }
+  throw new EtcdError('http', res.endpoint, `etcd ${res.endpoint}: PUT ${key} answered ${res.status}: ${err?.message ?? res.body.slice(0, 200)}`);
+}
+
+/** The `curl` command equal to a v2 PUT, for --dry-run output (key material stays in its files). */
+export function v2PutCommand(conn: EtcdConnection, key: string, value: string, opts: V2PutOptions, why: string): Command {
+  const qs = new URLSearchParams();
+  if (opts.prevExist !== undefined) qs.set('prevExist', String(opts.prevExist));
+  if (opts.prevValue !== undefined) qs.set('prevValue', opts.prevValue);
+  if (opts.prevIndex !== undefined) qs.set('prevIndex', String(opts.prevIndex));
+  const url = `${conn.endpoints[0]}/v2/keys${key}${qs.size ? `?${qs}` : ''}`;
+  const argv = ['curl', '-sS', '--fail-with-body'];
+  if (conn.cafile) argv.push('--cacert', conn.cafile);
+  if (conn.certfile) argv.push('--cert', conn.certfile);
+  if (conn.keyfile) argv.push('--key', conn.keyfile);
+  argv.push('-X', 'PUT', url, '--data-urlencode', `value=${value}`);
+  if (opts.ttl !== undefined) argv.push('-d', `ttl=${opts.ttl}`);
+  return { argv, why };
+}
+
+// ---------------------------------------------------------------- v3
+
+export interface V3Kv {
+  readonly key: string;
+  readonly value: string;
+  readonly lease: string;
+  readonly modRevision: string;
+}
+
+type Etcd3Client = import('etcd3').Etcd3;
+
+/**
+ * Run `fn` with an etcd3 client whose every unary call has a deadline, then close it.
+ * etcd3 is imported here, lazily: a v2-only run never pays its ~300 ms load time.
+ */
+export async function withV3<T>(conn: EtcdConnection, tls: EtcdTls, fn: (client: Etcd3Client) => Promise<T>): Promise<T> {
+  const { Etcd3 } = await import('etcd3');
+  const { noop } = await import('cockatiel');
+  const timeoutMs = conn.timeoutMs ?? 3000;
+  const hosts = conn.endpoints.map((e) => e.replace(/^https?:\/\//, ''));
+  let client: Etcd3Client;
+  try {
+    client = new Etcd3({
+      hosts,
+      credentials: tls.ca ? { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key } : undefined,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+      faultHandling: { host: () => noop, global: noop },
+    });
+  } catch (e) {
+    throw new EtcdError('tls-other', conn.endpoints[0] ?? '', `etcd: cannot use the TLS files (${(e as Error).message}); check --certfile/--keyfile are a matching pair`);
+  }
+  try {
+    return await fn(client);
+  } catch (e) {
+    throw classifyV3Error(e, conn);
+  } finally {
+    client.close();
+  }
+}
+
+function classifyV3Error(err: unknown, conn: EtcdConnection): EtcdError {
+  if (err instanceof EtcdError) return err;
+  const msg = String((err as Error)?.message ?? err);
+  const endpoint = conn.endpoints.join(',');
+  if (/deadline exceeded/i.test(msg)) return new EtcdError('timeout', endpoint, `etcd ${endpoint}: no answer within ${conn.timeoutMs ?? 3000} ms (v3)`);
+  if (/ECONNREFUSED|No connection established|UNAVAILABLE.*connect/i.test(msg) && !/certificate|SSL|TLS/i.test(msg))
+    return new EtcdError('unreachable', endpoint, `etcd ${endpoint}: unreachable (v3): ${msg.split('\n')[0]}`);
+  if (/self.signed|unable to verify|certificate verify failed|CERTIFICATE_VERIFY_FAILED/i.test(msg))
+    return new EtcdError('tls-ca', endpoint, `etcd ${endpoint}: TLS: the server's certificate is not trusted by --cafile ${conn.cafile ?? '(none)'}`);
+  if (/bad certificate|certificate required|unknown ca/i.test(msg))
+    return new EtcdError('tls-client-cert', endpoint, `etcd ${endpoint}: TLS: the server refused the client certificate ${conn.certfile ?? '(none given)'}`);
+  return new EtcdError('unreachable', endpoint, `etcd ${endpoint}: ${msg.split('\n')[0]}`);
+}
+
+/** One range read of everything under `prefix` (v3). */
+export async function v3GetPrefix(conn: EtcdConnection, tls: EtcdTls, prefix: string): Promise<V3Kv[]> {
+  return withV3(conn, tls, async (client) => {
+    const res = await client.getAll().prefix(prefix).exec();
+    return res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), lease: String(kv.lease), modRevision: String(kv.mod_revision) }));
+  });
+}

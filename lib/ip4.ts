@@ -77,9 +77,18 @@ export class Ip4Net {
 
   /** The lease-key form: `172.7.21.0-24` (flannel's etcd key, `/` written as `-`). */
   static parseLeaseKey(text: string, field = 'lease key'): Ip4Net {
-    const m = /^(\d+\.\d+\.\d+\.\d+)-(\d{1,2})$/.exec(text);
-    if (!m) throw invalid(field, text, 'must be a subnet written as ADDR-PREFIX', '172.7.21.0-24');
-    return Ip4Net.parse(`${m[1]}/${m[2]}`, field, { strict: true });
+    // Checked here rather than by parse(`a/n`): an error must quote the key as written
+    // (`172.7.21.5-24`), not a slash form the user never typed.
+    const example = '172.7.21.0-24';
+    const m = typeof text === 'string' ? /^(\d+\.\d+\.\d+\.\d+)-(\d{1,2})$/.exec(text) : null;
+    if (!m) throw invalid(field, text, 'must be a subnet written as ADDR-PREFIX', example);
+    if (!Ip4.isValid(m[1]!)) throw invalid(field, text, `"${m[1]}" is not an IPv4 address`, example);
+    if (Number(m[2]) > 32) throw invalid(field, text, 'prefix must be 0-32', example);
+    const net = new Ip4Net(Ip4.parse(m[1]!, field), Number(m[2]));
+    if (!net.isNetwork()) {
+      throw invalid(field, text, `host bits are set (the network is ${net.network()})`, net.network().toLeaseKey());
+    }
+    return net;
   }
 
   toLeaseKey(): string {

@@ -1,0 +1,455 @@
+// The lab: the runbook's cluster (RUNBOOK.md, "The lab the runbook was written on") built in
+// network namespaces on this machine, with real etcd (3 members, TLS, client-cert auth, v2 on),
+// a real sshd on the cert host, supervisord on every node and the release tarball served
+// over HTTP. createLab() builds it from the plan in topology.ts; lab.destroy() (or
+// destroyLab(prefix) from another process) removes every trace of it.
+//
+// Map:  topology.ts  the network as data (pure)      pki.ts     openssl CA + certs, ssh keys
+//       netns.ts     ip netns / ip -batch             proc.ts    run, daemons, waits
+//       state.ts     state file, destroyLab, cleanup  services.ts etcd, sshd, supervisord, servers
+//       runbook-by-hand.ts  the runbook as written    verify.ts  routes, TTLs, source addresses
+//       cli.ts       `npm run lab`
+//
+// Nothing is created in, or changed in, the root network namespace: the L2 segment's bridge
+// has its own namespace and every veth is created with both ends already in their namespaces.
+
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { basename, join } from 'node:path';
+import { CommandError, invalid } from '../lib/errors.ts';
+import { packFlannelTarball } from './flanneld/pack.ts';
+import { addNetns, execIn, ipBatch, listNetns } from './netns.ts';
+import { makePki, makeSshKeys, type Pki } from './pki.ts';
+import type { RunResult } from './proc.ts';
+import { runbookByHand, type RunbookByHandOptions } from './runbook-by-hand.ts';
+import {
+  startEtcd,
+  startServer,
+  startSshd,
+  startSupervisord,
+  waitEtcdHealthy,
+  type Started,
+} from './services.ts';
+import { destroyLab, ETC_NETNS, labDirOf, StateFile, type DestroyReport } from './state.ts';
+import {
+  AUTO_PREFIX_RE,
+  etcdMembers,
+  etcdName,
+  HTTP_PORT,
+  planNetnsBatch,
+  planTopology,
+  planVethBatch,
+  renderHostsFile,
+  renderNodeFirewall,
+  TARBALL_NAME,
+  TARBALL_URL_PATH,
+  type HostSpec,
+  type Topology,
+} from './topology.ts';
+
+export { FLANNEL_VERSION, TARBALL_NAME, TARBALL_URL_PATH, HTTP_PORT } from './topology.ts';
+
+/** A lab host: one network namespace, one address on eth0, one filesystem root. */
+export interface LabHost {
+  /** host name, as in the runbook: hdss7-21 */
+  readonly name: string;
+  readonly netns: string;
+  /** its eth0 address, e.g. 10.4.7.21 */
+  readonly ip: string;
+  /** every path the host uses lives under this directory: <labdir>/<name> (the toolkit's --root) */
+  readonly root: string;
+}
+
+/** A Kubernetes node of the runbook: docker0, one pod, supervisord, flanneld to be. */
+export interface LabNode extends LabHost {
+  /** its docker0 subnet = the flannel lease it must get, e.g. 172.7.21.0/24 */
+  readonly subnet: string;
+  /** docker0's address, e.g. 172.7.21.1 */
+  readonly bridgeIp: string;
+  /** the pod: its own namespace, 172.7.21.2/24 on eth0, default via docker0; runs a whoami server */
+  readonly pod: { readonly netns: string; readonly ip: string };
+  /** the supervisord program name, e.g. flanneld-7-21 */
+  readonly program: string;
+  readonly iface: 'eth0';
+  /** <root>/etc/supervisord.conf: `supervisorctl -c <this> update` */
+  readonly supervisordConf: string;
+  /** whether it is an etcd member */
+  readonly etcd: boolean;
+}
+
+export interface LabCertHost extends LabHost {
+  /** the lab's ssh private key that logs in as root (0600) */
+  readonly identity: string;
+  /** a known_hosts file holding the cert host's key, under hdss7-200 and 10.4.7.200 */
+  readonly knownHosts: string;
+  readonly user: 'root';
+  /** where the certificates are, as seen over ssh */
+  readonly certsDir: '/opt/certs';
+  /** the same directory on this machine's filesystem */
+  readonly certsPath: string;
+  /** `-i ... -o BatchMode=yes -o UserKnownHostsFile=...`: ssh/scp options that log in */
+  readonly sshOptions: readonly string[];
+}
+
+export interface LabExecOptions {
+  readonly input?: string;
+  /** default 30 s */
+  readonly timeoutMs?: number;
+  /** exit statuses that are answers, not failures */
+  readonly okStatus?: readonly number[];
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+}
+
+export interface Lab {
+  readonly prefix: string;
+  /** the labdir: <tmp>/<prefix>-lab */
+  readonly dir: string;
+  readonly topology: Topology;
+  /**
+   * etcd as the toolkit reaches it. Endpoints answer only inside the lab's namespaces; the
+   * files are the lab PKI on this machine's filesystem (the same bytes as /opt/certs).
+   */
+  readonly etcd: {
+    readonly endpoints: readonly string[];
+    readonly cafile: string;
+    readonly certfile: string;
+    readonly keyfile: string;
+  };
+  /** every hdss7-* host by name */
+  readonly hosts: Readonly<Record<string, LabHost>>;
+  readonly nodes: readonly LabNode[];
+  readonly certHost: LabCertHost;
+  readonly gateway: { readonly netns: string; readonly ip: string; readonly outsideIp: string };
+  /** a host outside the cluster's network, behind the gateway, running a whoami server */
+  readonly outside: { readonly netns: string; readonly ip: string; readonly port: number };
+  /** TCP port of the whoami servers (outside host and every pod) */
+  readonly whoamiPort: number;
+  /** the release tarball: on this filesystem (path), and as served by hdss7-200 (url) */
+  readonly tarball: { readonly path: string; readonly sha256: string; readonly url: string };
+  /** every namespace of the lab (hosts, pods, segment, gateway, outside) */
+  readonly namespaces: readonly string[];
+  /** Runs argv inside a lab namespace; rejects with CommandError on a status not in okStatus. */
+  exec(netns: string, argv: readonly string[], opts?: LabExecOptions): Promise<RunResult>;
+  /** `etcdctl` with the lab's endpoints and client certificate, run inside hdss7-12 (API 3 unless `api: 2`). */
+  etcdctl(args: readonly string[], opts?: LabExecOptions & { api?: 2 | 3; endpoints?: readonly string[] }): Promise<RunResult>;
+  /** `supervisorctl -c <root>/etc/supervisord.conf ARGS` inside the node's namespace. */
+  supervisorctl(node: LabNode, args: readonly string[], opts?: LabExecOptions): Promise<RunResult>;
+  /** The runbook done by hand as written (see runbook-by-hand.ts). */
+  runbookByHand(opts?: RunbookByHandOptions): Promise<void>;
+  /** Marks the lab as kept on purpose: cleanupLeftovers() leaves it, `npm run lab -- down` removes it. */
+  keep(): void;
+  /** Removes everything (idempotent). */
+  destroy(): Promise<DestroyReport>;
+}
+
+export interface CreateLabOptions {
+  /** default `frb` + 4 random hex digits */
+  readonly prefix?: string;
+  /** 2..20 (default 2) */
+  readonly nodes?: number;
+  /** load the iptables-services REJECT rules on the nodes (default true) */
+  readonly rejectRules?: boolean;
+  /** pack this flanneld binary (a real one) into the tarball instead of the stand-in */
+  readonly flanneldBin?: string;
+  /** serve this release tarball (a real one) instead of packing one */
+  readonly flannelTarball?: string;
+  /** one line per build step, with its duration */
+  readonly log?: (line: string) => void;
+  /** aborting stops the build (and every later lab.exec) and tears down what was built */
+  readonly signal?: AbortSignal;
+}
+
+const here = new URL('.', import.meta.url).pathname;
+
+function newPrefix(): string {
+  for (;;) {
+    const p = `frb${randomBytes(2).toString('hex')}`;
+    if (!existsSync(labDirOf(p))) return p;
+  }
+}
+
+async function timed<T>(log: ((l: string) => void) | undefined, what: string, f: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const v = await f();
+  log?.(`${what} (${((performance.now() - t0) / 1000).toFixed(2)}s)`);
+  return v;
+}
+
+async function sha256Of(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+/**
+ * Builds the lab. On any failure, or when `signal` aborts, it removes what it built and
+ * rejects. The caller owns the result: call `lab.destroy()` (tests: in `after()`).
+ */
+export async function createLab(opts: CreateLabOptions = {}): Promise<Lab> {
+  if (opts.prefix !== undefined && existsSync(labDirOf(opts.prefix))) {
+    throw invalid('prefix', opts.prefix, `is in use (${labDirOf(opts.prefix)} exists); remove it with destroyLab() or pick another`, 'frb1a2b');
+  }
+  const prefix = opts.prefix ?? newPrefix();
+  const dir = labDirOf(prefix);
+  const topo = planTopology({
+    prefix,
+    dir,
+    ...(opts.nodes !== undefined && { nodes: opts.nodes }),
+    ...(opts.rejectRules !== undefined && { rejectRules: opts.rejectRules }),
+  });
+  const clash = (await listNetns()).filter((n) => n.startsWith(`${prefix}-`));
+  if (clash.length) throw invalid('prefix', prefix, `namespaces with it exist already (${clash.join(', ')})`, 'frb1a2b');
+  for (const f of [opts.flanneldBin, opts.flannelTarball]) {
+    if (f !== undefined && !existsSync(f)) throw invalid(f === opts.flanneldBin ? 'flanneldBin' : 'flannelTarball', f, 'file does not exist', '/usr/local/bin/flanneld');
+  }
+  await mkdir(dir, { recursive: false, mode: 0o700 });
+  const state = new StateFile(prefix, dir);
+  try {
+    return await build(topo, state, opts);
+  } catch (e) {
+    await destroyLab(prefix, { force: true });
+    throw e;
+  }
+}
+
+async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): Promise<Lab> {
+  const { prefix, dir } = topo;
+  const log = opts.log;
+  const signal = opts.signal;
+  const started: Started[] = [];
+  const recordDaemon = (s: Started) => {
+    started.push(s);
+    state.update((st) => st.pids.push({ pid: s.daemon.pid, startTime: s.daemon.startTime, what: s.what }));
+  };
+  const hostByName = new Map(topo.hosts.map((h) => [h.name, h]));
+  const certSpec = topo.hosts.find((h) => h.certHost)!;
+  const members = etcdMembers(topo);
+  const endpoints = members.map((m) => `https://${m.ip}:2379`);
+  const logsDir = join(dir, 'logs');
+  await mkdir(logsDir, { recursive: true });
+
+  // files and network at once: neither needs the other
+  const filesP = timed(log, 'pki: CA, etcd member and client certificates, ssh keys, release tarball', async () => {
+    const [pki, ssh, tarball] = await Promise.all([
+      makePki(join(dir, 'pki'), members.map((m) => ({ name: m.name, ip: m.ip, etcdName: etcdName(m) })), signal),
+      makeSshKeys(join(dir, 'ssh'), `flannel-runbook lab ${prefix}`, signal),
+      opts.flannelTarball
+        ? (async () => {
+            const out = join(dir, 'release', TARBALL_NAME);
+            await mkdir(join(dir, 'release'), { recursive: true });
+            await copyFile(opts.flannelTarball!, out);
+            return { path: out, sha256: await sha256Of(out) };
+          })()
+        : packFlannelTarball(join(dir, 'release'), opts.flanneldBin ? { flanneldBin: opts.flanneldBin } : {}),
+    ]);
+    return { pki, ssh, tarball };
+  });
+  const netP = timed(log, `network: ${topo.namespaces.length} namespaces, ${topo.veths.length} veth pairs, no change in the root namespace`, async () => {
+    // recorded before created: a crash in between leaves an entry, never an unrecorded namespace
+    state.update((s) => s.netns.push(...topo.namespaces.map((n) => n.netns)));
+    await Promise.all(topo.namespaces.map((n) => addNetns(n.netns, signal)));
+    await ipBatch(undefined, planVethBatch(topo.veths), signal);
+    await Promise.all(topo.namespaces.map((n) => ipBatch(n.netns, planNetnsBatch(n, topo.veths), signal)));
+    await Promise.all(
+      topo.namespaces
+        .filter((n) => n.forward)
+        .map((n) => execIn(n.netns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'], { signal })),
+    );
+    const hostsFile = renderHostsFile(topo);
+    const named = topo.namespaces.filter((n) => n.hostname !== undefined).map((n) => n.netns);
+    state.update((s) => s.etcNetns.push(...named));
+    for (const ns of named) {
+      await mkdir(join(ETC_NETNS, ns), { recursive: true });
+      await writeFile(join(ETC_NETNS, ns, 'hosts'), hostsFile);
+    }
+  });
+  const [{ pki, ssh, tarball: packed }] = await Promise.all([filesP, netP]);
+
+  // every host's filesystem root
+  await timed(log, 'host roots: etcd certs, /opt/certs on hdss7-200, node dirs, node firewalls (iptables-restore)', async () => {
+    await Promise.all(topo.hosts.map((h) => layoutHost(h, pki)));
+    await layoutCertHost(certSpec, pki, ssh.hostKey, ssh.identityPub);
+    await Promise.all(
+      topo.hosts
+        .filter((h) => h.node)
+        .map((h) => execIn(h.netns, ['iptables-restore'], { input: renderNodeFirewall(h, { rejectRules: topo.rejectRules }), signal })),
+    );
+  });
+  const www = join(certSpec.root, 'www');
+  const served = join(www, TARBALL_URL_PATH);
+  await mkdir(join(served, '..'), { recursive: true });
+  await copyFile(packed.path, served);
+  const knownHosts = join(dir, 'ssh', 'known_hosts');
+  const hostKeyWords = ssh.hostPub.split(' ');
+  await writeFile(knownHosts, `${certSpec.name},${certSpec.ip} ${hostKeyWords[0]} ${hostKeyWords[1]}\n`);
+
+  await timed(log, `daemons: etcd x${members.length}, sshd, http on hdss7-200, whoami servers, supervisord x${topo.hosts.filter((h) => h.node).length}`, async () => {
+    const initialCluster = members.map((m) => `${etcdName(m)}=https://${m.ip}:2380`).join(',');
+    const starts: Promise<Started>[] = [
+      ...members.map((m) => startEtcd(m, { initialCluster, token: prefix, signal })),
+      startSshd(certSpec, { signal }),
+      startServer(certSpec.netns, [join(here, 'http-serve.mjs'), '--root', www, '--listen', certSpec.ip, '--port', String(HTTP_PORT)], {
+        what: `http ${certSpec.name}`,
+        listen: { ip: certSpec.ip, port: HTTP_PORT },
+        logFile: join(certSpec.root, 'data', 'logs', 'http-serve.log'),
+        signal,
+      }),
+      startServer(topo.outside.netns, [join(here, 'whoami-server.mjs'), '--port', String(topo.whoamiPort)], {
+        what: 'whoami outside',
+        listen: { ip: topo.outside.ip, port: topo.whoamiPort },
+        logFile: join(logsDir, 'whoami-outside.log'),
+        signal,
+      }),
+      ...topo.hosts
+        .filter((h) => h.node)
+        .flatMap((h) => [
+          startServer(h.node!.pod.netns, [join(here, 'whoami-server.mjs'), '--port', String(topo.whoamiPort)], {
+            what: `whoami pod ${h.name}`,
+            listen: { ip: h.node!.pod.ip, port: topo.whoamiPort },
+            logFile: join(logsDir, `whoami-pod-${h.short}.log`),
+            signal,
+          }),
+          startSupervisord(h, { signal }),
+        ]),
+    ];
+    // record each as soon as it runs, so that a failure of another still tears it down
+    const results = await Promise.allSettled(starts.map((p) => p.then((s) => (recordDaemon(s), s))));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    await waitEtcdHealthy(hostByName.get(members[0]!.name)!, endpoints, pki, started, { signal });
+  });
+
+  const node = (h: HostSpec): LabNode => ({
+    name: h.name,
+    netns: h.netns,
+    ip: h.ip,
+    root: h.root,
+    subnet: h.node!.subnet,
+    bridgeIp: h.node!.bridgeIp,
+    pod: { ...h.node!.pod },
+    program: h.node!.program,
+    iface: 'eth0',
+    supervisordConf: join(h.root, 'etc', 'supervisord.conf'),
+    etcd: h.etcd,
+  });
+  const hosts: Record<string, LabHost> = {};
+  for (const h of topo.hosts) hosts[h.name] = { name: h.name, netns: h.netns, ip: h.ip, root: h.root };
+  const nodes = topo.hosts.filter((h) => h.node).map(node);
+  const identity = ssh.identity;
+  const certHost: LabCertHost = {
+    ...hosts[certSpec.name]!,
+    identity,
+    knownHosts,
+    user: 'root',
+    certsDir: '/opt/certs',
+    certsPath: join(certSpec.root, 'opt', 'certs'),
+    sshOptions: ['-i', identity, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`],
+  };
+  const firstMember = hostByName.get(members[0]!.name)!;
+  let destroyed: Promise<DestroyReport> | undefined;
+
+  const lab: Lab = {
+    prefix,
+    dir,
+    topology: topo,
+    etcd: { endpoints, cafile: pki.ca, certfile: pki.client, keyfile: pki.clientKey },
+    hosts,
+    nodes,
+    certHost,
+    gateway: { netns: topo.gateway.netns, ip: topo.segments[0]!.gateway, outsideIp: topo.gateway.outsideIp },
+    outside: { ...topo.outside },
+    whoamiPort: topo.whoamiPort,
+    tarball: { path: served, sha256: packed.sha256, url: `http://${certSpec.ip}:${HTTP_PORT}${TARBALL_URL_PATH}` },
+    namespaces: topo.namespaces.map((n) => n.netns),
+    exec(netns, argv, o = {}) {
+      if (!lab.namespaces.includes(netns)) {
+        return Promise.reject(invalid('netns', netns, `is not a namespace of lab ${prefix}`, lab.nodes[0]!.netns));
+      }
+      return execIn(netns, argv, { ...o, ...(signal && { signal }) });
+    },
+    etcdctl(args, o = {}) {
+      const eps = (o.endpoints ?? endpoints).join(',');
+      const api = o.api ?? 3;
+      const tls =
+        api === 2
+          ? ['--no-sync', '--endpoints', eps, '--ca-file', pki.ca, '--cert-file', pki.client, '--key-file', pki.clientKey]
+          : ['--endpoints', eps, '--cacert', pki.ca, '--cert', pki.client, '--key', pki.clientKey];
+      return lab.exec(firstMember.netns, ['etcdctl', ...tls, ...args], {
+        ...o,
+        env: { ...process.env, ...o.env, ETCDCTL_API: String(api) },
+      });
+    },
+    supervisorctl(n, args, o = {}) {
+      return lab.exec(n.netns, ['supervisorctl', '-c', n.supervisordConf, ...args], o);
+    },
+    runbookByHand(o = {}) {
+      return runbookByHand(lab, o);
+    },
+    keep() {
+      state.update((s) => (s.kept = true));
+    },
+    destroy() {
+      destroyed ??= destroyLab(prefix, { force: true });
+      return destroyed;
+    },
+  };
+  return lab;
+}
+
+/** A host's root: etcd's certificates and data dir on members, the node directories on nodes. */
+async function layoutHost(h: HostSpec, pki: Pki): Promise<void> {
+  await mkdir(join(h.root, 'data', 'logs'), { recursive: true });
+  if (h.etcd) {
+    const certs = join(h.root, 'opt', 'etcd', 'certs');
+    await mkdir(certs, { recursive: true });
+    const m = pki.members[h.name]!;
+    await copyFile(pki.ca, join(certs, 'ca.pem'));
+    await copyFile(m.cert, join(certs, 'etcd-peer.pem'));
+    await copyFile(m.key, join(certs, 'etcd-peer-key.pem'));
+    await chmod(join(certs, 'etcd-peer-key.pem'), 0o600);
+    await mkdir(join(h.root, 'data', 'etcd'), { recursive: true, mode: 0o700 });
+    await mkdir(join(h.root, 'data', 'logs', 'etcd-server'), { recursive: true });
+  }
+  if (h.node) {
+    for (const d of ['opt', 'etc/supervisord.d', 'etc/sysconfig', 'run', 'var/log/supervisor', 'data/logs/supervisor']) {
+      await mkdir(join(h.root, d), { recursive: true });
+    }
+  }
+}
+
+/** hdss7-200: /opt/certs (the client key 0600), sshd's config, host key and root's authorized_keys. */
+async function layoutCertHost(h: HostSpec, pki: Pki, hostKey: string, identityPub: string): Promise<void> {
+  const certs = join(h.root, 'opt', 'certs');
+  await mkdir(certs, { recursive: true });
+  await copyFile(pki.ca, join(certs, 'ca.pem'));
+  await copyFile(pki.client, join(certs, 'client.pem'));
+  await copyFile(pki.clientKey, join(certs, 'client-key.pem'));
+  await chmod(join(certs, 'ca.pem'), 0o644);
+  await chmod(join(certs, 'client.pem'), 0o644);
+  await chmod(join(certs, 'client-key.pem'), 0o600);
+  const sshDir = join(h.root, 'etc', 'ssh');
+  await mkdir(sshDir, { recursive: true });
+  await copyFile(hostKey, join(sshDir, basename(hostKey)));
+  await chmod(join(sshDir, basename(hostKey)), 0o600);
+  await copyFile(`${hostKey}.pub`, join(sshDir, `${basename(hostKey)}.pub`));
+  await mkdir(join(h.root, 'root', '.ssh'), { recursive: true, mode: 0o700 });
+  await writeFile(join(h.root, 'root', '.ssh', 'authorized_keys'), `${identityPub}\n`, { mode: 0o600 });
+  await mkdir(join(h.root, 'run'), { recursive: true });
+}
+
+/** A lab's namespaces by what they are, for `--keep` instructions. */
+export function describeNamespaces(lab: Lab): { what: string; netns: string }[] {
+  return [
+    ...Object.values(lab.hosts).map((h) => ({ what: `${h.name} (${h.ip})`, netns: h.netns })),
+    ...lab.nodes.map((n) => ({ what: `pod on ${n.name} (${n.pod.ip})`, netns: n.pod.netns })),
+    { what: `gateway (${lab.gateway.ip}, ${lab.gateway.outsideIp})`, netns: lab.gateway.netns },
+    { what: `outside host (${lab.outside.ip})`, netns: lab.outside.netns },
+    { what: 'L2 segment bridge', netns: lab.topology.segments[0]!.netns },
+  ];
+}
+
+export { destroyLab, cleanupLeftovers, listLabs, readState, labDirOf } from './state.ts';
+export { AUTO_PREFIX_RE };
+export type { RunbookByHandOptions };
+export { CommandError };

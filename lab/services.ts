@@ -1,0 +1,207 @@
+// The lab's daemons, each started inside its host's namespace and waited for:
+//   startEtcd        one member of the 3-member TLS cluster (client-cert auth, peer TLS, v2 on)
+//   waitEtcdHealthy  until `etcdctl endpoint health` passes for every member
+//   startSshd        the cert host's real sshd, /opt bind-mounted from its root
+//   startSupervisord supervisord of a node, <root>/etc/supervisord.conf
+//   startServer      a small Node server (http-serve.mjs, whoami-server.mjs), until it listens
+// Each fails fast with the tail of the daemon's log when the daemon exits while we wait.
+
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { RuntimeError } from '../lib/errors.ts';
+import { execIn } from './netns.ts';
+import type { Pki } from './pki.ts';
+import { startDaemon, waitFor, type Daemon } from './proc.ts';
+import { renderLabSupervisordConf } from './supervisord-conf.ts';
+import { etcdName, type HostSpec } from './topology.ts';
+
+export interface Started {
+  readonly what: string;
+  readonly daemon: Daemon;
+}
+
+/** PATH for daemons: node's own directory first (the flanneld stand-in is `#!/usr/bin/env node`). */
+export const DAEMON_PATH = [dirname(process.execPath), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
+  .filter((d, i, all) => all.indexOf(d) === i)
+  .join(':');
+
+function daemonEnv(): NodeJS.ProcessEnv {
+  return { PATH: DAEMON_PATH, LANG: 'C.UTF-8', HOME: '/root', SHLVL: '1' };
+}
+
+async function logTail(file: string, lines = 15): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Throws with the log tail when a daemon we wait for has exited. */
+async function assertRunning(s: Started): Promise<void> {
+  if (s.daemon.exited !== undefined) {
+    throw new RuntimeError(`${s.what} ${s.daemon.exited} while starting; ${s.daemon.logFile}:\n${await logTail(s.daemon.logFile)}`);
+  }
+}
+
+/** Waits until something in `ns` listens on ip:port (ss), failing fast if the daemon dies. */
+async function waitListening(s: Started, ns: string, ip: string, port: number, signal?: AbortSignal): Promise<void> {
+  await waitFor(
+    `${s.what}: listening on ${ip}:${port}`,
+    async () => {
+      await assertRunning(s);
+      const r = await execIn(ns, ['ss', '-Hltn', 'sport', '=', `:${port}`], { signal });
+      return r.stdout.split('\n').some((l) => l.includes(`${ip}:${port}`) || l.includes(`0.0.0.0:${port}`) || l.includes(`*:${port}`))
+        ? true
+        : undefined;
+    },
+    { timeoutMs: 15_000, everyMs: 50, ...(signal && { signal }) },
+  ).catch(async (e) => {
+    await assertRunning(s);
+    throw e;
+  });
+}
+
+function inNetns(ns: string, argv: readonly string[]): string[] {
+  return ['ip', 'netns', 'exec', ns, ...argv];
+}
+
+/**
+ * One etcd member, as the runbook's cluster ran it: TLS for clients and peers, client
+ * certificates required, the v2 API on (flannel v0.11.0 speaks only v2). Listens on the
+ * member's address and 127.0.0.1 (both in its certificate), advertises the member address.
+ */
+export async function startEtcd(h: HostSpec, o: { initialCluster: string; token: string; signal?: AbortSignal }): Promise<Started> {
+  const certs = join(h.root, 'opt', 'etcd', 'certs');
+  const argv = [
+    'etcd',
+    '--name', etcdName(h),
+    '--data-dir', join(h.root, 'data', 'etcd', 'etcd-server'),
+    '--listen-peer-urls', `https://${h.ip}:2380`,
+    '--listen-client-urls', `https://${h.ip}:2379,https://127.0.0.1:2379`,
+    '--initial-advertise-peer-urls', `https://${h.ip}:2380`,
+    '--advertise-client-urls', `https://${h.ip}:2379`,
+    '--initial-cluster', o.initialCluster,
+    '--initial-cluster-state', 'new',
+    '--initial-cluster-token', o.token,
+    '--cert-file', join(certs, 'etcd-peer.pem'),
+    '--key-file', join(certs, 'etcd-peer-key.pem'),
+    '--trusted-ca-file', join(certs, 'ca.pem'),
+    '--client-cert-auth',
+    '--peer-cert-file', join(certs, 'etcd-peer.pem'),
+    '--peer-key-file', join(certs, 'etcd-peer-key.pem'),
+    '--peer-trusted-ca-file', join(certs, 'ca.pem'),
+    '--peer-client-cert-auth',
+    '--enable-v2=true',
+    '--logger', 'zap',
+    '--log-outputs', 'stderr',
+  ];
+  const logFile = join(h.root, 'data', 'logs', 'etcd-server', 'etcd.stdout.log');
+  return { what: `etcd ${h.name}`, daemon: startDaemon(inNetns(h.netns, argv), logFile, { env: daemonEnv() }) };
+}
+
+/** Waits until every member answers `endpoint health` over TLS with the client certificate. */
+export async function waitEtcdHealthy(
+  from: HostSpec,
+  endpoints: readonly string[],
+  pki: Pki,
+  started: readonly Started[],
+  o: { signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<void> {
+  const etcds = started.filter((s) => s.what.startsWith('etcd '));
+  await waitFor(
+    'etcd cluster health',
+    async () => {
+      for (const s of etcds) await assertRunning(s);
+      const r = await execIn(
+        from.netns,
+        ['etcdctl', '--endpoints', endpoints.join(','), '--cacert', pki.ca, '--cert', pki.client, '--key', pki.clientKey,
+          '--dial-timeout', '1s', '--command-timeout', '2s', 'endpoint', 'health'],
+        { env: { ...process.env, ETCDCTL_API: '3' }, okStatus: [1], timeoutMs: 10_000, ...(o.signal && { signal: o.signal }) },
+      );
+      if (r.status === 0) return true;
+      throw new RuntimeError((r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | '));
+    },
+    { timeoutMs: o.timeoutMs ?? 30_000, everyMs: 150, ...(o.signal && { signal: o.signal }) },
+  );
+}
+
+/** sshd_config for the cert host: its own address, keys, pid file and authorized keys. */
+export function renderSshdConfig(h: HostSpec): string {
+  return [
+    '# flannel-runbook lab: the cert host (hdss7-200) sshd',
+    `ListenAddress ${h.ip}`,
+    'Port 22',
+    `HostKey ${join(h.root, 'etc', 'ssh', 'ssh_host_ed25519_key')}`,
+    `PidFile ${join(h.root, 'run', 'sshd.pid')}`,
+    `AuthorizedKeysFile ${join(h.root, 'root', '.ssh', 'authorized_keys')}`,
+    'PermitRootLogin prohibit-password',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    // the lab's files live under /tmp, which StrictModes would refuse
+    'StrictModes no',
+    'UseDNS no',
+    'PrintMotd no',
+    // OpenSSH >= 9 scp speaks SFTP by default
+    'Subsystem sftp internal-sftp',
+  ].join('\n') + '\n';
+}
+
+/**
+ * The cert host's sshd. `ip netns exec` gives it a private mount namespace, so the bind mount
+ * of <root>/opt over /opt exists only for it and its sessions: `/opt/certs` over ssh is
+ * the cert host's, and nothing is mounted on this machine.
+ */
+export async function startSshd(h: HostSpec, o: { signal?: AbortSignal } = {}): Promise<Started> {
+  const conf = join(h.root, 'etc', 'ssh', 'sshd_config');
+  await writeFile(conf, renderSshdConfig(h));
+  // privilege separation directory sshd insists on (shared with the system's sshd, if any)
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  const argv = ['sh', '-c', 'mount --bind "$1" /opt && exec /usr/sbin/sshd -D -e -f "$2"', 'sh', join(h.root, 'opt'), conf];
+  const s: Started = {
+    what: `sshd ${h.name}`,
+    daemon: startDaemon(inNetns(h.netns, argv), join(h.root, 'data', 'logs', 'sshd.log'), { env: daemonEnv() }),
+  };
+  await waitListening(s, h.netns, h.ip, 22, o.signal);
+  return s;
+}
+
+/** A node's supervisord, in the foreground (-n) so that its PID is the one we recorded. */
+export async function startSupervisord(h: HostSpec, o: { signal?: AbortSignal } = {}): Promise<Started> {
+  const conf = join(h.root, 'etc', 'supervisord.conf');
+  await writeFile(conf, renderLabSupervisordConf(h.root));
+  const s: Started = {
+    what: `supervisord ${h.name}`,
+    daemon: startDaemon(inNetns(h.netns, ['supervisord', '-n', '-c', conf]), join(h.root, 'data', 'logs', 'supervisor', 'supervisord.stdout.log'), {
+      env: daemonEnv(),
+      cwd: h.root,
+    }),
+  };
+  const socket = join(h.root, 'run', 'supervisor.sock');
+  await waitFor(
+    `${s.what}: answering supervisorctl status`,
+    async () => {
+      await assertRunning(s);
+      if (!existsSync(socket)) return undefined;
+      // status exits 3 when some program is not running, 4 when there is none: both are answers
+      const r = await execIn(h.netns, ['supervisorctl', '-c', conf, 'status'], { okStatus: [1, 2, 3, 4, 7], ...(o.signal && { signal: o.signal }) });
+      return /no such file|refused connection/.test(r.stdout + r.stderr) ? undefined : true;
+    },
+    { timeoutMs: 15_000, everyMs: 100, ...(o.signal && { signal: o.signal }) },
+  );
+  return s;
+}
+
+/** A lab Node server script (argv[0] is the .mjs) inside `ns`, until it listens. */
+export async function startServer(
+  ns: string,
+  script: readonly string[],
+  o: { what: string; listen: { ip: string; port: number }; logFile: string; signal?: AbortSignal },
+): Promise<Started> {
+  const s: Started = { what: o.what, daemon: startDaemon(inNetns(ns, [process.execPath, ...script]), o.logFile, { env: daemonEnv() }) };
+  await waitListening(s, ns, o.listen.ip, o.listen.port, o.signal);
+  return s;
+}

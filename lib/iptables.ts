@@ -552,3 +552,15 @@ export function forwardAllowed(rs: Ruleset, network: Ip4Net): Finding {
   }
   return { id: 'forward-allowed', ok, reason: `pod traffic ${parts.join('; ')}` };
 }
+
+/**
+ * iptables-save output reduced to what a persisted rules file must match: no `#` comment
+ * lines (they carry timestamps), chain counters zeroed. Two saves of the same rules compare equal.
+ */
+export function comparableSave(text: string): string {
+  return text
+    .split('\n')
+    .filter((l) => !l.startsWith('#') && l.trim() !== '')
+    .map((l) => l.replace(/^(:\S+ \S+) \[\d+:\d+\]$/, '$1 [0:0]').replace(/^\[\d+:\d+\] /, ''))
+    .join('\n');
+}

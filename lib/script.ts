@@ -2,10 +2,14 @@
 // README's exit codes with ONE line on stderr, and the stdout/stderr split
 // (stdout: the report or the --dry-run script; stderr: progress and errors).
 
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExitCode, exitCodeOf, UsageError } from './errors.ts';
+import { ExitCode, exitCodeOf, invalid, UsageError } from './errors.ts';
+import { parseClusterFile, selectNode, type Cluster, type ClusterNode } from './cluster.ts';
+import { formatHelp, parseFlags, resolveSettings, type FlagsSpec, type ParsedFlags, type Settings } from './flags.ts';
+import { ipAddrCommand, localIps, parseIpAddr } from './interfaces.ts';
+import { zxRunner } from './runner.ts';
 
 export type Main = (argv: string[]) => Promise<number>;
 
@@ -52,4 +56,64 @@ export async function runScript(url: string, main: Main): Promise<void> {
 /** Progress and notes go to stderr, never stdout (stdout is the report or the dry-run script). */
 export function note(line: string): void {
   process.stderr.write(`${line}\n`);
+}
+
+// ------------------------------------------------------------------ settings at the edge
+
+export interface ScriptInfo {
+  readonly name: string;
+  readonly summary: string;
+  readonly example: string;
+  /** does the script act as one node (select it from the cluster file when --node is absent) */
+  readonly perNode: boolean;
+}
+
+export interface Loaded<S extends FlagsSpec> {
+  readonly flags: ParsedFlags<S>;
+  readonly settings: Settings;
+  readonly cluster?: Cluster;
+  readonly node?: ClusterNode;
+}
+
+/**
+ * Parse argv, print --help (returns undefined), read the cluster file and pick this node,
+ * then resolve every setting. All input checking happens here, before anything is observed.
+ */
+export async function loadSettings<const S extends FlagsSpec>(argv: readonly string[], spec: S, info: ScriptInfo): Promise<Loaded<S> | undefined> {
+  const flags = parseFlags(argv, spec);
+  if ((flags.values as Record<string, unknown>).help === true) {
+    process.stdout.write(formatHelp(info.name, info.summary, spec, info.example));
+    return undefined;
+  }
+  const file = (flags.values as Record<string, unknown>).cluster as string | undefined;
+  const nodeName = (flags.values as Record<string, unknown>).node as string | undefined;
+  let cluster: Cluster | undefined;
+  let node: ClusterNode | undefined;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw invalid('--cluster', file, `cannot read (${(e as NodeJS.ErrnoException).code ?? e})`, '/etc/flannel-runbook/cluster.json');
+    }
+    cluster = parseClusterFile(text, file);
+    if (nodeName !== undefined || info.perNode) {
+      const ips = nodeName !== undefined ? [] : localIps(parseIpAddr((await zxRunner(ipAddrCommand)).stdout));
+      node = selectNode(cluster, { name: nodeName, localIps: ips });
+    }
+  } else if (nodeName !== undefined) {
+    throw invalid('--node', nodeName, 'needs --cluster FILE to look the node up in', '--cluster cluster.json --node hdss7-21');
+  }
+  const settings = resolveSettings(flags, cluster, node);
+  return { flags, settings, cluster, node };
+}
+
+/** Print the report: JSON with --json, else the human lines (nothing with --quiet and no news). */
+export function report(settings: Pick<Settings, 'json' | 'quiet'>, data: unknown, lines: readonly string[], important = true): void {
+  if (settings.json) {
+    process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+    return;
+  }
+  if (settings.quiet && !important) return;
+  if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -32,13 +32,13 @@ export function formatAction(a: Action): string {
     case 'write': {
       const body = a.content.endsWith('\n') || a.content === '' ? a.content : `${a.content}\n`;
       const tmp = `${a.path}.tmp`;
-      return `# ${a.why}\ninstall -m ${octal(a.mode)} /dev/stdin ${q(tmp)} <<'${EOF_MARK}'\n${body}${EOF_MARK}\nmv -f ${q(tmp)} ${q(a.path)}`;
+      return `# ${a.why}\ninstall -D -m ${octal(a.mode)} /dev/stdin ${q(tmp)} <<'${EOF_MARK}'\n${body}${EOF_MARK}\nmv -f ${q(tmp)} ${q(a.path)}`;
     }
     case 'mkdir':
       return `# ${a.why}\nmkdir -p -m ${octal(a.mode)} ${q(a.path)}`;
     case 'copy': {
       const tmp = `${a.to}.tmp`;
-      return `# ${a.why}\ninstall -m ${octal(a.mode)} ${q(a.from)} ${q(tmp)}\nmv -f ${q(tmp)} ${q(a.to)}`;
+      return `# ${a.why}\ninstall -D -m ${octal(a.mode)} ${q(a.from)} ${q(tmp)}\nmv -f ${q(tmp)} ${q(a.to)}`;
     }
     case 'link': {
       const tmp = `${a.path}.tmp`;
@@ -72,6 +72,7 @@ export async function applyAction(a: Action, runner: Runner): Promise<void> {
       return;
     case 'copy': {
       const tmp = `${a.to}.tmp.${process.pid}`;
+      await mkdir(dirname(a.to), { recursive: true });
       await copyFile(a.from, tmp);
       await chmod(tmp, a.mode);
       await rename(tmp, a.to);

@@ -3,9 +3,12 @@
 // verify, unpack into a staging directory, carry the node's own files over, and switch the
 // link atomically. The current install is untouched until the final rename of the link.
 
-import { join } from 'node:path';
 import { invalid } from './errors.ts';
 import { copy, link, makeDir, run, type Action } from './plan.ts';
+import { lstat, readFile, readlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 
 export const DEFAULT_RELEASE_URL = 'https://github.com/coreos/flannel/releases/download/{version}/flannel-{version}-linux-amd64.tar.gz';
 
@@ -29,13 +32,13 @@ export function releaseUrl(version: string, template = DEFAULT_RELEASE_URL): str
 
 /** What is on disk now, observed by the script (paths already under --root). */
 export interface ReleaseState {
-  /** `/opt/flannel`: a link (with its target), a real directory, or missing */
+  /** `/opt/flannel`: a link (with its target, made absolute), a real directory, or missing */
   readonly current: { kind: 'link'; target: string } | { kind: 'dir' } | { kind: 'missing' };
   /** does `/opt/flannel-<version>/flanneld` exist */
   readonly versionInstalled: boolean;
   /** sha256 recorded in `/opt/flannel-<version>/.sha256`, if any */
   readonly recordedSha256?: string;
-  /** `/opt/flannel.previous` link target, if any */
+  /** `/opt/flannel.previous` link target (made absolute), if any */
   readonly previous?: string;
   /** node files present in the current release directory (relative names) */
   readonly nodeFiles: readonly string[];
@@ -81,6 +84,7 @@ export function planInstall(input: InstallInput, state: ReleaseState): Action[] 
 
   const actions: Action[] = [];
   if (!state.versionInstalled) {
+    actions.push(makeDir(input.layout.optDir, 'releases live here'));
     actions.push(run({ argv: ['rm', '-rf', p.staging, p.download], why: 'clear what an interrupted install may have left' }));
     if (input.source.kind === 'url') {
       actions.push(run({ argv: ['curl', '-fsSL', '--retry', '2', '--connect-timeout', '10', '-o', p.download, input.source.url], why: `download flannel ${version}` }));
@@ -105,9 +109,9 @@ export function planInstall(input: InstallInput, state: ReleaseState): Action[] 
     for (const f of state.nodeFiles) {
       actions.push(copy(join(state.current.target, f), join(p.versionDir, f), `carry ${f} over from ${state.current.target}`, f.endsWith('key.pem') ? 0o600 : f.endsWith('.sh') ? 0o755 : 0o644));
     }
-    actions.push(link(state.current.target, p.previous, 'remember the previous release for --rollback'));
+    actions.push(link(linkTarget(input.layout.optDir, state.current.target), p.previous, 'remember the previous release for --rollback'));
   }
-  actions.push(link(p.versionDir, p.link, `switch ${p.link} to ${version} atomically (a new link renamed over the old one)`));
+  actions.push(link(linkTarget(input.layout.optDir, p.versionDir), p.link, `switch ${p.link} to ${version} atomically (a new link renamed over the old one)`));
   return actions;
 }
 
@@ -117,9 +121,64 @@ export function planRollback(layout: Pick<ReleaseLayout, 'optDir'>, state: Relea
   if (!state.previous) throw invalid('--rollback', `${p.previous}`, 'no previous release is recorded (install has switched versions only once, or never)', `${p.previous} -> /opt/flannel-v0.10.0`);
   if (state.current.kind !== 'link') throw invalid(p.link, state.current.kind, 'must be a link to roll back', `${p.link} -> /opt/flannel-v0.11.0`);
   return [
-    link(state.current.target, p.previous, `remember ${state.current.target} so a second --rollback undoes this one`),
-    link(state.previous, p.link, `switch ${p.link} back to ${state.previous}`),
+    link(linkTarget(layout.optDir, state.current.target), p.previous, `remember ${state.current.target} so a second --rollback undoes this one`),
+    link(linkTarget(layout.optDir, state.previous), p.link, `switch ${p.link} back to ${state.previous}`),
   ];
 }
 
 const normalize = (p: string) => p.replace(/\/+$/, '');
+
+/**
+ * Links point at their sibling by a relative name (`flannel -> flannel-v0.11.0`): the same
+ * link is right on the host and under --root, and survives moving /opt.
+ */
+function linkTarget(optDir: string, absolute: string): string {
+  const rel = relative(optDir, normalize(absolute));
+  return rel.startsWith('..') || rel === '' ? absolute : rel;
+}
+
+// ---------------------------------------------------------------- observe
+
+async function linkOrDir(path: string): Promise<ReleaseState['current']> {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st) return { kind: 'missing' };
+  if (st.isSymbolicLink()) return { kind: 'link', target: resolve(resolve(path, '..'), await readlink(path)) };
+  return { kind: 'dir' };
+}
+
+/** Read what is installed under `<optDir>` (files only; no commands). */
+export async function readReleaseState(layout: ReleaseLayout): Promise<ReleaseState> {
+  const p = releasePaths(layout);
+  const current = await linkOrDir(p.link);
+  const prev = await linkOrDir(p.previous);
+  const exists = async (f: string) => Boolean(await lstat(f).catch(() => undefined));
+  const recorded = (await readFile(join(p.versionDir, '.sha256'), 'utf8').catch(() => '')).trim();
+  const nodeFiles: string[] = [];
+  if (current.kind === 'link') for (const f of NODE_FILES) if (await exists(join(current.target, f))) nodeFiles.push(f);
+  return {
+    current,
+    versionInstalled: await exists(join(p.versionDir, 'flanneld')),
+    ...(recorded ? { recordedSha256: recorded } : {}),
+    ...(prev.kind === 'link' ? { previous: prev.target } : {}),
+    nodeFiles,
+  };
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/**
+ * Check a release tarball's entry list (`tar -tzf`): flat, with an executable-to-be
+ * `flanneld`, nothing absolute or climbing out with `..`.
+ */
+export function checkTarballEntries(listing: string, field: string): void {
+  const entries = listing.split('\n').map((l) => l.trim()).filter(Boolean);
+  const bad = entries.find((e) => e.startsWith('/') || e.split('/').includes('..'));
+  if (bad) throw invalid(field, bad, 'a release tarball entry must stay inside the release directory', 'flanneld');
+  if (!entries.some((e) => e.replace(/^\.\//, '') === 'flanneld')) {
+    throw invalid(field, entries.slice(0, 4).join(' '), 'holds no flanneld at its top level: not a flannel release tarball', 'flannel-v0.11.0-linux-amd64.tar.gz (flanneld, mk-docker-opts.sh, README.md)');
+  }
+}

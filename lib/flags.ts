@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import minimist from 'minimist';
 import { invalid, UsageError } from './errors.ts';
 import { Ip4, Ip4Net } from './ip4.ts';
-import { DEFAULT_CERTS, etcdApiFor, type Cluster, type ClusterNode, type EtcdApi, type EtcdApiSetting } from './cluster.ts';
+import { DEFAULT_CERTS, etcdApiFor, etcdApiMismatch, type Cluster, type ClusterNode, type EtcdApi, type EtcdApiSetting } from './cluster.ts';
 import { checkEndpoint, checkEtcdPrefix, checkIfaceName, checkPort, DEFAULT_ETCD_PREFIX } from './flanneld-files.ts';
 
 export type FlagType = 'string' | 'boolean' | 'number' | 'list';
@@ -274,6 +274,8 @@ export interface Settings {
   readonly bridge: string;
   readonly healthzPort: number;
   readonly node: NodeSettings;
+  /** things that are allowed but probably wrong (an etcd API the flannel version does not read) */
+  readonly warnings: readonly string[];
 }
 
 type AnyParsed = { readonly values: Readonly<Record<string, unknown>>; readonly explicit: ReadonlySet<string> };
@@ -357,6 +359,7 @@ export function resolveSettings(flags: AnyParsed, cluster?: Cluster, node?: Clus
       ...(subnet && { subnet }),
       ...(iface !== undefined && { iface }),
     },
+    warnings: [etcdApiMismatch(flannelVersion, apiSetting)].filter((w): w is string => w !== undefined),
   };
 }
 

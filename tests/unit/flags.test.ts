@@ -134,6 +134,8 @@ describe('flags', () => {
     assert.equal(over.etcd.api, 'v3');
     assert.equal(over.healthzPort, 2402);
     assert.equal(over.node.publicIp?.toString(), '10.4.7.99');
+    assert.deepEqual(s.warnings, []);
+    assert.match(over.warnings.join('\n'), /^etcd\.api "v3": flannel v0\.11\.0 reads only the etcd v2 key space/);
   });
 
   test('resolves from flags alone, leaving unknown values unset', () => {

@@ -1,0 +1,112 @@
+// The flannel network in etcd, through the API a flannel release reads: the config key and
+// the leases, read in ONE range read (v2: one recursive GET; v3: one prefix range), and the
+// config written with compare-and-swap so two writers cannot clobber each other.
+
+import { EtcdError, loadTls, parseV2Error, v2Put, v2PutCommand, v2Request, withV3, type EtcdConnection, type EtcdTls } from './etcd.ts';
+import { parseV2Tree, parseV3Kvs, type EtcdApi, type LeaseTree } from './lease.ts';
+import type { Command } from './runner.ts';
+import { required, rooted, type Settings } from './flags.ts';
+
+export interface StoreTarget {
+  readonly conn: EtcdConnection;
+  readonly tls: EtcdTls;
+  readonly api: EtcdApi;
+  /** `/coreos.com/network` */
+  readonly prefix: string;
+}
+
+export function storeTarget(conn: EtcdConnection, api: EtcdApi, prefix: string): StoreTarget {
+  return { conn, tls: loadTls(conn), api, prefix: prefix.replace(/\/+$/, '') };
+}
+
+export interface NetworkState extends LeaseTree {
+  readonly api: EtcdApi;
+  /** what compare-and-swap needs to replace the config: v2 modifiedIndex, v3 mod_revision */
+  readonly configVersion?: string;
+}
+
+interface V2Node {
+  key?: string;
+  dir?: boolean;
+  nodes?: V2Node[];
+  modifiedIndex?: number;
+}
+
+/** Config and leases under the prefix, in one read through `target.api`. */
+export async function readNetworkState(target: StoreTarget): Promise<NetworkState> {
+  const configKey = `${target.prefix}/config`;
+  if (target.api === 'v2') {
+    const res = await v2Request(target.conn, target.tls, 'GET', target.prefix, { recursive: true });
+    if (res.status !== 200 && parseV2Error(res.body)?.errorCode !== 100) {
+      throw new EtcdError('http', res.endpoint, `etcd ${res.endpoint}: GET ${target.prefix} answered ${res.status}: ${res.body.slice(0, 200)}`);
+    }
+    const tree = parseV2Tree(res.body, target.prefix);
+    let configVersion: string | undefined;
+    const find = (n: V2Node | undefined): void => {
+      if (!n) return;
+      if (n.key === configKey && typeof n.modifiedIndex === 'number') configVersion = String(n.modifiedIndex);
+      for (const c of n.nodes ?? []) find(c);
+    };
+    if (res.status === 200) find((JSON.parse(res.body) as { node?: V2Node }).node);
+    return { ...tree, api: 'v2', ...(configVersion && { configVersion }) };
+  }
+  return withV3(target.conn, target.tls, async (client) => {
+    const res = await client.getAll().prefix(`${target.prefix}/`).exec();
+    const kvs = res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), rev: String(kv.mod_revision) }));
+    const tree = parseV3Kvs(kvs, target.prefix);
+    const cfg = kvs.find((k) => k.key === configKey);
+    return { ...tree, api: 'v3' as const, ...(cfg && { configVersion: cfg.rev }) };
+  });
+}
+
+/**
+ * Write the config: create when `expectVersion` is undefined (fails if it appeared since we
+ * read), else replace only if it is still at `expectVersion`. A lost race is an EtcdError
+ * of kind 'compare-failed'.
+ */
+export async function writeNetworkConfig(target: StoreTarget, value: string, expectVersion?: string): Promise<void> {
+  const key = `${target.prefix}/config`;
+  if (target.api === 'v2') {
+    await v2Put(target.conn, target.tls, key, value, expectVersion === undefined ? { prevExist: false } : { prevIndex: Number(expectVersion) });
+    return;
+  }
+  await withV3(target.conn, target.tls, async (client) => {
+    const cmp = expectVersion === undefined ? client.if(key, 'Create', '==', 0) : client.if(key, 'Mod', '==', expectVersion);
+    const res = await cmp.then(client.put(key).value(value)).commit();
+    if (!res.succeeded) {
+      throw new EtcdError('compare-failed', target.conn.endpoints.join(','), `etcd: ${key} changed while we wrote it; read it again and retry`);
+    }
+  });
+}
+
+/** The shell command equal to writeNetworkConfig, for --dry-run (file paths only, no key material). */
+export function writeConfigCommand(target: StoreTarget, value: string, expectVersion: string | undefined, why: string): Command {
+  const key = `${target.prefix}/config`;
+  if (target.api === 'v2') {
+    return v2PutCommand(target.conn, key, value, expectVersion === undefined ? { prevExist: false } : { prevIndex: Number(expectVersion) }, why);
+  }
+  const c = target.conn;
+  const argv = ['etcdctl', `--endpoints=${c.endpoints.join(',')}`];
+  if (c.cafile) argv.push(`--cacert=${c.cafile}`);
+  if (c.certfile) argv.push(`--cert=${c.certfile}`);
+  if (c.keyfile) argv.push(`--key=${c.keyfile}`);
+  argv.push('txn');
+  // etcdctl txn reads: compares, blank line, success requests, blank line, failure requests, blank line
+  const compare = expectVersion === undefined ? `create("${key}") = "0"` : `mod("${key}") = "${expectVersion}"`;
+  // etcdctl reads a double-quoted value with Go's unquoting; JSON string escapes are a subset
+  return { argv, input: `${compare}\n\nput ${key} ${JSON.stringify(value)}\n\n\n`, why: `${why} (prints SUCCESS, or FAILURE if the config changed meanwhile)` };
+}
+
+/**
+ * The etcd connection a script's settings describe: endpoints, and the TLS files under
+ * --root. Plain http:// endpoints use no TLS files (the runbook's defaults would only fail).
+ */
+export function connectionFor(s: Pick<Settings, 'root' | 'etcd'>, timeoutMs = 2500): EtcdConnection {
+  const endpoints = required(s.etcd.endpoints.length ? [...s.etcd.endpoints] : undefined, '--endpoints', 'https://10.4.7.12:2379,https://10.4.7.21:2379');
+  const tls = endpoints.some((e) => e.startsWith('https:'));
+  return {
+    endpoints,
+    ...(tls && { cafile: rooted(s.root, s.etcd.cafile), certfile: rooted(s.root, s.etcd.certfile), keyfile: rooted(s.root, s.etcd.keyfile) }),
+    timeoutMs,
+  };
+}

@@ -345,3 +345,23 @@ export function planRouteCommands(diff: RouteDiff): Command[] {
     },
   ];
 }
+
+/**
+ * The routes flanneld keeps for this backend: host-gw (one `via PUBLICIP dev IFACE` per
+ * peer), vxlan (onlink via flannel.VNI), vxlan + DirectRouting (host-gw style for peers on
+ * the same L2 segment, `sameL2`, vxlan for the rest).
+ */
+export function planBackendRoutes(
+  backend: { readonly type: string; readonly vni?: number; readonly directRouting?: boolean },
+  leases: readonly PeerLease[],
+  self: { publicIp: Ip4; iface: string },
+  sameL2: (ip: Ip4) => boolean,
+): Route[] {
+  if (backend.type === 'host-gw') return planHostGwRoutes(leases, self);
+  if (backend.type === 'vxlan') {
+    return backend.directRouting
+      ? planDirectRoutingRoutes(leases, { ...self, vni: backend.vni ?? 1 }, sameL2)
+      : planVxlanRoutes(leases, self, { vni: backend.vni ?? 1 });
+  }
+  throw invalid('Backend.Type', backend.type, 'the toolkit checks routes of host-gw and vxlan only', 'host-gw');
+}

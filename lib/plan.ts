@@ -4,6 +4,7 @@
 // switched atomically (new link + rename over the old), so a crash never leaves half a file.
 
 import { chmod, mkdir, rename, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
+import { appendFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { formatCommand, shellQuote, type Command, type Runner } from './runner.ts';
 
@@ -88,10 +89,20 @@ export async function applyAction(a: Action, runner: Runner): Promise<void> {
   }
 }
 
+/**
+ * FLANNEL_RUNBOOK_TRACE=FILE: one JSON line per change made to the host or to etcd, so a
+ * test can prove that a second run changed nothing (not merely that it said so).
+ */
+export function traceChange(kind: string, what: string): void {
+  const trace = process.env.FLANNEL_RUNBOOK_TRACE;
+  if (trace) appendFileSync(trace, `${JSON.stringify({ kind, what })}\n`);
+}
+
 /** Execute the actions in order; stop at the first failure (as `set -e` would). */
 export async function applyPlan(actions: readonly Action[], runner: Runner, onAction?: (a: Action) => void): Promise<void> {
   for (const a of actions) {
     onAction?.(a);
+    traceChange(a.kind, describeAction(a));
     await applyAction(a, runner);
   }
 }

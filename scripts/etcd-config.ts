@@ -15,6 +15,7 @@ import { invalid, UsageError, ExitCode } from '../lib/errors.ts';
 import { diffNetworkConfig, formatNetworkConfig, parseNetworkConfig, type NetworkConfigSpec } from '../lib/netconfig.ts';
 import { connectionFor, readNetworkState, storeTarget, writeConfigCommand, writeNetworkConfig, type NetworkState } from '../lib/network-store.ts';
 import { formatScript } from '../lib/runner.ts';
+import { traceChange } from '../lib/plan.ts';
 import { isEntryPoint, loadSettings, report, runScript } from '../lib/script.ts';
 import { formatLeaseTable } from '../lib/lease-report.ts';
 
@@ -100,6 +101,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(formatScript([writeConfigCommand(target, desired, differences ? current.configVersion : undefined, why)]));
     return 0;
   }
+  traceChange('etcd', `write ${s.etcd.prefix}/config via ${api}`);
   await writeNetworkConfig(target, desired, differences ? current.configVersion : undefined);
   const after = await readNetworkState(target);
   if (after.config === undefined || diffNetworkConfig(after.config, desired).length) {

@@ -14,6 +14,7 @@
 // has its own namespace and every veth is created with both ends already in their namespaces.
 
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -21,8 +22,8 @@ import { basename, join } from 'node:path';
 import { CommandError, invalid } from '../lib/errors.ts';
 import { packFlannelTarball } from './flanneld/pack.ts';
 import { addNetns, execIn, ipBatch, listNetns } from './netns.ts';
-import { makePki, makeSshKeys, type Pki } from './pki.ts';
-import type { RunResult } from './proc.ts';
+import { makePki, makeSshKeys, type Pki, type SshKeys } from './pki.ts';
+import { settleAll, type RunResult } from './proc.ts';
 import { runbookByHand, type RunbookByHandOptions } from './runbook-by-hand.ts';
 import {
   startEtcd,
@@ -41,8 +42,10 @@ import {
   planNetnsBatch,
   planTopology,
   planVethBatch,
+  LAB_RESOLV_CONF,
   renderHostsFile,
   renderNodeFirewall,
+  renderNsswitch,
   TARBALL_NAME,
   TARBALL_URL_PATH,
   type HostSpec,
@@ -190,6 +193,8 @@ export async function createLab(opts: CreateLabOptions = {}): Promise<Lab> {
   if (opts.prefix !== undefined && existsSync(labDirOf(opts.prefix))) {
     throw invalid('prefix', opts.prefix, `is in use (${labDirOf(opts.prefix)} exists); remove it with destroyLab() or pick another`, 'frb1a2b');
   }
+  // every command in flight listens on the signal: dozens at once during a build
+  if (opts.signal) setMaxListeners(0, opts.signal);
   const prefix = opts.prefix ?? newPrefix();
   const dir = labDirOf(prefix);
   const topo = planTopology({
@@ -218,7 +223,7 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
   const log = opts.log;
   const signal = opts.signal;
   const started: Started[] = [];
-  const recordDaemon = (s: Started) => {
+  const record = (s: Started) => {
     started.push(s);
     state.update((st) => st.pids.push({ pid: s.daemon.pid, startTime: s.daemon.startTime, what: s.what }));
   };
@@ -231,7 +236,7 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
 
   // files and network at once: neither needs the other
   const filesP = timed(log, 'pki: CA, etcd member and client certificates, ssh keys, release tarball', async () => {
-    const [pki, ssh, tarball] = await Promise.all([
+    const [pki, ssh, tarball] = await settleAll<unknown>([
       makePki(join(dir, 'pki'), members.map((m) => ({ name: m.name, ip: m.ip, etcdName: etcdName(m) })), signal),
       makeSshKeys(join(dir, 'ssh'), `flannel-runbook lab ${prefix}`, signal),
       opts.flannelTarball
@@ -243,34 +248,41 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
           })()
         : packFlannelTarball(join(dir, 'release'), opts.flanneldBin ? { flanneldBin: opts.flanneldBin } : {}),
     ]);
-    return { pki, ssh, tarball };
+    return { pki: pki as Pki, ssh: ssh as SshKeys, tarball: tarball as { path: string; sha256: string } };
   });
   const netP = timed(log, `network: ${topo.namespaces.length} namespaces, ${topo.veths.length} veth pairs, no change in the root namespace`, async () => {
     // recorded before created: a crash in between leaves an entry, never an unrecorded namespace
     state.update((s) => s.netns.push(...topo.namespaces.map((n) => n.netns)));
-    await Promise.all(topo.namespaces.map((n) => addNetns(n.netns, signal)));
+    await settleAll(topo.namespaces.map((n) => addNetns(n.netns, signal)));
     await ipBatch(undefined, planVethBatch(topo.veths), signal);
-    await Promise.all(topo.namespaces.map((n) => ipBatch(n.netns, planNetnsBatch(n, topo.veths), signal)));
-    await Promise.all(
+    await settleAll(topo.namespaces.map((n) => ipBatch(n.netns, planNetnsBatch(n, topo.veths), signal)));
+    await settleAll(
       topo.namespaces
         .filter((n) => n.forward)
         .map((n) => execIn(n.netns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'], { signal })),
     );
-    const hostsFile = renderHostsFile(topo);
+    // `ip netns exec` bind-mounts each file of /etc/netns/<ns>/ over /etc/<file>
+    const etcFiles = {
+      hosts: renderHostsFile(topo),
+      'nsswitch.conf': renderNsswitch(await readFile('/etc/nsswitch.conf', 'utf8').catch(() => '')),
+      'resolv.conf': LAB_RESOLV_CONF,
+    };
     const named = topo.namespaces.filter((n) => n.hostname !== undefined).map((n) => n.netns);
     state.update((s) => s.etcNetns.push(...named));
     for (const ns of named) {
       await mkdir(join(ETC_NETNS, ns), { recursive: true });
-      await writeFile(join(ETC_NETNS, ns, 'hosts'), hostsFile);
+      for (const [f, text] of Object.entries(etcFiles)) await writeFile(join(ETC_NETNS, ns, f), text);
     }
   });
-  const [{ pki, ssh, tarball: packed }] = await Promise.all([filesP, netP]);
+  const [files] = await settleAll<unknown>([filesP, netP]);
+  const { pki, ssh, tarball: packed } = files as Awaited<typeof filesP>;
 
+  signal?.throwIfAborted();
   // every host's filesystem root
   await timed(log, 'host roots: etcd certs, /opt/certs on hdss7-200, node dirs, node firewalls (iptables-restore)', async () => {
-    await Promise.all(topo.hosts.map((h) => layoutHost(h, pki)));
+    await settleAll(topo.hosts.map((h) => layoutHost(h, pki)));
     await layoutCertHost(certSpec, pki, ssh.hostKey, ssh.identityPub);
-    await Promise.all(
+    await settleAll(
       topo.hosts
         .filter((h) => h.node)
         .map((h) => execIn(h.netns, ['iptables-restore'], { input: renderNodeFirewall(h, { rejectRules: topo.rejectRules }), signal })),
@@ -284,22 +296,25 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
   const hostKeyWords = ssh.hostPub.split(' ');
   await writeFile(knownHosts, `${certSpec.name},${certSpec.ip} ${hostKeyWords[0]} ${hostKeyWords[1]}\n`);
 
+  signal?.throwIfAborted();
   await timed(log, `daemons: etcd x${members.length}, sshd, http on hdss7-200, whoami servers, supervisord x${topo.hosts.filter((h) => h.node).length}`, async () => {
     const initialCluster = members.map((m) => `${etcdName(m)}=https://${m.ip}:2380`).join(',');
     const starts: Promise<Started>[] = [
-      ...members.map((m) => startEtcd(m, { initialCluster, token: prefix, signal })),
-      startSshd(certSpec, { signal }),
+      ...members.map((m) => startEtcd(m, { initialCluster, token: prefix, signal, record })),
+      startSshd(certSpec, { signal, record }),
       startServer(certSpec.netns, [join(here, 'http-serve.mjs'), '--root', www, '--listen', certSpec.ip, '--port', String(HTTP_PORT)], {
         what: `http ${certSpec.name}`,
         listen: { ip: certSpec.ip, port: HTTP_PORT },
         logFile: join(certSpec.root, 'data', 'logs', 'http-serve.log'),
         signal,
+        record,
       }),
       startServer(topo.outside.netns, [join(here, 'whoami-server.mjs'), '--port', String(topo.whoamiPort)], {
         what: 'whoami outside',
         listen: { ip: topo.outside.ip, port: topo.whoamiPort },
         logFile: join(logsDir, 'whoami-outside.log'),
         signal,
+        record,
       }),
       ...topo.hosts
         .filter((h) => h.node)
@@ -309,14 +324,13 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
             listen: { ip: h.node!.pod.ip, port: topo.whoamiPort },
             logFile: join(logsDir, `whoami-pod-${h.short}.log`),
             signal,
+            record,
           }),
-          startSupervisord(h, { signal }),
+          startSupervisord(h, { signal, record }),
         ]),
     ];
-    // record each as soon as it runs, so that a failure of another still tears it down
-    const results = await Promise.allSettled(starts.map((p) => p.then((s) => (recordDaemon(s), s))));
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    // every PID is recorded at spawn (record); wait for all before failing, so none is mid-start
+    await settleAll(starts);
     await waitEtcdHealthy(hostByName.get(members[0]!.name)!, endpoints, pki, started, { signal });
   });
 

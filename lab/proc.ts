@@ -158,6 +158,18 @@ export function startDaemon(argv: readonly string[], logFile: string, opts: { en
   }
 }
 
+/**
+ * Like Promise.all, but waits for every promise to settle before rejecting with the first
+ * error: when one branch of a build fails, no sibling is still creating things while the
+ * teardown runs.
+ */
+export async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 /** Resolves after ms, or rejects as soon as `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -13,12 +13,25 @@ import { RuntimeError } from '../lib/errors.ts';
 import { execIn } from './netns.ts';
 import type { Pki } from './pki.ts';
 import { startDaemon, waitFor, type Daemon } from './proc.ts';
-import { renderLabSupervisordConf } from './supervisord-conf.ts';
+import { renderSupervisordConf, supervisordPaths } from '../lib/supervisor.ts';
 import { etcdName, type HostSpec } from './topology.ts';
 
 export interface Started {
   readonly what: string;
   readonly daemon: Daemon;
+}
+
+/** Options of every start function. */
+export interface StartOptions {
+  readonly signal?: AbortSignal;
+  /** called as soon as the process exists (before it is ready), to record its PID */
+  readonly record?: (s: Started) => void;
+}
+
+function started(what: string, daemon: Daemon, o: StartOptions): Started {
+  const s = { what, daemon };
+  o.record?.(s);
+  return s;
 }
 
 /** PATH for daemons: node's own directory first (the flanneld stand-in is `#!/usr/bin/env node`). */
@@ -72,7 +85,7 @@ function inNetns(ns: string, argv: readonly string[]): string[] {
  * certificates required, the v2 API on (flannel v0.11.0 speaks only v2). Listens on the
  * member's address and 127.0.0.1 (both in its certificate), advertises the member address.
  */
-export async function startEtcd(h: HostSpec, o: { initialCluster: string; token: string; signal?: AbortSignal }): Promise<Started> {
+export async function startEtcd(h: HostSpec, o: StartOptions & { initialCluster: string; token: string }): Promise<Started> {
   const certs = join(h.root, 'opt', 'etcd', 'certs');
   const argv = [
     'etcd',
@@ -98,7 +111,7 @@ export async function startEtcd(h: HostSpec, o: { initialCluster: string; token:
     '--log-outputs', 'stderr',
   ];
   const logFile = join(h.root, 'data', 'logs', 'etcd-server', 'etcd.stdout.log');
-  return { what: `etcd ${h.name}`, daemon: startDaemon(inNetns(h.netns, argv), logFile, { env: daemonEnv() }) };
+  return started(`etcd ${h.name}`, startDaemon(inNetns(h.netns, argv), logFile, { env: daemonEnv() }), o);
 }
 
 /** Waits until every member answers `endpoint health` over TLS with the client certificate. */
@@ -155,32 +168,45 @@ export function renderSshdConfig(h: HostSpec): string {
  * of <root>/opt over /opt exists only for it and its sessions: `/opt/certs` over ssh is
  * the cert host's, and nothing is mounted on this machine.
  */
-export async function startSshd(h: HostSpec, o: { signal?: AbortSignal } = {}): Promise<Started> {
+export async function startSshd(h: HostSpec, o: StartOptions = {}): Promise<Started> {
   const conf = join(h.root, 'etc', 'ssh', 'sshd_config');
   await writeFile(conf, renderSshdConfig(h));
   // privilege separation directory sshd insists on (shared with the system's sshd, if any)
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   const argv = ['sh', '-c', 'mount --bind "$1" /opt && exec /usr/sbin/sshd -D -e -f "$2"', 'sh', join(h.root, 'opt'), conf];
-  const s: Started = {
-    what: `sshd ${h.name}`,
-    daemon: startDaemon(inNetns(h.netns, argv), join(h.root, 'data', 'logs', 'sshd.log'), { env: daemonEnv() }),
-  };
+  const s = started(`sshd ${h.name}`, startDaemon(inNetns(h.netns, argv), join(h.root, 'data', 'logs', 'sshd.log'), { env: daemonEnv() }), o);
   await waitListening(s, h.netns, h.ip, 22, o.signal);
   return s;
 }
 
-/** A node's supervisord, in the foreground (-n) so that its PID is the one we recorded. */
-export async function startSupervisord(h: HostSpec, o: { signal?: AbortSignal } = {}): Promise<Started> {
+/** Where a node's supervisord keeps its files, relative to the node root (the runbook's paths). */
+export function labSupervisordSettings(root: string) {
+  return {
+    root,
+    includeGlob: '/etc/supervisord.d/*.ini',
+    socket: '/run/supervisor.sock',
+    pidfile: '/run/supervisord.pid',
+    logfile: '/var/log/supervisor/supervisord.log',
+  };
+}
+
+/**
+ * A node's supervisord (conf rendered by the toolkit's lib/supervisor.ts), in the foreground
+ * (-n) so that its PID is the one we recorded.
+ */
+export async function startSupervisord(h: HostSpec, o: StartOptions = {}): Promise<Started> {
   const conf = join(h.root, 'etc', 'supervisord.conf');
-  await writeFile(conf, renderLabSupervisordConf(h.root));
-  const s: Started = {
-    what: `supervisord ${h.name}`,
-    daemon: startDaemon(inNetns(h.netns, ['supervisord', '-n', '-c', conf]), join(h.root, 'data', 'logs', 'supervisor', 'supervisord.stdout.log'), {
+  const settings = labSupervisordSettings(h.root);
+  await writeFile(conf, renderSupervisordConf(settings));
+  const s = started(
+    `supervisord ${h.name}`,
+    startDaemon(inNetns(h.netns, ['supervisord', '-n', '-c', conf]), join(h.root, 'data', 'logs', 'supervisor', 'supervisord.stdout.log'), {
       env: daemonEnv(),
       cwd: h.root,
     }),
-  };
-  const socket = join(h.root, 'run', 'supervisor.sock');
+    o,
+  );
+  const socket = supervisordPaths(settings).socket;
   await waitFor(
     `${s.what}: answering supervisorctl status`,
     async () => {
@@ -199,9 +225,9 @@ export async function startSupervisord(h: HostSpec, o: { signal?: AbortSignal } 
 export async function startServer(
   ns: string,
   script: readonly string[],
-  o: { what: string; listen: { ip: string; port: number }; logFile: string; signal?: AbortSignal },
+  o: StartOptions & { what: string; listen: { ip: string; port: number }; logFile: string },
 ): Promise<Started> {
-  const s: Started = { what: o.what, daemon: startDaemon(inNetns(ns, [process.execPath, ...script]), o.logFile, { env: daemonEnv() }) };
+  const s = started(o.what, startDaemon(inNetns(ns, [process.execPath, ...script]), o.logFile, { env: daemonEnv() }), o);
   await waitListening(s, ns, o.listen.ip, o.listen.port, o.signal);
   return s;
 }

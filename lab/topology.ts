@@ -254,6 +254,19 @@ export function renderHostsFile(t: Topology): string {
 }
 
 /**
+ * /etc/nsswitch.conf for lab hosts: the machine's, with host names from files only. The lab
+ * has no DNS server; without this, every IPv6 lookup of a lab name goes to the machine's
+ * nameserver, unreachable from the lab, and waits for the resolver timeout (5 s).
+ */
+export function renderNsswitch(system: string): string {
+  const lines = system.split('\n').filter((l) => !/^\s*hosts\s*:/.test(l));
+  return ['# flannel-runbook lab: names from /etc/hosts only (the lab has no DNS)', 'hosts: files', ...lines].join('\n').trimEnd() + '\n';
+}
+
+/** /etc/resolv.conf for lab hosts: no nameserver the lab could not reach. */
+export const LAB_RESOLV_CONF = '# flannel-runbook lab: no DNS server (names come from /etc/hosts)\noptions timeout:1 attempts:1\n';
+
+/**
  * The firewall a CentOS 7 node with Docker and iptables-services has, as one
  * iptables-restore payload: Docker's masquerade of its bridge, and iptables-services'
  * default INPUT rules, plus the etcd ports its admin must have opened for etcd to work.

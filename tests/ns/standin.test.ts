@@ -1,0 +1,716 @@
+// The lab's flanneld stand-in (lab/flanneld/flanneld.mjs) against a real etcd 3.4 (v2 API) in
+// throwaway network namespaces, pinned to what the real flanneld v0.11.0 did
+// (tests/fixtures/standin/: its logs, routes and iptables, copied from observed-flanneld-v0.11.0).
+//
+// Environment, all under the per-run prefix frbsiXXXX: a bridge namespace (bridges only), an
+// etcd namespace on a management bridge, and for each case its own pair of node namespaces
+// (eth0 10.4.7.21/16 and 10.4.7.22/16 on the case's own bridge, docker0 172.7.2X.1/24, mgmt0 to
+// reach etcd). Cases run in parallel, each with its own pair and its own --etcd-prefix.
+// Nothing is done in the root namespace except creating and deleting these namespaces.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { packFlannelTarball, STANDIN_PATH } from '../../lab/flanneld/pack.ts';
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/standin/', import.meta.url));
+const IS_ROOT = process.getuid?.() === 0;
+const PREFIX = `frbsi${randomBytes(2).toString('hex')}`;
+const LEFTOVER = /^frbsi[0-9a-f]{4}-/;
+const ETCD_IP = '10.250.0.1';
+const ETCD = `http://${ETCD_IP}:2379`;
+const ETCD_TLS = `https://${ETCD_IP}:2381`;
+const HOSTGW_CONFIG = '{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}';
+const RUNBOOK_ENV = (n: number) => `FLANNEL_NETWORK=172.7.0.0/16\nFLANNEL_SUBNET=172.7.${n}.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n`;
+
+// ------------------------------------------------------------------------------ commands
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function sh(argv: readonly string[], opts: { ok?: readonly number[]; input?: string } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(argv[0]!, argv.slice(1), { encoding: 'utf8', maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      if (!(opts.ok ?? [0]).includes(code)) {
+        reject(new Error(`${argv.join(' ')}: exit ${code}: ${stderr.trim() || String(err)}`));
+      } else {
+        resolve({ code, stdout, stderr });
+      }
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+const inNs = (ns: string, argv: readonly string[], opts?: { ok?: readonly number[]; input?: string }) => sh(['ip', 'netns', 'exec', ns, ...argv], opts);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+// ------------------------------------------------------------------------------ teardown
+const teardown: (() => Promise<void>)[] = [];
+const started = new Set<ChildProcess>();
+
+function killStarted(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null && child.pid) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Kills what still runs inside a namespace of ours (the daemons' own ip/iptables children). */
+async function emptyNs(ns: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const r = await sh(['ip', 'netns', 'pids', ns], { ok: [0, 1, 255] });
+    const pids = r.stdout.split('\n').map(Number).filter((p) => p > 0 && p !== process.pid);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await sleep(20);
+  }
+}
+
+async function deleteNs(ns: string): Promise<void> {
+  await emptyNs(ns);
+  await sh(['ip', 'netns', 'delete', ns], { ok: [0, 1, 255] });
+}
+
+async function addNs(name: string): Promise<string> {
+  const ns = `${PREFIX}-${name}`;
+  await sh(['ip', 'netns', 'add', ns]);
+  teardown.push(() => deleteNs(ns));
+  await sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+  return ns;
+}
+
+async function tempDir(name: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `${PREFIX}-${name}-`));
+  teardown.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Leftovers of a crashed run: namespaces and temp dirs named frbsiXXXX-... only. */
+async function removeLeftovers(): Promise<void> {
+  const r = await sh(['ip', '-j', 'netns', 'list'], { ok: [0, 1, 255] });
+  const names = r.stdout.trim() ? (JSON.parse(r.stdout) as { name: string }[]).map((n) => n.name) : [];
+  for (const ns of names.filter((n) => LEFTOVER.test(n))) await deleteNs(ns);
+  for (const d of await readdir(tmpdir())) {
+    if (LEFTOVER.test(d)) await rm(join(tmpdir(), d), { recursive: true, force: true });
+  }
+}
+
+// ------------------------------------------------------------------------------ environment
+let brNs = '';
+let etcdNs = '';
+let certDir = '';
+let mgmtHost = 10;
+
+async function mgmtLink(ns: string, ip: string): Promise<void> {
+  const peer = `m${randomBytes(3).toString('hex')}`;
+  await sh(['ip', '-n', ns, 'link', 'add', 'mgmt0', 'type', 'veth', 'peer', 'name', peer, 'netns', brNs]);
+  await sh(['ip', '-n', brNs, 'link', 'set', peer, 'master', 'mgmt', 'up']);
+  await sh(['ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'mgmt0']);
+  await sh(['ip', '-n', ns, 'link', 'set', 'mgmt0', 'up']);
+}
+
+interface Pair {
+  h21: string;
+  h22: string;
+  dir: string;
+}
+
+/** Two nodes on their own L2 segment, as in the runbook: eth0 10.4.7.2X/16, docker0 172.7.2X.1/24. */
+async function makePair(tag: string): Promise<Pair> {
+  const bridge = `b${tag}`;
+  await sh(['ip', '-n', brNs, 'link', 'add', bridge, 'type', 'bridge']);
+  await sh(['ip', '-n', brNs, 'link', 'set', bridge, 'up']);
+  const dir = await tempDir(tag);
+  const nodes: string[] = [];
+  for (const n of [21, 22]) {
+    const ns = await addNs(`${tag}h${n}`);
+    const peer = `${tag}${n}`;
+    await sh(['ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', peer, 'netns', brNs]);
+    await sh(['ip', '-n', brNs, 'link', 'set', peer, 'master', bridge, 'up']);
+    await sh(['ip', '-n', ns, 'addr', 'add', `10.4.7.${n}/16`, 'dev', 'eth0']);
+    await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+    await sh(['ip', '-n', ns, 'link', 'add', 'docker0', 'type', 'bridge']);
+    await sh(['ip', '-n', ns, 'addr', 'add', `172.7.${n}.1/24`, 'dev', 'docker0']);
+    await sh(['ip', '-n', ns, 'link', 'set', 'docker0', 'up']);
+    await mgmtLink(ns, `10.250.0.${mgmtHost++}`);
+    await mkdir(join(dir, `h${n}`));
+    nodes.push(ns);
+  }
+  return { h21: nodes[0]!, h22: nodes[1]!, dir };
+}
+
+async function makeCerts(dir: string): Promise<void> {
+  const o = (args: string[]) => sh(['openssl', ...args]);
+  await o(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'ca-key.pem'), '-out', join(dir, 'ca.pem'), '-subj', '/CN=frbsi-ca', '-days', '2']);
+  await writeFile(join(dir, 'server.ext'), `subjectAltName=IP:${ETCD_IP},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n`);
+  await writeFile(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const who of ['server', 'client']) {
+    await o(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, `${who}-key.pem`), '-out', join(dir, `${who}.csr`), '-subj', `/CN=frbsi-${who}`]);
+    await o(['x509', '-req', '-in', join(dir, `${who}.csr`), '-CA', join(dir, 'ca.pem'), '-CAkey', join(dir, 'ca-key.pem'), '-CAcreateserial', '-out', join(dir, `${who}.pem`), '-days', '2', '-extfile', join(dir, `${who}.ext`)]);
+  }
+}
+
+/** Starts a process inside a namespace; teardown kills it (by its pid) if it still runs. */
+function startIn(ns: string, argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(child);
+  teardown.push(async () => killStarted(child));
+  return child;
+}
+
+async function startEtcd(ns: string, dataDir: string, listen: string, tls: boolean): Promise<ChildProcess> {
+  const args = [
+    'etcd', '--name', 'frbsi', '--data-dir', dataDir, '--enable-v2=true', '--logger=zap', '--log-outputs=stderr', '--log-level=error',
+    '--listen-client-urls', listen, '--advertise-client-urls', listen.split(',')[0]!,
+    '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
+    '--initial-cluster', 'frbsi=http://127.0.0.1:2380',
+  ];
+  if (tls) {
+    args.push('--cert-file', join(certDir, 'server.pem'), '--key-file', join(certDir, 'server-key.pem'), '--client-cert-auth', '--trusted-ca-file', join(certDir, 'ca.pem'));
+  }
+  const child = startIn(ns, args, dataDir);
+  child.stderr?.resume();
+  child.stdout?.resume();
+  const url = listen.split(',')[0]!;
+  await waitFor('etcd to answer', async () => (await inNs(ns, ['curl', '-s', '-m', '1', `${url}/version`], { ok: [0, 7, 28] })).stdout.includes('etcdserver'), 10_000, 50);
+  return child;
+}
+
+// ------------------------------------------------------------------------------ etcd v2 over curl
+interface V2Node {
+  key: string;
+  value?: string;
+  ttl?: number;
+  expiration?: string;
+  dir?: boolean;
+  nodes?: V2Node[];
+}
+
+async function v2(method: string, key: string, form?: Record<string, string>, base = ETCD, ns = etcdNs): Promise<{ node?: V2Node; errorCode?: number; action?: string }> {
+  const argv = ['curl', '-sS', '-m', '5', '-X', method, `${base}/v2/keys${key}`];
+  for (const [k, v] of Object.entries(form ?? {})) argv.push('--data-urlencode', `${k}=${v}`);
+  return JSON.parse((await inNs(ns, argv)).stdout) as { node?: V2Node; errorCode?: number };
+}
+const v2Leases = async (prefix: string) => (await v2('GET', `${prefix}/subnets?recursive=true`)).node?.nodes ?? [];
+
+// ------------------------------------------------------------------------------ the daemon
+interface LogLine {
+  sev: string;
+  tag: string;
+  msg: string;
+}
+const GLOG = /^([IWEF])(\d{4}) (\d\d:\d\d:\d\d\.\d{6}) +(\d+) ([\w.]+:\d+)\] (.*)$/;
+
+function parseGlog(text: string): LogLine[] {
+  const out: LogLine[] = [];
+  for (const line of text.split('\n')) {
+    const m = GLOG.exec(line);
+    if (m) out.push({ sev: m[1]!, tag: m[5]!, msg: m[6]! });
+  }
+  return out;
+}
+
+class Flanneld {
+  readonly child: ChildProcess;
+  stderr = '';
+  stdout = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(ns: string, cwd: string, args: readonly string[], opts: { bin?: string; env?: NodeJS.ProcessEnv } = {}) {
+    const argv = opts.bin ? [opts.bin, ...args] : [process.execPath, STANDIN_PATH, ...args];
+    this.child = startIn(ns, argv, cwd, opts.env);
+    this.child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
+    this.child.stdout!.on('data', (c: Buffer) => (this.stdout += c.toString()));
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get lines(): LogLine[] {
+    return parseGlog(this.stderr);
+  }
+
+  messages(): string[] {
+    return this.lines.map((l) => l.msg);
+  }
+
+  /** Waits for a log message matching re; `after` counts earlier matches to skip. */
+  waitLog(re: RegExp, timeoutMs = 5000, after = 0): Promise<LogLine> {
+    return waitFor(`${re} in the log (stderr so far:\n${this.stderr.slice(-1500)})`, () => this.lines.filter((l) => re.test(l.msg))[after], timeoutMs, 50);
+  }
+
+  count(re: RegExp): number {
+    return this.lines.filter((l) => re.test(l.msg)).length;
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.child.kill(sig);
+  }
+
+  async exit(timeoutMs = 5000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return Promise.race([this.exited, sleep(timeoutMs).then(() => Promise.reject(new Error(`flanneld did not exit; stderr:\n${this.stderr.slice(-1500)}`)))]);
+  }
+}
+
+function nodeArgs(n: 21 | 22, prefix: string, extra: readonly string[] = []): string[] {
+  return [
+    `--public-ip=10.4.7.${n}`, `--etcd-endpoints=${ETCD}`, `--etcd-prefix=${prefix}`, '--iface=eth0',
+    '--subnet-file=./subnet.env', '--healthz-port=2401', ...extra,
+  ];
+}
+
+/** Observed log messages in order, with the parts that differ between runs normalised. */
+function normalise(msgs: readonly string[]): string[] {
+  return msgs.map((m) =>
+    m
+      .replace(/Waiting for \d+h\d+m[\d.]+s to renew lease/, 'Waiting for <dur> to renew lease')
+      .replace(/Wrote subnet file to \S+/, 'Wrote subnet file to <file>'),
+  );
+}
+
+/** The start-up lines (main.go, local_manager.go, route_network.go:53) up to "Waiting for". */
+function startupSequence(lines: readonly LogLine[]): string[] {
+  const out: string[] = [];
+  for (const l of lines) {
+    if (/^(main|local_manager)\.go:/.test(l.tag) || l.tag === 'route_network.go:53') out.push(l.msg);
+    if (/^Waiting for /.test(l.msg)) break;
+  }
+  return normalise(out);
+}
+
+async function fixtureLines(name: string): Promise<LogLine[]> {
+  return parseGlog(await readFile(join(FIXTURES, name), 'utf8'));
+}
+
+/** ip -j route of a namespace, the routes flannel owns (via a gateway) only. */
+async function gwRoutes(ns: string): Promise<unknown[]> {
+  const routes = JSON.parse((await sh(['ip', '-n', ns, '-j', 'route'])).stdout) as { gateway?: string }[];
+  return routes.filter((r) => r.gateway !== undefined);
+}
+
+/** iptables-save without comments and counters. */
+async function iptablesSave(ns: string): Promise<string> {
+  const out = (await inNs(ns, ['iptables-save'])).stdout;
+  return out
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => l.replace(/ \[\d+:\d+\]$/, ''))
+    .join('\n');
+}
+const savedRules = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => l.replace(/ \[\d+:\d+\]$/, ''))
+    .join('\n');
+
+async function healthz(ns: string, path = '/healthz'): Promise<{ status: number; headers: string; body: string }> {
+  const out = (await inNs(ns, ['curl', '-si', '-m', '2', `http://127.0.0.1:2401${path}`])).stdout;
+  const sep = out.indexOf('\r\n\r\n');
+  const head = out.slice(0, sep);
+  return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1]), headers: head, body: out.slice(sep + 4) };
+}
+
+// ------------------------------------------------------------------------------ tests
+describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', { skip: !IS_ROOT && 'needs root: creates network namespaces, runs etcd and iptables', concurrency: true }, () => {
+  before(async () => {
+    await removeLeftovers();
+    brNs = await addNs('br');
+    await sh(['ip', '-n', brNs, 'link', 'add', 'mgmt', 'type', 'bridge']);
+    await sh(['ip', '-n', brNs, 'link', 'set', 'mgmt', 'up']);
+    etcdNs = await addNs('etcd');
+    await mgmtLink(etcdNs, ETCD_IP);
+    certDir = await tempDir('certs');
+    await makeCerts(certDir);
+    const data = await tempDir('etcd');
+    await startEtcd(etcdNs, data, `${ETCD},${ETCD_TLS}`, true);
+  });
+
+  after(async () => {
+    for (const child of started) killStarted(child);
+    for (const fn of teardown.reverse()) await fn().catch(() => undefined);
+  });
+
+  test('a host-gw pair from the packed tarball: lease, subnet.env, routes, rules, healthz, logs, recovery, SIGTERM, restart, revocation', async () => {
+    const pair = await makePair('a');
+    const prefix = '/a/network';
+
+    // the tarball: three flat entries, flanneld executable, sha256 of the file
+    const tarDir = await tempDir('tar');
+    const packed = await packFlannelTarball(tarDir);
+    assert.equal(packed.path, join(tarDir, 'flannel-v0.11.0-linux-amd64.tar.gz'));
+    assert.equal(packed.sha256, createHash('sha256').update(await readFile(packed.path)).digest('hex'));
+    const listing = (await sh(['tar', 'tzvf', packed.path])).stdout.trim().split('\n');
+    assert.deepEqual(listing.map((l) => l.split(/\s+/).pop()), ['flanneld', 'mk-docker-opts.sh', 'README.md']);
+    assert.match(listing[0]!, /^-rwxr-xr-x /);
+    const bins: Record<number, string> = {};
+    for (const n of [21, 22] as const) {
+      const opt = join(pair.dir, `h${n}`, 'opt');
+      await mkdir(opt);
+      await sh(['tar', 'xf', packed.path, '-C', opt]);
+      bins[n] = join(opt, 'flanneld');
+      await writeFile(join(pair.dir, `h${n}`, 'subnet.env'), RUNBOOK_ENV(n));
+    }
+    // mk-docker-opts.sh from the tarball turns subnet.env into Docker options
+    await sh(['sh', join(pair.dir, 'h21', 'opt', 'mk-docker-opts.sh'), '-f', join(pair.dir, 'h21', 'subnet.env'), '-d', join(pair.dir, 'h21', 'docker_opts.env')]);
+    assert.match(await readFile(join(pair.dir, 'h21', 'docker_opts.env'), 'utf8'), /^DOCKER_OPTS=" --bip=172\.7\.21\.1\/24 --ip-masq=true --mtu=1500"$/m);
+
+    assert.equal((await v2('PUT', `${prefix}/config`, { value: HOSTGW_CONFIG })).node?.value, HOSTGW_CONFIG);
+    const f21 = new Flanneld(pair.h21, join(pair.dir, 'h21'), nodeArgs(21, prefix), { bin: bins[21] });
+    let f22 = new Flanneld(pair.h22, join(pair.dir, 'h22'), nodeArgs(22, prefix), { bin: bins[22] });
+    await f21.waitLog(/^Subnet added: 172\.7\.22\.0\/24 via 10\.4\.7\.22$/);
+    await f22.waitLog(/^Subnet added: 172\.7\.21\.0\/24 via 10\.4\.7\.21$/);
+    await f21.waitLog(/^Adding iptables rule: -d 172\.7\.0\.0\/16 -j ACCEPT$/);
+    if (process.env.STANDIN_DEBUG) console.error(f21.stderr, f22.stderr);
+    await f22.waitLog(/^Adding iptables rule: -d 172\.7\.0\.0\/16 -j ACCEPT$/);
+
+    // the start-up lines, in order, as the real daemon wrote them
+    assert.deepEqual(startupSequence(f21.lines), startupSequence(await fixtureLines('21-hostgw-flanneld-h21.log')));
+    assert.deepEqual(startupSequence(f22.lines), startupSequence(await fixtureLines('21-hostgw-flanneld-h22.log')));
+    const iptLines = (f: Flanneld) => f.lines.filter((l) => l.tag.startsWith('iptables.go')).map((l) => `${l.tag}] ${l.msg}`);
+    const observedIpt = (await fixtureLines('21-hostgw-flanneld-h21.log')).filter((l) => l.tag.startsWith('iptables.go')).map((l) => `${l.tag}] ${l.msg}`).slice(0, 5);
+    assert.deepEqual(iptLines(f21), observedIpt);
+    assert.ok(f21.lines.every((l) => l.sev === 'I'), f21.stderr);
+
+    // etcd v2: the lease value byte for byte, TTL about 24 h
+    const leases = await v2Leases(prefix);
+    assert.deepEqual(leases.map((l) => [l.key, l.value]).sort(), [
+      [`${prefix}/subnets/172.7.21.0-24`, '{"PublicIP":"10.4.7.21","BackendType":"host-gw"}'],
+      [`${prefix}/subnets/172.7.22.0-24`, '{"PublicIP":"10.4.7.22","BackendType":"host-gw"}'],
+    ]);
+    for (const l of leases) {
+      assert.ok(l.ttl! > 86300 && l.ttl! <= 86400, `ttl ${l.ttl}`);
+      assert.match(l.expiration!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$/);
+    }
+
+    // subnet.env rewritten with the same four lines; no temp file left beside it
+    assert.equal(await readFile(join(pair.dir, 'h21', 'subnet.env'), 'utf8'), RUNBOOK_ENV(21));
+    await assert.rejects(stat(join(pair.dir, 'h21', '.subnet.env')));
+
+    // one route per other node, none for its own; as `ip -j route` printed it for the real one
+    const observedRoutes = (await readFile(join(FIXTURES, '22-hostgw-nomasq-routes.txt'), 'utf8')).split('\n').filter((l) => l.startsWith('[{'));
+    const observedGw = (i: number) => (JSON.parse(observedRoutes[i]!) as { gateway?: string }[]).filter((r) => r.gateway !== undefined);
+    assert.deepEqual(await gwRoutes(pair.h21), observedGw(0));
+    assert.deepEqual(await gwRoutes(pair.h22), observedGw(1));
+    assert.match((await sh(['ip', '-n', pair.h21, '-d', 'route', 'show', '172.7.22.0/24'])).stdout, /^unicast 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev eth0 proto boot scope global/);
+    // the routes carry traffic: host -> remote docker0 address
+    await inNs(pair.h21, ['ping', '-c1', '-W1', '172.7.22.1']);
+
+    // FORWARD rules as iptables-save showed them on the real node
+    const observedSave = await readFile(join(FIXTURES, '31-hostgw-ipmasq-iptables.txt'), 'utf8');
+    const filterOnly = savedRules(observedSave.split('=== h21: iptables-save')[1]!.split('# Completed')[0]!) + '\nCOMMIT';
+    assert.equal(await iptablesSave(pair.h21), filterOnly.replace(/\nCOMMIT\nCOMMIT$/, '\nCOMMIT'));
+
+    // healthz: 200 "flanneld is running" without newline, text/plain; other paths 404
+    const hz = await healthz(pair.h21);
+    assert.equal(hz.status, 200);
+    assert.equal(hz.body, 'flanneld is running');
+    assert.match(hz.headers, /\r\nContent-Type: text\/plain; charset=utf-8(\r\n|$)/);
+    assert.match(hz.headers, /\r\nContent-Length: 19(\r\n|$)/);
+    assert.equal((await healthz(pair.h21, '/readyz')).status, 404);
+
+    // a deleted route is back within the 10 s check; a deleted FORWARD rule within the resync
+    const t0 = Date.now();
+    await sh(['ip', '-n', pair.h21, 'route', 'del', '172.7.22.0/24']);
+    await inNs(pair.h21, ['iptables', '-D', 'FORWARD', '-s', '172.7.0.0/16', '-j', 'ACCEPT']);
+    await waitFor('the FORWARD rule back', async () => (await iptablesSave(pair.h21)).includes('-A FORWARD -s 172.7.0.0/16 -j ACCEPT'), 6500);
+    assert.ok(Date.now() - t0 < 6500);
+    await f21.waitLog(/^Some iptables rules are missing; deleting and recreating rules$/, 100, 1);
+    await f21.waitLog(/^Route recovered 172\.7\.22\.0\/24 : 10\.4\.7\.22$/, 11_000);
+    assert.ok(Date.now() - t0 < 11_000, `route back after ${Date.now() - t0} ms`);
+    assert.deepEqual(await gwRoutes(pair.h21), observedGw(0));
+
+    // SIGTERM: the four shutdown lines, exit 0, nothing removed
+    f22.signal('SIGTERM');
+    assert.deepEqual(await f22.exit(), { code: 0, signal: null });
+    assert.deepEqual(f22.messages().slice(-4), (await fixtureLines('21-hostgw-flanneld-h22.log')).map((l) => l.msg).slice(-4));
+    assert.deepEqual(await gwRoutes(pair.h22), observedGw(1));
+    assert.deepEqual(await gwRoutes(pair.h21), observedGw(0));
+    assert.equal((await v2Leases(prefix)).length, 2);
+    assert.match(await iptablesSave(pair.h22), /-A FORWARD -s 172\.7\.0\.0\/16 -j ACCEPT/);
+
+    // restart: its own lease is found by IP; h21 sees the renewed lease and keeps its route
+    f22 = new Flanneld(pair.h22, join(pair.dir, 'h22'), nodeArgs(22, prefix), { bin: bins[22] });
+    await f22.waitLog(/^Route to 172\.7\.21\.0\/24 via 10\.4\.7\.21 dev index \d+ already exists, skipping\.$/);
+    assert.deepEqual(startupSequence(f22.lines), startupSequence(await fixtureLines('26-hostgw-restart-flanneld-h22.log')));
+    await f21.waitLog(/^Subnet added: 172\.7\.22\.0\/24 via 10\.4\.7\.22$/, 3000, 1);
+    await f21.waitLog(/^Route to 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev index \d+ already exists, skipping\.$/);
+
+    // its lease deleted while it runs: "Lease has been revoked", exit 0; h21 drops the route
+    await v2('DELETE', `${prefix}/subnets/172.7.22.0-24`);
+    assert.deepEqual(await f22.exit(), { code: 0, signal: null });
+    const revoked = (await fixtureLines('27-hostgw-after-expiry-flanneld-h22.log')).slice(-4);
+    assert.deepEqual(f22.lines.slice(-4).map((l) => `${l.sev} ${l.tag}] ${l.msg}`), revoked.map((l) => `${l.sev} ${l.tag}] ${l.msg}`));
+    await f21.waitLog(/^Subnet removed: 172\.7\.22\.0\/24$/);
+    await waitFor('the route to 172.7.22.0/24 gone', async () => (await gwRoutes(pair.h21)).length === 0, 2000);
+
+    f21.signal('SIGINT');
+    assert.deepEqual(await f21.exit(), { code: 0, signal: null });
+    assert.equal(f21.stdout, '');
+  });
+
+  test('lease choice: config missing then written, own IP, subnet.env taken over, random pick', async () => {
+    const pair = await makePair('b');
+    const prefix = '/b/network';
+    const d21 = join(pair.dir, 'h21');
+    const d22 = join(pair.dir, 'h22');
+    await writeFile(join(d21, 'subnet.env'), RUNBOOK_ENV(21));
+
+    // no config yet: an error line every second, "timed out" on stdout, healthz already 200
+    const f21 = new Flanneld(pair.h21, d21, nodeArgs(21, prefix));
+    const err1 = await f21.waitLog(/^Couldn't fetch network config: /);
+    assert.deepEqual([err1.sev, err1.tag], ['E', 'main.go:382']);
+    assert.match(err1.msg, /^Couldn't fetch network config: 100: Key not found \(\/b\) \[\d+\]$/);
+    await f21.waitLog(/^Couldn't fetch network config: /, 2500, 1);
+    assert.match(f21.stdout, /^(timed out\n)+$/);
+    assert.equal((await healthz(pair.h21)).body, 'flanneld is running');
+    await v2('PUT', `${prefix}/config`, { value: HOSTGW_CONFIG });
+    const written = Date.now();
+    await f21.waitLog(/^Found network config - Backend type: host-gw$/, 2500);
+    assert.ok(Date.now() - written < 2500);
+    await f21.waitLog(/^Waiting for \d+h\d+m[\d.]+s to renew lease$/);
+    const observed11 = (await fixtureLines('11-v3only-flanneld-h21.log')).filter((l) => !/^Couldn't fetch/.test(l.msg));
+    assert.deepEqual(startupSequence(f21.lines.filter((l) => !/^Couldn't fetch/.test(l.msg))), startupSequence(observed11));
+
+    // (3) no subnet.env and no lease of its own: a random free subnet, written to subnet.env
+    let f22 = new Flanneld(pair.h22, d22, nodeArgs(22, prefix));
+    const picked = await f22.waitLog(/^Allocated lease \(/);
+    const sn = /^Allocated lease \((172\.7\.(\d+)\.0\/24)\) to current node \(10\.4\.7\.22\) $/.exec(picked.msg);
+    assert.ok(sn && sn[1] !== '172.7.21.0/24', picked.msg);
+    await f22.waitLog(/^Waiting for /);
+    const observed40 = startupSequence(await fixtureLines('40-no-subnetenv-flanneld-h22.log'));
+    assert.deepEqual(startupSequence(f22.lines), observed40.map((m) => m.replace('172.7.90.0/24', sn[1]!)));
+    assert.equal(await readFile(join(d22, 'subnet.env'), 'utf8'), `FLANNEL_NETWORK=172.7.0.0/16\nFLANNEL_SUBNET=172.7.${sn[2]}.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n`);
+    await f21.waitLog(new RegExp(`^Subnet added: 172\\.7\\.${sn[2]}\\.0/24 via 10\\.4\\.7\\.22$`));
+    f22.signal('SIGTERM');
+    assert.equal((await f22.exit()).code, 0);
+    await v2('DELETE', `${prefix}/subnets/172.7.${sn[2]}.0-24`);
+    await f21.waitLog(new RegExp(`^Subnet removed: 172\\.7\\.${sn[2]}\\.0/24$`));
+
+    // (2) subnet.env copied from h21: h22 takes over h21's live lease silently
+    await writeFile(join(d22, 'subnet.env'), RUNBOOK_ENV(21));
+    f22 = new Flanneld(pair.h22, d22, nodeArgs(22, prefix));
+    await f22.waitLog(/^Waiting for /);
+    assert.deepEqual(startupSequence(f22.lines), startupSequence(await fixtureLines('41-copied-subnetenv-flanneld-h22.log')));
+    const leases = await v2Leases(prefix);
+    assert.deepEqual(leases.map((l) => [l.key, l.value]), [[`${prefix}/subnets/172.7.21.0-24`, '{"PublicIP":"10.4.7.22","BackendType":"host-gw"}']]);
+    await f21.waitLog(/^Waiting for /, 3000, 1);
+    assert.equal(f21.count(/^Subnet added: 172\.7\.21\.0\/24/), 0);
+    assert.equal(f21.child.exitCode, null);
+    f22.signal('SIGTERM');
+    assert.equal((await f22.exit()).code, 0);
+
+    // (1) its public IP already holds a lease: reused whatever subnet.env says
+    await writeFile(join(d22, 'subnet.env'), RUNBOOK_ENV(22));
+    f22 = new Flanneld(pair.h22, d22, nodeArgs(22, prefix));
+    await f22.waitLog(/^Found lease \(172\.7\.21\.0\/24\) for current IP \(10\.4\.7\.22\), reusing$/);
+    await f22.waitLog(/^Waiting for /);
+    assert.equal(await readFile(join(d22, 'subnet.env'), 'utf8'), RUNBOOK_ENV(21));
+    for (const f of [f21, f22]) f.signal('SIGTERM');
+    assert.equal((await f21.exit()).code, 0);
+    assert.equal((await f22.exit()).code, 0);
+  });
+
+  test('--ip-masq: the four POSTROUTING rules with --random-fully, FLANNEL_IPMASQ=true, a deleted rule re-created', async () => {
+    const pair = await makePair('c');
+    const prefix = '/c/network';
+    await v2('PUT', `${prefix}/config`, { value: HOSTGW_CONFIG });
+    await v2('PUT', `${prefix}/subnets/172.7.21.0-24`, { value: '{"PublicIP":"10.4.7.21","BackendType":"host-gw"}', ttl: '86400' });
+    const fs: Flanneld[] = [];
+    for (const n of [21, 22] as const) {
+      const ns = n === 21 ? pair.h21 : pair.h22;
+      await writeFile(join(pair.dir, `h${n}`, 'subnet.env'), RUNBOOK_ENV(n));
+      // as in the observed run: the FORWARD rules of an earlier run without --ip-masq are there
+      for (const dir of ['-s', '-d']) await inNs(ns, ['iptables', '-A', 'FORWARD', dir, '172.7.0.0/16', '-j', 'ACCEPT']);
+      fs.push(new Flanneld(ns, join(pair.dir, `h${n}`), nodeArgs(n, prefix, ['--ip-masq', '--iptables-resync=1'])));
+    }
+    const [f21, f22] = fs as [Flanneld, Flanneld];
+    await f21.waitLog(/^Adding iptables rule: ! -s 172\.7\.0\.0\/16 -d 172\.7\.0\.0\/16 -j MASQUERADE --random-fully$/);
+    await f22.waitLog(/^Adding iptables rule: ! -s 172\.7\.0\.0\/16 -d 172\.7\.0\.0\/16 -j MASQUERADE --random-fully$/);
+    const observed = await readFile(join(FIXTURES, '31-hostgw-ipmasq-iptables.txt'), 'utf8');
+    const h21Save = savedRules(observed.split('=== h21: iptables-save')[1]!.split('=== h21: iptables -t nat -S')[0]!);
+    await waitFor('all rules in place', async () => (await iptablesSave(pair.h21)) === h21Save, 3000);
+    const iptLines = async (f: Flanneld | string) => (typeof f === 'string' ? await fixtureLines(f) : f.lines).filter((l) => l.tag.startsWith('iptables.go')).map((l) => `${l.tag}] ${l.msg}`);
+    assert.deepEqual(await iptLines(f21), await iptLines('30-hostgw-ipmasq-flanneld-h21.log'));
+    // h21 restarted with its lease in etcd, h22 with an expired one: as in the observed run
+    assert.deepEqual(startupSequence(f21.lines), startupSequence(await fixtureLines('30-hostgw-ipmasq-flanneld-h21.log')));
+    assert.deepEqual(startupSequence(f22.lines), startupSequence(await fixtureLines('30-hostgw-ipmasq-flanneld-h22.log')));
+    assert.match(await readFile(join(pair.dir, 'h21', 'subnet.env'), 'utf8'), /\nFLANNEL_IPMASQ=true\n$/);
+
+    await inNs(pair.h21, ['iptables', '-t', 'nat', '-D', 'POSTROUTING', '!', '-s', '172.7.0.0/16', '-d', '172.7.21.0/24', '-j', 'RETURN']);
+    await f21.waitLog(/^Adding iptables rule: ! -s 172\.7\.0\.0\/16 -d 172\.7\.21\.0\/24 -j RETURN$/, 3000, 1);
+    await waitFor('the nat rules back in order', async () => (await iptablesSave(pair.h21)) === h21Save, 3000);
+    for (const f of fs) f.signal('SIGTERM');
+    for (const f of fs) assert.equal((await f.exit()).code, 0);
+    // stopping removes nothing
+    assert.equal(await iptablesSave(pair.h21), h21Save);
+  });
+
+  test('errors, exit codes and signals as the real daemon: --version, bad flags, bad iface, NAT, port in use, not etcd, no key file, SIGQUIT', async () => {
+    const pair = await makePair('d');
+    const prefix = '/d/network';
+    const dir = join(pair.dir, 'h21');
+    await v2('PUT', `${prefix}/config`, { value: HOSTGW_CONFIG });
+    const observed80 = await readFile(join(FIXTURES, '80-misc-errors.txt'), 'utf8');
+
+    const version = new Flanneld(pair.h21, dir, ['--version']);
+    assert.deepEqual(await version.exit(), { code: 0, signal: null });
+    assert.deepEqual([version.stderr, version.stdout], ['v0.11.0\n', '']);
+
+    // Go's flag package: the error, then flannel's usage(), which exits 0
+    const bogus = new Flanneld(pair.h21, dir, ['--bogus=1']);
+    assert.deepEqual(await bogus.exit(), { code: 0, signal: null });
+    assert.match(bogus.stderr, /^flag provided but not defined: -bogus\nUsage: \S+ \[OPTION\]\.\.\.\n  -etcd-cafile string\n/);
+    const badInt = new Flanneld(pair.h21, dir, ['--healthz-port', 'x']);
+    await badInt.exit();
+    assert.match(badInt.stderr, /^invalid value "x" for flag -healthz-port: parse error\n/);
+
+    const iface = new Flanneld(pair.h22, join(pair.dir, 'h22'), ['--iface=eth9', `--etcd-endpoints=${ETCD}`]);
+    assert.deepEqual(await iface.exit(), { code: 1, signal: null });
+    const observedIface = parseGlog(observed80.split('$ flanneld --version')[0]!);
+    assert.deepEqual(iface.lines, observedIface);
+
+    // host-gw refuses a public IP that is not the interface's address
+    const nat = new Flanneld(pair.h21, dir, nodeArgs(21, prefix, ['--public-ip=10.4.7.99', '--healthz-port=0']));
+    assert.deepEqual(await nat.exit(), { code: 1, signal: null });
+    assert.deepEqual(nat.lines.slice(-2).map((l) => `${l.sev} ${l.tag}] ${l.msg}`), [
+      "E main.go:281] Error fetching backend: your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend",
+      'I main.go:366] Stopping shutdownHandler...',
+    ]);
+    assert.equal((await v2Leases(prefix)).length, 0);
+
+    // healthz port taken by a running daemon: the panic, exit 2
+    await writeFile(join(dir, 'subnet.env'), RUNBOOK_ENV(21));
+    const running = new Flanneld(pair.h21, dir, nodeArgs(21, prefix));
+    await running.waitLog(/^Waiting for /);
+    const second = new Flanneld(pair.h21, dir, nodeArgs(21, prefix, ['--subnet-file=./other.env']));
+    assert.deepEqual(await second.exit(), { code: 2, signal: null });
+    const panicText = observed80.slice(observed80.indexOf('panic: '), observed80.lastIndexOf('rc=2'));
+    assert.ok(second.stderr.endsWith(panicText), second.stderr);
+    assert.deepEqual(second.lines.at(-1), { sev: 'E', tag: 'main.go:595', msg: 'Start healthz server error. listen tcp 0.0.0.0:2401: bind: address already in use' });
+
+    // an endpoint that is not etcd (the running daemon's healthz answers 404 page not found)
+    const notEtcd = new Flanneld(pair.h21, dir, ['--iface=eth0', '--etcd-endpoints=http://127.0.0.1:2401', `--etcd-prefix=${prefix}`]);
+    const invalid = await notEtcd.waitLog(/^Couldn't fetch network config: /);
+    assert.equal(invalid.msg, "Couldn't fetch network config: client: response is invalid json. The endpoint is probably not valid etcd cluster endpoint.");
+    notEtcd.signal('SIGTERM');
+    assert.deepEqual(await notEtcd.exit(), { code: 0, signal: null });
+    assert.equal(notEtcd.messages().at(-1), 'shutdownHandler sent cancel signal...');
+
+    // nothing listening: the Go client's cluster error
+    const refused = new Flanneld(pair.h22, join(pair.dir, 'h22'), ['--iface=eth0', '--etcd-endpoints=http://127.0.0.1:4001']);
+    const r = await refused.waitLog(/^Couldn't fetch network config: /);
+    assert.equal(r.msg, "Couldn't fetch network config: client: etcd cluster is unavailable or misconfigured; error #0: dial tcp 127.0.0.1:4001: connect: connection refused");
+    refused.signal('SIGINT');
+    assert.equal((await refused.exit()).code, 0);
+
+    // the runbook's flanneld.sh names ./cert/client-key.pem, which its cert step never copies
+    await mkdir(join(dir, 'cert'));
+    await writeFile(join(dir, 'cert', 'client.pem'), await readFile(join(certDir, 'client.pem')));
+    await writeFile(join(dir, 'cert', 'ca.pem'), await readFile(join(certDir, 'ca.pem')));
+    const noKey = new Flanneld(pair.h21, dir, ['--iface=eth0', `--etcd-endpoints=${ETCD_TLS}`, '--etcd-keyfile=./cert/client-key.pem', '--etcd-certfile=./cert/client.pem', '--etcd-cafile=./cert/ca.pem']);
+    assert.deepEqual(await noKey.exit(), { code: 1, signal: null });
+    assert.deepEqual(noKey.lines.at(-1), { sev: 'E', tag: 'main.go:241', msg: 'Failed to create SubnetManager: open ./cert/client-key.pem: no such file or directory' });
+
+    // SIGQUIT (supervisord's stopsignal=QUIT): a Go goroutine dump and exit 2, nothing cleaned up
+    running.signal('SIGQUIT');
+    assert.deepEqual(await running.exit(), { code: 2, signal: null });
+    assert.match(running.stderr, /\nSIGQUIT: quit\nPC=0x[0-9a-f]+ m=0 sigcode=0\n\ngoroutine 0 \[idle\]:\n/);
+    assert.match(running.stderr, /\ngoroutine 1 \[select\]:\nmain\.MonitorLease\(/);
+    assert.equal((await v2Leases(prefix)).length, 1);
+  });
+
+  test('etcd over TLS: client certificates work; missing certs and the http scheme fail with Go\'s texts', async () => {
+    const pair = await makePair('e');
+    const prefix = '/e/network';
+    const dir = join(pair.dir, 'h21');
+    await v2('PUT', `${prefix}/config`, { value: HOSTGW_CONFIG });
+    await writeFile(join(dir, 'subnet.env'), RUNBOOK_ENV(21));
+    const tlsArgs = [`--etcd-certfile=${join(certDir, 'client.pem')}`, `--etcd-keyfile=${join(certDir, 'client-key.pem')}`, `--etcd-cafile=${join(certDir, 'ca.pem')}`];
+    const ok = new Flanneld(pair.h21, dir, nodeArgs(21, prefix, [`--etcd-endpoints=${ETCD_TLS}`, ...tlsArgs]));
+    await ok.waitLog(/^Waiting for /);
+    assert.match(ok.stderr, /\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} I \| warning: ignoring ServerName for user-provided CA for backwards compatibility is deprecated\nI\d{4} [\d:.]+ +\d+ main\.go:244\] Created subnet manager: /);
+    assert.deepEqual(startupSequence(ok.lines), startupSequence(await fixtureLines('53-tls-hostgw-flanneld-h21.log')));
+    assert.equal((await v2Leases(prefix))[0]?.value, '{"PublicIP":"10.4.7.21","BackendType":"host-gw"}');
+
+    const cases: [string, string[], string][] = [
+      ['51-tls-neg-nocerts.log', [`--etcd-endpoints=${ETCD_TLS}`], 'x509: certificate signed by unknown authority'],
+      ['52-tls-neg-ca-only.log', [`--etcd-endpoints=${ETCD_TLS}`, `--etcd-cafile=${join(certDir, 'ca.pem')}`], 'remote error: tls: bad certificate'],
+      ['50-tls-neg-http-scheme.log', [`--etcd-endpoints=http://${ETCD_IP}:2381`], 'EOF'],
+    ];
+    await Promise.all(
+      cases.map(async ([fixture, args, cause]) => {
+        const f = new Flanneld(pair.h22, join(pair.dir, 'h22'), ['--iface=eth0', '--public-ip=10.4.7.22', `--etcd-prefix=${prefix}`, ...args]);
+        const line = await f.waitLog(/^Couldn't fetch network config: /);
+        const expected = (await fixtureLines(fixture)).find((l) => l.tag === 'main.go:382')!;
+        assert.equal(line.msg, expected.msg);
+        assert.ok(line.msg.endsWith(cause));
+        f.signal('SIGTERM');
+        assert.equal((await f.exit()).code, 0);
+      }),
+    );
+    ok.signal('SIGTERM');
+    assert.equal((await ok.exit()).code, 0);
+  });
+
+  test('an etcd restart: watch errors logged every second, then leases are followed again', async () => {
+    const pair = await makePair('f');
+    const ns = await addNs('etcd2');
+    const ip = '10.250.0.2';
+    await mgmtLink(ns, ip);
+    const data = await tempDir('etcd2');
+    const url = `http://${ip}:2379`;
+    let etcd2 = await startEtcd(ns, data, url, false);
+    const put = (key: string, form?: Record<string, string>, method = 'PUT') => v2(method, key, form, url, ns);
+    await put('/coreos.com/network/config', { value: HOSTGW_CONFIG });
+    const fs: Flanneld[] = [];
+    for (const n of [21, 22] as const) {
+      await writeFile(join(pair.dir, `h${n}`, 'subnet.env'), RUNBOOK_ENV(n));
+      fs.push(new Flanneld(n === 21 ? pair.h21 : pair.h22, join(pair.dir, `h${n}`), [...nodeArgs(n, '/coreos.com/network'), `--etcd-endpoints=${url}`]));
+    }
+    const [f21, f22] = fs as [Flanneld, Flanneld];
+    await f21.waitLog(/^Subnet added: 172\.7\.22\.0\/24 via 10\.4\.7\.22$/);
+    await f22.waitLog(/^Waiting for /);
+
+    etcd2.kill('SIGTERM');
+    await new Promise((r) => etcd2.once('exit', r));
+    await f21.waitLog(/^Watch subnets: client: etcd cluster is unavailable or misconfigured; error #0: (unexpected EOF|EOF|dial tcp 10\.250\.0\.2:2379: connect: connection refused)$/);
+    await f21.waitLog(/^Subnet watch failed: client: etcd cluster is unavailable or misconfigured; error #0: /);
+    await f21.waitLog(/^Watch subnets: client: etcd cluster is unavailable or misconfigured; error #0: dial tcp 10\.250\.0\.2:2379: connect: connection refused$/, 3000);
+    assert.equal((await healthz(pair.h21)).body, 'flanneld is running');
+    const errLines = f21.lines.filter((l) => l.sev === 'E').map((l) => l.tag);
+    assert.deepEqual([...new Set(errLines)].sort(), ['watch.go:171', 'watch.go:43']);
+
+    etcd2 = await startEtcd(ns, data, url, false);
+    await sleep(1500);
+    await put('/coreos.com/network/subnets/172.7.22.0-24', undefined, 'DELETE');
+    assert.deepEqual(await f22.exit(8000), { code: 0, signal: null });
+    await f22.waitLog(/^Lease has been revoked\. Shutting down daemon\.$/, 100);
+    await f21.waitLog(/^Subnet removed: 172\.7\.22\.0\/24$/, 3000);
+    f21.signal('SIGTERM');
+    assert.equal((await f21.exit()).code, 0);
+  });
+});

@@ -1,0 +1,83 @@
+// The runbook run by the toolkit's own step scripts inside the lab: what `npm run lab` does,
+// and what the namespace tests drive one step at a time. Each script runs inside the node's
+// namespace, with `--root <the node's root>`, exactly as an operator would run it on the host.
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Lab, LabExecOptions, LabHost, LabNode } from './lab.ts';
+import type { RunResult } from './proc.ts';
+
+export const SCRIPTS_DIR = fileURLToPath(new URL('../scripts/', import.meta.url));
+export type StepName = 'install' | 'certs' | 'etcd-config' | 'start' | 'snat-fix' | 'verify-ping' | 'drift' | 'doctor' | 'fleet';
+
+/** Run one step script in `host`'s namespace. Never throws on the script's exit status. */
+export function runStep(lab: Lab, host: LabHost, step: StepName, args: readonly string[], opts: LabExecOptions = {}): Promise<RunResult> {
+  return lab.exec(host.netns, [join(SCRIPTS_DIR, `${step}.ts`), ...args], { timeoutMs: 180_000, ...opts, okStatus: [0, 1, 2, 3, ...(opts.okStatus ?? [])] });
+}
+
+/** The lab's cluster file (the README's, with the lab's node count), written into the labdir. */
+export function writeClusterFile(lab: Lab): string {
+  const doc = {
+    flannelVersion: 'v0.11.0',
+    etcd: {
+      endpoints: [...lab.etcd.endpoints],
+      cafile: '/opt/flannel/cert/ca.pem',
+      certfile: '/opt/flannel/cert/client.pem',
+      keyfile: '/opt/flannel/cert/client-key.pem',
+      prefix: '/coreos.com/network',
+      api: 'auto',
+    },
+    network: '172.7.0.0/16',
+    backend: { Type: 'host-gw' },
+    bridge: 'docker0',
+    healthzPort: 2401,
+    nodes: lab.nodes.map((n) => ({ name: n.name, publicIp: n.ip, iface: n.iface, subnet: n.subnet, program: n.program })),
+  };
+  const path = join(lab.dir, 'cluster.json');
+  writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
+  return path;
+}
+
+/** The flags every per-node step takes in the lab. */
+export function nodeArgs(cluster: string, node: LabNode): string[] {
+  return ['--cluster', cluster, '--node', node.name, '--root', node.root];
+}
+
+export interface StepRun {
+  readonly step: StepName;
+  readonly host: string;
+  readonly args: readonly string[];
+  readonly result: RunResult;
+  readonly seconds: number;
+}
+
+/** The six steps, in the runbook's order, on every node; stops at the first failing step. */
+export async function runbookWithScripts(lab: Lab, opts: { log?: (line: string) => void; startsecs?: number } = {}): Promise<StepRun[]> {
+  const log = opts.log ?? (() => {});
+  const cluster = writeClusterFile(lab);
+  const runs: StepRun[] = [];
+  const one = async (host: LabHost, step: StepName, args: string[]) => {
+    const t0 = performance.now();
+    const result = await runStep(lab, host, step, args);
+    const seconds = (performance.now() - t0) / 1000;
+    runs.push({ step, host: host.name, args, result, seconds });
+    const first = (result.status === 0 ? result.stdout : result.stderr || result.stdout).trim().split('\n').at(-1) ?? '';
+    log(`${step} on ${host.name}: exit ${result.status} (${seconds.toFixed(1)}s) ${first}`);
+    if (result.status !== 0) {
+      throw new Error(`${step} on ${host.name} exited ${result.status}:\n${result.stdout}${result.stderr}`);
+    }
+  };
+  const each = (f: (n: LabNode) => Promise<void>) => Promise.all(lab.nodes.map(f));
+  const ch = lab.certHost;
+  await each((n) => one(n, 'install', [...nodeArgs(cluster, n), '--url', lab.tarball.url, '--sha256', lab.tarball.sha256]));
+  await each((n) =>
+    one(n, 'certs', [...nodeArgs(cluster, n), '--from', `${ch.user}@${ch.name}:${ch.certsDir}`, '--identity', ch.identity, '--known-hosts', ch.knownHosts]),
+  );
+  const first = lab.nodes[0]!;
+  await one(first, 'etcd-config', ['--cluster', cluster, '--root', first.root]);
+  await each((n) => one(n, 'start', [...nodeArgs(cluster, n), ...(opts.startsecs !== undefined ? ['--startsecs', String(opts.startsecs)] : [])]));
+  await each((n) => one(n, 'snat-fix', [...nodeArgs(cluster, n), '--drop-reject']));
+  await each((n) => one(n, 'verify-ping', [...nodeArgs(cluster, n), '--targets', lab.nodes.filter((o) => o !== n).map((o) => o.pod.ip).join(',')]));
+  return runs;
+}

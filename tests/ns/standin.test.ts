@@ -384,7 +384,6 @@ describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', 
     await f21.waitLog(/^Subnet added: 172\.7\.22\.0\/24 via 10\.4\.7\.22$/);
     await f22.waitLog(/^Subnet added: 172\.7\.21\.0\/24 via 10\.4\.7\.21$/);
     await f21.waitLog(/^Adding iptables rule: -d 172\.7\.0\.0\/16 -j ACCEPT$/);
-    if (process.env.STANDIN_DEBUG) console.error(f21.stderr, f22.stderr);
     await f22.waitLog(/^Adding iptables rule: -d 172\.7\.0\.0\/16 -j ACCEPT$/);
 
     // the start-up lines, in order, as the real daemon wrote them
@@ -529,6 +528,17 @@ describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', 
     await f22.waitLog(/^Found lease \(172\.7\.21\.0\/24\) for current IP \(10\.4\.7\.22\), reusing$/);
     await f22.waitLog(/^Waiting for /);
     assert.equal(await readFile(join(d22, 'subnet.env'), 'utf8'), RUNBOOK_ENV(21));
+
+    // a route to a lease's subnet via another gateway is replaced; the expired lease's route goes
+    await sh(['ip', '-n', pair.h21, 'route', 'add', '172.7.98.0/24', 'via', '10.4.7.99', 'dev', 'eth0']);
+    await v2('PUT', `${prefix}/subnets/172.7.98.0-24`, { value: '{"PublicIP":"10.4.7.98","BackendType":"host-gw"}', ttl: '2' });
+    const replacing = await f21.waitLog(/^Replacing existing route /);
+    assert.equal(replacing.sev, 'W');
+    assert.match(replacing.msg, /^Replacing existing route to 172\.7\.98\.0\/24 via 10\.4\.7\.99 dev index (\d+) with 172\.7\.98\.0\/24 via 10\.4\.7\.98 dev index \1\.$/);
+    assert.deepEqual(await gwRoutes(pair.h21), [{ dst: '172.7.98.0/24', gateway: '10.4.7.98', dev: 'eth0', flags: [] }]);
+    await f21.waitLog(/^Subnet removed: 172\.7\.98\.0\/24$/, 5000);
+    await waitFor('the expired lease\'s route gone', async () => (await gwRoutes(pair.h21)).length === 0, 2000);
+
     for (const f of [f21, f22]) f.signal('SIGTERM');
     assert.equal((await f21.exit()).code, 0);
     assert.equal((await f22.exit()).code, 0);
@@ -559,6 +569,18 @@ describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', 
     assert.deepEqual(startupSequence(f21.lines), startupSequence(await fixtureLines('30-hostgw-ipmasq-flanneld-h21.log')));
     assert.deepEqual(startupSequence(f22.lines), startupSequence(await fixtureLines('30-hostgw-ipmasq-flanneld-h22.log')));
     assert.match(await readFile(join(pair.dir, 'h21', 'subnet.env'), 'utf8'), /\nFLANNEL_IPMASQ=true\n$/);
+
+    // renewal: a lease within the renew margin (60 min) of its expiry is renewed with a new TTL
+    const value22 = '{"PublicIP":"10.4.7.22","BackendType":"host-gw"}';
+    await v2('PUT', `${prefix}/subnets/172.7.22.0-24?prevExist=true`, { value: value22, ttl: '3602' });
+    assert.match((await f22.waitLog(/^Waiting for /, 3000, 1)).msg, /^Waiting for 1\.\d+s to renew lease$/);
+    const renewed = await f22.waitLog(/^Lease renewed, new expiration: /, 4000);
+    const lease22 = (await v2Leases(prefix)).find((l) => l.key.endsWith('172.7.22.0-24'))!;
+    assert.equal(lease22.value, value22);
+    assert.ok(lease22.ttl! > 86390, `ttl ${lease22.ttl}`);
+    const [, date, time] = /^(\S+)T(\S+)Z$/.exec(lease22.expiration!)!;
+    assert.equal(renewed.msg, `Lease renewed, new expiration: ${date} ${time!.replace(/\.?0+$/, '')} +0000 UTC`);
+    await f22.waitLog(/^Waiting for 22h59m59\.\d+s to renew lease$/, 3000, 1);
 
     await inNs(pair.h21, ['iptables', '-t', 'nat', '-D', 'POSTROUTING', '!', '-s', '172.7.0.0/16', '-d', '172.7.21.0/24', '-j', 'RETURN']);
     await f21.waitLog(/^Adding iptables rule: ! -s 172\.7\.0\.0\/16 -d 172\.7\.21\.0\/24 -j RETURN$/, 3000, 1);
@@ -592,6 +614,10 @@ describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', 
     assert.deepEqual(await iface.exit(), { code: 1, signal: null });
     const observedIface = parseGlog(observed80.split('$ flanneld --version')[0]!);
     assert.deepEqual(iface.lines, observedIface);
+    // the same through FLANNELD_* variables
+    const envIface = new Flanneld(pair.h22, join(pair.dir, 'h22'), [], { env: { ...process.env, FLANNELD_IFACE: 'eth9', FLANNELD_ETCD_ENDPOINTS: ETCD } });
+    assert.deepEqual(await envIface.exit(), { code: 1, signal: null });
+    assert.deepEqual(envIface.lines, observedIface);
 
     // host-gw refuses a public IP that is not the interface's address
     const nat = new Flanneld(pair.h21, dir, nodeArgs(21, prefix, ['--public-ip=10.4.7.99', '--healthz-port=0']));

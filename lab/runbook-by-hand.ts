@@ -90,12 +90,16 @@ export async function runbookByHand(lab: Lab, o: RunbookByHandOptions = {}): Pro
   const nodes = lab.nodes;
   const sh = async (n: LabNode, argv: readonly string[], cwd?: string) => lab.exec(n.netns, argv, cwd ? { cwd } : {});
 
+  // the runbook's wget; curl where wget is not installed (lab/setup.sh guarantees only curl)
+  const hasWget = (await lab.exec(nodes[0]!.netns, ['sh', '-c', 'command -v wget'], { okStatus: [1, 127] })).status === 0;
+  const fetch = (url: string, out: string) => (hasWget ? ['wget', '-q', '-O', out, url] : ['curl', '-fsS', '-o', out, url]);
+
   await step(log, `1 install: wget the release from hdss7-200, untar into /opt/flannel-${FLANNEL_VERSION}, link /opt/flannel`, () =>
     Promise.all(
       nodes.map(async (n) => {
         const src = opt(n, 'src');
         await mkdir(src, { recursive: true });
-        await sh(n, ['wget', '-q', '-O', join(src, TARBALL_NAME), lab.tarball.url], src);
+        await sh(n, fetch(lab.tarball.url, join(src, TARBALL_NAME)), src);
         await sh(n, ['mkdir', opt(n, `flannel-${FLANNEL_VERSION}`)]);
         await sh(n, ['tar', 'xf', join(src, TARBALL_NAME), '-C', `${opt(n, `flannel-${FLANNEL_VERSION}`)}/`]);
         await sh(n, ['ln', '-s', `${opt(n, `flannel-${FLANNEL_VERSION}`)}/`, opt(n, 'flannel')]);

@@ -19,10 +19,21 @@
 //   backends   BACKENDS: type -> constructor; host-gw (RouteNetwork) is the only one built
 //   iptables   flannel's rule sets and the ensure loop
 //   main       start-up order, healthz, signals, lease monitor, shutdown
-import http from 'node:http';
-import https from 'node:https';
-import { execFile } from 'node:child_process';
-import fs from 'node:fs';
+//
+// The modules are loaded with import() rather than import statements so that the file also
+// runs where Node takes an extensionless `flanneld` for CommonJS (a "type": "commonjs"
+// package.json above it, or a Node 20 older than 20.19 without module syntax detection).
+let http;
+let https;
+let execFile;
+let fs;
+async function loadModules() {
+  const [h, hs, cp, f] = await Promise.all([import('node:http'), import('node:https'), import('node:child_process'), import('node:fs')]);
+  http = h.default;
+  https = hs.default;
+  execFile = cp.default.execFile;
+  fs = f.default;
+}
 
 const VERSION = 'v0.11.0';
 const PID = process.pid;
@@ -376,8 +387,22 @@ function parseSubnetKey(s) {
 // --------------------------------------------------------------------------------- host
 const children = new Set();
 
+/**
+ * Where `ip` is. The real daemon talks netlink and needs no binary, so look beyond $PATH too
+ * (a supervisord started without /usr/sbin in $PATH). iptables stays a $PATH lookup, as in
+ * go-iptables.
+ */
+let ipBinary = null;
+function ipPath() {
+  if (ipBinary) return ipBinary;
+  const dirs = [...(process.env.PATH || '').split(':').filter(Boolean), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+  ipBinary = dirs.map((d) => `${d}/ip`).find((p) => fs.existsSync(p)) || 'ip';
+  return ipBinary;
+}
+
 /** Runs a command; resolves {code, stdout, stderr}; rejects only when it cannot start. */
 function runCmd(argv) {
+  if (argv[0] === 'ip') argv = [ipPath(), ...argv.slice(1)];
   return new Promise((resolve, reject) => {
     const child = execFile(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       children.delete(child);
@@ -1930,6 +1955,9 @@ async function monitorLease(ctx, sm, bn, renewMarginMin) {
 }
 
 async function main() {
+  // a closed log pipe must not turn into an unhandled 'error' event
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   const opts = new FlagSet();
   process.on('SIGQUIT', () => quitDump(state));
   opts.parse(process.argv.slice(2));
@@ -2121,7 +2149,7 @@ async function main() {
 
 const state = { phase: 'config', healthz: false };
 
-main().catch((e) => {
+loadModules().then(main).catch((e) => {
   process.stderr.write(`panic: ${e && e.stack ? e.stack : e}\n`);
   exitNow(2);
 });

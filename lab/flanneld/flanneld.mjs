@@ -281,7 +281,7 @@ class FlagSet {
   }
 
   usage() {
-    let out = `Usage: ${process.argv[1]} [OPTION]...\n`;
+    let out = `Usage: ${invokedAs} [OPTION]...\n`;
     for (const def of [...this.defs.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const typeName = { string: 'string', int: 'int', bool: '', slice: 'value', level: 'value', value: 'value' }[def.type];
       let b = `  -${def.name}`;
@@ -1954,10 +1954,30 @@ async function monitorLease(ctx, sm, bn, renewMarginMin) {
   }
 }
 
+/**
+ * ps, pgrep, pidof and `ss -p` see a Go binary: comm "flanneld" and the arguments as invoked
+ * ("./flanneld --public-ip=..."), not "node ./flanneld ...".
+ */
+let invokedAs = process.argv[1];
+function setProcessName() {
+  try {
+    const argv = fs.readFileSync('/proc/self/cmdline', 'utf8').split('\0');
+    if (argv[argv.length - 1] === '') argv.pop();
+    const own = argv.slice(1 + process.execArgv.length);
+    if (own.length === 0) return;
+    invokedAs = own[0];
+    process.title = own.join(' ');
+    fs.writeFileSync('/proc/self/comm', own[0].split('/').pop().slice(0, 15));
+  } catch {
+    // not Linux, or /proc not mounted: keep node's name
+  }
+}
+
 async function main() {
   // a closed log pipe must not turn into an unhandled 'error' event
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
+  setProcessName();
   const opts = new FlagSet();
   process.on('SIGQUIT', () => quitDump(state));
   opts.parse(process.argv.slice(2));

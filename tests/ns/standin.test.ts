@@ -110,13 +110,35 @@ async function tempDir(name: string): Promise<string> {
   return dir;
 }
 
-/** Leftovers of a crashed run: namespaces and temp dirs named frbsiXXXX-... only. */
+/** Every run records its pid in <tmp>/frbsiXXXX-run/pid, so that a live run is never cleaned up. */
+async function claimPrefix(): Promise<void> {
+  const dir = join(tmpdir(), `${PREFIX}-run`);
+  await mkdir(dir);
+  teardown.push(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'pid'), String(process.pid));
+}
+
+async function ownerAlive(prefix: string): Promise<boolean> {
+  const pid = Number(await readFile(join(tmpdir(), `${prefix}-run`, 'pid'), 'utf8').catch(() => ''));
+  if (!(pid > 0)) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Leftovers of a crashed run: namespaces and temp dirs named frbsiXXXX-... whose run is dead. */
 async function removeLeftovers(): Promise<void> {
   const r = await sh(['ip', '-j', 'netns', 'list'], { ok: [0, 1, 255] });
   const names = r.stdout.trim() ? (JSON.parse(r.stdout) as { name: string }[]).map((n) => n.name) : [];
-  for (const ns of names.filter((n) => LEFTOVER.test(n))) await deleteNs(ns);
-  for (const d of await readdir(tmpdir())) {
-    if (LEFTOVER.test(d)) await rm(join(tmpdir(), d), { recursive: true, force: true });
+  const dirs = (await readdir(tmpdir())).filter((d) => LEFTOVER.test(d));
+  const prefixes = new Set([...names, ...dirs].filter((n) => LEFTOVER.test(n)).map((n) => n.slice(0, 9)));
+  for (const prefix of prefixes) {
+    if (prefix === PREFIX || (await ownerAlive(prefix))) continue;
+    for (const ns of names.filter((n) => n.startsWith(`${prefix}-`))) await deleteNs(ns);
+    for (const d of dirs.filter((n) => n.startsWith(`${prefix}-`))) await rm(join(tmpdir(), d), { recursive: true, force: true });
   }
 }
 
@@ -338,6 +360,7 @@ async function healthz(ns: string, path = '/healthz'): Promise<{ status: number;
 describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', { skip: !IS_ROOT && 'needs root: creates network namespaces, runs etcd and iptables', concurrency: true }, () => {
   before(async () => {
     await removeLeftovers();
+    await claimPrefix();
     brNs = await addNs('br');
     await sh(['ip', '-n', brNs, 'link', 'add', 'mgmt', 'type', 'bridge']);
     await sh(['ip', '-n', brNs, 'link', 'set', 'mgmt', 'up']);
@@ -366,21 +389,19 @@ describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', 
     const listing = (await sh(['tar', 'tzvf', packed.path])).stdout.trim().split('\n');
     assert.deepEqual(listing.map((l) => l.split(/\s+/).pop()), ['flanneld', 'mk-docker-opts.sh', 'README.md']);
     assert.match(listing[0]!, /^-rwxr-xr-x /);
-    const bins: Record<number, string> = {};
+    // as the runbook: extracted into the node's flannel directory, run there as ./flanneld
     for (const n of [21, 22] as const) {
-      const opt = join(pair.dir, `h${n}`, 'opt');
-      await mkdir(opt);
-      await sh(['tar', 'xf', packed.path, '-C', opt]);
-      bins[n] = join(opt, 'flanneld');
+      await sh(['tar', 'xf', packed.path, '-C', join(pair.dir, `h${n}`)]);
       await writeFile(join(pair.dir, `h${n}`, 'subnet.env'), RUNBOOK_ENV(n));
     }
+    const bin = './flanneld';
     // mk-docker-opts.sh from the tarball turns subnet.env into Docker options
-    await sh(['sh', join(pair.dir, 'h21', 'opt', 'mk-docker-opts.sh'), '-f', join(pair.dir, 'h21', 'subnet.env'), '-d', join(pair.dir, 'h21', 'docker_opts.env')]);
+    await sh(['sh', join(pair.dir, 'h21', 'mk-docker-opts.sh'), '-f', join(pair.dir, 'h21', 'subnet.env'), '-d', join(pair.dir, 'h21', 'docker_opts.env')]);
     assert.match(await readFile(join(pair.dir, 'h21', 'docker_opts.env'), 'utf8'), /^DOCKER_OPTS=" --bip=172\.7\.21\.1\/24 --ip-masq=true --mtu=1500"$/m);
 
     assert.equal((await v2('PUT', `${prefix}/config`, { value: HOSTGW_CONFIG })).node?.value, HOSTGW_CONFIG);
-    const f21 = new Flanneld(pair.h21, join(pair.dir, 'h21'), nodeArgs(21, prefix), { bin: bins[21] });
-    let f22 = new Flanneld(pair.h22, join(pair.dir, 'h22'), nodeArgs(22, prefix), { bin: bins[22] });
+    const f21 = new Flanneld(pair.h21, join(pair.dir, 'h21'), nodeArgs(21, prefix), { bin });
+    let f22 = new Flanneld(pair.h22, join(pair.dir, 'h22'), nodeArgs(22, prefix), { bin });
     await f21.waitLog(/^Subnet added: 172\.7\.22\.0\/24 via 10\.4\.7\.22$/);
     await f22.waitLog(/^Subnet added: 172\.7\.21\.0\/24 via 10\.4\.7\.21$/);
     await f21.waitLog(/^Adding iptables rule: -d 172\.7\.0\.0\/16 -j ACCEPT$/);
@@ -423,6 +444,12 @@ describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', 
     const filterOnly = savedRules(observedSave.split('=== h21: iptables-save')[1]!.split('# Completed')[0]!) + '\nCOMMIT';
     assert.equal(await iptablesSave(pair.h21), filterOnly.replace(/\nCOMMIT\nCOMMIT$/, '\nCOMMIT'));
 
+    // ps and ss see "flanneld" with its arguments, as for the Go binary
+    const pid = String(f21.child.pid);
+    assert.equal((await sh(['ps', '-o', 'comm=', '-p', pid])).stdout.trim(), 'flanneld');
+    assert.equal((await sh(['ps', '-o', 'args=', '-p', pid])).stdout.trim(), `./flanneld ${nodeArgs(21, prefix).join(' ')}`);
+    assert.match((await inNs(pair.h21, ['ss', '-Hltnp', 'sport = :2401'])).stdout, new RegExp(`\\*:2401 .*users:\\(\\("flanneld",pid=${pid},`));
+
     // healthz: 200 "flanneld is running" without newline, text/plain; other paths 404
     const hz = await healthz(pair.h21);
     assert.equal(hz.status, 200);
@@ -452,7 +479,7 @@ describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', 
     assert.match(await iptablesSave(pair.h22), /-A FORWARD -s 172\.7\.0\.0\/16 -j ACCEPT/);
 
     // restart: its own lease is found by IP; h21 sees the renewed lease and keeps its route
-    f22 = new Flanneld(pair.h22, join(pair.dir, 'h22'), nodeArgs(22, prefix), { bin: bins[22] });
+    f22 = new Flanneld(pair.h22, join(pair.dir, 'h22'), nodeArgs(22, prefix), { bin });
     await f22.waitLog(/^Route to 172\.7\.21\.0\/24 via 10\.4\.7\.21 dev index \d+ already exists, skipping\.$/);
     assert.deepEqual(startupSequence(f22.lines), startupSequence(await fixtureLines('26-hostgw-restart-flanneld-h22.log')));
     await f21.waitLog(/^Subnet added: 172\.7\.22\.0\/24 via 10\.4\.7\.22$/, 3000, 1);

@@ -542,7 +542,7 @@ async function lookupExtIface(ifname, ifregex, publicIP) {
 /** An etcd v2 API error ({"errorCode":100,...}); Error() as the Go client prints it. */
 class EtcdError extends GoError {
   constructor(body, headerIndex) {
-    const index = headerIndex ?? body.index;
+    const index = body.index ?? headerIndex;
     super(`${body.errorCode}: ${body.message} (${body.cause ?? ''}) [${index}]`);
     this.code = body.errorCode;
     this.index = index;

@@ -179,8 +179,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     log('lab: must run as root (network namespaces, iptables, mounts)');
     return ExitCode.Usage;
   }
-  if (parsed.cmd === 'down') return down(parsed.prefix, log);
+  if (parsed.cmd === 'down') {
+    try {
+      return await down(parsed.prefix, log);
+    } catch (e) {
+      log(`lab: ${(e as Error).message}`);
+      return exitCodeOf(e);
+    }
+  }
 
+  // `npm run lab | tee log` and Ctrl-C: tee dies too; a write to its closed pipe must not kill
+  // us before the teardown is done
+  for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
   const ac = new AbortController();
   let interrupted: string | undefined;
   const onSignal = (sig: NodeJS.Signals) => {

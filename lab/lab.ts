@@ -13,13 +13,12 @@
 // Nothing is created in, or changed in, the root network namespace: the L2 segment's bridge
 // has its own namespace and every veth is created with both ends already in their namespaces.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
-import { CommandError, invalid } from '../lib/errors.ts';
+import { invalid } from '../lib/errors.ts';
 import { packFlannelTarball } from './flanneld/pack.ts';
 import { addNetns, execIn, ipBatch, listNetns } from './netns.ts';
 import { makePki, makeSshKeys, type Pki, type SshKeys } from './pki.ts';
@@ -466,4 +465,3 @@ export function describeNamespaces(lab: Lab): { what: string; netns: string }[] 
 export { destroyLab, cleanupLeftovers, listLabs, readState, labDirOf } from './state.ts';
 export { AUTO_PREFIX_RE };
 export type { RunbookByHandOptions };
-export { CommandError };

@@ -22,6 +22,7 @@ import { cleanupLeftovers, createLab, destroyLab, listLabs, readState, type Lab,
 import { listNetns } from '../../lab/netns.ts';
 import { pidAlive, run } from '../../lab/proc.ts';
 import { ETC_NETNS, labDirOf, type LabState } from '../../lab/state.ts';
+import { planNetnsBatch, planTopology, planVethBatch, renderNodeFirewall } from '../../lab/topology.ts';
 import { missingHostGwRoutes, pingTtl, rowOk, routesIn, verifyLab, whoami } from '../../lab/verify.ts';
 
 process.env.SHLVL ??= '1';
@@ -113,24 +114,110 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 // ---------------------------------------------------------------------------------------------
 
+describe('lab topology plan (pure)', () => {
+  test('the default plan is the runbook\'s cluster', () => {
+    const t = planTopology({ prefix: 'frb0000', dir: '/tmp/frb0000-lab' });
+    assert.deepEqual(
+      t.hosts.map((h) => [h.name, h.ip, h.netns, h.etcd, h.node?.subnet ?? null, h.certHost]),
+      [
+        ['hdss7-12', '10.4.7.12', 'frb0000-h12', true, null, false],
+        ['hdss7-21', '10.4.7.21', 'frb0000-h21', true, '172.7.21.0/24', false],
+        ['hdss7-22', '10.4.7.22', 'frb0000-h22', true, '172.7.22.0/24', false],
+        ['hdss7-200', '10.4.7.200', 'frb0000-h200', false, null, true],
+      ],
+    );
+    assert.equal(t.hosts[1]!.root, '/tmp/frb0000-lab/hdss7-21');
+    // every veth is made with both ends already in lab namespaces
+    for (const line of planVethBatch(t.veths)) assert.match(line, /^link add \S+ netns frb0000-\S+ type veth peer name \S+ netns frb0000-\S+$/);
+  });
+
+  test('node i is hdss7-(21+i); only the first two nodes are etcd members', () => {
+    const t = planTopology({ prefix: 'frb0000', dir: '/x', nodes: 4 });
+    assert.deepEqual(
+      t.hosts.filter((h) => h.node).map((h) => [h.name, h.node!.subnet, h.node!.program, h.etcd]),
+      [
+        ['hdss7-21', '172.7.21.0/24', 'flanneld-7-21', true],
+        ['hdss7-22', '172.7.22.0/24', 'flanneld-7-22', true],
+        ['hdss7-23', '172.7.23.0/24', 'flanneld-7-23', false],
+        ['hdss7-24', '172.7.24.0/24', 'flanneld-7-24', false],
+      ],
+    );
+    assert.throws(() => planTopology({ prefix: 'frb0000', dir: '/x', nodes: 1 }), /nodes 1: must be an integer 2-20/);
+    assert.throws(() => planTopology({ prefix: 'Bad-', dir: '/x' }), /prefix "Bad-"/);
+  });
+
+  test('a node namespace: docker0 before its port, then addresses, then the default route', () => {
+    const t = planTopology({ prefix: 'frb0000', dir: '/x' });
+    assert.deepEqual(planNetnsBatch(t.namespaces.find((n) => n.netns === 'frb0000-h21')!, t.veths), [
+      'link set lo up',
+      'link add docker0 type bridge',
+      'addr add 172.7.21.1/24 dev docker0',
+      'link set docker0 up',
+      'link set eth0 up',
+      'link set veth21 master docker0',
+      'link set veth21 up',
+      'addr add 10.4.7.21/16 dev eth0',
+      'route replace default via 10.4.0.1',
+    ]);
+  });
+
+  test('the node firewall: REJECT rules only with rejectRules, etcd ports only on members', () => {
+    const t = planTopology({ prefix: 'frb0000', dir: '/x', nodes: 3 });
+    const h21 = t.hosts.find((h) => h.name === 'hdss7-21')!;
+    const h23 = t.hosts.find((h) => h.name === 'hdss7-23')!;
+    assert.match(renderNodeFirewall(h21, { rejectRules: true }), /-A FORWARD -j REJECT --reject-with icmp-host-prohibited\n/);
+    assert.doesNotMatch(renderNodeFirewall(h21, { rejectRules: false }), /REJECT/);
+    assert.match(renderNodeFirewall(h21, { rejectRules: true }), /--dport 2380 -j ACCEPT/);
+    assert.doesNotMatch(renderNodeFirewall(h23, { rejectRules: true }), /--dport 2379/);
+    assert.match(renderNodeFirewall(h23, { rejectRules: true }), /-A POSTROUTING -s 172\.7\.23\.0\/24 ! -o docker0 -j MASQUERADE\n/);
+  });
+});
+
 describe('lab', { skip: notRoot }, () => {
   let rootBefore: RootSnapshot;
   let lab: Lab;
   let buildMs = 0;
 
+  // Ctrl-C (SIGINT) or the runner's SIGTERM: stop a build in progress (it removes what it
+  // made) or tear the lab down, then leave. A SIGKILL is left to the next run's cleanupLeftovers.
+  const ac = new AbortController();
+  let building: Promise<unknown> = Promise.resolve();
+  const onSignal = () => {
+    if (ac.signal.aborted) return;
+    // the runner exits at once on Ctrl-C: writing results to its closed pipe must not kill us
+    // before the teardown is done
+    for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
+    process.on('uncaughtException', () => {});
+    ac.abort();
+    void building
+      .catch(() => {})
+      .then(() => lab?.destroy())
+      .catch(() => {})
+      .finally(() => process.exit(130));
+  };
+
   before(async () => {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     // a crashed earlier run's leftovers (its owner is dead): ours to remove, nobody else's
     await cleanupLeftovers();
     rootBefore = await snapshotRoot();
     const t0 = performance.now();
-    lab = await createLab({
+    const b = createLab({
       ...(flanneldBin && { flanneldBin }),
       ...(flannelTarball && { flannelTarball }),
+      signal: ac.signal,
     });
+    building = b;
+    lab = await b;
     buildMs = performance.now() - t0;
   });
   // registered at once: runs even when before() or a test fails; destroy() is idempotent
-  after(() => lab?.destroy());
+  after(async () => {
+    await lab?.destroy();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
 
   const h = (name: string) => lab.hosts[name]!;
   const n = (i: number): LabNode => lab.nodes[i]!;

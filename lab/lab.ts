@@ -12,12 +12,19 @@
 //
 // Nothing is created in, or changed in, the root network namespace: the L2 segment's bridge
 // has its own namespace and every veth is created with both ends already in their namespaces.
+// Outside the labdir (<tmp>/<prefix>-lab) the lab writes only /etc/netns/<prefix>-*/ (removed
+// at teardown) and creates /run/sshd if it is missing (sshd's privilege-separation dir; kept).
+//
+//   const lab = await createLab();            // ~1.5-4 s; after(() => lab.destroy())
+//   await lab.exec(lab.nodes[0].netns, ['ip', '-j', 'route']);
+//   await lab.runbookByHand();                // or the toolkit's scripts with --root node.root
 
 import { createHash, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { invalid } from '../lib/errors.ts';
 import { packFlannelTarball } from './flanneld/pack.ts';
 import { addNetns, execIn, ipBatch, listNetns } from './netns.ts';
@@ -164,7 +171,7 @@ export interface CreateLabOptions {
   readonly signal?: AbortSignal;
 }
 
-const here = new URL('.', import.meta.url).pathname;
+const here = fileURLToPath(new URL('.', import.meta.url));
 
 function newPrefix(): string {
   for (;;) {

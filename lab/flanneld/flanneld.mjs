@@ -647,13 +647,33 @@ function goJsonSyntaxError(s) {
 }
 
 /**
+ * url.Parse as the Go client applies it to --etcd-endpoints: "10.4.7.21:2379" (no scheme) is
+ * refused at start-up; an unknown scheme fails each request.
+ */
+function parseEndpoint(s) {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(s);
+  if (!scheme) {
+    const firstSeg = s.split('/')[0];
+    if (firstSeg.includes(':')) throw new GoError(`parse ${goQuote(s)}: first path segment in URL cannot contain colon`);
+    return { protocol: ':', hostname: '', port: '', host: '', pathname: s, raw: s };
+  }
+  let u;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new GoError(`parse ${goQuote(s)}: invalid URL`);
+  }
+  return { protocol: u.protocol, hostname: u.hostname, port: u.port, host: u.host, pathname: u.pathname, raw: s };
+}
+
+/**
  * The Go etcd v2 client (coreos/etcd/client) as flannel v0.11.0 configures it: endpoints tried
  * in order from the pinned one, 1 s dial timeout, no request timeout, cluster errors joined as
  * "client: etcd cluster is unavailable or misconfigured; error #0: ...\n".
  */
 class EtcdV2Client {
   constructor(cfg) {
-    this.endpoints = cfg.endpoints.map((e) => new URL(e));
+    this.endpoints = cfg.endpoints.map(parseEndpoint);
     this.pinned = 0;
     this.tls = cfg.tls;
     this.auth = cfg.username ? 'Basic ' + Buffer.from(`${cfg.username}:${cfg.password}`).toString('base64') : null;
@@ -666,6 +686,9 @@ class EtcdV2Client {
 
   /** One HTTP exchange with one endpoint: resolves {status, headers, body}. */
   once(ep, method, path, query, form, signal) {
+    if (ep.protocol !== 'http:' && ep.protocol !== 'https:') {
+      return Promise.reject(new GoError(`unsupported protocol scheme ${goQuote(ep.protocol.slice(0, -1))}`));
+    }
     return new Promise((resolve, reject) => {
       const qs = new URLSearchParams(Object.entries(query).sort(([a], [b]) => (a < b ? -1 : 1))).toString();
       const base = ep.pathname.replace(/\/$/, '');

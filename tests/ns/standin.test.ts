@@ -669,10 +669,10 @@ describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', 
     assert.deepEqual(await notEtcd.exit(), { code: 0, signal: null });
     assert.equal(notEtcd.messages().at(-1), 'shutdownHandler sent cancel signal...');
 
-    // nothing listening: the Go client's cluster error
-    const refused = new Flanneld(pair.h22, join(pair.dir, 'h22'), ['--iface=eth0', '--etcd-endpoints=http://127.0.0.1:4001']);
-    const r = await refused.waitLog(/^Couldn't fetch network config: /);
-    assert.equal(r.msg, "Couldn't fetch network config: client: etcd cluster is unavailable or misconfigured; error #0: dial tcp 127.0.0.1:4001: connect: connection refused");
+    // the default endpoints, nothing listening: the Go client's cluster error, one line per endpoint
+    const refused = new Flanneld(pair.h22, join(pair.dir, 'h22'), ['--iface=eth0']);
+    await refused.waitLog(/^Couldn't fetch network config: /);
+    assert.match(refused.stderr, /\] Couldn't fetch network config: client: etcd cluster is unavailable or misconfigured; error #0: dial tcp 127\.0\.0\.1:4001: connect: connection refused\n; error #1: dial tcp 127\.0\.0\.1:2379: connect: connection refused\n/);
     refused.signal('SIGINT');
     assert.equal((await refused.exit()).code, 0);
 

@@ -1919,40 +1919,43 @@ function quitDump(state) {
 async function monitorLease(ctx, sm, bn, renewMarginMin) {
   const margin = BigInt(renewMarginMin) * 60n * 1000000000n;
   const MIN_DURATION = -(1n << 63n);
-  const until = (exp) => {
-    // Go: Expiration.Sub(now) saturates; "- renewMargin" then wraps around int64
-    const d = exp === 0n ? MIN_DURATION : exp - nowNs();
-    return BigInt.asIntN(64, d - margin);
-  };
+  // Go: Expiration.Sub(now) saturates (a zero expiration gives the minimum duration); then
+  // "- renewMargin" wraps around int64, so a lease without TTL is "renewed" in 292 years.
+  const until = (exp) => BigInt.asIntN(64, (exp === 0n ? MIN_DURATION : exp - nowNs()) - margin);
+
   const events = [];
-  let wake = null;
+  let wake = () => {};
   const watchDone = watchLease(ctx, sm, bn.lease.subnet, (e) => {
     events.push(e);
-    if (wake) wake();
+    wake();
   });
+  const done = new Promise((resolve) => {
+    if (ctx.signal.aborted) resolve();
+    ctx.signal.addEventListener('abort', resolve, { once: true });
+  });
+
   let dur = until(bn.lease.expiration);
-  const timerAbort = () => new AbortController();
   for (;;) {
-    const timer = timerAbort();
-    const evtReady = new Promise((resolve) => {
-      if (events.length > 0) return resolve();
+    // like Go's select over time.After(dur), the lease events and ctx.Done()
+    const timer = new AbortController();
+    const evt = new Promise((resolve) => {
       wake = resolve;
+      if (events.length > 0) resolve();
     });
     const ms = dur <= 0n ? 0 : Number(dur / 1000000n);
-    const fired = sleep(ms, timer.signal);
-    const aborted = new Promise((resolve) => {
-      if (ctx.signal.aborted) resolve();
-      ctx.signal.addEventListener('abort', resolve, { once: true });
-    });
-    const which = await Promise.race([fired.then((ok) => (ok ? 'timer' : 'x')), evtReady.then(() => 'event'), aborted.then(() => 'done')]);
+    const which = await Promise.race([
+      sleep(ms, timer.signal).then((fired) => (fired ? 'renew' : 'never')),
+      evt.then(() => 'event'),
+      done.then(() => 'done'),
+    ]);
     timer.abort();
-    wake = null;
+    wake = () => {};
     if (which === 'done' || ctx.signal.aborted) {
       log.info('main.go:437', 'Stopped monitoring lease');
       await watchDone;
       return 'canceled';
     }
-    if (which === 'timer') {
+    if (which === 'renew') {
       try {
         await sm.renewLease(bn.lease, ctx.signal);
       } catch (e) {

@@ -17,6 +17,7 @@
 //   etcd v2    HTTP client (Go etcd client v2 semantics and error texts) + subnet registry
 //   subnet     network config parsing, LocalManager (lease choice), lease watchers
 //   backends   BACKENDS: type -> constructor; host-gw (RouteNetwork) is the only one built
+//              (REGISTRIES, beside main, does the same for the etcd API: v2 only)
 //   iptables   flannel's rule sets and the ensure loop
 //   main       start-up order, healthz, signals, lease monitor, shutdown
 //
@@ -1915,6 +1916,22 @@ function quitDump(state) {
   exitNow(2);
 }
 
+/** etcd key-space APIs by name; v0.11.0 speaks v2 only (a v3 registry comes with the v0.20 mode). */
+const REGISTRIES = { v2: EtcdV2Registry };
+
+/** main.newSubnetManager: the etcd client (TLS files read now) and the subnet file's previous subnet. */
+function newSubnetManager(opts, api = 'v2') {
+  const registry = new REGISTRIES[api]({
+    endpoints: opts.get('etcd-endpoints').split(','),
+    prefix: opts.get('etcd-prefix'),
+    tls: loadEtcdTLS(opts),
+    username: opts.get('etcd-username'),
+    password: opts.get('etcd-password'),
+  });
+  // Attempt to renew the lease for the subnet specified in the subnet file
+  return new LocalManager(registry, readCIDRFromSubnetFile(opts.get('subnet-file'), 'FLANNEL_SUBNET'));
+}
+
 /** main.MonitorLease: renews the lease renew-margin before expiry; exits on revocation. */
 async function monitorLease(ctx, sm, bn, renewMarginMin) {
   const margin = BigInt(renewMarginMin) * 60n * 1000000000n;
@@ -2061,16 +2078,7 @@ async function main() {
   }
   let sm;
   try {
-    const tls = loadEtcdTLS(opts);
-    const registry = new EtcdV2Registry({
-      endpoints: opts.get('etcd-endpoints').split(','),
-      prefix: opts.get('etcd-prefix'),
-      tls,
-      username: opts.get('etcd-username'),
-      password: opts.get('etcd-password'),
-    });
-    // Attempt to renew the lease for the subnet specified in the subnet file
-    sm = new LocalManager(registry, readCIDRFromSubnetFile(opts.get('subnet-file'), 'FLANNEL_SUBNET'));
+    sm = newSubnetManager(opts);
   } catch (e) {
     log.error('main.go:241', `Failed to create SubnetManager: ${e instanceof GoError ? e.message : e}`);
     process.exit(1);

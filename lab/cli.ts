@@ -4,8 +4,8 @@
 // Exit codes: 0 every row ok / 1 a verification row failed / 2 usage error /
 //             3 the lab or the runbook failed / 130 interrupted (nothing is left behind).
 //
-// The run is a list of steps (RUN_STEPS): building, the runbook (today `runbookByHand`; the
-// toolkit's step scripts replace that one entry), verifying. Ctrl-C or SIGTERM at any point
+// The run is a list of steps (RUN_STEPS): building, the runbook (the toolkit's six step
+// scripts; `--by-hand`: the runbook as written), verifying. Ctrl-C or SIGTERM at any point
 // aborts the current step and tears the lab down; so does any failure, unless --keep.
 
 import minimist from 'minimist';
@@ -14,6 +14,7 @@ import { exitCodeOf, ExitCode, UsageError, invalid } from '../lib/errors.ts';
 import { cleanupLeftovers, createLab, describeNamespaces, destroyLab, listLabs, type Lab } from './lab.ts';
 import { MAX_NODES, PREFIX_RE } from './topology.ts';
 import { formatVerifyTable, rowOk, verifyLab, type VerifyRow } from './verify.ts';
+import { runbookWithScripts } from './runbook-steps.ts';
 
 const USAGE = `usage: npm run lab -- [options]      build the runbook's cluster, run the runbook, verify, tear down
        npm run lab -- down [PREFIX]    remove labs left up with --keep (and crashed runs' leftovers)
@@ -22,6 +23,7 @@ options:
   --nodes N               nodes hdss7-21 .. hdss7-(20+N), 2-${MAX_NODES} (default 2)
   --keep                  leave the lab up and print how to enter each host
   --no-reject             build the nodes without the iptables-services REJECT rules
+  --by-hand               run the runbook as written (etcdctl, hand-written files) instead of the toolkit's scripts
   --flannel-tarball FILE  serve this release tarball (a real flannel-v0.11.0-linux-amd64.tar.gz)
   --flanneld BIN          pack this flanneld binary (a real one) instead of the lab's stand-in
   --help                  this text
@@ -34,6 +36,8 @@ export interface CliOptions {
   readonly rejectRules: boolean;
   readonly flannelTarball?: string;
   readonly flanneldBin?: string;
+  /** run the runbook as written (by hand) instead of with the toolkit's scripts */
+  readonly byHand?: boolean;
 }
 
 /** What the steps share. */
@@ -71,11 +75,17 @@ export const BUILD_STEP: Step = {
   },
 };
 
-/** The runbook. Today by hand; the toolkit's step scripts (install, certs, ...) replace this list. */
+/** The runbook, run by the toolkit's own step scripts inside the lab (--by-hand: as written). */
 export const RUNBOOK_STEPS: Step[] = [
   {
-    name: 'runbook by hand: install, certs, etcd config, start, verify routes, snat-fix',
-    run: (ctx) => needLab(ctx).runbookByHand({ log: (l) => ctx.log(`    ${l}`) }),
+    name: "runbook with the toolkit's scripts: install, certs, etcd-config, start, snat-fix, verify-ping",
+    run: async (ctx) => {
+      if (ctx.opts.byHand) {
+        await needLab(ctx).runbookByHand({ log: (l) => ctx.log(`    ${l}`) });
+        return;
+      }
+      await runbookWithScripts(needLab(ctx), { log: (l) => ctx.log(`    ${l}`) });
+    },
   },
 ];
 
@@ -91,7 +101,7 @@ export const RUN_STEPS: readonly Step[] = [BUILD_STEP, ...RUNBOOK_STEPS, VERIFY_
 function parse(argv: readonly string[]): { cmd: 'run'; opts: CliOptions } | { cmd: 'down'; prefix?: string } | { cmd: 'help' } {
   const a = minimist([...argv], {
     string: ['nodes', 'flannel-tarball', 'flanneld'],
-    boolean: ['keep', 'reject', 'help'],
+    boolean: ['keep', 'reject', 'help', 'by-hand'],
     default: { reject: true },
     alias: { h: 'help' },
     unknown: (arg) => {
@@ -122,6 +132,7 @@ function parse(argv: readonly string[]): { cmd: 'run'; opts: CliOptions } | { cm
       nodes,
       keep: Boolean(a.keep),
       rejectRules: a.reject !== false,
+      byHand: Boolean(a['by-hand']),
       ...(a['flannel-tarball'] !== undefined && { flannelTarball: String(a['flannel-tarball']) }),
       ...(a.flanneld !== undefined && { flanneldBin: String(a.flanneld) }),
     },

@@ -5,6 +5,9 @@
 
 import type { Lab, LabNode } from './lab.ts';
 import { sleep } from './proc.ts';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { comparableSave } from '../lib/iptables.ts';
 
 export interface RouteEntry {
   readonly dst: string;
@@ -66,9 +69,19 @@ export interface VerifyRow {
   readonly podSeen: Check;
   /** source address the outside host sees for a connection from this node's pod */
   readonly outsideSeen: Check;
+  /** the live rules equal the persisted file (<root>/etc/sysconfig/iptables) */
+  readonly persisted: Check;
 }
 
 const check = (got: string, want: string): Check => ({ ok: got === want, got: got || '-', want });
+
+/** 'yes' when <root>/etc/sysconfig/iptables holds exactly the live rules, else what is wrong. */
+async function rulesPersisted(lab: Lab, n: LabNode): Promise<string> {
+  const file = await readFile(join(n.root, 'etc/sysconfig/iptables'), 'utf8').catch(() => undefined);
+  if (file === undefined) return 'no file';
+  const live = await lab.exec(n.netns, ['iptables-save']);
+  return comparableSave(file) === comparableSave(live.stdout) ? 'yes' : 'differs';
+}
 
 /** One row per ordered pair of nodes (node -> the next node, cyclic, and every other with --all). */
 export async function verifyLab(lab: Lab, opts: { allPairs?: boolean } = {}): Promise<VerifyRow[]> {
@@ -81,11 +94,12 @@ export async function verifyLab(lab: Lab, opts: { allPairs?: boolean } = {}): Pr
     pairs.map(async ([n, r]): Promise<VerifyRow> => {
       const missing = await missingHostGwRoutes(lab, n);
       const want = expectedHostGwRoutes(lab, n);
-      const [hostTtl, podTtl, podSeen, outsideSeen] = await Promise.all([
+      const [hostTtl, podTtl, podSeen, outsideSeen, persisted] = await Promise.all([
         pingTtl(lab, n.netns, r.pod.ip),
         pingTtl(lab, n.pod.netns, r.pod.ip),
         whoami(lab, n.pod.netns, r.pod.ip),
         whoami(lab, n.pod.netns, lab.outside.ip, lab.outside.port),
+        rulesPersisted(lab, n),
       ]);
       return {
         node: n.name,
@@ -99,18 +113,19 @@ export async function verifyLab(lab: Lab, opts: { allPairs?: boolean } = {}): Pr
         podPing: check(podTtl === undefined ? '' : String(podTtl), '62'),
         podSeen: check(podSeen, n.pod.ip),
         outsideSeen: check(outsideSeen, n.ip),
+        persisted: check(persisted, 'yes'),
       };
     }),
   );
 }
 
 export function rowOk(r: VerifyRow): boolean {
-  return r.routes.ok && r.hostPing.ok && r.podPing.ok && r.podSeen.ok && r.outsideSeen.ok;
+  return r.routes.ok && r.hostPing.ok && r.podPing.ok && r.podSeen.ok && r.outsideSeen.ok && r.persisted.ok;
 }
 
 /** The verification table, plain text (no colours: it may go to a log). */
 export function formatVerifyTable(rows: readonly VerifyRow[]): string {
-  const head = ['node -> remote', 'host-gw routes', 'ttl host->pod', 'ttl pod->pod', 'remote pod sees', 'outside sees', 'result'];
+  const head = ['node -> remote', 'host-gw routes', 'ttl host->pod', 'ttl pod->pod', 'remote pod sees', 'outside sees', 'rules persisted', 'result'];
   const cell = (c: Check) => (c.ok ? c.got : `${c.got} (want ${c.want})`);
   const body = rows.map((r) => [
     `${r.node} -> ${r.remote}`,
@@ -119,6 +134,7 @@ export function formatVerifyTable(rows: readonly VerifyRow[]): string {
     cell(r.podPing),
     cell(r.podSeen),
     cell(r.outsideSeen),
+    cell(r.persisted),
     rowOk(r) ? 'ok' : 'FAIL',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));

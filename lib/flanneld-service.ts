@@ -7,7 +7,7 @@
 import { posix } from 'node:path';
 import { invalid, UsageError } from './errors.ts';
 import { rooted } from './flags.ts';
-import { renderFlanneldSh, renderSupervisorIni, renderSystemdUnit, type ProgramSettings } from './flanneld-files.ts';
+import { renderFlanneldSh, renderSupervisorIni, renderSystemdUnit, type FlanneldSettings, type ProgramSettings } from './flanneld-files.ts';
 import type { Ip4, Ip4Net } from './ip4.ts';
 import type { Lease } from './lease.ts';
 import { subnetFitsConfig, type NetworkConfig } from './netconfig.ts';
@@ -66,6 +66,21 @@ export interface RenderedFiles {
   readonly expectedEnv: SubnetEnv;
 }
 
+/** flanneld's flags for this node, as start writes them into flanneld.sh (and drift expects them). */
+export function launcherSettings(i: Pick<StartInput, 'root' | 'publicIp' | 'endpoints' | 'tls' | 'iface' | 'healthzPort' | 'etcdPrefix'>): FlanneldSettings {
+  return {
+    publicIp: i.publicIp,
+    endpoints: i.endpoints,
+    ...(i.tls && { keyfile: launcherPath(i.root, i.tls.keyfile), certfile: launcherPath(i.root, i.tls.certfile), cafile: launcherPath(i.root, i.tls.cafile) }),
+    iface: i.iface,
+    subnetFile: './subnet.env',
+    healthzPort: i.healthzPort,
+    etcdPrefix: i.etcdPrefix,
+    // exec: supervisord's stop signal must reach flanneld, not a /bin/sh that leaves it orphaned
+    exec: true,
+  };
+}
+
 export function renderServiceFiles(i: StartInput): RenderedFiles {
   const expectedEnv: SubnetEnv = { network: i.network.network(), subnet: i.subnet.gatewayForm(), mtu: i.mtu, ipMasq: false };
   const program: ProgramSettings = {
@@ -78,17 +93,7 @@ export function renderServiceFiles(i: StartInput): RenderedFiles {
   return {
     expectedEnv,
     subnetEnv: formatSubnetEnv(expectedEnv),
-    flanneldSh: renderFlanneldSh({
-      publicIp: i.publicIp,
-      endpoints: i.endpoints,
-      ...(i.tls && { keyfile: launcherPath(i.root, i.tls.keyfile), certfile: launcherPath(i.root, i.tls.certfile), cafile: launcherPath(i.root, i.tls.cafile) }),
-      iface: i.iface,
-      subnetFile: './subnet.env',
-      healthzPort: i.healthzPort,
-      etcdPrefix: i.etcdPrefix,
-      // exec: supervisord's stop signal must reach flanneld, not a /bin/sh that leaves it orphaned
-      exec: true,
-    }),
+    flanneldSh: renderFlanneldSh(launcherSettings(i)),
     ini: renderSupervisorIni(program),
     unit: renderSystemdUnit(program),
   };

@@ -9,8 +9,9 @@
 // Exit: 0 done / nothing to do, 2 bad input (nothing changed), 3 a command failed.
 
 import { existsSync } from 'node:fs';
+import { persistPath } from '../lib/iptables-persist.ts';
 import { dirname } from 'node:path';
-import { commonFlags, defineFlags, nodeFlags, required, rooted } from '../lib/flags.ts';
+import { commonFlags, defineFlags, nodeFlags, required } from '../lib/flags.ts';
 import { comparableSave, formatRule, parseIptablesSave, planSnatCommands, planSnatFix } from '../lib/iptables.ts';
 import { formatPlan, applyPlan, makeDir, run, type Action } from '../lib/plan.ts';
 import { zxRunner, type Runner } from '../lib/runner.ts';
@@ -32,12 +33,6 @@ const info = {
   example: 'scripts/snat-fix.ts --subnet 172.7.21.0/24 --network 172.7.0.0/16 --drop-reject',
   perNode: true,
 };
-
-/** Where the rules are persisted: --persist, else Debian's file when that is the system's, else RHEL's. */
-export function persistPath(root: string, flag?: string): string {
-  if (flag) return rooted(root, flag);
-  return existsSync(rooted(root, '/etc/iptables')) ? rooted(root, '/etc/iptables/rules.v4') : rooted(root, '/etc/sysconfig/iptables');
-}
 
 export async function main(argv: string[], runner: Runner = zxRunner): Promise<number> {
   const loaded = await loadSettings(argv, flags, info);

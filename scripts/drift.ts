@@ -1,0 +1,155 @@
+#!/bin/sh
+':' //; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
+// drift: from cron on every node, every minute. Compares the node with what it should be
+// (the cluster file or the steps' flags): etcd and its config, this node's lease, the routes
+// against every lease, the snat/FORWARD/REJECT rules and their persisted copy, subnet.env and
+// docker0, flanneld under supervisord, the certs, ip_forward. Each check has a stable id.
+// Cost: a constant number of child processes and ONE etcd range read, whatever the cluster size.
+// --fix mends what is safe (routes in one ip -batch, the SNAT and FORWARD rules in one
+// iptables-restore, subnet.env, a stopped flanneld) and never deletes a lease or a config.
+// --quiet prints nothing when in sync (cron mail); --json; --textfile for node_exporter;
+// --publish writes this node's result to etcd for scripts/fleet.ts.
+// Exit: 0 in sync, 1 drift, 2 usage/config error, 3 could not check (etcd down is 3, never "drift").
+
+import { ExitCode, UsageError } from '../lib/errors.ts';
+import { commonFlags, defineFlags, etcdFlags, nodeFlags, required, rooted } from '../lib/flags.ts';
+import { programNameFor, checkProgramName } from '../lib/flanneld-files.ts';
+import { launcherSettings, servicePaths } from '../lib/flanneld-service.ts';
+import { checkNode, exitCodeFor, planFixes, type Check, type NodeExpectation } from '../lib/drift.ts';
+import { formatDriftReport, formatTextfile, takeLock, writeAtomic } from '../lib/drift-report.ts';
+import { DEFAULT_STATUS_PREFIX, publishReport } from '../lib/fleet-status.ts';
+import { formatNetworkConfig, parseNetworkConfig } from '../lib/netconfig.ts';
+import { connectionFor, storeTarget } from '../lib/network-store.ts';
+import { observeNode, type NodeObservation } from '../lib/node-observe.ts';
+import { applyPlan, describeAction, formatPlan } from '../lib/plan.ts';
+import { zxRunner, type Runner } from '../lib/runner.ts';
+import { isEntryPoint, loadSettings, note, runScript } from '../lib/script.ts';
+import { persistPath } from '../lib/iptables-persist.ts';
+
+export const flags = defineFlags({
+  ...commonFlags,
+  ...etcdFlags,
+  ...nodeFlags,
+  program: { type: 'string', placeholder: 'NAME', help: 'supervisord program name (default: from the node name, hdss7-21 -> flanneld-7-21)' },
+  'supervisor-conf': { type: 'string', default: '/etc/supervisord.conf', placeholder: 'FILE', help: "supervisord's config (under --root)" },
+  persist: { type: 'string', placeholder: 'FILE', help: 'the persisted rules file (default as snat-fix: /etc/iptables/rules.v4 when /etc/iptables exists, else /etc/sysconfig/iptables)' },
+  reject: { type: 'string', default: 'drop', choices: ['drop', 'keep'], placeholder: 'POLICY', help: "iptables-services' REJECT catch-alls: drop (the runbook removes them) or keep" },
+  fix: { type: 'boolean', help: 'mend what is safe to mend, then check again' },
+  textfile: { type: 'string', placeholder: 'FILE', help: "write Prometheus text format for node_exporter's textfile collector (atomically)", example: '/var/lib/node_exporter/textfile/flannel.prom' },
+  publish: { type: 'boolean', help: "write this node's result to etcd under --status-prefix (TTL --status-ttl) for scripts/fleet.ts" },
+  'status-prefix': { type: 'string', default: DEFAULT_STATUS_PREFIX, placeholder: 'KEY', help: 'etcd prefix of the published results' },
+  'status-ttl': { type: 'number', default: 600, min: 10, max: 86400, placeholder: 'S', help: 'TTL of a published result' },
+  lock: { type: 'string', default: '/run/flannel-runbook/drift.lock', placeholder: 'FILE', help: 'lock file: an overlapping run exits at once (under --root)' },
+  all: { type: 'boolean', help: 'list the checks that are ok too' },
+});
+
+const info = {
+  name: 'drift',
+  summary: 'Compare this node with what it should be (cron: every minute); --fix mends what is safe.',
+  example: '* * * * * root /opt/flannel-runbook/scripts/drift.ts --cluster /etc/flannel-runbook/cluster.json --quiet --textfile /var/lib/node_exporter/textfile/flannel.prom --publish',
+  perNode: true,
+};
+
+export async function main(argv: string[], runner: Runner = zxRunner): Promise<number> {
+  const t0 = performance.now();
+  const loaded = await loadSettings(argv, flags, info);
+  if (!loaded) return 0;
+  const { settings: s, flags: f, cluster, node } = loaded;
+  const v = f.values;
+  const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21');
+  const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24');
+  const iface = required(s.node.iface, '--iface', 'eth0');
+  const network = required(s.network, '--network', '172.7.0.0/16');
+  const name = node?.name ?? s.node.name ?? publicIp.toString();
+  const program = checkProgramName('--program', v.program ?? node?.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'));
+  if (v.publish && s.dryRun) throw new UsageError('--publish with --dry-run: a dry run writes nothing, not even its result');
+  const conn = connectionFor(s);
+  const store = storeTarget(conn, s.etcd.api, s.etcd.prefix);
+  const paths = servicePaths(s.root, { supervisorConf: v['supervisor-conf'], program });
+  const persist = persistPath(s.root, v.persist);
+  // the config the cluster says etcd must hold (only a cluster file says it whole)
+  const desiredConfig = cluster ? formatNetworkConfig(parseNetworkConfig(JSON.stringify({ Network: cluster.network.toString(), ...(cluster.subnetLen && { SubnetLen: cluster.subnetLen }), Backend: cluster.backend }))) : undefined;
+  const expect: NodeExpectation = {
+    name,
+    publicIp,
+    subnet,
+    iface,
+    network,
+    bridge: s.bridge,
+    program,
+    ...(desiredConfig && { desiredConfig }),
+    api: s.etcd.api,
+    prefix: s.etcd.prefix,
+    reject: v.reject === 'keep' ? 'keep' : 'drop',
+    flanneld: launcherSettings({
+      root: s.root,
+      publicIp,
+      endpoints: conn.endpoints,
+      ...(conn.cafile && { tls: { cafile: s.etcd.cafile, certfile: s.etcd.certfile, keyfile: s.etcd.keyfile } }),
+      iface,
+      healthzPort: s.healthzPort,
+      etcdPrefix: s.etcd.prefix,
+    }),
+    paths: { subnetEnv: paths.subnetEnv, supervisorConf: paths.supervisorConf, persist },
+    certWarnDays: 30,
+  };
+
+  const lock = takeLock(rooted(s.root, v.lock));
+  if ('heldBy' in lock) {
+    process.stderr.write(`drift: another drift run (pid ${lock.heldBy}) holds ${rooted(s.root, v.lock)}; exiting without checking\n`);
+    return ExitCode.Runtime;
+  }
+  try {
+    const observe = () =>
+      observeNode({
+        store,
+        program,
+        healthzPort: s.healthzPort,
+        paths: { ...paths, persist, cafile: rooted(s.root, s.etcd.cafile), certfile: rooted(s.root, s.etcd.certfile), keyfile: rooted(s.root, s.etcd.keyfile) },
+        runner: zxRunner,
+      });
+    let obs: NodeObservation = await observe();
+    let checks: Check[] = checkNode(expect, obs);
+    let exit = exitCodeFor(checks);
+    const fixed: string[] = [];
+
+    if (v.fix && exit !== 0) {
+      const actions = planFixes(checks);
+      if (s.dryRun) {
+        process.stdout.write(formatPlan(actions));
+        if (actions.length === 0) note('drift: nothing that --fix may mend');
+        return exit;
+      }
+      if (actions.length) {
+        await applyPlan(actions, runner, (a) => fixed.push(describeAction(a)));
+        obs = await observe();
+        checks = checkNode(expect, obs);
+        exit = exitCodeFor(checks);
+      }
+    }
+    const durationS = (performance.now() - t0) / 1000;
+    if (v.textfile) writeAtomic(v.textfile, formatTextfile(name, checks, exit, new Date(), durationS));
+    if (v.publish) {
+      await publishReport(store, v['status-prefix'], {
+        node: name,
+        publicIp: publicIp.toString(),
+        at: new Date().toISOString(),
+        exit,
+        durationMs: Math.round(durationS * 1000),
+        checks: checks.length,
+        problems: checks.filter((c) => c.status !== 'ok').map((c) => ({ id: c.id, status: c.status, reason: c.reason })),
+      }, v['status-ttl']).catch((e) => note(`drift: --publish failed: ${(e as Error).message}`));
+    }
+    if (s.json) {
+      const out = { node: name, exit, durationMs: Math.round(durationS * 1000), childProcesses: obs.processes, checks: checks.map((c) => ({ id: c.id, status: c.status, reason: c.reason, fixable: Boolean(c.fix) })), fixed };
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    } else if (!(s.quiet && exit === 0)) {
+      process.stdout.write(`${formatDriftReport(name, checks, exit, { all: v.all, fixed })}\n`);
+    }
+    return exit;
+  } finally {
+    lock.release();
+  }
+}
+
+if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, (argv) => main(argv));

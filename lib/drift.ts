@@ -209,7 +209,7 @@ export function checkNode(e: NodeExpectation, o: NodeObservation): Check[] {
 
   // ---- certs (only when etcd is spoken over TLS)
   const f = o.files;
-  if (e.flanneld.cafile === undefined) out.push(ok('certs.chain', 'plain http etcd: no certificates'));
+  if (e.flanneld.cafile === undefined) for (const id of ['certs.chain', 'certs.expiry', 'certs.key-mode']) out.push(ok(id, 'plain http etcd: no certificates in use'));
   else if (!f.ca || !f.cert || !f.key) {
     out.push(drift('certs.chain', `missing: ${[!f.ca && 'ca.pem', !f.cert && 'client.pem', !f.key && 'client-key.pem'].filter(Boolean).join(', ')} (scripts/certs.ts copies all three)`));
   } else {

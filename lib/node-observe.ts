@@ -4,15 +4,16 @@
 // flanneld.sh, the persisted rules, the certs, /proc/sys/net/ipv4/ip_forward, which is per
 // network namespace). Nothing here changes the node.
 
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
-import { EtcdError } from './etcd.ts';
+import { EtcdError, parseV2Error, v2Request, withV3 } from './etcd.ts';
 import { ipAddrCommand, parseIpAddr, type Interface } from './interfaces.ts';
 import { parseIptablesSave, type Ruleset } from './iptables.ts';
 import { readNetworkState, type NetworkState, type StoreTarget } from './network-store.ts';
+import type { EtcdApi } from './lease.ts';
 import { parseIpRoute, type Route } from './routes.ts';
-import { zxRunner, type Runner } from './runner.ts';
-import { parseSupervisorStatus, type ProgramStatus } from './supervisor.ts';
+import { spawnRunner, type Runner } from './runner.ts';
+import { parseProcessInfoResponse, parseSupervisorStatus, processInfoRequest, supervisorSocketOf, type ProgramStatus } from './supervisor.ts';
 
 export interface ObservePaths {
   readonly subnetEnv: string;
@@ -79,6 +80,34 @@ export function probeHealthz(port: number, timeoutMs = 1000): Promise<{ status: 
   });
 }
 
+/** POST one XML-RPC call to supervisord's unix socket. */
+function xmlRpc(socketPath: string, body: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, path: '/RPC2', method: 'POST', headers: { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) }, timeout: timeoutMs, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`supervisord answered HTTP ${res.statusCode}`))));
+    });
+    req.on('timeout', () => req.destroy(new Error(`supervisord socket ${socketPath}: no answer within ${timeoutMs} ms`)));
+    req.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`supervisord not answering on ${socketPath} (${e.code ?? e.message}): is supervisord running?`)));
+    req.end(body);
+  });
+}
+
+/**
+ * The program's state: over supervisord's own XML-RPC socket (no process started), or, when
+ * the conf names no unix socket we can use, through `supervisorctl status` (one process).
+ */
+export async function programStatus(conf: string, program: string, run: Runner = spawnRunner): Promise<{ status: ProgramStatus | undefined; processes: number }> {
+  const text = await readText(conf);
+  if (text === undefined) throw new Error(`supervisord config ${conf} not found: is supervisord installed?`);
+  const socket = supervisorSocketOf(text, conf);
+  if (socket) return { status: parseProcessInfoResponse(program, await xmlRpc(socket, processInfoRequest(program))), processes: 0 };
+  const out = await run({ argv: ['supervisorctl', '-c', conf, 'status', program], why: 'flanneld state', okStatus: [1, 2, 3, 4] });
+  return { status: parseSupervisorStatus(out.stdout).find((s) => s.program === program), processes: 1 };
+}
+
 export async function observeNode(o: {
   readonly store: StoreTarget;
   readonly paths: ObservePaths;
@@ -86,14 +115,14 @@ export async function observeNode(o: {
   readonly healthzPort: number;
   readonly runner?: Runner;
 }): Promise<NodeObservation> {
-  const run = o.runner ?? zxRunner;
+  const run = o.runner ?? spawnRunner;
   const p = o.paths;
   const [etcd, routesOut, saveOut, addrOut, supOut, healthz, files] = await Promise.all([
     attempt(() => readNetworkState(o.store)),
     attempt(() => run({ argv: ['ip', '-j', 'route', 'show'], why: 'routes' })),
     attempt(() => run({ argv: ['iptables-save'], why: 'rules' })),
     attempt(() => run({ ...ipAddrCommand, argv: ['ip', '-j', '-d', '-4', 'addr', 'show'] })),
-    attempt(() => run({ argv: ['supervisorctl', '-c', p.supervisorConf, 'status', o.program], why: 'flanneld state', okStatus: [1, 2, 3, 4] })),
+    attempt(() => programStatus(p.supervisorConf, o.program, run)),
     attempt(() => probeHealthz(o.healthzPort)),
     (async () => {
       const [subnetEnv, flanneldSh, persisted, ca, cert, key, ipForward, keyStat] = await Promise.all([
@@ -113,13 +142,99 @@ export async function observeNode(o: {
   const iptablesSave = saveOut.ok ? ok(saveOut.value.stdout) : saveOut;
   const ruleset = iptablesSave.ok ? await attempt(async () => parseIptablesSave(iptablesSave.value)) : iptablesSave;
   const ifaces = addrOut.ok ? await attempt(async () => parseIpAddr(addrOut.value.stdout)) : addrOut;
-  let supervisor: Outcome<ProgramStatus | undefined>;
-  if (!supOut.ok) supervisor = supOut;
-  else {
-    const text = `${supOut.value.stdout}${supOut.value.stderr}`;
-    supervisor = /refused connection|no such file|SHUTDOWN_STATE/i.test(text) && !/^\S+\s+(RUNNING|STARTING|BACKOFF|STOPPED|STOPPING|EXITED|FATAL)/m.test(supOut.value.stdout)
-      ? { ok: false, error: `supervisord not answering: ${text.trim().split('\n')[0]}` }
-      : await attempt(async () => parseSupervisorStatus(supOut.value.stdout).find((s) => s.program === o.program));
+  const supervisor: Outcome<ProgramStatus | undefined> = supOut.ok ? ok(supOut.value.status) : supOut;
+  return { at: new Date(), etcd, routes, iptablesSave, ruleset, ifaces, supervisor, healthz, files, processes: 3 + (supOut.ok ? supOut.value.processes : 1) };
+}
+
+// ------------------------------------------------------------------ doctor's extra probes
+// Read only, like observeNode; run by doctor after it, and only what the findings need.
+
+/** A link as `ip -j -d addr show` reports it (every family): MTU, bridge master, kind. */
+export interface Link {
+  readonly name: string;
+  readonly mtu: number;
+  /** the bridge it is a port of (`master`), e.g. docker0 for a pod's veth */
+  readonly master?: string;
+  readonly kind?: string;
+}
+
+/** Parse `ip -j -d addr show` (or `ip -j -d link show`) into links. */
+export function parseLinks(json: string): Link[] {
+  const doc = JSON.parse(json) as unknown;
+  if (!Array.isArray(doc)) throw new Error(`ip -j -d addr: not a JSON array: ${json.slice(0, 60)}`);
+  return doc
+    .filter((o): o is Record<string, unknown> => typeof o?.ifname === 'string' && typeof o.mtu === 'number')
+    .map((o) => {
+      const kind = (o.linkinfo as { info_kind?: unknown } | undefined)?.info_kind;
+      return {
+        name: o.ifname as string,
+        mtu: o.mtu as number,
+        ...(typeof o.master === 'string' && { master: o.master }),
+        ...(typeof kind === 'string' && { kind }),
+      };
+    });
+}
+
+/** The last `maxBytes` of a (possibly 64 MB) log file, from its first whole line. */
+export async function readLogTail(path: string, maxBytes = 256 * 1024): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const start = Math.max(0, size - maxBytes);
+    const buf = Buffer.alloc(size - start);
+    await fh.read(buf, 0, buf.length, start);
+    const text = buf.toString('utf8');
+    return start === 0 ? text : text.slice(text.indexOf('\n') + 1);
+  } finally {
+    await fh.close();
   }
-  return { at: new Date(), etcd, routes, iptablesSave, ruleset, ifaces, supervisor, healthz, files, processes: 4 };
+}
+
+/** The config key in one key space (v2 keys API or v3), undefined when absent there. */
+export async function readConfigIn(store: StoreTarget, api: EtcdApi): Promise<string | undefined> {
+  const key = `${store.prefix}/config`;
+  if (api === 'v2') {
+    const res = await v2Request(store.conn, store.tls, 'GET', key);
+    if (res.status === 200) return (JSON.parse(res.body) as { node?: { value?: string } }).node?.value;
+    if (parseV2Error(res.body)?.errorCode === 100) return undefined;
+    throw new EtcdError('http', res.endpoint, `etcd ${res.endpoint}: GET ${key} answered ${res.status}: ${res.body.slice(0, 200)}`);
+  }
+  return withV3(store.conn, store.tls, async (client) => (await client.get(key).string()) ?? undefined);
+}
+
+export interface DoctorProbes {
+  /** the config key in the key space flannel does NOT read (probed only when flannel's has none, or v2 is off) */
+  readonly otherKeySpace?: Outcome<{ readonly api: EtcdApi; readonly config?: string }>;
+  readonly logFile: string;
+  /** the tail of flanneld's log */
+  readonly log: Outcome<string>;
+  /** every link of this host, with MTU and bridge master */
+  readonly links: Outcome<Link[]>;
+  /** the links inside each --pod-netns */
+  readonly pods: readonly { readonly netns: string; readonly links: Outcome<Link[]> }[];
+  /** child processes these probes started */
+  readonly processes: number;
+}
+
+/** doctor's probes beyond observeNode: the other key space, flanneld's log, links and pods' MTUs. */
+export async function observeDoctorProbes(o: {
+  readonly store: StoreTarget;
+  readonly obs: NodeObservation;
+  readonly logFile: string;
+  readonly podNetns?: readonly string[];
+  readonly runner: Runner;
+}): Promise<DoctorProbes> {
+  const run = o.runner;
+  const e = o.obs.etcd;
+  const other: EtcdApi = o.store.api === 'v2' ? 'v3' : 'v2';
+  const wantOther = (e.ok && e.value.config === undefined) || (!e.ok && e.kind === 'v2-disabled');
+  const links = (argv: string[]) => attempt(async () => parseLinks((await run({ argv, why: 'links and their MTUs' })).stdout));
+  const pods = o.podNetns ?? [];
+  const [otherKeySpace, log, hostLinks, podLinks] = await Promise.all([
+    wantOther ? attempt(async () => ({ api: other, config: await readConfigIn({ ...o.store, api: other }, other) })) : Promise.resolve(undefined),
+    attempt(() => readLogTail(o.logFile)),
+    links(['ip', '-j', '-d', 'addr', 'show']),
+    Promise.all(pods.map(async (netns) => ({ netns, links: await links(['ip', 'netns', 'exec', netns, 'ip', '-j', '-d', 'addr', 'show']) }))),
+  ]);
+  return { ...(otherKeySpace && { otherKeySpace }), logFile: o.logFile, log, links: hostLinks, pods: podLinks, processes: 1 + pods.length };
 }

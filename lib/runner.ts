@@ -77,3 +77,30 @@ export class RecordingRunner {
     return formatScript(this.commands);
   }
 }
+
+/**
+ * Runs argv directly with node:child_process (no shell, no zx load): for read-only observers
+ * on the cron path, where every millisecond is paid by every node every minute.
+ * Same contract as zxRunner.
+ */
+export const spawnRunner: Runner = async (cmd) => {
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), { stdio: [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (c: Buffer) => out.push(c));
+    child.stderr!.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e: NodeJS.ErrnoException) => reject(new CommandError(cmd.argv, null, e.message)));
+    child.on('close', (code, signal) => {
+      const status = code ?? 128 + (signal ? 9 : 0);
+      const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), status };
+      if (status !== 0 && !(cmd.okStatus ?? []).includes(status)) reject(new CommandError(cmd.argv, status, result.stderr));
+      else resolve(result);
+    });
+    if (child.stdin) {
+      child.stdin.on('error', () => {}); // a command that exits without reading: its status tells
+      child.stdin.end(cmd.input);
+    }
+  });
+};

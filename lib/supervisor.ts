@@ -157,3 +157,65 @@ export function renderSupervisordConf(s: SupervisordConfSettings = {}): string {
     ].join('\n') + '\n'
   );
 }
+
+// ---------------------------------------------------------------------------------------------
+// status over supervisord's XML-RPC socket (what supervisorctl itself speaks), without
+// starting a Python process: the drift check runs every minute on every node.
+
+/**
+ * The unix socket supervisorctl would use: `[supervisorctl] serverurl=unix://...`, else
+ * `[unix_http_server] file=`. `%(here)s` is the conf's directory. undefined when the conf
+ * uses an inet server or a username (then supervisorctl is asked instead).
+ */
+export function supervisorSocketOf(confText: string, confPath: string): string | undefined {
+  const here = confPath.replace(/\/[^/]*$/, '') || '/';
+  let section = '';
+  const values: Record<string, Record<string, string>> = {};
+  for (const raw of confText.split('\n')) {
+    const line = raw.replace(/\s[;#].*$/, '').trim();
+    if (!line || line.startsWith(';') || line.startsWith('#')) continue;
+    const sec = /^\[([^\]]+)\]$/.exec(line);
+    if (sec) {
+      section = sec[1]!.trim();
+      continue;
+    }
+    const kv = /^([^=:]+)[=:](.*)$/.exec(line);
+    if (kv) (values[section] ??= {})[kv[1]!.trim()] = kv[2]!.trim().replaceAll('%(here)s', here).replaceAll('%%', '%');
+  }
+  const ctl = values.supervisorctl ?? {};
+  if (ctl.username || values.unix_http_server?.username) return undefined;
+  if (ctl.serverurl) return ctl.serverurl.startsWith('unix://') ? ctl.serverurl.slice('unix://'.length) : undefined;
+  return values.unix_http_server?.file;
+}
+
+const xmlEscape = (s: string) => s.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
+
+export function processInfoRequest(program: string): string {
+  return `<?xml version="1.0"?><methodCall><methodName>supervisor.getProcessInfo</methodName><params><param><value><string>${xmlEscape(program)}</string></value></param></params></methodCall>`;
+}
+
+/**
+ * supervisor.getProcessInfo's answer -> ProgramStatus (undefined for BAD_NAME: not loaded).
+ * Only the members we read are parsed: statename, pid, description, now - start.
+ */
+export function parseProcessInfoResponse(program: string, xml: string): ProgramStatus | undefined {
+  const fault = /<name>faultString<\/name>\s*<value>(?:<string>)?([^<]*)/.exec(xml);
+  if (/<fault>/.test(xml)) {
+    if (/BAD_NAME/.test(fault?.[1] ?? '')) return undefined;
+    throw new RuntimeError(`supervisord: getProcessInfo(${program}): ${fault?.[1] ?? 'fault'}`);
+  }
+  const member = (name: string) => new RegExp(`<name>${name}</name>\\s*<value>\\s*(?:<(?:string|int|i4)>)?([^<]*)`).exec(xml)?.[1];
+  const state = member('statename');
+  if (!state || !(PROCESS_STATES as readonly string[]).includes(state)) throw new RuntimeError(`supervisord: getProcessInfo(${program}): no statename in the answer`);
+  const pid = Number(member('pid') ?? 0);
+  const now = Number(member('now') ?? 0);
+  const start = Number(member('start') ?? 0);
+  const detail = (member('description') ?? '').replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
+  return {
+    program,
+    state: state as ProcessState,
+    ...(pid > 0 && { pid }),
+    ...(state === 'RUNNING' && now >= start && start > 0 && { uptimeSeconds: now - start }),
+    detail,
+  };
+}

@@ -106,7 +106,6 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
         program,
         healthzPort: s.healthzPort,
         paths: { ...paths, persist, cafile: rooted(s.root, s.etcd.cafile), certfile: rooted(s.root, s.etcd.certfile), keyfile: rooted(s.root, s.etcd.keyfile) },
-        runner: zxRunner,
       });
     let obs: NodeObservation = await observe();
     let checks: Check[] = checkNode(expect, obs);

@@ -24,7 +24,8 @@ import { applyPlan, describeAction, formatPlan } from '../lib/plan.ts';
 import { zxRunner, type Runner } from '../lib/runner.ts';
 import { isEntryPoint, loadSettings, note, report, runScript } from '../lib/script.ts';
 import { parseSubnetEnv, type SubnetEnv } from '../lib/subnet-env.ts';
-import { parseSupervisorStatus, type ProgramStatus } from '../lib/supervisor.ts';
+import type { ProgramStatus } from '../lib/supervisor.ts';
+import { programStatus } from '../lib/node-observe.ts';
 import type { Lease } from '../lib/lease.ts';
 
 export const flags = defineFlags({
@@ -50,13 +51,13 @@ const info = {
   perNode: true,
 };
 
-async function programStatus(conf: string, program: string): Promise<ProgramStatus | undefined> {
-  const out = await zxRunner({ argv: ['supervisorctl', '-c', conf, 'status', program], why: 'is flanneld running', okStatus: [1, 2, 3, 4] });
-  const text = `${out.stdout}${out.stderr}`;
-  if (/refused connection|no such file|SHUTDOWN_STATE|unix:\/\//i.test(text) && !/^\S+\s+[A-Z]+/m.test(out.stdout)) {
-    throw new UsageError(`supervisord is not running (supervisorctl -c ${conf}: ${text.trim().split('\n')[0]}); start it first (systemctl start supervisord)`);
+/** flanneld's state in supervisord; supervisord not answering is a precondition failure (exit 2). */
+async function programState(conf: string, program: string): Promise<ProgramStatus | undefined> {
+  try {
+    return (await programStatus(conf, program)).status;
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}; start supervisord first (systemctl start supervisord)`);
   }
-  return parseSupervisorStatus(out.stdout).find((p) => p.program === program);
 }
 
 export async function main(argv: string[], runner: Runner = zxRunner): Promise<number> {
@@ -108,7 +109,7 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
   };
   const files = renderServiceFiles(input);
   const read = (p: string) => readFile(p, 'utf8').catch(() => undefined);
-  const status = manager === 'supervisor' ? await programStatus(paths.supervisorConf, program) : undefined;
+  const status = manager === 'supervisor' ? await programState(paths.supervisorConf, program) : undefined;
   const actions = planStart(input, files, {
     subnetEnv: await read(paths.subnetEnv),
     flanneldSh: await read(paths.flanneldSh),
@@ -135,7 +136,7 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
   let last = '';
   const tty = process.stderr.isTTY && !s.quiet;
   for (;;) {
-    const st = await programStatus(paths.supervisorConf, program).catch(() => undefined);
+    const st = await programState(paths.supervisorConf, program).catch(() => undefined);
     const leases: Lease[] | undefined = await readNetworkState(target).then((x) => x.leases, () => undefined);
     const envText = await read(paths.subnetEnv);
     let env: SubnetEnv | undefined;

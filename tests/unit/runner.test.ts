@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { formatCommand, formatScript, RecordingRunner, shellQuote, zxRunner } from '../../lib/runner.ts';
+import { formatCommand, formatScript, RecordingRunner, shellQuote, spawnRunner, zxRunner } from '../../lib/runner.ts';
 import { CommandError } from '../../lib/errors.ts';
 
 describe('runner', () => {
@@ -56,5 +56,13 @@ describe('runner', () => {
     });
     const r = await zxRunner({ argv: ['sh', '-c', 'exit 1'], why: 'absent is an answer', okStatus: [1] });
     assert.equal(r.status, 1);
+  });
+
+  test('spawnRunner has the same contract without a shell: argv and stdin untouched, CommandError on a bad status', async () => {
+    const r = await spawnRunner({ argv: ['sh', '-c', 'cat; printf "%s" "$1"', 'sh', "a 'b' $c"], input: 'in\n', why: 't' });
+    assert.equal(r.stdout, "in\na 'b' $c");
+    await assert.rejects(spawnRunner({ argv: ['sh', '-c', 'echo boom >&2; exit 4'], why: 't' }), (e: unknown) => e instanceof CommandError && e.status === 4 && /boom/.test(e.stderr));
+    assert.equal((await spawnRunner({ argv: ['sh', '-c', 'exit 1'], why: 't', okStatus: [1] })).status, 1);
+    await assert.rejects(spawnRunner({ argv: ['/nonexistent/binary'], why: 't' }), (e: unknown) => e instanceof CommandError && /ENOENT/.test(e.stderr));
   });
 });

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { isUp, parseSupervisorStatus, renderSupervisordConf, supervisordPaths } from '../../lib/supervisor.ts';
+import { isUp, parseSupervisorStatus, renderSupervisordConf, supervisordPaths, supervisorSocketOf, parseProcessInfoResponse } from '../../lib/supervisor.ts';
+import { programStatus } from '../../lib/node-observe.ts';
 import { renderSupervisorIni } from '../../lib/flanneld-files.ts';
 import { RuntimeError, UsageError } from '../../lib/errors.ts';
 
@@ -172,10 +173,18 @@ describe('supervisor', () => {
       assert.equal(status[0]!.program, 'flanneld-7-21');
       const pid = status[0]!.pid!;
       assert.ok(pid > 0);
+      // the cron path asks supervisord over its own socket: same answer, no Python process
+      const viaSocket = await programStatus(conf, 'flanneld-7-21');
+      assert.equal(viaSocket.processes, 0);
+      assert.equal(viaSocket.status?.state, 'RUNNING');
+      assert.equal(viaSocket.status?.pid, pid);
+      assert.match(viaSocket.status!.detail, /^pid \d+, uptime \d+:\d\d:\d\d$/);
+      assert.equal((await programStatus(conf, 'no-such-program')).status, undefined);
       assert.match((await ctl('stop', 'flanneld-7-21')).stdout, /flanneld-7-21: stopped/);
       const stopped = await ctl('status');
       assert.equal(parseSupervisorStatus(stopped.stdout)[0]!.state, 'STOPPED');
       assert.equal(stopped.code, 3, 'status exits 3 when a program is stopped');
+      assert.equal((await programStatus(conf, 'flanneld-7-21')).status?.state, 'STOPPED');
       assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the program is gone');
     });
   });
@@ -186,3 +195,23 @@ function skipReason(): string | false {
   if (process.getuid?.() !== 0) return 'not root: the runbook ini runs its program as user=root';
   return false;
 }
+
+describe('supervisord socket', () => {
+  test('the socket comes from [supervisorctl] serverurl, else [unix_http_server] file, with %(here)s', () => {
+    assert.equal(supervisorSocketOf(renderSupervisordConf({ root: '/tmp/r' }), '/tmp/r/etc/supervisord.conf'), '/tmp/r/run/supervisor.sock');
+    assert.equal(supervisorSocketOf('[unix_http_server]\nfile=%(here)s/s.sock ; comment\n', '/etc/sv/supervisord.conf'), '/etc/sv/s.sock');
+    assert.equal(supervisorSocketOf('[inet_http_server]\nport=127.0.0.1:9001\n[supervisorctl]\nserverurl=http://127.0.0.1:9001\n', '/etc/supervisord.conf'), undefined);
+    assert.equal(supervisorSocketOf('[unix_http_server]\nfile=/run/s.sock\nusername=u\npassword=p\n', '/etc/supervisord.conf'), undefined);
+  });
+
+  test('getProcessInfo answers parse into a status; BAD_NAME is "not loaded"; other faults are errors', () => {
+    const xml = (members: string) => `<?xml version='1.0'?><methodResponse><params><param><value><struct>${members}</struct></value></param></params></methodResponse>`;
+    const m = (name: string, v: string) => `<member><name>${name}</name><value>${v}</value></member>`;
+    const running = xml(m('name', '<string>flanneld-7-21</string>') + m('statename', '<string>RUNNING</string>') + m('pid', '<int>42</int>') + m('start', '<int>1000</int>') + m('now', '<int>1031</int>') + m('description', '<string>pid 42, uptime 0:00:31</string>'));
+    assert.deepEqual(parseProcessInfoResponse('flanneld-7-21', running), { program: 'flanneld-7-21', state: 'RUNNING', pid: 42, uptimeSeconds: 31, detail: 'pid 42, uptime 0:00:31' });
+    const fault = (s: string) => `<?xml version='1.0'?><methodResponse><fault><value><struct><member><name>faultCode</name><value><int>10</int></value></member><member><name>faultString</name><value><string>${s}</string></value></member></struct></value></fault></methodResponse>`;
+    assert.equal(parseProcessInfoResponse('x', fault('BAD_NAME: x')), undefined);
+    assert.throws(() => parseProcessInfoResponse('x', fault('SHUTDOWN_STATE')), /SHUTDOWN_STATE/);
+    assert.throws(() => parseProcessInfoResponse('x', xml(m('pid', '<int>1</int>'))), /no statename/);
+  });
+});

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash lab/setup.sh
+echo "== build dist/ (the cron path: scripts bundled, no tsx at run time)"
+npm run --silent build
 echo "== tsc --noEmit"
 node_modules/.bin/tsc --noEmit -p .
 shopt -s nullglob

@@ -15,6 +15,7 @@ import type { NodeObservation } from './node-observe.ts';
 import { run, write, type Action } from './plan.ts';
 import { diffRoutes, formatRoute, planBackendRoutes, planRouteCommands } from './routes.ts';
 import { formatSubnetEnv, parseSubnetEnv, subnetEnvFromLease } from './subnet-env.ts';
+import { checkVxlanDevice, diffVxlanPeers, planVxlanPeerCommands, vxlanPeers } from './vxlan.ts';
 
 export type CheckStatus = 'ok' | 'drift' | 'error';
 
@@ -121,6 +122,26 @@ export function checkNode(e: NodeExpectation, o: NodeObservation): Check[] {
       out.push(diff.remove.length ? drift('routes.stale', `${diff.remove.length} routes into ${config.network} with no lease: ${diff.remove.map((r) => formatRoute(r)).join('; ')}`, staleFix, diff.remove.map((r) => formatRoute(r))) : ok('routes.stale', 'no stale route into the flannel network'));
       const ownRoutes = o.routes.value.filter((r) => r.dst.equals(e.subnet) && r.via !== undefined);
       out.push(ownRoutes.length ? drift('routes.own-subnet', `a route sends this node's own subnet away: ${ownRoutes.map((r) => formatRoute(r)).join('; ')}`, undefined, ownRoutes.map((r) => formatRoute(r))) : ok('routes.own-subnet', `no gateway route for ${e.subnet} (it is docker0's)`));
+    }
+  }
+
+  // ---- vxlan: the device and, per peer, its neighbour and fdb entry (flanneld never restores them)
+  const vxIds = ['vxlan.device', 'vxlan.neighbours', 'vxlan.fdb'];
+  if (config && config.backend.type !== 'vxlan') for (const id of vxIds) out.push(ok(id, `${config.backend.type}: no vxlan device in use`));
+  else if (!config || !dev || !ifaces) for (const id of vxIds) out.push(cannot(id, !config ? 'no network config' : `no interface ${e.iface}`));
+  else {
+    const vni = config.backend.vni ?? 1;
+    const name = `flannel.${vni}`;
+    const devProblems = checkVxlanDevice(findInterface(ifaces, name), { name, vni, publicIp: e.publicIp, mtu: backendMtu(config.backend, dev.mtu), subnet: e.subnet, port: config.backend.port ?? 8472 });
+    out.push(devProblems.length ? drift('vxlan.device', devProblems.join('; ')) : ok('vxlan.device', `${name}: vxlan id ${vni}, MTU ${dev.mtu - 50}`));
+    const peers = vxlanPeers(leases, e, { directRouting: config.backend.directRouting, sameL2: (ip) => dev.addrs.some((a) => a.contains(ip)) });
+    if (!o.vxlan) for (const id of ['vxlan.neighbours', 'vxlan.fdb']) out.push(peers.length ? drift(id, `no ${name} to hold the entries of ${peers.length} peers`) : ok(id, 'no vxlan peers'));
+    else if (!o.vxlan.neighbours.ok || !o.vxlan.fdb.ok) for (const id of ['vxlan.neighbours', 'vxlan.fdb']) out.push(cannot(id, !o.vxlan.neighbours.ok ? o.vxlan.neighbours.error : (o.vxlan.fdb as { error: string }).error));
+    else {
+      const d = diffVxlanPeers(peers, o.vxlan.neighbours.value, o.vxlan.fdb.value);
+      const [neighFix, fdbFix] = [planVxlanPeerCommands({ neighbours: d.neighbours, fdb: [] }, name), planVxlanPeerCommands({ neighbours: [], fdb: d.fdb }, name)];
+      out.push(d.neighbours.length ? drift('vxlan.neighbours', d.neighbours.map((x) => x.why).join('; '), neighFix.map(run)) : ok('vxlan.neighbours', `${peers.length} peers have their PERMANENT neighbour`));
+      out.push(d.fdb.length ? drift('vxlan.fdb', d.fdb.map((x) => x.why).join('; '), fdbFix.map(run)) : ok('vxlan.fdb', `${peers.length} peers have their fdb entry`));
     }
   }
 
@@ -242,7 +263,8 @@ export function planFixes(checks: readonly Check[]): Action[] {
   const seen = new Set<string>();
   const out: Action[] = [];
   // iptables mends before persisting them; routes first (they matter most)
-  const order = (id: string) => (id.startsWith('routes') ? 0 : id === 'iptables.persisted' ? 3 : id.startsWith('iptables') ? 1 : 2);
+  // neighbour/fdb entries before the onlink routes that use them; persisting the rules last
+  const order = (id: string) => (id.startsWith('vxlan') ? 0 : id.startsWith('routes') ? 1 : id === 'iptables.persisted' ? 4 : id.startsWith('iptables') ? 2 : 3);
   for (const c of [...checks].sort((a, b) => order(a.id) - order(b.id))) {
     if (c.status !== 'drift' || !c.fix) continue;
     for (const a of c.fix) {

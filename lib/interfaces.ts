@@ -14,6 +14,10 @@ export interface Interface {
   readonly addrs: readonly Ip4Net[];
   /** link kind from `ip -d` (vxlan, bridge, veth), when asked for */
   readonly kind?: string;
+  /** the link's MAC address (a vxlan device's is its VtepMAC) */
+  readonly mac?: string;
+  /** vxlan settings from `ip -d` (id = VNI, local = public IP, port = UDP dstport) */
+  readonly vxlan?: { readonly id?: number; readonly local?: string; readonly port?: number; readonly learning?: boolean };
 }
 
 export const ipAddrCommand: Command = { argv: ['ip', '-j', '-4', 'addr', 'show'], why: "this host's interfaces and IPv4 addresses" };
@@ -36,13 +40,25 @@ export function parseIpAddr(json: string): Interface[] {
       .filter((a: Record<string, unknown>) => a?.family === 'inet' && typeof a.local === 'string')
       .map((a: Record<string, unknown>) => Ip4Net.of(Ip4.parse(String(a.local), `${o.ifname} address`), Number(a.prefixlen)));
     const flags = Array.isArray(o.flags) ? (o.flags as string[]) : [];
-    const info = o.linkinfo as { info_kind?: string } | undefined;
+    const info = o.linkinfo as { info_kind?: string; info_data?: Record<string, unknown> } | undefined;
+    const d = info?.info_data ?? {};
     return {
       name: o.ifname,
       mtu: o.mtu,
       up: flags.includes('UP'),
       addrs,
       ...(info?.info_kind ? { kind: info.info_kind } : {}),
+      ...(typeof o.address === 'string' ? { mac: o.address } : {}),
+      ...(info?.info_kind === 'vxlan'
+        ? {
+            vxlan: {
+              ...(typeof d.id === 'number' && { id: d.id }),
+              ...(typeof d.local === 'string' && { local: d.local }),
+              ...(typeof d.port === 'number' && { port: d.port }),
+              ...(typeof d.learning === 'boolean' && { learning: d.learning }),
+            },
+          }
+        : {}),
     };
   });
 }

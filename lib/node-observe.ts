@@ -12,6 +12,7 @@ import { parseIptablesSave, type Ruleset } from './iptables.ts';
 import { readNetworkState, type NetworkState, type StoreTarget } from './network-store.ts';
 import type { EtcdApi } from './lease.ts';
 import { parseIpRoute, type Route } from './routes.ts';
+import { parseFdb, parseNeighbours, type FdbEntry, type Neighbour } from './vxlan.ts';
 import { spawnRunner, type Runner } from './runner.ts';
 import { parseProcessInfoResponse, parseSupervisorStatus, processInfoRequest, supervisorSocketOf, type ProgramStatus } from './supervisor.ts';
 
@@ -47,6 +48,8 @@ export interface NodeObservation {
     readonly keyMode?: number;
     readonly ipForward?: string;
   };
+  /** neighbour and fdb entries of flannel.<VNI>, read only when such a vxlan device exists */
+  readonly vxlan?: { readonly dev: string; readonly neighbours: Outcome<Neighbour[]>; readonly fdb: Outcome<FdbEntry[]> };
   /** child processes this observation started */
   readonly processes: number;
 }
@@ -143,7 +146,17 @@ export async function observeNode(o: {
   const ruleset = iptablesSave.ok ? await attempt(async () => parseIptablesSave(iptablesSave.value)) : iptablesSave;
   const ifaces = addrOut.ok ? await attempt(async () => parseIpAddr(addrOut.value.stdout)) : addrOut;
   const supervisor: Outcome<ProgramStatus | undefined> = supOut.ok ? ok(supOut.value.status) : supOut;
-  return { at: new Date(), etcd, routes, iptablesSave, ruleset, ifaces, supervisor, healthz, files, processes: 3 + (supOut.ok ? supOut.value.processes : 1) };
+  // vxlan: the per-peer neighbour and fdb entries (two more processes, still none per peer)
+  const vdev = ifaces.ok ? ifaces.value.find((i) => i.kind === 'vxlan' && /^flannel\.\d+$/.test(i.name)) : undefined;
+  let vxlan: NodeObservation['vxlan'];
+  if (vdev) {
+    const [n, f] = await Promise.all([
+      attempt(async () => parseNeighbours((await run({ argv: ['ip', '-j', 'neigh', 'show', 'dev', vdev.name], why: 'vxlan neighbours' })).stdout)),
+      attempt(async () => parseFdb((await run({ argv: ['bridge', '-j', 'fdb', 'show', 'dev', vdev.name], why: 'vxlan fdb' })).stdout)),
+    ]);
+    vxlan = { dev: vdev.name, neighbours: n, fdb: f };
+  }
+  return { at: new Date(), etcd, routes, iptablesSave, ruleset, ifaces, supervisor, healthz, files, ...(vxlan && { vxlan }), processes: 3 + (supOut.ok ? supOut.value.processes : 1) + (vxlan ? 2 : 0) };
 }
 
 // ------------------------------------------------------------------ doctor's extra probes

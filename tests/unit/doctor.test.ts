@@ -1,0 +1,618 @@
+// lib/doctor: the rules, one case per finding id, on observations built from a real lab node's
+// outputs (tests/fixtures/doctor: `ip -j route`, `iptables-save`, `ip -j -d addr`, subnet.env,
+// flanneld's log) and the real daemons' logs (tests/fixtures/logs), each broken one way.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkNode, type NodeExpectation } from '../../lib/drift.ts';
+import {
+  analyseFlanneldLog,
+  deleteKeyCommand,
+  diagnose,
+  doctorExit,
+  formatDoctorReport,
+  glogTime,
+  mergeArgs,
+  toolkitCommand,
+  type DoctorContext,
+  type Finding,
+  type Invocation,
+} from '../../lib/doctor.ts';
+import { renderFlanneldSh } from '../../lib/flanneld-files.ts';
+import { launcherSettings } from '../../lib/flanneld-service.ts';
+import { parseIpAddr } from '../../lib/interfaces.ts';
+import { Ip4, Ip4Net } from '../../lib/ip4.ts';
+import { parseIptablesSave } from '../../lib/iptables.ts';
+import { parseV2Tree, type Lease } from '../../lib/lease.ts';
+import { parseLinks, type DoctorProbes, type Link, type NodeObservation, type Outcome } from '../../lib/node-observe.ts';
+import { parseIpRoute } from '../../lib/routes.ts';
+import type { ProcessState } from '../../lib/supervisor.ts';
+
+const FIX = 'tests/fixtures/doctor';
+const fixture = (name: string) => readFileSync(join(FIX, name), 'utf8');
+const realLog = (name: string) => readFileSync(join('tests/fixtures/logs', name), 'utf8');
+
+const CONFIG = '{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}';
+const S = '/opt/flannel-runbook/scripts';
+const C = '/etc/flannel-runbook/cluster.json';
+const NODE = `--cluster ${C} --node hdss7-21`;
+const CTL = 'supervisorctl -c /etc/supervisord.conf';
+/** when the healthy fixture log was written (plus a minute) */
+const AT = new Date(2026, 10, 26, 13, 34, 0);
+
+const lease = (subnet: string, ip: string, extra: Partial<Lease> = {}): Lease => ({
+  subnet: Ip4Net.parse(subnet),
+  publicIp: Ip4.parse(ip),
+  backendType: 'host-gw',
+  ttl: 86000,
+  key: `/coreos.com/network/subnets/${subnet.replace('/', '-')}`,
+  api: 'v2',
+  ...extra,
+});
+
+/** Everything a case may break: raw command outputs and files, as the observers read them. */
+interface State {
+  e: NodeExpectation;
+  at: Date;
+  flannelVersion: string;
+  etcd: Outcome<{ config?: string; leases: Lease[] }>;
+  routes: string;
+  save: string;
+  addr: string;
+  supervisor: ProcessState | 'unknown';
+  healthz: Outcome<{ status: number; body: string }>;
+  subnetEnv?: string;
+  ipForward: string;
+  other?: Outcome<{ api: 'v2' | 'v3'; config?: string }>;
+  log: string;
+  pods: { netns: string; links: Outcome<Link[]> }[];
+  etcdConn: DoctorContext['etcd'];
+}
+
+function healthy(): State {
+  const flanneld = launcherSettings({ root: '/', publicIp: Ip4.parse('10.4.7.21'), endpoints: ['http://10.4.7.12:2379'], iface: 'eth0', healthzPort: 2401, etcdPrefix: '/coreos.com/network' });
+  const e: NodeExpectation = {
+    name: 'hdss7-21',
+    publicIp: Ip4.parse('10.4.7.21'),
+    subnet: Ip4Net.parse('172.7.21.0/24'),
+    iface: 'eth0',
+    network: Ip4Net.parse('172.7.0.0/16'),
+    bridge: 'docker0',
+    program: 'flanneld-7-21',
+    desiredConfig: CONFIG,
+    api: 'v2',
+    prefix: '/coreos.com/network',
+    reject: 'drop',
+    flanneld,
+    paths: { subnetEnv: '/opt/flannel/subnet.env', supervisorConf: '/etc/supervisord.conf', persist: '/etc/sysconfig/iptables' },
+    certWarnDays: 30,
+  };
+  return {
+    e,
+    at: AT,
+    flannelVersion: 'v0.11.0',
+    etcd: { ok: true, value: { config: CONFIG, leases: [lease('172.7.21.0/24', '10.4.7.21'), lease('172.7.22.0/24', '10.4.7.22')] } },
+    routes: fixture('h21-routes.json'),
+    save: fixture('h21-iptables-save.txt'),
+    addr: fixture('h21-ip-addr.json'),
+    supervisor: 'RUNNING',
+    healthz: { ok: true, value: { status: 200, body: 'flanneld is running' } },
+    subnetEnv: fixture('h21-subnet.env'),
+    ipForward: '1',
+    log: fixture('h21-flanneld-healthy.log'),
+    pods: [],
+    etcdConn: { endpoints: ['http://10.4.7.12:2379'] },
+  };
+}
+
+const RUN: Invocation = { scriptsDir: S, nodeArgs: ['--cluster', C, '--node', 'hdss7-21'], clusterArgs: ['--cluster', C], certsFrom: 'root@hdss7-200:/opt/certs' };
+
+function examine(s: State): { findings: Finding[]; checks: ReturnType<typeof checkNode> } {
+  const obs: NodeObservation = {
+    at: s.at,
+    etcd: s.etcd.ok ? { ok: true, value: { ...s.etcd.value, invalid: [], api: s.e.api } } : s.etcd,
+    routes: { ok: true, value: parseIpRoute(s.routes) },
+    iptablesSave: { ok: true, value: s.save },
+    ruleset: { ok: true, value: parseIptablesSave(s.save) },
+    ifaces: { ok: true, value: parseIpAddr(s.addr) },
+    supervisor: { ok: true, value: s.supervisor === 'unknown' ? undefined : { program: s.e.program, state: s.supervisor, detail: s.supervisor === 'RUNNING' ? 'pid 15215, uptime 0:01:00' : '' } },
+    healthz: s.healthz,
+    files: { subnetEnv: s.subnetEnv, flanneldSh: renderFlanneldSh(s.e.flanneld), persisted: s.save, ipForward: s.ipForward },
+    processes: 3,
+  };
+  const probes: DoctorProbes = {
+    ...(s.other && { otherKeySpace: s.other }),
+    logFile: '/data/logs/flanneld/flanneld.stdout.log',
+    log: { ok: true, value: s.log },
+    links: { ok: true, value: parseLinks(s.addr) },
+    pods: s.pods,
+    processes: 1,
+  };
+  const checks = checkNode(s.e, obs);
+  const ctx: DoctorContext = {
+    expect: s.e,
+    flannelVersion: s.flannelVersion,
+    etcd: s.etcdConn,
+    healthzPort: 2401,
+    peers: [
+      { name: 'hdss7-21', publicIp: Ip4.parse('10.4.7.21'), subnet: Ip4Net.parse('172.7.21.0/24'), program: 'flanneld-7-21' },
+      { name: 'hdss7-22', publicIp: Ip4.parse('10.4.7.22'), subnet: Ip4Net.parse('172.7.22.0/24'), program: 'flanneld-7-22' },
+    ],
+    run: RUN,
+  };
+  return { findings: diagnose(ctx, obs, checks, probes), checks };
+}
+
+/** Edit the `ip -j -d addr` fixture: one link's fields. */
+function editLink(addr: string, name: string, edit: (l: Record<string, unknown>) => void): string {
+  const doc = JSON.parse(addr) as Record<string, unknown>[];
+  edit(doc.find((l) => l.ifname === name)!);
+  return JSON.stringify(doc);
+}
+/** A log cut after the last line matching `re` (the moment that error was still going on). */
+const until = (text: string, re: RegExp) => {
+  const lines = text.split('\n');
+  let last = -1;
+  lines.forEach((l, i) => re.test(l) && (last = i));
+  return `${lines.slice(0, last + 1).join('\n')}\n`;
+};
+const withRoute = (routes: string, r: object) => JSON.stringify([...(JSON.parse(routes) as object[]), r]);
+const withoutRoute = (routes: string, dst: string) => JSON.stringify((JSON.parse(routes) as { dst: string }[]).filter((r) => r.dst !== dst));
+const glog = (at: Date, level: string, src: string, msg: string) => {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${level}${p(at.getMonth() + 1)}${p(at.getDate())} ${p(at.getHours())}:${p(at.getMinutes())}:${p(at.getSeconds())}.000000   15215 ${src}] ${msg}`;
+};
+
+interface Case {
+  readonly id: string;
+  readonly name: string;
+  readonly break: (s: State) => void;
+  /** the exact fix line */
+  readonly fix: string;
+  /** evidence that must be shown */
+  readonly evidence?: RegExp;
+  readonly cause?: RegExp;
+  /** drift check ids the finding must explain */
+  readonly explains?: readonly string[];
+  readonly exit?: 1 | 3;
+}
+
+const CASES: Case[] = [
+  {
+    id: 'config.written-v3',
+    name: 'config only in the v3 key space while flannel v0.11 reads v2 (its log says Key not found)',
+    break: (s) => {
+      s.etcd = { ok: true, value: { leases: (s.etcd as { value: { leases: Lease[] } }).value.leases } };
+      s.other = { ok: true, value: { api: 'v3', config: CONFIG } };
+      s.log = until(realLog('v0.11.0-11-v3only-flanneld-h21.log'), /Couldn't fetch network config/);
+      s.at = new Date(2026, 10, 26, 12, 18, 55);
+    },
+    fix: `${S}/etcd-config.ts --cluster ${C} --etcd-api v2`,
+    evidence: /v3 \/coreos\.com\/network\/config = [\s\S]*Couldn't fetch network config: 100: Key not found/,
+    explains: ['etcd.config'],
+  },
+  {
+    id: 'config.written-v2',
+    name: 'config only in the v2 key space while flannel v0.20 reads v3',
+    break: (s) => {
+      s.e = { ...s.e, api: 'v3' };
+      s.flannelVersion = 'v0.20.2';
+      s.etcd = { ok: true, value: { leases: (s.etcd as { value: { leases: Lease[] } }).value.leases } };
+      s.other = { ok: true, value: { api: 'v2', config: CONFIG } };
+      s.log = realLog('v0.20.2-31-v2only-flanneld-h21.log');
+      s.at = new Date(2026, 10, 26, 12, 51, 30);
+    },
+    fix: `${S}/etcd-config.ts --cluster ${C} --migrate v2-to-v3`,
+    evidence: /v2 \/coreos\.com\/network\/config = [\s\S]*Did you create your config using etcdv3 API/,
+  },
+  {
+    id: 'config.missing',
+    name: 'no config in either key space',
+    break: (s) => {
+      s.etcd = { ok: true, value: { leases: (s.etcd as { value: { leases: Lease[] } }).value.leases } };
+      s.other = { ok: true, value: { api: 'v3' } };
+    },
+    fix: `${S}/etcd-config.ts --cluster ${C}`,
+    explains: ['etcd.config', 'routes.peers'],
+  },
+  {
+    id: 'etcd.v2-disabled',
+    name: 'the probe finds v2 off (etcd 3.4 without --enable-v2)',
+    break: (s) => {
+      s.etcd = { ok: false, kind: 'v2-disabled', error: 'etcd http://10.4.7.12:2379: the v2 API is off (etcd 3.4 needs --enable-v2=true; flannel < v0.18 reads only v2)' };
+    },
+    fix: "grep -qx 'ETCD_ENABLE_V2=true' /etc/default/etcd || echo 'ETCD_ENABLE_V2=true' >> /etc/default/etcd; systemctl restart etcd",
+    explains: ['etcd.reachable', 'lease.own', 'routes.peers'],
+  },
+  {
+    id: 'etcd.v2-disabled',
+    name: "flanneld's own log says `client: response is invalid json` while the probe gets through (flanneld.sh names another etcd)",
+    break: (s) => {
+      s.log += `${glog(new Date(AT.getTime() - 5000), 'E', 'main.go:382', "Couldn't fetch network config: client: response is invalid json. The endpoint is probably not valid etcd cluster endpoint.")}\n`;
+    },
+    fix: `${S}/start.ts ${NODE}`,
+    evidence: /response is invalid json/,
+  },
+  {
+    id: 'etcd.tls-ca',
+    name: 'the probe with the node ca.pem cannot verify etcd (tls-ca)',
+    break: (s) => {
+      s.etcd = { ok: false, kind: 'tls-ca', error: "etcd https://10.4.7.12:2379: TLS: the server's certificate is not trusted by --cafile /opt/flannel/cert/ca.pem (UNABLE_TO_VERIFY_LEAF_SIGNATURE)" };
+      s.etcdConn = { endpoints: ['https://10.4.7.12:2379'], cafile: '/opt/flannel/cert/ca.pem', certfile: '/opt/flannel/cert/client.pem', keyfile: '/opt/flannel/cert/client-key.pem' };
+    },
+    fix: `${S}/certs.ts ${NODE} --from root@hdss7-200:/opt/certs`,
+    evidence: /not trusted by --cafile \/opt\/flannel\/cert\/ca\.pem/,
+    cause: /ca\.pem is not the CA/,
+  },
+  {
+    id: 'etcd.tls-ca',
+    name: "flanneld's log says `x509: certificate signed by unknown authority` (real v0.11.0 log)",
+    break: (s) => {
+      s.log = realLog('v0.11.0-51-tls-neg-nocerts.log');
+      s.at = new Date(2026, 10, 26, 12, 23, 30);
+    },
+    fix: `${S}/start.ts ${NODE}`,
+    evidence: /x509: certificate signed by unknown authority/,
+  },
+  {
+    id: 'etcd.tls-client-cert',
+    name: 'etcd refuses the client certificate (tls-client-cert)',
+    break: (s) => {
+      s.etcd = { ok: false, kind: 'tls-client-cert', error: 'etcd https://10.4.7.12:2379: TLS: the server refused the client certificate --certfile /opt/flannel/cert/client.pem' };
+      s.etcdConn = { endpoints: ['https://10.4.7.12:2379'], cafile: '/opt/flannel/cert/ca.pem', certfile: '/opt/flannel/cert/client.pem', keyfile: '/opt/flannel/cert/client-key.pem' };
+    },
+    fix: `${S}/certs.ts ${NODE} --from root@hdss7-200:/opt/certs`,
+    cause: /client\.pem is not signed by the CA etcd trusts/,
+  },
+  {
+    id: 'etcd.tls-client-cert',
+    name: "flanneld's log says `remote error: tls: bad certificate` (real v0.11.0 log, CA only)",
+    break: (s) => {
+      s.log = realLog('v0.11.0-52-tls-neg-ca-only.log');
+      s.at = new Date(2026, 10, 26, 12, 23, 40);
+    },
+    fix: `${S}/start.ts ${NODE}`,
+  },
+  {
+    id: 'etcd.tls-scheme',
+    name: 'http:// endpoints on the TLS port (tls-scheme): the fix names the https:// ones',
+    break: (s) => {
+      s.etcd = { ok: false, kind: 'tls-scheme', error: 'etcd http://10.4.7.12:2379: TLS: endpoint is http:// but the port speaks TLS (use https://)' };
+      s.etcdConn = { endpoints: ['http://10.4.7.12:2379', 'http://10.4.7.21:2379'] };
+    },
+    fix: `${S}/start.ts ${NODE} --endpoints https://10.4.7.12:2379,https://10.4.7.21:2379`,
+  },
+  {
+    id: 'etcd.tls-scheme',
+    name: "flanneld's log says `error #0: EOF` (real v0.11.0 log, http scheme)",
+    break: (s) => {
+      s.log = realLog('v0.11.0-50-tls-neg-http-scheme.log');
+      s.at = new Date(2026, 10, 26, 12, 23, 20);
+    },
+    fix: `${S}/start.ts ${NODE}`,
+  },
+  {
+    id: 'etcd.unreachable',
+    name: 'etcd does not answer: could not examine (exit 3)',
+    break: (s) => {
+      s.etcd = { ok: false, kind: 'unreachable', error: 'etcd http://10.4.7.12:2379: unreachable (ECONNREFUSED)' };
+    },
+    fix: 'etcdctl --endpoints=http://10.4.7.12:2379 endpoint health',
+    exit: 3,
+  },
+  {
+    id: 'routes.peer-not-l2',
+    name: "a lease whose PublicIP is outside eth0's subnets (host-gw cannot route there)",
+    break: (s) => {
+      (s.etcd as { value: { leases: Lease[] } }).value.leases.push(lease('172.7.30.0/24', '10.5.7.30'));
+      s.log += `${glog(AT, 'E', 'route_network.go:114', 'Error adding route to 172.7.30.0/24 via 10.5.7.30 dev index 2: network is unreachable')}\n`;
+    },
+    fix: `${S}/etcd-config.ts --cluster ${C} --backend vxlan --direct-routing --force`,
+    evidence: /PublicIP 10\.5\.7\.30[\s\S]*missing route: 172\.7\.30\.0\/24 via 10\.5\.7\.30 dev eth0[\s\S]*network is unreachable/,
+    explains: ['routes.peers'],
+  },
+  {
+    id: 'routes.peer-not-l2',
+    name: 'a peer inside the segment whose route the kernel refused (flanneld logged it)',
+    break: (s) => {
+      s.routes = withoutRoute(s.routes, '172.7.22.0/24');
+      s.log += `${glog(AT, 'E', 'route_network.go:114', 'Error adding route to 172.7.22.0/24 via 10.4.7.22 dev index 2: invalid argument')}\n`;
+    },
+    fix: `${S}/etcd-config.ts --cluster ${C} --backend vxlan --direct-routing --force`,
+  },
+  {
+    id: 'iptables.docker-masq',
+    name: "Docker's MASQUERADE rule is back at the top of POSTROUTING",
+    break: (s) => {
+      s.save = s.save.replace(':POSTROUTING ACCEPT [319:19260]\n', ':POSTROUTING ACCEPT [319:19260]\n-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE\n');
+    },
+    fix: `${S}/snat-fix.ts ${NODE}`,
+    evidence: /-A POSTROUTING -s 172\.7\.21\.0\/24 ! -o docker0 -j MASQUERADE/,
+    explains: ['iptables.docker-masq'],
+  },
+  {
+    id: 'iptables.forward-drop',
+    name: "FORWARD policy DROP and flannel's ACCEPT rules gone (flanneld stopped)",
+    break: (s) => {
+      s.save = s.save.replace(':FORWARD ACCEPT', ':FORWARD DROP').replace(/-A FORWARD -[sd] 172\.7\.0\.0\/16 -j ACCEPT\n/g, '');
+      s.supervisor = 'STOPPED';
+      s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
+    },
+    fix: `${S}/drift.ts ${NODE} --fix`,
+    evidence: /:FORWARD DROP[\s\S]*missing: -A FORWARD -d 172\.7\.0\.0\/16 -j ACCEPT/,
+    cause: /flanneld is STOPPED/,
+    explains: ['iptables.forward'],
+  },
+  {
+    id: 'sysctl.ip-forward-off',
+    name: 'net.ipv4.ip_forward = 0',
+    break: (s) => {
+      s.ipForward = '0';
+    },
+    fix: 'sysctl -w net.ipv4.ip_forward=1',
+    explains: ['sysctl.ip-forward'],
+  },
+  {
+    id: 'docker0.bip-mismatch',
+    name: "docker0's address differs from the lease",
+    break: (s) => {
+      s.addr = editLink(s.addr, 'docker0', (l) => ((l.addr_info as { local: string }[])[0]!.local = '172.7.21.9'));
+    },
+    fix: 'ip -4 addr flush dev docker0 && ip addr add 172.7.21.1/24 dev docker0',
+    evidence: /docker0: 172\.7\.21\.9\/24/,
+    explains: ['docker0.bip'],
+  },
+  {
+    id: 'lease.taken-over',
+    name: "this node took hdss7-22's lease (subnet.env copied; the cluster file names the owner)",
+    break: (s) => {
+      s.e = { ...s.e, name: 'hdss7-22', publicIp: Ip4.parse('10.4.7.22'), subnet: Ip4Net.parse('172.7.22.0/24'), program: 'flanneld-7-22' };
+      s.etcd = { ok: true, value: { config: CONFIG, leases: [lease('172.7.21.0/24', '10.4.7.22')] } };
+      s.addr = s.addr.replaceAll('10.4.7.21', '10.4.7.22');
+      s.log = fixture('v0.11.0-41-copied-subnetenv-flanneld-h22.log');
+      s.at = new Date(2026, 10, 26, 12, 22, 45);
+    },
+    fix: `${CTL} stop flanneld-7-22 && curl -sS --fail-with-body -X DELETE http://10.4.7.12:2379/v2/keys/coreos.com/network/subnets/172.7.21.0-24 && ${S}/start.ts ${NODE}`,
+    evidence: /172\.7\.21\.0-24 -> PublicIP 10\.4\.7\.22[\s\S]*Found lease \(172\.7\.21\.0\/24\) matching previously leased subnet, reusing/,
+    explains: ['lease.own'],
+  },
+  {
+    id: 'lease.taken-over',
+    name: 'the victim: this node\'s subnet is leased to hdss7-22',
+    break: (s) => {
+      s.etcd = { ok: true, value: { config: CONFIG, leases: [lease('172.7.21.0/24', '10.4.7.22')] } };
+    },
+    fix: `${CTL} restart flanneld-7-21`,
+    cause: /hdss7-22's subnet\.env was copied from this host/,
+    explains: ['lease.subnet-taken', 'lease.own'],
+  },
+  {
+    id: 'lease.taken-over',
+    name: 'subnet.env names another live lease: the next restart would take it over',
+    break: (s) => {
+      s.subnetEnv = s.subnetEnv!.replace('172.7.21.1/24', '172.7.22.1/24');
+    },
+    fix: `${S}/start.ts ${NODE}`,
+    explains: ['subnet-env.lease'],
+  },
+  {
+    id: 'flanneld.no-lease',
+    name: 'healthz 200 but no lease for this IP (flanneld cannot get one)',
+    break: (s) => {
+      s.etcd = { ok: true, value: { config: CONFIG, leases: [lease('172.7.22.0/24', '10.4.7.22')] } };
+    },
+    fix: `${CTL} restart flanneld-7-21`,
+    evidence: /healthz -> 200 "flanneld is running"[\s\S]*none for 10\.4\.7\.21/,
+    explains: ['lease.own', 'lease.ttl'],
+  },
+  {
+    id: 'flanneld.no-lease',
+    name: 'healthz 200, no lease, because the config is missing: the fix is the config',
+    break: (s) => {
+      s.etcd = { ok: true, value: { leases: [lease('172.7.22.0/24', '10.4.7.22')] } };
+      s.other = { ok: true, value: { api: 'v3' } };
+    },
+    fix: `${S}/etcd-config.ts --cluster ${C}`,
+    cause: /waiting for the network config/,
+  },
+  {
+    id: 'routes.vxlan-deleted',
+    name: "a vxlan peer's route deleted (flanneld never restores it): real v0.11.0 vxlan state",
+    break: (s) => {
+      const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
+      s.etcd = { ok: true, value: { config: tree.config!, leases: tree.leases } };
+      s.e = { ...s.e, desiredConfig: tree.config! };
+      s.routes = withoutRoute(fixture('v0.11.0-61-vxlan-routes-h21.json'), '172.7.22.0/24');
+      s.subnetEnv = s.subnetEnv!.replace('FLANNEL_MTU=1500', 'FLANNEL_MTU=1450');
+      for (const n of ['docker0', 'veth21']) s.addr = editLink(s.addr, n, (l) => (l.mtu = 1450));
+    },
+    fix: `${S}/drift.ts ${NODE} --fix`,
+    evidence: /missing route: 172\.7\.22\.0\/24 via 172\.7\.22\.0 dev flannel\.1 onlink/,
+    explains: ['routes.peers'],
+  },
+  {
+    id: 'routes.vxlan-deleted',
+    name: 'vxlan with DirectRouting: the direct route to an L2 peer deleted',
+    break: (s) => {
+      const cfg = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}';
+      s.etcd = { ok: true, value: { config: cfg, leases: [lease('172.7.21.0/24', '10.4.7.21', { backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' }), lease('172.7.22.0/24', '10.4.7.22', { backendType: 'vxlan', vtepMac: '5a:3f:40:67:88:d9' })] } };
+      s.e = { ...s.e, desiredConfig: cfg };
+      s.routes = withoutRoute(s.routes, '172.7.22.0/24');
+      s.subnetEnv = s.subnetEnv!.replace('FLANNEL_MTU=1500', 'FLANNEL_MTU=1450');
+      for (const n of ['docker0', 'veth21']) s.addr = editLink(s.addr, n, (l) => (l.mtu = 1450));
+    },
+    fix: `${S}/drift.ts ${NODE} --fix`,
+    evidence: /missing route: 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev eth0/,
+  },
+  {
+    id: 'mtu.mismatch',
+    name: "docker0's MTU differs from FLANNEL_MTU",
+    break: (s) => {
+      s.addr = editLink(s.addr, 'docker0', (l) => (l.mtu = 1400));
+    },
+    fix: 'ip link set dev docker0 mtu 1500',
+    evidence: /FLANNEL_MTU=1500[\s\S]*docker0 mtu 1400/,
+  },
+  {
+    id: 'mtu.mismatch',
+    name: "a pod's MTU (a veth port of docker0, and --pod-netns) differs from FLANNEL_MTU",
+    break: (s) => {
+      s.addr = editLink(s.addr, 'veth21', (l) => (l.mtu = 9000));
+      s.pods = [{ netns: 'cni-21', links: { ok: true, value: [{ name: 'lo', mtu: 65536 }, { name: 'eth0', mtu: 9000 }] } }];
+    },
+    fix: 'ip link set dev veth21 mtu 1500 && ip netns exec cni-21 ip link set dev eth0 mtu 1500',
+    evidence: /veth21 \(port of docker0\) mtu 9000[\s\S]*netns cni-21: eth0 mtu 9000/,
+  },
+  {
+    id: 'mtu.mismatch',
+    name: 'FLANNEL_MTU differs from what the backend gives on eth0 (vxlan: 1450)',
+    break: (s) => {
+      const cfg = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan"}}';
+      s.etcd = { ok: true, value: { config: cfg, leases: [lease('172.7.21.0/24', '10.4.7.21', { backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' })] } };
+      s.e = { ...s.e, desiredConfig: cfg };
+      s.routes = withoutRoute(s.routes, '172.7.22.0/24');
+    },
+    fix: `${S}/drift.ts ${NODE} --fix && ip link set dev docker0 mtu 1450 && ip link set dev veth21 mtu 1450`,
+    explains: ['subnet-env.lease'],
+  },
+  {
+    id: 'flanneld.stopped',
+    name: 'flanneld FATAL after a panic on a busy healthz port (the log says why)',
+    break: (s) => {
+      s.supervisor = 'FATAL';
+      s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
+      s.log += [
+        glog(AT, 'I', 'main.go:527', 'Using interface with name eth0 and address 10.4.7.21'),
+        glog(AT, 'E', 'main.go:595', 'Start healthz server error. listen tcp 0.0.0.0:2401: bind: address already in use'),
+        'panic: listen tcp 0.0.0.0:2401: bind: address already in use',
+        '',
+      ].join('\n');
+    },
+    fix: `${CTL} start flanneld-7-21`,
+    cause: /already holds the healthz port/,
+    explains: ['flanneld.running', 'flanneld.healthz'],
+  },
+  {
+    id: 'drift.routes.stale',
+    name: 'anything else drift finds keeps its check id and gets its fix (a stale route)',
+    break: (s) => {
+      s.routes = withRoute(s.routes, { dst: '172.7.99.0/24', gateway: '10.4.7.99', dev: 'eth0', flags: [] });
+    },
+    fix: `${S}/drift.ts ${NODE} --fix`,
+  },
+];
+
+describe('doctor: diagnose', () => {
+  test('a healthy node (a real lab node\'s outputs) has no finding: exit 0', () => {
+    const { findings, checks } = examine(healthy());
+    assert.deepEqual(findings, []);
+    assert.equal(doctorExit(findings), 0);
+    assert.equal(formatDoctorReport('hdss7-21', findings, checks), `doctor hdss7-21: nothing wrong (${checks.length} checks ok)`);
+  });
+
+  for (const c of CASES) {
+    test(`${c.id}: ${c.name}`, () => {
+      const s = healthy();
+      c.break(s);
+      const { findings } = examine(s);
+      const f = findings.find((x) => x.id === c.id);
+      assert.ok(f, `no ${c.id} among ${findings.map((x) => x.id).join(', ') || 'none'}`);
+      assert.equal(f.fix, c.fix);
+      assert.ok(f.what && f.cause, 'says what and why');
+      assert.ok(f.evidence.length > 0, 'shows evidence');
+      if (c.evidence) assert.match(f.evidence.join('\n'), c.evidence);
+      if (c.cause) assert.match(f.cause, c.cause);
+      for (const id of c.explains ?? []) assert.ok(f.checks.includes(id), `${c.id} should explain ${id}: ${f.checks.join(',')}`);
+      // the checks it explains are not reported a second time
+      for (const id of f.checks) assert.ok(!findings.some((x) => x !== f && x.id === `drift.${id}`), `drift.${id} reported beside ${c.id}`);
+      assert.equal(doctorExit(findings), c.exit ?? 1);
+    });
+  }
+
+  test('every finding id of the brief has a case', () => {
+    const ids = new Set(CASES.map((c) => c.id));
+    for (const id of ['config.written-v3', 'config.written-v2', 'etcd.v2-disabled', 'etcd.tls-ca', 'etcd.tls-client-cert', 'etcd.tls-scheme', 'routes.peer-not-l2', 'iptables.docker-masq', 'iptables.forward-drop', 'sysctl.ip-forward-off', 'docker0.bip-mismatch', 'lease.taken-over', 'flanneld.no-lease', 'routes.vxlan-deleted', 'mtu.mismatch']) {
+      assert.ok(ids.has(id), id);
+    }
+  });
+
+  test('the report prints each finding with its evidence, cause and fix line', () => {
+    const s = healthy();
+    s.ipForward = '0';
+    const { findings, checks } = examine(s);
+    assert.equal(
+      formatDoctorReport('hdss7-21', findings, checks),
+      [
+        'doctor hdss7-21: 1 finding',
+        '[1] sysctl.ip-forward-off: net.ipv4.ip_forward = 0: this node routes no pod traffic, in or out',
+        '    evidence: /proc/sys/net/ipv4/ip_forward: 0',
+        `    cause:    ${findings[0]!.cause}`,
+        '    fix:      sysctl -w net.ipv4.ip_forward=1',
+        "    then:     make it last: echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/99-flannel.conf",
+      ].join('\n'),
+    );
+  });
+});
+
+describe('doctor: flanneld log', () => {
+  test('only the last run counts: a revoked lease before the restart is history', () => {
+    const st = analyseFlanneldLog(fixture('h21-flanneld-two-runs.log'), AT);
+    assert.match(st.lines[0]!.raw, /32522 main\.go:527\] Using interface/);
+    assert.equal(st.current.size, 0);
+    assert.deepEqual(st.routeErrors, []);
+  });
+
+  test('a route the kernel refused is kept with its subnet', () => {
+    const text = fixture('h21-flanneld-two-runs.log').split('\n').slice(0, 22).join('\n');
+    const st = analyseFlanneldLog(text, AT);
+    assert.deepEqual(st.routeErrors.map((r) => r.subnet), ['172.7.30.0/24']);
+  });
+
+  test('a repeating error is current only while it repeats: a minute old, or followed by success, it is over', () => {
+    // the real run: Key not found every second until the config was written through v2, then found
+    const full = realLog('v0.11.0-11-v3only-flanneld-h21.log');
+    const waiting = until(full, /Couldn't fetch network config/);
+    const at = new Date(2026, 10, 26, 12, 18, 55);
+    assert.ok(analyseFlanneldLog(waiting, at).current.has('config-v2-missing'));
+    assert.ok(!analyseFlanneldLog(waiting, new Date(2026, 10, 26, 12, 25, 0)).current.has('config-v2-missing'));
+    assert.ok(!analyseFlanneldLog(full, at).current.has('config-v2-missing'));
+    const t = new Date(2026, 10, 26, 12, 0, 0);
+    const later = new Date(t.getTime() + 2000);
+    const resolved = [
+      glog(t, 'I', 'main.go:527', 'Using interface with name eth0 and address 10.4.7.21'),
+      glog(t, 'E', 'main.go:382', "Couldn't fetch network config: 100: Key not found (/coreos.com/network/config) [3]"),
+      glog(later, 'I', 'main.go:386', 'Found network config - Backend type: host-gw'),
+    ].join('\n');
+    assert.equal(analyseFlanneldLog(resolved, later).current.size, 0);
+  });
+
+  test('a takeover is read from the real v0.11.0 log of a copied subnet.env', () => {
+    const st = analyseFlanneldLog(fixture('v0.11.0-41-copied-subnetenv-flanneld-h22.log'), new Date(2026, 10, 26, 12, 23, 0));
+    assert.deepEqual(st.takeovers.map((t) => t.subnet), ['172.7.21.0/24']);
+  });
+
+  test('glog times are local, in the year that puts them just before now', () => {
+    assert.deepEqual(glogTime('I1126 12:18:29.817824   10584 main.go:527] x', new Date(2026, 10, 26, 13, 0, 0)), new Date(2026, 10, 26, 12, 18, 29, 817));
+    assert.equal(glogTime('I1231 23:59:59.000000   1 main.go:1] x', new Date(2027, 0, 1, 0, 0, 5))!.getFullYear(), 2026);
+    assert.equal(glogTime('panic: boom', new Date()), undefined);
+  });
+});
+
+describe('doctor: fix commands', () => {
+  test('mergeArgs replaces a flag the fix gives (and its value), keeps the rest in order', () => {
+    assert.deepEqual(mergeArgs(['--cluster', C, '--endpoints', 'http://a:2379', '--root', '/x'], ['--endpoints', 'https://a:2379']), ['--cluster', C, '--root', '/x', '--endpoints', 'https://a:2379']);
+    assert.deepEqual(mergeArgs(['--quiet', '--node', 'n'], ['--quiet']), ['--node', 'n', '--quiet']);
+  });
+
+  test('toolkitCommand quotes what needs quoting', () => {
+    assert.equal(toolkitCommand({ ...RUN, nodeArgs: ['--root', '/tmp/my lab'] }, 'drift', ['--fix']), `${S}/drift.ts --root '/tmp/my lab' --fix`);
+    assert.equal(toolkitCommand(RUN, 'etcd-config', ['--force'], 'cluster'), `${S}/etcd-config.ts --cluster ${C} --force`);
+  });
+
+  test('deleteKeyCommand: curl DELETE for v2, etcdctl del for v3, file paths only', () => {
+    const etcd = { endpoints: ['https://10.4.7.12:2379', 'https://10.4.7.21:2379'], cafile: '/c/ca.pem', certfile: '/c/client.pem', keyfile: '/c/client-key.pem' };
+    assert.equal(deleteKeyCommand({ etcd }, 'v2', '/coreos.com/network/subnets/172.7.21.0-24'), 'curl -sS --fail-with-body --cacert /c/ca.pem --cert /c/client.pem --key /c/client-key.pem -X DELETE https://10.4.7.12:2379/v2/keys/coreos.com/network/subnets/172.7.21.0-24');
+    assert.equal(deleteKeyCommand({ etcd }, 'v3', '/coreos.com/network/subnets/172.7.21.0-24'), 'etcdctl --endpoints=https://10.4.7.12:2379,https://10.4.7.21:2379 --cacert=/c/ca.pem --cert=/c/client.pem --key=/c/client-key.pem del /coreos.com/network/subnets/172.7.21.0-24');
+  });
+});

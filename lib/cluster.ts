@@ -10,7 +10,8 @@ import { invalid, UsageError } from './errors.ts';
 import { checkEndpoint, checkEtcdPrefix, checkIfaceName, checkPort, checkProgramName, DEFAULT_ETCD_PREFIX, programNameFor } from './flanneld-files.ts';
 import { Ip4, Ip4Net } from './ip4.ts';
 
-export type EtcdApi = 'v2' | 'v3';
+import type { EtcdApi } from './lease.ts';
+export type { EtcdApi };
 export type EtcdApiSetting = EtcdApi | 'auto';
 
 export interface EtcdSettings {
@@ -53,7 +54,9 @@ export const DEFAULT_CERTS = {
 } as const;
 
 /** Backend types flanneld knows (v0.11.0, plus wireguard from v0.16); compared lower-case. */
-export const BACKEND_TYPES = ['host-gw', 'vxlan', 'udp', 'ipip', 'ipsec', 'wireguard', 'alloc', 'aws-vpc', 'gce', 'ali-vpc', 'extension'] as const;
+// one list of backend types: flannel's, as netconfig checks them
+import { BACKEND_TYPES } from './netconfig.ts';
+export { BACKEND_TYPES };
 
 const TOP_KEYS = ['flannelVersion', 'etcd', 'network', 'backend', 'subnetLen', 'bridge', 'healthzPort', 'nodes'];
 const ETCD_KEYS = ['endpoints', 'cafile', 'certfile', 'keyfile', 'prefix', 'api'];
@@ -163,7 +166,7 @@ function parseBackend(path: string, v: Json): Record<string, unknown> {
   const typeKeys = Object.keys(v).filter((k) => k.toLowerCase() === 'type');
   if (typeKeys.length !== 1) throw invalid(where(path, 'backend'), v, 'must have exactly one "Type"', example);
   const type = v[typeKeys[0]!];
-  if (typeof type !== 'string' || !(BACKEND_TYPES as readonly string[]).includes(type.toLowerCase())) {
+  if (typeof type !== 'string' || !BACKEND_TYPES.includes(type.toLowerCase())) {
     throw invalid(where(path, 'backend.Type'), type ?? null, `must be one of ${BACKEND_TYPES.join(', ')}`, 'host-gw');
   }
   return v;

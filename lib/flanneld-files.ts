@@ -12,8 +12,9 @@ import { invalid, UsageError } from './errors.ts';
 import { Ip4 } from './ip4.ts';
 import { shellQuote } from './runner.ts';
 
-/** flanneld's default etcd prefix: the flag is written only when the prefix differs. */
-export const DEFAULT_ETCD_PREFIX = '/coreos.com/network';
+// flanneld's default etcd prefix: the flag is written only when the prefix differs
+import { DEFAULT_ETCD_PREFIX } from './lease.ts';
+export { DEFAULT_ETCD_PREFIX };
 
 export interface FlanneldSettings {
   readonly publicIp: Ip4 | string;

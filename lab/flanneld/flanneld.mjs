@@ -1,13 +1,20 @@
 #!/usr/bin/env node
-// flanneld v0.11.0 stand-in for the lab: the real binary cannot be downloaded there.
+// flanneld stand-in for the lab: the real binary cannot be downloaded there.
 //
 // One self-contained ESM file (node:http, node:https, node:child_process, node:fs only) that
-// behaves like flanneld v0.11.0 with the etcd v2 keys API and the host-gw backend, for
-// everything a toolkit can observe: flags and FLANNELD_* variables, glog lines on stderr (same
-// file:line tags and texts as the real daemon), the lease in etcd, subnet.env, routes,
-// iptables rules, healthz, signals and exit codes. The behaviour follows flannel's source at
-// v0.11.0 (main.go, subnet/etcdv2, subnet/watch.go, backend/route_network.go,
-// network/iptables.go) and the real daemon's outputs in observed-flanneld-v0.11.0/.
+// behaves like flanneld v0.11.0 (etcd v2 keys API) or, packed as v0.20.2, like flanneld v0.20.2
+// (etcd v3 API, spoken through etcd's gRPC gateway: /v3/kv/range, /v3/kv/put, /v3/lease/grant,
+// /v3/watch), with the host-gw and vxlan (+ DirectRouting) backends, for everything a toolkit
+// can observe: flags and FLANNELD_* variables, glog lines on stderr (same file:line tags and
+// texts as the real daemon), the lease in etcd, subnet.env, routes, the flannel.<VNI> device
+// with its neighbour and fdb entries, iptables rules, healthz, signals and exit codes. The
+// behaviour follows flannel's source (v0.11.0: main.go, subnet/etcdv2, subnet/watch.go,
+// backend/route_network.go, backend/vxlan, network/iptables.go; v0.20.2 where it differs) and
+// the real daemons' outputs in observed-flanneld-v0.11.0/ and observed-flanneld-v0.20.2/.
+//
+// Which flanneld it is depends on VERSION below, which lab/flanneld/pack.ts rewrites when it
+// packs a `v0.20.2` tarball: 'v0.11.0' -> etcd v2, v0.11.0's texts; 'v0.20.2' -> etcd v3, leases
+// as v3 lease grants, iptables in FLANNEL-FWD / FLANNEL-POSTRTG chains, a panic on SIGTERM.
 //
 // Layout (so a backend or an etcd API can be added later):
 //   log        glog lines, Go value formatting (durations, times, errors)
@@ -15,10 +22,11 @@
 //   ip         IPv4 address / network values (flannel's pkg/ip)
 //   host       interfaces, routes and iptables through iproute2 / iptables commands
 //   etcd v2    HTTP client (Go etcd client v2 semantics and error texts) + subnet registry
+//   etcd v3    gRPC-gateway JSON client + subnet registry (v0.20 mode)
 //   subnet     network config parsing, LocalManager (lease choice), lease watchers
-//   backends   BACKENDS: type -> constructor; host-gw (RouteNetwork) is the only one built
-//              (REGISTRIES, beside main, does the same for the etcd API: v2 only)
-//   iptables   flannel's rule sets and the ensure loop
+//   backends   BACKENDS: type -> constructor; host-gw (RouteNetwork) and vxlan
+//              (REGISTRIES, beside main, does the same for the etcd API: v2 and v3)
+//   iptables   flannel's rule sets and the ensure loops (v0.11: plain rules; v0.20: chains)
 //   main       start-up order, healthz, signals, lease monitor, shutdown
 //
 // The modules are loaded with import() rather than import statements so that the file also
@@ -36,7 +44,12 @@ async function loadModules() {
   fs = f.default;
 }
 
+// lab/flanneld/pack.ts rewrites this line (and only this one) for the v0.20-style stand-in.
 const VERSION = 'v0.11.0';
+/** flanneld v0.20.2 (etcd v3) rather than v0.11.0 (etcd v2): every difference branches on this. */
+const V020 = VERSION !== 'v0.11.0';
+/** A glog file:line tag: v0.11.0's, or v0.20.2's when the line moved. */
+const T = (v011, v020) => (V020 ? v020 : v011);
 const PID = process.pid;
 
 // ---------------------------------------------------------------------------------- log
@@ -172,10 +185,17 @@ const FLAG_DEFS = [
   ['vmodule', 'value', '', 'comma-separated list of pattern=N settings for file-filtered logging'],
   ['log_backtrace_at', 'value', ':0', 'when logging hits line file:N, emit a stack trace'],
 ];
+/** Flags v0.20.2 added. */
+const FLAG_DEFS_V020 = [
+  ['iface-can-reach', 'string', '', "detect interface to use (IP or name) for inter-host communication based on which will be used for provided IP. This is exactly the interface to use of command 'ip route get <ip-address>'"],
+  ['public-ipv6', 'string', '', 'IPv6 accessible by other nodes for inter-host communication'],
+  ['set-node-network-unavailable', 'bool', 'true', 'set NodeNetworkUnavailable after ready'],
+];
 
 class FlagSet {
   constructor() {
-    this.defs = new Map(FLAG_DEFS.map(([name, type, def, usage]) => [name, { name, type, def, usage }]));
+    const defs = V020 ? [...FLAG_DEFS, ...FLAG_DEFS_V020] : FLAG_DEFS;
+    this.defs = new Map(defs.map(([name, type, def, usage]) => [name, { name, type, def, usage }]));
     this.values = new Map();
     this.setOnCommandLine = new Set();
     for (const d of this.defs.values()) this.values.set(d.name, d.type === 'slice' ? [] : this.convert(d, d.def));
@@ -298,6 +318,23 @@ class FlagSet {
   }
 }
 
+/** v0.20.2's first log line: `CLI flags config: %+v` of its CmdLineOpts struct. */
+function cliFlagsConfig(opts) {
+  const f = (name) => opts.get(name);
+  const fields = [
+    ['etcdEndpoints', f('etcd-endpoints')], ['etcdPrefix', f('etcd-prefix')], ['etcdKeyfile', f('etcd-keyfile')],
+    ['etcdCertfile', f('etcd-certfile')], ['etcdCAFile', f('etcd-cafile')], ['etcdUsername', f('etcd-username')],
+    ['etcdPassword', f('etcd-password')], ['version', f('version')], ['kubeSubnetMgr', f('kube-subnet-mgr')],
+    ['kubeApiUrl', f('kube-api-url')], ['kubeAnnotationPrefix', f('kube-annotation-prefix')], ['kubeConfigFile', f('kubeconfig-file')],
+    ['iface', `[${f('iface').join(' ')}]`], ['ifaceRegex', `[${f('iface-regex').join(' ')}]`], ['ipMasq', f('ip-masq')],
+    ['ifaceCanReach', f('iface-can-reach')], ['subnetFile', f('subnet-file')], ['publicIP', f('public-ip')],
+    ['publicIPv6', f('public-ipv6')], ['subnetLeaseRenewMargin', f('subnet-lease-renew-margin')], ['healthzIP', f('healthz-ip')],
+    ['healthzPort', f('healthz-port')], ['iptablesResyncSeconds', f('iptables-resync')], ['iptablesForwardRules', f('iptables-forward-rules')],
+    ['netConfPath', f('net-config-path')], ['setNodeNetworkUnavailable', f('set-node-network-unavailable')],
+  ];
+  return `{${fields.map(([k, v]) => `${k}:${v}`).join(' ')}}`;
+}
+
 function goQuote(s) {
   return JSON.stringify(s);
 }
@@ -414,6 +451,20 @@ function runCmd(argv) {
   });
 }
 
+/** Runs a command with `input` on its stdin; resolves {code, stdout, stderr}. */
+function runCmdInput(argv, input) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      children.delete(child);
+      if (err && typeof err.code !== 'number') return reject(err);
+      resolve({ code: err ? err.code : 0, stdout, stderr });
+    });
+    children.add(child);
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
+}
+
 async function ipJson(args) {
   const r = await runCmd(['ip', '-j', ...args]);
   if (r.code !== 0) throw new GoError(netlinkErrText(r.stderr));
@@ -480,7 +531,7 @@ async function lookupExtIface(ifname, ifregex, publicIP) {
     const asIP = parseIP4(ifname);
     if (asIP !== null) {
       ifaceAddr = asIP;
-      log.info('main.go:456', `Searching for interface using ${ip4String(asIP)}`);
+      log.info(T('main.go:456', 'match.go:191'), `Searching for interface using ${ip4String(asIP)}`);
       iface = ifaces.find((i) => i.addrs.includes(asIP)) || null;
       if (!iface) throw new GoError(`error looking up interface ${ifname}: No interface with given IP found`);
     } else {
@@ -510,7 +561,7 @@ async function lookupExtIface(ifname, ifregex, publicIP) {
     if (!iface) iface = ifaces.find((i) => re.test(i.name)) || null;
     if (!iface) throw new GoError(`Could not match pattern ${ifregex} to any of the available network interfaces`);
   } else {
-    log.info('main.go:514', 'Determining IP address of default interface');
+    log.info(T('main.go:514', 'match.go:227'), 'Determining IP address of default interface');
     try {
       iface = await defaultGatewayIface(ifaces);
     } catch (e) {
@@ -524,16 +575,16 @@ async function lookupExtIface(ifname, ifregex, publicIP) {
       throw new GoError(`failed to find IPv4 address for interface ${iface.name}`);
     }
   }
-  log.info('main.go:527', `Using interface with name ${iface.name} and address ${ip4String(ifaceAddr)}`);
+  log.info(T('main.go:527', 'match.go:259'), `Using interface with name ${iface.name} and address ${ip4String(ifaceAddr)}`);
   if (!iface.mtu) throw new GoError(`failed to determine MTU for ${ip4String(ifaceAddr)} interface`);
   let extAddr = null;
   if (publicIP) {
     extAddr = parseIP4(publicIP);
     if (extAddr === null) throw new GoError(`invalid public IP address: ${publicIP}`);
-    log.info('main.go:540', `Using ${ip4String(extAddr)} as external address`);
+    log.info(T('main.go:540', 'match.go:277'), `Using ${ip4String(extAddr)} as external address`);
   }
   if (extAddr === null) {
-    log.info('main.go:544', `Defaulting external address to interface address (${ip4String(ifaceAddr)})`);
+    log.info(T('main.go:544', 'match.go:281'), `Defaulting external address to interface address (${ip4String(ifaceAddr)})`);
     extAddr = ifaceAddr;
   }
   return { iface, ifaceAddr, extAddr };
@@ -685,8 +736,8 @@ class EtcdV2Client {
     for (const a of Object.values(this.agents)) a.destroy();
   }
 
-  /** One HTTP exchange with one endpoint: resolves {status, headers, body}. */
-  once(ep, method, path, query, form, signal) {
+  /** One HTTP exchange with one endpoint: resolves {status, headers, body}; `json` is a JSON body (v3 gateway). */
+  once(ep, method, path, query, form, signal, json) {
     if (ep.protocol !== 'http:' && ep.protocol !== 'https:') {
       return Promise.reject(new GoError(`unsupported protocol scheme ${goQuote(ep.protocol.slice(0, -1))}`));
     }
@@ -698,6 +749,10 @@ class EtcdV2Client {
       if (form) {
         body = new URLSearchParams(form).toString();
         headers['Content-Type'] = 'application/x-www-form-urlencoded';
+        headers['Content-Length'] = Buffer.byteLength(body);
+      } else if (json !== undefined) {
+        body = JSON.stringify(json);
+        headers['Content-Type'] = 'application/json';
         headers['Content-Length'] = Buffer.byteLength(body);
       }
       if (this.auth) headers.Authorization = this.auth;
@@ -913,7 +968,10 @@ function parseLeaseAttrs(value) {
 
 /** The lease value exactly as Go's json.Marshal(LeaseAttrs) writes it. */
 function leaseAttrsJSON(attrs) {
-  const o = { PublicIP: ip4String(attrs.PublicIP), BackendType: attrs.BackendType };
+  // v0.20.2's LeaseAttrs has PublicIPv6 (no omitempty: null without IPv6)
+  const o = V020
+    ? { PublicIP: ip4String(attrs.PublicIP), PublicIPv6: null, BackendType: attrs.BackendType }
+    : { PublicIP: ip4String(attrs.PublicIP), BackendType: attrs.BackendType };
   if (attrs.BackendData !== undefined && attrs.BackendData !== null) o.BackendData = attrs.BackendData;
   return JSON.stringify(o);
 }
@@ -928,7 +986,7 @@ function jsonField(obj, name) {
 const SUBNET_TTL_S = 24 * 60 * 60;
 
 /**
- * subnet/etcdv2/registry.go. A v3 registry (v0.20-style) would implement the same methods:
+ * subnet/etcdv2/registry.go. EtcdV3Registry (v0.20 mode) implements the same methods:
  * getNetworkConfig, getSubnets, getSubnet, createSubnet, updateSubnet, deleteSubnet,
  * watchSubnets, watchSubnet.
  */
@@ -999,6 +1057,347 @@ class EtcdV2Registry {
     return { event: parseSubnetWatchResponse(resp), index: resp.node.modifiedIndex };
   }
 }
+
+// ------------------------------------------------------------------------------ etcd v3
+// v0.20.2 speaks etcd's v3 gRPC API. The stand-in speaks the same API through etcd's gRPC
+// gateway (JSON over HTTP(S) on the client port, /v3/... in etcd 3.4): no dependency, the same
+// key space, the same lease grants, the same watch revisions.
+const b64 = (s) => Buffer.from(s, 'utf8').toString('base64');
+const unb64 = (s) => Buffer.from(s || '', 'base64').toString('utf8');
+/** clientv3.WithPrefix's range end: the key with its last byte incremented. */
+function prefixEnd(key) {
+  const b = Buffer.from(key, 'utf8');
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i] < 0xff) {
+      b[i]++;
+      return b.subarray(0, i + 1).toString('base64');
+    }
+  }
+  return b64('\0');
+}
+
+/** What the Go client's retry interceptor would say about the last failed connection. */
+function grpcConnectionError(msg) {
+  if (/connect: |dial tcp|i\/o timeout/.test(msg)) return `connection error: desc = "transport: Error while dialing ${msg}"`;
+  if (/x509|tls: /.test(msg)) return `connection error: desc = "transport: authentication handshake failed: ${msg}"`;
+  return 'connection closed';
+}
+
+/**
+ * clientv3 as flannel v0.20.2 configures it, over the gateway: a request goes to every endpoint
+ * in turn and, while none answers, is retried every second without a word and without a
+ * deadline (the real client blocks in its balancer; flanneld logs nothing). Without both a
+ * client certificate and a key, flanneld drops TLS altogether (its CA file is then ignored).
+ */
+class EtcdV3Client extends EtcdV2Client {
+  constructor(cfg) {
+    super(cfg);
+    this.plain = !(cfg.tls && cfg.tls.cert && cfg.tls.key);
+    if (this.plain) this.tls = {};
+    this.username = cfg.username;
+    this.password = cfg.password;
+    this.auth = null;
+    /** the last connection failure, for the retry interceptor's line at cancel time */
+    this.lastFailure = null;
+  }
+
+  /** The endpoint as the gRPC dial sees it: https without certificates is dialled in plain text. */
+  dialable(ep) {
+    return this.plain && ep.protocol === 'https:' ? { ...ep, protocol: 'http:', port: ep.port || '443' } : ep;
+  }
+
+  async call(path, body, signal) {
+    if (this.username && !this.auth && path !== '/v3/auth/authenticate') {
+      const r = await this.call('/v3/auth/authenticate', { name: this.username, password: this.password }, signal);
+      this.auth = r.token;
+    }
+    for (;;) {
+      const n = this.endpoints.length;
+      for (let i = 0; i < n; i++) {
+        const k = (this.pinned + i) % n;
+        const ep = this.endpoints[k];
+        let res;
+        try {
+          res = await this.once(this.dialable(ep), 'POST', path, {}, null, signal, body);
+        } catch (e) {
+          if (isCanceled(e)) throw e;
+          this.lastFailure = { ep, msg: e.message };
+          continue;
+        }
+        if (res.status === 200) {
+          this.pinned = k;
+          this.lastFailure = null;
+          try {
+            return JSON.parse(res.body);
+          } catch {
+            this.lastFailure = { ep, msg: 'connection closed' };
+            continue;
+          }
+        }
+        let msg = '';
+        try {
+          const b = JSON.parse(res.body);
+          msg = b.message || b.error || '';
+        } catch {
+          // not the gateway (a v2-only etcd or another server): the gRPC dial would fail
+          this.lastFailure = { ep, msg: 'connection closed' };
+          continue;
+        }
+        throw new GoError(msg || `etcdserver: HTTP ${res.status}`);
+      }
+      if (!(await sleep(1000, signal))) throw errCanceled;
+    }
+  }
+
+  /** The retry interceptor's warning, printed when a call that never got through is cancelled. */
+  retryWarning() {
+    if (!this.lastFailure) return null;
+    const ep = this.lastFailure.ep;
+    const hostport = `${ep.hostname}:${ep.port || (ep.protocol === 'https:' ? 443 : 80)}`;
+    return JSON.stringify({
+      level: 'warn', ts: new Date().toISOString(), logger: 'etcd-client', caller: 'v3/retry_interceptor.go:62',
+      msg: 'retrying of unary invoker failed', target: `etcd-endpoints://0xc000326a80/${hostport}`, attempt: 0,
+      error: `rpc error: code = Canceled desc = latest balancer error: last connection error: ${grpcConnectionError(this.lastFailure.msg)}`,
+    });
+  }
+
+  /** A watch: a long-lived POST /v3/watch whose chunks are {"result": WatchResponse} lines. */
+  watch(key, rangeEnd, startRevision) {
+    return new V3Watch(this, key, rangeEnd, startRevision);
+  }
+}
+
+/**
+ * One etcd v3 watch. Responses with events are queued for next(); a broken stream is reopened
+ * after a second from the revision after the last one seen, silently, as clientv3 does.
+ */
+class V3Watch {
+  constructor(client, key, rangeEnd, startRevision) {
+    Object.assign(this, { client, key, rangeEnd });
+    this.next_ = startRevision;
+    this.queue = [];
+    this.wake = null;
+    this.closed = false;
+    this.req = null;
+    this.open();
+  }
+
+  open() {
+    if (this.closed) return;
+    const c = this.client;
+    const ep = c.dialable(c.endpoints[c.pinned]);
+    const create = { key: b64(this.key), start_revision: String(this.next_) };
+    if (this.rangeEnd) create.range_end = this.rangeEnd;
+    const body = JSON.stringify({ create_request: create });
+    const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
+    if (c.auth) headers.Authorization = c.auth;
+    const opts = {
+      protocol: ep.protocol, hostname: ep.hostname.replace(/^\[|\]$/g, ''), port: ep.port || (ep.protocol === 'https:' ? 443 : 80),
+      method: 'POST', path: ep.pathname.replace(/\/$/, '') + '/v3/watch', headers, agent: false,
+    };
+    if (ep.protocol === 'https:') Object.assign(opts, c.tls);
+    const mod = ep.protocol === 'https:' ? https : http;
+    let buf = '';
+    const broken = () => {
+      if (this.req !== req) return;
+      this.req = null;
+      // another member next time, as the balancer would
+      c.pinned = (c.pinned + 1) % c.endpoints.length;
+      setTimeout(() => this.open(), 1000).unref();
+    };
+    let req;
+    try {
+      req = mod.request(opts, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          buf += chunk;
+          let nl;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (line) this.onLine(line);
+          }
+        });
+        res.on('end', broken);
+        res.on('error', broken);
+        res.on('close', broken);
+      });
+    } catch {
+      setTimeout(() => this.open(), 1000).unref();
+      return;
+    }
+    this.req = req;
+    req.on('error', broken);
+    req.end(body);
+  }
+
+  onLine(line) {
+    let msg;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return;
+    }
+    const r = msg.result;
+    if (!r || !r.events || r.events.length === 0) return;
+    this.next_ = Number(r.header.revision) + 1;
+    this.queue.push(r);
+    if (this.wake) this.wake();
+  }
+
+  /** The next response that holds events. */
+  next(signal) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (signal.aborted) return reject(errCanceled);
+        if (this.queue.length > 0) {
+          signal.removeEventListener('abort', check);
+          this.wake = null;
+          return resolve(this.queue.shift());
+        }
+        this.wake = check;
+      };
+      signal.addEventListener('abort', check, { once: true });
+      check();
+    });
+  }
+
+  close() {
+    this.closed = true;
+    if (this.req) {
+      const r = this.req;
+      this.req = null;
+      r.destroy();
+    }
+  }
+}
+
+/** A v3 key-value as flannel's subnet.Lease; the expiration from the lease's TimeToLive. */
+async function kvToLease(client, kv, signal) {
+  const key = unb64(kv.key);
+  const sn = parseSubnetKey(key);
+  if (!sn) throw new GoError(`failed to parse subnet key ${key}`);
+  const attrs = parseLeaseAttrs(unb64(kv.value));
+  let expiration = 0n;
+  if (kv.lease && kv.lease !== '0') {
+    const ttl = await client.call('/v3/lease/timetolive', { ID: kv.lease }, signal);
+    const s = Number(ttl.TTL);
+    if (s > 0) expiration = nowNs() + BigInt(s) * 1000000000n;
+  }
+  return { subnet: sn, attrs, expiration, asof: Number(kv.mod_revision || 0) };
+}
+
+/** subnet/etcd/registry.go of v0.20.2: every create and update grants a new lease of its own. */
+class EtcdV3Registry {
+  constructor(cfg) {
+    this.prefix = cfg.prefix;
+    this.client = new EtcdV3Client(cfg);
+    this.watches = new Map();
+  }
+
+  close() {
+    for (const w of this.watches.values()) w.close();
+    this.client.close();
+  }
+
+  subnetKey(sn) {
+    return joinPath(this.prefix, 'subnets', sn.key());
+  }
+
+  async getNetworkConfig(signal) {
+    const r = await this.client.call('/v3/kv/range', { key: b64(joinPath(this.prefix, 'config')) }, signal);
+    if (!r.kvs || r.kvs.length === 0) throw new GoError('flannel config not found in etcd store. Did you create your config using etcdv3 API?');
+    return unb64(r.kvs[0].value);
+  }
+
+  async getSubnets(signal) {
+    const key = joinPath(this.prefix, 'subnets');
+    const r = await this.client.call('/v3/kv/range', { key: b64(key), range_end: prefixEnd(key) }, signal);
+    const leases = [];
+    for (const kv of r.kvs || []) {
+      try {
+        leases.push(await kvToLease(this.client, kv, signal));
+      } catch (e) {
+        if (isCanceled(e)) throw e;
+        log.warn('registry.go:218', `Ignoring bad subnet node: ${e.message}`);
+      }
+    }
+    return { leases, index: Number(r.header.revision) };
+  }
+
+  async getSubnet(sn, signal) {
+    const r = await this.client.call('/v3/kv/range', { key: b64(this.subnetKey(sn)) }, signal);
+    if (!r.kvs || r.kvs.length === 0) throw new GoError('key not found');
+    return { lease: await kvToLease(this.client, r.kvs[0], signal), index: Number(r.header.revision) };
+  }
+
+  async grant(ttlSeconds, signal) {
+    const g = await this.client.call('/v3/lease/grant', { TTL: String(ttlSeconds) }, signal);
+    return { id: g.ID, ttl: Number(g.TTL) };
+  }
+
+  async createSubnet(sn, attrs, ttlSeconds, signal) {
+    const key = b64(this.subnetKey(sn));
+    const g = await this.grant(ttlSeconds, signal);
+    const r = await this.client.call('/v3/kv/txn', {
+      compare: [{ key, target: 'VERSION', result: 'EQUAL', version: '0' }],
+      success: [{ request_put: { key, value: b64(leaseAttrsJSON(attrs)), lease: g.id } }],
+    }, signal);
+    if (!r.succeeded) {
+      await this.client.call('/v3/lease/revoke', { ID: g.id }, signal).catch(() => {});
+      throw errKeyExists;
+    }
+    return nowNs() + BigInt(g.ttl) * 1000000000n;
+  }
+
+  async updateSubnet(sn, attrs, ttlSeconds, _asof, signal) {
+    const put = { key: b64(this.subnetKey(sn)), value: b64(leaseAttrsJSON(attrs)) };
+    let exp = 0n;
+    if (ttlSeconds > 0) {
+      const g = await this.grant(ttlSeconds, signal);
+      put.lease = g.id;
+      exp = nowNs() + BigInt(g.ttl) * 1000000000n;
+    }
+    await this.client.call('/v3/kv/put', put, signal);
+    return exp;
+  }
+
+  async deleteSubnet(sn, signal) {
+    await this.client.call('/v3/kv/deleterange', { key: b64(this.subnetKey(sn)) }, signal);
+  }
+
+  /**
+   * The next watch response after `since` (the first one replays revision `since` itself, as
+   * clientv3.WithRev(since) does). Like v0.20.2, only the first event of a response is read:
+   * the others (two leases put or deleted in one transaction, a revoked lease's keys) are lost.
+   */
+  async nextEvent(name, key, rangeEnd, since, signal) {
+    let w = this.watches.get(name);
+    if (!w || w.cursor !== since) {
+      if (w) w.close();
+      w = this.client.watch(key, rangeEnd, since);
+      this.watches.set(name, w);
+    }
+    const resp = await w.next(signal);
+    w.cursor = Number(resp.header.revision);
+    const ev = resp.events[0];
+    const k = unb64(ev.kv.key);
+    const sn = parseSubnetKey(k);
+    if (!sn) throw new GoError(`${ev.type || 'PUT'} ${JSON.stringify(k)}: not a subnet, skipping`);
+    if (ev.type === 'DELETE') return { event: { type: 'removed', lease: { subnet: sn, attrs: { PublicIP: 0, BackendType: '' }, expiration: 0n } }, index: w.cursor };
+    return { event: { type: 'added', lease: await kvToLease(this.client, ev.kv, signal) }, index: w.cursor };
+  }
+
+  watchSubnets(since, signal) {
+    const key = joinPath(this.prefix, 'subnets');
+    return this.nextEvent('subnets', key, prefixEnd(key), since, signal);
+  }
+
+  watchSubnet(since, sn, signal) {
+    return this.nextEvent(`subnet ${sn}`, this.subnetKey(sn), null, since, signal);
+  }
+}
+const errKeyExists = new GoError('key already exists');
 
 /** path.Join for etcd keys. */
 function joinPath(...parts) {
@@ -1224,6 +1623,66 @@ class LocalManager {
   }
 }
 
+/**
+ * subnet/etcd/local_manager.go of v0.20.2: the same choice with v0.20.2's texts, except that a
+ * subnet.env naming another node's live lease is no longer taken over (a random subnet instead),
+ * and every renewal is a new v3 lease grant.
+ */
+class LocalManagerV020 extends LocalManager {
+  async tryAcquireLease(config, extIaddr, attrs, signal) {
+    const { leases } = await this.registry.getSubnets(signal);
+
+    // (1) a lease that already carries this node's public IP
+    const mine = leases.find((l) => l.attrs.PublicIP === extIaddr);
+    if (mine) {
+      if (isSubnetConfigCompat(config, mine.subnet)) {
+        log.info('local_manager.go:148', `Found lease (ip: ${mine.subnet} ipv6: ::/0) for current IP (${ip4String(extIaddr)}), reusing`);
+        const ttl = mine.expiration !== 0n ? SUBNET_TTL_S : 0;
+        const exp = await this.registry.updateSubnet(mine.subnet, attrs, ttl, 0, signal);
+        return { subnet: mine.subnet, attrs: { ...attrs }, expiration: exp };
+      }
+      log.info('local_manager.go:161', `Found lease (ip: ${mine.subnet} ipv6: ::/0) for current IP (${ip4String(extIaddr)}) but not compatible with current config, deleting`);
+      await this.registry.deleteSubnet(mine.subnet, signal);
+    }
+
+    // (2) FLANNEL_SUBNET of the subnet file, only when no other node holds it
+    let sn = null;
+    if (!this.previousSubnet.empty() && !leases.some((l) => l.subnet.equal(this.previousSubnet))) {
+      if (isSubnetConfigCompat(config, this.previousSubnet)) {
+        log.info('local_manager.go:179', `Found previously leased subnet (${this.previousSubnet}), reusing`);
+        sn = this.previousSubnet;
+      } else {
+        log.error('local_manager.go:182', `Found previously leased subnet (${this.previousSubnet}) that is not compatible with the Etcd network config, ignoring`);
+      }
+    }
+
+    // (3) a random free subnet
+    if (sn === null) sn = this.allocateSubnet(config, leases);
+
+    let exp;
+    try {
+      exp = await this.registry.createSubnet(sn, attrs, SUBNET_TTL_S, signal);
+    } catch (e) {
+      if (e === errKeyExists) throw errTryAgain;
+      throw e;
+    }
+    log.info('local_manager.go:199', `Allocated lease (ip: ${sn} ipv6: ::/0) to current node (${ip4String(extIaddr)}) `);
+    return { subnet: sn, attrs: { ...attrs }, expiration: exp };
+  }
+
+  allocateSubnet(config, leases) {
+    log.info('local_manager.go:216', `Picking subnet in range ${ip4String(config.subnetMin)} ... ${ip4String(config.subnetMax)}`);
+    const bag = [];
+    const step = 2 ** (32 - config.subnetLen);
+    for (let ip = config.subnetMin; ip <= config.subnetMax && bag.length < 100; ip += step) {
+      const sn = new IP4Net(ip, config.subnetLen);
+      if (!leases.some((l) => sn.overlaps(l.subnet))) bag.push(ip);
+    }
+    if (bag.length === 0) throw new GoError('out of subnets');
+    return new IP4Net(bag[Math.floor(Math.random() * bag.length)], config.subnetLen);
+  }
+}
+
 /** subnet/watch.go leaseWatcher: turns snapshots and events into added/removed batches. */
 class LeaseWatcher {
   constructor(ownLease) {
@@ -1269,7 +1728,8 @@ class LeaseWatcher {
           this.leases.pop();
           batch.push({ type: 'removed', lease: old });
         } else {
-          log.error('watch.go:148', `Removed subnet (${e.lease.subnet}) was not found`);
+          if (V020) log.error('watch.go:224', `Removed subnet (${e.lease.subnet}) and ipv6 subnet (::/0) were not found`);
+          else log.error('watch.go:148', `Removed subnet (${e.lease.subnet}) was not found`);
           batch.push({ type: 'removed', lease: e.lease });
         }
       }
@@ -1325,7 +1785,7 @@ class RouteNetwork {
   }
 
   async run(ctx) {
-    log.info('route_network.go:53', 'Watching for new subnet leases');
+    log.info(T('route_network.go:53', 'route_network.go:55'), 'Watching for new subnet leases');
     await Promise.all([
       watchLeases(ctx, this.sm, this.lease, (batch) => this.handleSubnetEvents(batch)),
       this.routeCheck(ctx),
@@ -1334,55 +1794,110 @@ class RouteNetwork {
 
   async handleSubnetEvents(batch) {
     for (const evt of batch) {
-      const l = evt.lease;
-      if (evt.type === 'added') {
-        log.info('route_network.go:85', `Subnet added: ${l.subnet} via ${ip4String(l.attrs.PublicIP)}`);
-        if (l.attrs.BackendType !== this.backendType) {
-          log.warn('route_network.go:88', `Ignoring non-${this.backendType} subnet: type=${l.attrs.BackendType}`);
-          continue;
+      if (V020) await this.handleSubnetEventV020(evt);
+      else await this.handleSubnetEventV011(evt);
+    }
+  }
+
+  async handleSubnetEventV011(evt) {
+    const l = evt.lease;
+    if (evt.type === 'added') {
+      log.info('route_network.go:85', `Subnet added: ${l.subnet} via ${ip4String(l.attrs.PublicIP)}`);
+      if (l.attrs.BackendType !== this.backendType) {
+        log.warn('route_network.go:88', `Ignoring non-${this.backendType} subnet: type=${l.attrs.BackendType}`);
+        return;
+      }
+      const route = this.getRoute(l);
+      this.addToRouteList(route);
+      let existing = [];
+      try {
+        existing = await routesTo(route.dst);
+      } catch (e) {
+        log.warn('route_network.go:97', `Unable to list routes: ${e.message}`);
+      }
+      if (existing.length > 0 && !routeEqual(existing[0], route)) {
+        log.warn('route_network.go:102', `Replacing existing route to ${l.subnet} via ${existing[0].gw ?? '<nil>'} dev index ${existing[0].linkIndex} with ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${route.linkIndex}.`);
+        try {
+          await routeDel(existing[0]);
+        } catch (e) {
+          log.error('route_network.go:104', `Error deleting route to ${l.subnet}: ${e.message}`);
+          return;
         }
-        const route = this.getRoute(l);
-        this.addToRouteList(route);
-        let existing = [];
+        this.removeFromRouteList(existing[0]);
+      }
+      if (existing.length > 0 && routeEqual(existing[0], route)) {
+        log.info('route_network.go:112', `Route to ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${existing[0].linkIndex} already exists, skipping.`);
+      } else {
+        try {
+          await routeReplace(route);
+        } catch (e) {
+          log.error('route_network.go:114', `Error adding route to ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${route.linkIndex}: ${e.message}`);
+        }
+      }
+    } else {
+      log.info('route_network.go:119', `Subnet removed: ${l.subnet}`);
+      if (l.attrs.BackendType !== this.backendType) {
+        log.warn('route_network.go:122', `Ignoring non-${this.backendType} subnet: type=${l.attrs.BackendType}`);
+        return;
+      }
+      const route = this.getRoute(l);
+      this.removeFromRouteList(route);
+      try {
+        await routeDel(route);
+      } catch (e) {
+        log.error('route_network.go:131', `Error deleting route to ${l.subnet}: ${e.message}`);
+      }
+    }
+  }
+
+  /** v0.20.2: the type is checked before "Subnet added"; routes named as netlink prints them. */
+  async handleSubnetEventV020(evt) {
+    const l = evt.lease;
+    if (l.attrs.BackendType !== this.backendType) {
+      log.warn(evt.type === 'added' ? 'route_network.go:87' : 'route_network.go:107', `Ignoring non-${this.backendType} subnet: type=${l.attrs.BackendType}`);
+      return;
+    }
+    const route = this.getRoute(l);
+    if (evt.type === 'added') {
+      log.info('route_network.go:92', `Subnet added: ${l.subnet} via ${ip4String(l.attrs.PublicIP)}`);
+      this.addToRouteList(route);
+      let existing = [];
+      try {
+        existing = await routesTo(route.dst);
+      } catch (e) {
+        log.warn('route_network.go:146', `Unable to list routes: ${e.message}`);
+      }
+      if (existing.length > 0 && !routeEqual(existing[0], route)) {
+        log.warn('route_network.go:151', `Replacing existing route to ${goRouteString(existing[0], 254)} with ${goRouteString(route, 0)}`);
+        try {
+          await routeDel(existing[0]);
+        } catch (e) {
+          log.error('route_network.go:153', `Error deleting route to ${existing[0].dst}: ${e.message}`);
+          return;
+        }
+        this.removeFromRouteList(existing[0]);
         try {
           existing = await routesTo(route.dst);
         } catch (e) {
-          log.warn('route_network.go:97', `Unable to list routes: ${e.message}`);
+          log.warn('route_network.go:161', `Unable to list routes: ${e.message}`);
         }
-        if (existing.length > 0 && !routeEqual(existing[0], route)) {
-          log.warn('route_network.go:102', `Replacing existing route to ${l.subnet} via ${existing[0].gw ?? '<nil>'} dev index ${existing[0].linkIndex} with ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${route.linkIndex}.`);
-          try {
-            await routeDel(existing[0]);
-          } catch (e) {
-            log.error('route_network.go:104', `Error deleting route to ${l.subnet}: ${e.message}`);
-            continue;
-          }
-          this.removeFromRouteList(existing[0]);
-        }
-        if (existing.length > 0 && routeEqual(existing[0], route)) {
-          log.info('route_network.go:112', `Route to ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${existing[0].linkIndex} already exists, skipping.`);
-        } else {
-          try {
-            await routeReplace(route);
-          } catch (e) {
-            log.error('route_network.go:114', `Error adding route to ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${route.linkIndex}: ${e.message}`);
-            continue;
-          }
-        }
+      }
+      if (existing.length > 0 && routeEqual(existing[0], route)) {
+        log.info('route_network.go:165', `Route to ${goRouteString(route, 0)} already exists, skipping.`);
       } else {
-        log.info('route_network.go:119', `Subnet removed: ${l.subnet}`);
-        if (l.attrs.BackendType !== this.backendType) {
-          log.warn('route_network.go:122', `Ignoring non-${this.backendType} subnet: type=${l.attrs.BackendType}`);
-          continue;
-        }
-        const route = this.getRoute(l);
-        this.removeFromRouteList(route);
         try {
-          await routeDel(route);
+          await routeAdd(route);
         } catch (e) {
-          log.error('route_network.go:131', `Error deleting route to ${l.subnet}: ${e.message}`);
-          continue;
+          log.error('route_network.go:167', `Error adding route to ${goRouteString(route, 0)}: ${e.message}`);
         }
+      }
+    } else {
+      log.info('route_network.go:112', `Subnet removed: ${l.subnet}`);
+      this.removeFromRouteList(route);
+      try {
+        await routeDel(route);
+      } catch (e) {
+        log.error('route_network.go:117', `Error deleting route to ${l.subnet}: ${e.message}`);
       }
     }
   }
@@ -1405,7 +1920,7 @@ class RouteNetwork {
     try {
       list = await mainRoutes();
     } catch (e) {
-      log.error('route_network.go:197', `Error fetching route list. Will automatically retry: ${e.message}`);
+      log.error(T('route_network.go:197', 'route_network.go:258'), `Error fetching route list. Will automatically retry: ${e.message}`);
       return;
     }
     for (const route of [...this.routes]) {
@@ -1417,7 +1932,7 @@ class RouteNetwork {
       } catch {
         continue;
       }
-      log.info('route_network.go:192', `Route recovered ${route.dst} : ${route.gw}`);
+      log.info(T('route_network.go:192', 'route_network.go:253'), `Route recovered ${route.dst} : ${route.gw}`);
     }
   }
 }
@@ -1437,7 +1952,7 @@ async function toRoutes(entries) {
   for (const r of entries) {
     if (!r.dst || r.dst === 'default') continue;
     const dst = r.dst.includes('/') ? r.dst : `${r.dst}/32`;
-    out.push({ dst, gw: r.gateway ?? null, dev: r.dev, linkIndex: r.dev ? await linkIndexByName(r.dev) : 0 });
+    out.push({ dst, gw: r.gateway ?? null, dev: r.dev, linkIndex: r.dev ? await linkIndexByName(r.dev) : 0, flags: r.flags ?? [] });
   }
   return out;
 }
@@ -1445,10 +1960,17 @@ const routesTo = async (dst) => toRoutes(await ipJson(['-4', 'route', 'show', 't
 const mainRoutes = async () => toRoutes(await ipJson(['-4', 'route', 'show', 'table', 'main']));
 const routeEqual = (x, y) => x.dst === y.dst && x.gw === y.gw && x.linkIndex === y.linkIndex;
 
+/** netlink.Route.String() of v0.20.2's vendored netlink, as its route_network.go logs routes. */
+function goRouteString(r, table) {
+  const flags = r.flags ?? (r.onlink ? ['onlink'] : []);
+  return `{Ifindex: ${r.linkIndex} Dst: ${r.dst} Src: <nil> Gw: ${r.gw ?? '<nil>'} Flags: [${flags.join(' ')}] Table: ${table} Realm: 0}`;
+}
+
 async function ipRoute(verb, route) {
   const argv = ['ip', 'route', verb, route.dst];
   if (route.gw) argv.push('via', route.gw);
   if (route.dev) argv.push('dev', route.dev);
+  if (route.onlink) argv.push('onlink');
   const r = await runCmd(argv);
   if (r.code !== 0) throw new GoError(netlinkErrText(r.stderr));
 }
@@ -1466,7 +1988,7 @@ class HostGwBackend {
     this.extIface = extIface;
   }
 
-  async registerNetwork(signal) {
+  async registerNetwork(signal, _config) {
     const attrs = { PublicIP: this.extIface.extAddr, BackendType: 'host-gw' };
     let lease;
     try {
@@ -1488,9 +2010,287 @@ class HostGwBackend {
   }
 }
 
-/** Backend constructors by (lower-case) type. vxlan and DirectRouting come later. */
-const BACKENDS = { 'host-gw': HostGwBackend };
-const REAL_BACKENDS_NOT_BUILT = ['udp', 'vxlan', 'alloc', 'ipip', 'ipsec', 'aws-vpc', 'gce', 'ali-vpc', 'extension'];
+// ---------------------------------------------------------------------------------- vxlan
+/** The port the kernel uses when flannel leaves Port at 0 (flannel never sets it then). */
+const VXLAN_KERNEL_PORT = 8472;
+/** vxlan encapsulation overhead: the device's MTU is the external interface's minus this. */
+const VXLAN_OVERHEAD = 50;
+
+/** backend/vxlan's config struct, decoded like Go's json.Unmarshal (case-insensitive names, type errors). */
+function parseVxlanConfig(backend) {
+  const cfg = { VNI: 1, Port: 0, GBP: false, Learning: false, DirectRouting: false };
+  if (backend === undefined || backend === null) return cfg;
+  const fields = V020 ? ['VNI', 'Port', 'GBP', 'Learning', 'DirectRouting'] : ['VNI', 'Port', 'GBP', 'DirectRouting'];
+  for (const f of fields) {
+    const v = jsonField(backend, f);
+    if (v === undefined || v === null) continue;
+    const isInt = f === 'VNI' || f === 'Port';
+    const ok = isInt ? typeof v === 'number' && Number.isInteger(v) : typeof v === 'boolean';
+    if (!ok) {
+      const what = typeof v === 'number' ? `number ${v}` : Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v;
+      throw new GoError(`error decoding VXLAN backend config: json: cannot unmarshal ${what} into Go struct field .${f} of type ${isInt ? 'int' : 'bool'}`);
+    }
+    cfg[f] = v;
+  }
+  return cfg;
+}
+
+let bridgeBinary = null;
+/** Where `bridge` (iproute2, for fdb entries) is, beside `ip` if not in $PATH. */
+function bridgePath() {
+  if (bridgeBinary) return bridgeBinary;
+  const dirs = [...(process.env.PATH || '').split(':').filter(Boolean), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+  bridgeBinary = dirs.map((d) => `${d}/bridge`).find((p) => fs.existsSync(p)) || 'bridge';
+  return bridgeBinary;
+}
+
+async function checked(argv) {
+  const r = await runCmd(argv);
+  if (r.code !== 0) throw new GoError(netlinkErrText(r.stderr));
+  return r;
+}
+
+/** device.go's vxlanLinksIncompat: what makes an existing flannel.<VNI> unusable (empty: reusable). */
+function vxlanLinksIncompat(want, link) {
+  const kind = link.linkinfo?.info_kind ?? 'device';
+  if (kind !== 'vxlan') return `link type: vxlan vs ${kind}`;
+  const d = link.linkinfo.info_data ?? {};
+  if (d.id !== want.vni) return `vni: ${want.vni} vs ${d.id}`;
+  if (d.link && d.link !== want.vtepDev) return `vtep (external) interface: ${want.vtepIndex} vs ${d.linkIndex ?? d.link}`;
+  if (d.local && d.local !== ip4String(want.vtepAddr)) return `vtep (external) IP: ${ip4String(want.vtepAddr)} vs ${d.local}`;
+  if (want.port > 0 && d.port > 0 && d.port !== want.port) return `port: ${want.port} vs ${d.port}`;
+  if (Boolean(d.gbp) !== want.gbp) return `gbp: ${want.gbp} vs ${Boolean(d.gbp)}`;
+  return '';
+}
+
+/** backend/vxlan/device.go: the flannel.<VNI> link, its /32 address, neighbour and fdb entries. */
+class VxlanDevice {
+  constructor(name, index, mac, mtu) {
+    Object.assign(this, { name, index, mac, mtu });
+    this.directRouting = false;
+  }
+
+  /** newVXLANDevice + ensureLink: created, or an existing compatible one reused (MAC kept). */
+  static async ensure(a) {
+    const add = () =>
+      runCmd([
+        'ip', 'link', 'add', a.name,
+        // netlink sends the Go zero value: no transmit queue, as on the real node
+        'txqueuelen', '0',
+        'type', 'vxlan', 'id', String(a.vni), 'local', ip4String(a.vtepAddr), 'dev', a.vtepDev,
+        'dstport', String(a.port || VXLAN_KERNEL_PORT), a.learning ? 'learning' : 'nolearning', ...(a.gbp ? ['gbp'] : []),
+      ]);
+    let r = await add();
+    if (r.code !== 0 && /File exists/i.test(r.stderr)) {
+      const [existing] = await ipJson(['-d', 'link', 'show', 'dev', a.name]);
+      const incompat = vxlanLinksIncompat(a, existing);
+      if (incompat !== '') {
+        log.warn(T('device.go:95', 'device.go:118'), `${goQuote(a.name)} already exists with incompatable configuration: ${incompat}; recreating device`);
+        const del = await runCmd(['ip', 'link', 'del', a.name]);
+        if (del.code !== 0) throw new GoError(`failed to delete interface: ${netlinkErrText(del.stderr)}`);
+        r = await add();
+        if (r.code !== 0) throw new GoError(`failed to create vxlan interface: ${netlinkErrText(r.stderr)}`);
+      }
+    } else if (r.code !== 0) {
+      throw new GoError(netlinkErrText(r.stderr));
+    }
+    try {
+      fs.writeFileSync(`/proc/sys/net/ipv6/conf/${a.name}/accept_ra`, '0');
+    } catch {
+      // sysctl.Sysctl's error is ignored
+    }
+    const [link] = await ipJson(['link', 'show', 'dev', a.name]);
+    linkNames = null;
+    return new VxlanDevice(a.name, link.ifindex, link.address, link.mtu);
+  }
+
+  /** Configure: ip.EnsureV4AddressOnLink(lease/32), then up. */
+  async configure(ipn) {
+    const want = ipn.toString();
+    try {
+      const [link] = await ipJson(['-4', 'addr', 'show', 'dev', this.name]);
+      const addrs = (link?.addr_info ?? []).filter((x) => x.family === 'inet');
+      if (addrs.length > 1) throw new GoError(`link has incompatible addresses. Remove additional addresses and try again. ${this.name}`);
+      if (addrs.length === 1 && `${addrs[0].local}/${addrs[0].prefixlen}` !== want) {
+        const del = await runCmd(['ip', 'addr', 'del', `${addrs[0].local}/${addrs[0].prefixlen}`, 'dev', this.name]);
+        if (del.code !== 0) throw new GoError(`failed to remove IP address ${want} from ${this.name}: ${netlinkErrText(del.stderr)}`);
+        addrs.length = 0;
+      }
+      if (addrs.length === 0) {
+        const add = await runCmd(['ip', 'addr', 'add', want, 'dev', this.name]);
+        if (add.code !== 0) throw new GoError(`failed to add IP address ${want} to ${this.name}: ${netlinkErrText(add.stderr)}`);
+      }
+    } catch (e) {
+      throw new GoError(`failed to ensure address of interface ${this.name}: ${e.message}`);
+    }
+    const up = await runCmd(['ip', 'link', 'set', this.name, 'up']);
+    if (up.code !== 0) throw new GoError(`failed to set interface ${this.name} to UP state: ${netlinkErrText(up.stderr)}`);
+  }
+
+  /** NeighSet, NUD_PERMANENT: the remote VTEP's MAC for its subnet address. */
+  addARP(ip, mac) {
+    return checked(['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev', this.name, 'nud', 'permanent']);
+  }
+
+  delARP(ip, mac) {
+    return checked(['ip', 'neigh', 'del', ip, 'lladdr', mac, 'dev', this.name]);
+  }
+
+  /** NeighSet AF_BRIDGE, NTF_SELF: where to send frames for that MAC. */
+  addFDB(ip, mac) {
+    return checked([bridgePath(), 'fdb', 'replace', mac, 'dev', this.name, 'dst', ip, 'self', 'permanent']);
+  }
+
+  delFDB(ip, mac) {
+    return checked([bridgePath(), 'fdb', 'del', mac, 'dev', this.name, 'dst', ip, 'self']);
+  }
+}
+
+/** hardwareAddr.UnmarshalJSON of the lease's BackendData.VtepMAC. */
+function vtepMACOf(backendData) {
+  if (backendData === undefined || backendData === null) throw new GoError('unexpected end of JSON input');
+  if (typeof backendData !== 'object' || Array.isArray(backendData)) throw new GoError(`json: cannot unmarshal ${Array.isArray(backendData) ? 'array' : typeof backendData} into Go value of type vxlan.vxlanLeaseAttrs`);
+  const mac = jsonField(backendData, 'VtepMAC');
+  if (typeof mac !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) throw new GoError(`address ${mac}: invalid MAC address`);
+  return mac.toLowerCase();
+}
+
+/** backend/vxlan/vxlan.go: the device first (its MAC goes into the lease), then the lease. */
+class VXLANBackend {
+  constructor(sm, extIface) {
+    this.sm = sm;
+    this.extIface = extIface;
+  }
+
+  async registerNetwork(signal, config) {
+    const cfg = parseVxlanConfig(config.backend);
+    if (V020) log.info('vxlan.go:138', `VXLAN config: VNI=${cfg.VNI} Port=${cfg.Port} GBP=${cfg.GBP} Learning=${cfg.Learning} DirectRouting=${cfg.DirectRouting}`);
+    else log.info('vxlan.go:120', `VXLAN config: VNI=${cfg.VNI} Port=${cfg.Port} GBP=${cfg.GBP} DirectRouting=${cfg.DirectRouting}`);
+    const { iface, ifaceAddr, extAddr } = this.extIface;
+    const dev = await VxlanDevice.ensure({
+      name: `flannel.${cfg.VNI}`, vni: cfg.VNI, vtepIndex: iface.index, vtepDev: iface.name, vtepAddr: ifaceAddr,
+      port: cfg.Port, gbp: cfg.GBP, learning: cfg.Learning,
+    });
+    dev.directRouting = cfg.DirectRouting;
+    const attrs = { PublicIP: extAddr, BackendType: 'vxlan', BackendData: V020 ? { VNI: cfg.VNI, VtepMAC: dev.mac } : { VtepMAC: dev.mac } };
+    let lease;
+    try {
+      lease = await this.sm.acquireLease(attrs, signal);
+    } catch (e) {
+      if (isCanceled(e)) throw e;
+      throw new GoError(`failed to acquire lease: ${e.message}`);
+    }
+    // a /32 so that no broadcast route is created: only a source address for host -> pod traffic
+    try {
+      await dev.configure(new IP4Net(lease.subnet.ip, 32));
+    } catch (e) {
+      throw new GoError(`failed to configure interface ${dev.name}: ${e.message}`);
+    }
+    // v0.11.0 reports the device's MTU (the kernel's lower MTU - 50); v0.20.2 computes it
+    return new VxlanNetwork({ sm: this.sm, extIface: this.extIface, dev, lease, mtu: V020 ? iface.mtu - VXLAN_OVERHEAD : dev.mtu });
+  }
+}
+
+/**
+ * backend/vxlan/vxlan_network.go: per peer lease a neighbour, an fdb entry and an onlink route
+ * via flannel.<VNI>, or with DirectRouting and a peer on the same L2 (one route to it, no
+ * gateway) a route via its public IP. Unlike host-gw there is no route check: a deleted vxlan
+ * route stays deleted until flanneld restarts.
+ */
+class VxlanNetwork {
+  constructor({ sm, extIface, dev, lease, mtu }) {
+    Object.assign(this, { sm, extIface, dev, lease, mtu });
+  }
+
+  async run(ctx) {
+    log.info(T('vxlan_network.go:60', 'vxlan_network.go:61'), 'watching for new subnet leases');
+    await watchLeases(ctx, this.sm, this.lease, (batch) => this.handleSubnetEvents(batch));
+  }
+
+  async handleSubnetEvents(batch) {
+    for (const evt of batch) await this.handleSubnetEvent(evt);
+  }
+
+  async handleSubnetEvent(evt) {
+    const sn = evt.lease.subnet;
+    const attrs = evt.lease.attrs;
+    if (attrs.BackendType !== 'vxlan') {
+      if (V020) log.warn('vxlan_network.go:97', `ignoring non-vxlan v4Subnet(${sn}) v6Subnet(::/0): type=${attrs.BackendType}`);
+      else log.warn('vxlan_network.go:95', `ignoring non-vxlan subnet(${sn}): type=${attrs.BackendType}`);
+      return;
+    }
+    let mac;
+    try {
+      mac = vtepMACOf(attrs.BackendData);
+    } catch (e) {
+      log.error(T('vxlan_network.go:101', 'vxlan_network.go:104'), `error decoding subnet lease JSON: ${e.message}`);
+      return;
+    }
+    const pub = ip4String(attrs.PublicIP);
+    const gw = ip4String(sn.ip);
+    const vxlanRoute = { dst: sn.toString(), gw, dev: this.dev.name, linkIndex: this.dev.index, onlink: true };
+    const directRoute = { dst: sn.toString(), gw: pub };
+    let directRoutingOK = false;
+    if (this.dev.directRouting) {
+      // netlink.RouteGet(PublicIP): one route and no gateway = directly connected
+      try {
+        const routes = await ipJson(['-4', 'route', 'get', pub]);
+        directRoutingOK = routes.length === 1 && !routes[0].gateway;
+      } catch (e) {
+        if (V020) {
+          log.error('vxlan_network.go:131', e.message);
+        } else {
+          log.error('vxlan_network.go:121', `Couldn't lookup route to ${pub}: ${e.message}`);
+          return;
+        }
+      }
+    }
+    if (evt.type === 'added') {
+      if (directRoutingOK) {
+        try {
+          await routeReplace(directRoute);
+        } catch (e) {
+          log.error(T('vxlan_network.go:135', 'vxlan_network.go:141'), `Error adding route to ${sn} via ${pub}: ${e.message}`);
+        }
+        return;
+      }
+      try {
+        await this.dev.addARP(gw, mac);
+      } catch (e) {
+        log.error(T('vxlan_network.go:141', 'vxlan_network.go:147'), `AddARP failed: ${e.message}`);
+        return;
+      }
+      try {
+        await this.dev.addFDB(pub, mac);
+      } catch (e) {
+        log.error(T('vxlan_network.go:146', 'vxlan_network.go:152'), `AddFDB failed: ${e.message}`);
+        await this.dev.delARP(gw, mac).catch((e2) => log.error(T('vxlan_network.go:150', 'vxlan_network.go:156'), `DelARP failed: ${e2.message}`));
+        return;
+      }
+      // the route last: the kernel would ARP for the gateway if the neighbour were not there yet
+      try {
+        await routeReplace(vxlanRoute);
+      } catch (e) {
+        log.error(T('vxlan_network.go:158', 'vxlan_network.go:164'), `failed to add vxlanRoute (${vxlanRoute.dst} -> ${gw}): ${e.message}`);
+        await this.dev.delARP(gw, mac).catch((e2) => log.error(T('vxlan_network.go:162', 'vxlan_network.go:168'), `DelARP failed: ${e2.message}`));
+        await this.dev.delFDB(pub, mac).catch((e2) => log.error(T('vxlan_network.go:166', 'vxlan_network.go:172'), `DelFDB failed: ${e2.message}`));
+      }
+      return;
+    }
+    if (directRoutingOK) {
+      await routeDel(directRoute).catch((e) => log.error(T('vxlan_network.go:177', 'vxlan_network.go:184'), `Error deleting route to ${sn} via ${pub}: ${e.message}`));
+      return;
+    }
+    // try to remove all entries, whatever fails
+    await this.dev.delARP(gw, mac).catch((e) => log.error(T('vxlan_network.go:185', 'vxlan_network.go:192'), `DelARP failed: ${e.message}`));
+    await this.dev.delFDB(pub, mac).catch((e) => log.error(T('vxlan_network.go:189', 'vxlan_network.go:196'), `DelFDB failed: ${e.message}`));
+    await routeDel(vxlanRoute).catch((e) => log.error(T('vxlan_network.go:193', 'vxlan_network.go:200'), `failed to delete vxlanRoute (${vxlanRoute.dst} -> ${gw}): ${e.message}`));
+  }
+}
+
+/** Backend constructors by (lower-case) type, as backend.Manager looks them up. */
+const BACKENDS = { 'host-gw': HostGwBackend, vxlan: VXLANBackend };
+const REAL_BACKENDS_NOT_BUILT = ['udp', 'alloc', 'ipip', 'ipsec', 'aws-vpc', 'gce', 'ali-vpc', 'extension', ...(V020 ? ['wireguard', 'tencent-vpc'] : [])];
 
 function getBackend(sm, extIface, backendType) {
   const betype = backendType.toLowerCase();
@@ -1643,6 +2443,139 @@ async function deleteIPTables(rules) {
   await teardownIPTables(ipt, rules);
 }
 
+// v0.20.2 (network/iptables.go): the rules live in chains of flannel's own, each rule carries a
+// comment, and the jump to a chain is inserted at position 1 (above Docker's and the distro's
+// rules). A missing rule, jump or chain makes the whole set go in again through one
+// `iptables-restore --noflush` (delete what exists, then add in order), which also moves the
+// jump back to the top.
+const KUBE_PROXY_MARK = '0x4000/0x4000';
+
+/** network.ForwardRules of v0.20.2. */
+function forwardRulesV020(network) {
+  const c = ['-m', 'comment', '--comment', 'flanneld forward'];
+  return [
+    // run flannel's rules before any other of the node
+    { table: 'filter', action: '-I', chain: 'FORWARD', spec: [...c, '-j', 'FLANNEL-FWD'] },
+    // forward what comes from or goes to the flannel network
+    { table: 'filter', action: '-A', chain: 'FLANNEL-FWD', spec: ['-s', network, ...c, '-j', 'ACCEPT'] },
+    { table: 'filter', action: '-A', chain: 'FLANNEL-FWD', spec: ['-d', network, ...c, '-j', 'ACCEPT'] },
+  ];
+}
+
+/** network.MasqRules of v0.20.2. */
+function masqRulesV020(network, lease, randomFully) {
+  const n = network.toString();
+  const sn = lease.subnet.toString();
+  const c = ['-m', 'comment', '--comment', 'flanneld masq'];
+  const rf = randomFully ? ['--random-fully'] : [];
+  return [
+    // run flannel's rules before any other of the node
+    { table: 'nat', action: '-I', chain: 'POSTROUTING', spec: [...c, '-j', 'FLANNEL-POSTRTG'] },
+    // kube-proxy's marked traffic is not masqueraded twice (the double NAT bug of some kernels)
+    { table: 'nat', action: '-A', chain: 'FLANNEL-POSTRTG', spec: ['-m', 'mark', '--mark', KUBE_PROXY_MARK, ...c, '-j', 'RETURN'] },
+    // don't NAT traffic within the overlay network (e.g. coming out of docker0)
+    { table: 'nat', action: '-A', chain: 'FLANNEL-POSTRTG', spec: ['-s', n, '-d', n, ...c, '-j', 'RETURN'] },
+    // NAT if it's not multicast traffic
+    { table: 'nat', action: '-A', chain: 'FLANNEL-POSTRTG', spec: ['-s', n, '!', '-d', '224.0.0.0/4', ...c, '-j', 'MASQUERADE', ...rf] },
+    // don't masquerade external traffic arriving from the node that owns the pod IP
+    { table: 'nat', action: '-A', chain: 'FLANNEL-POSTRTG', spec: ['!', '-s', n, '-d', sn, ...c, '-j', 'RETURN'] },
+    // masquerade anything headed towards flannel from the host
+    { table: 'nat', action: '-A', chain: 'FLANNEL-POSTRTG', spec: ['!', '-s', n, '-d', n, ...c, '-j', 'MASQUERADE', ...rf] },
+  ];
+}
+
+const FLANNEL_CHAINS = ['FLANNEL-FWD', 'FLANNEL-POSTRTG'];
+/** The flannel chain a rule lives in or jumps to, if any. */
+const flannelChainOf = (rule) => (FLANNEL_CHAINS.includes(rule.chain) ? rule.chain : FLANNEL_CHAINS.find((c) => rule.spec[rule.spec.length - 1] === c));
+
+async function chainExists(ipt, table, chain) {
+  const r = await ipt.run(['-t', table, '-S', chain, '1']);
+  return r.code === 0;
+}
+
+async function ipTablesRulesExist(ipt, rules) {
+  for (const rule of rules) {
+    const chain = flannelChainOf(rule);
+    if (chain && !(await chainExists(ipt, rule.table, chain))) return false;
+    let ok;
+    try {
+      ok = await ipt.exists(rule.table, rule.chain, rule.spec);
+    } catch (e) {
+      throw new GoError(`failed to check rule existence: ${e.message}`);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** One iptables-restore line: quoted where a word holds a blank (the comments). */
+const restoreLine = (words) => words.map((w) => (/\s/.test(w) ? `"${w}"` : w)).join(' ');
+
+/** ipTablesBootstrap: chains made, existing rules deleted and every rule added again, in order. */
+async function ipTablesBootstrap(ipt, rules) {
+  const tables = new Map();
+  for (const rule of rules) {
+    const chain = flannelChainOf(rule);
+    if (chain && !(await chainExists(ipt, rule.table, chain))) {
+      const r = await ipt.run(['-t', rule.table, '-N', chain]);
+      if (r.code !== 0) throw new GoError(`failed to check existing rules: failed to create rule chain: running [${r.argv.join(' ')}]: exit status ${r.code}: ${r.stderr}`);
+    }
+    let exists;
+    try {
+      exists = await ipt.exists(rule.table, rule.chain, rule.spec);
+    } catch (e) {
+      throw new GoError(`failed to check existing rules: failed to check rule existence: ${e.message}`);
+    }
+    if (!tables.has(rule.table)) tables.set(rule.table, []);
+    if (exists) tables.get(rule.table).push(restoreLine(['-D', rule.chain, ...rule.spec]));
+    tables.get(rule.table).push(restoreLine([rule.action, rule.chain, ...rule.spec]));
+  }
+  let payload = '';
+  for (const [table, lines] of tables) payload += `*${table}\n${lines.join('\n')}\nCOMMIT\n`;
+  const r = await runCmdInput(['iptables-restore', '--noflush', ...(ipt.hasWait ? ['--wait'] : [])], payload);
+  if (r.code !== 0) throw new GoError(`failed to apply partial iptables-restore exit status ${r.code}: ${r.stderr}`);
+  log.info('iptables.go:270', 'bootstrap done');
+}
+
+async function setupAndEnsureIPTablesV020(ctx, rules, resyncSeconds) {
+  let ipt;
+  try {
+    ipt = await IPTables.create();
+  } catch (e) {
+    log.error('iptables.go:245', `Failed to setup IPTables. iptables binary was not found: ${e.message}`);
+    return;
+  }
+  try {
+    await ipTablesBootstrap(ipt, rules);
+  } catch (e) {
+    log.error('iptables.go:258', `Failed to bootstrap IPTables: ${e.message}`);
+  }
+  // (v0.20.2 defers a teardown here that never runs: the loop below only ends with the process)
+  while (await sleep(resyncSeconds * 1000, ctx.signal)) {
+    try {
+      if (await ipTablesRulesExist(ipt, rules)) continue;
+      log.info('iptables.go:405', 'Some iptables rules are missing; deleting and recreating rules');
+      await ipTablesBootstrap(ipt, rules);
+    } catch (e) {
+      log.error('iptables.go:267', `Failed to ensure iptables rules: error setting up rules: ${e.message}`);
+    }
+  }
+}
+
+/** DeleteIP4Tables of v0.20.2: the rules that exist are deleted through iptables-restore. */
+async function deleteIPTablesV020(rules) {
+  const ipt = await IPTables.create();
+  const tables = new Map();
+  for (const rule of rules) {
+    if (!(await ipt.exists(rule.table, rule.chain, rule.spec).catch(() => false))) continue;
+    if (!tables.has(rule.table)) tables.set(rule.table, []);
+    tables.get(rule.table).push(restoreLine(['-D', rule.chain, ...rule.spec]));
+  }
+  let payload = '';
+  for (const [table, lines] of tables) payload += `*${table}\n${lines.join('\n')}\nCOMMIT\n`;
+  if (payload) await runCmdInput(['iptables-restore', '--noflush'], payload);
+}
+
 // ---------------------------------------------------------------------------------- main
 /** Resolves true after ms, or false as soon as the signal aborts. */
 function sleep(ms, signal) {
@@ -1779,7 +2712,8 @@ function loadEtcdTLS(opts) {
     } catch (e) {
       throw new GoError(goFsError(e, 'open', cafile));
     }
-    capnslogLine('warning: ignoring ServerName for user-provided CA for backwards compatibility is deprecated');
+    // (etcd v2's pkg/transport says this; v0.20.2's v3 client does not)
+    if (!V020) capnslogLine('warning: ignoring ServerName for user-provided CA for backwards compatibility is deprecated');
   }
   return tls;
 }
@@ -1819,7 +2753,7 @@ function startHealthz(opts) {
   const hip = opts.get('healthz-ip');
   const port = opts.get('healthz-port');
   const address = hip.includes(':') ? `[${hip}]:${port}` : `${hip}:${port}`;
-  log.info('main.go:587', `Start healthz server on ${address}`);
+  log.info(T('main.go:587', 'main.go:522'), `Start healthz server on ${address}`);
   const server = http.createServer((req, res) => {
     res.removeHeader('Connection');
     const url = req.url || '/';
@@ -1848,7 +2782,7 @@ function startHealthz(opts) {
       EADDRINUSE: 'bind: address already in use', EADDRNOTAVAIL: 'bind: cannot assign requested address', EACCES: 'bind: permission denied',
     }[err.code] || err.message;
     const msg = `listen tcp ${address}: ${text}`;
-    log.error('main.go:595', `Start healthz server error. ${msg}`);
+    log.error(T('main.go:595', 'main.go:530'), `Start healthz server error. ${msg}`);
     process.stderr.write(`panic: ${msg}\n\ngoroutine 23 [running]:\nmain.mustRunHealthz()\n\tflannel/main.go:596 +0x233\n`);
     exitNow(2);
   };
@@ -1917,19 +2851,31 @@ function quitDump(state) {
 }
 
 /** etcd key-space APIs by name; v0.11.0 speaks v2 only (a v3 registry comes with the v0.20 mode). */
-const REGISTRIES = { v2: EtcdV2Registry };
+const REGISTRIES = { v2: EtcdV2Registry, v3: EtcdV3Registry };
 
 /** main.newSubnetManager: the etcd client (TLS files read now) and the subnet file's previous subnet. */
-function newSubnetManager(opts, api = 'v2') {
+function newSubnetManager(opts, api = V020 ? 'v3' : 'v2') {
+  const tls = loadEtcdTLS(opts);
+  if (api === 'v3' && (!opts.get('etcd-keyfile') || !opts.get('etcd-certfile'))) {
+    log.warn('registry.go:82', 'no certificate provided: connecting to etcd with http. This is insecure');
+  }
   const registry = new REGISTRIES[api]({
     endpoints: opts.get('etcd-endpoints').split(','),
     prefix: opts.get('etcd-prefix'),
-    tls: loadEtcdTLS(opts),
+    tls,
     username: opts.get('etcd-username'),
     password: opts.get('etcd-password'),
   });
   // Attempt to renew the lease for the subnet specified in the subnet file
-  return new LocalManager(registry, readCIDRFromSubnetFile(opts.get('subnet-file'), 'FLANNEL_SUBNET'));
+  const prev = readCIDRFromSubnetFile(opts.get('subnet-file'), 'FLANNEL_SUBNET');
+  return api === 'v3' ? new LocalManagerV020(registry, prev) : new LocalManager(registry, prev);
+}
+
+/** Go's time.Time.String() of time.Now().Add(d): UTC here, with the monotonic reading m=+secs. */
+function goTimeWithMono(ns) {
+  const mono = process.hrtime.bigint() - startMonoNs + (ns - nowNs());
+  const secs = `${mono / 1000000000n}.${String(mono % 1000000000n).padStart(9, '0')}`;
+  return `${goTimeUTC(ns)} m=+${secs}`;
 }
 
 /** main.MonitorLease: renews the lease renew-margin before expiry; exits on revocation. */
@@ -1968,7 +2914,7 @@ async function monitorLease(ctx, sm, bn, renewMarginMin) {
     timer.abort();
     wake = () => {};
     if (which === 'done' || ctx.signal.aborted) {
-      log.info('main.go:437', 'Stopped monitoring lease');
+      if (!V020) log.info('main.go:437', 'Stopped monitoring lease');
       await watchDone;
       return 'canceled';
     }
@@ -1977,11 +2923,12 @@ async function monitorLease(ctx, sm, bn, renewMarginMin) {
         await sm.renewLease(bn.lease, ctx.signal);
       } catch (e) {
         if (ctx.signal.aborted) continue;
-        log.error('main.go:416', `Error renewing lease (trying again in 1 min): ${e.message}`);
+        log.error(T('main.go:416', 'local_manager.go:386'), `Error renewing lease (trying again in 1 min): ${e.message}`);
         dur = 60n * 1000000000n;
         continue;
       }
-      log.info('main.go:421', `Lease renewed, new expiration: ${goTimeUTC(bn.lease.expiration)}`);
+      if (V020) log.info('local_manager.go:391', `Lease renewed, new expiration: ${goTimeWithMono(bn.lease.expiration)}`);
+      else log.info('main.go:421', `Lease renewed, new expiration: ${goTimeUTC(bn.lease.expiration)}`);
       dur = until(bn.lease.expiration);
       continue;
     }
@@ -1989,9 +2936,9 @@ async function monitorLease(ctx, sm, bn, renewMarginMin) {
     if (e.type === 'added') {
       bn.lease.expiration = e.lease.expiration;
       dur = until(bn.lease.expiration);
-      log.info('main.go:429', `Waiting for ${goDuration(dur)} to renew lease`);
+      log.info(T('main.go:429', 'local_manager.go:403'), `Waiting for ${goDuration(dur)} to renew lease`);
     } else {
-      log.error('main.go:432', 'Lease has been revoked. Shutting down daemon.');
+      log.error(T('main.go:432', 'local_manager.go:406'), 'Lease has been revoked. Shutting down daemon.');
       return 'interrupted';
     }
   }
@@ -2016,6 +2963,79 @@ function setProcessName() {
   }
 }
 
+/**
+ * What v0.20.2 prints when its context is cancelled with the lease watches running (SIGTERM,
+ * SIGINT, a revoked lease): a closed etcd watch channel hands back a response without events
+ * and registry.go indexes Events[0]. Exit status 2; nothing is cleaned up.
+ */
+const PANIC_HEAD = 'panic: runtime error: index out of range [0] with length 0\n\n';
+const PANIC_WATCH_LEASE = `${PANIC_HEAD}goroutine 36 [running]:
+github.com/flannel-io/flannel/subnet/etcd.(*etcdSubnetRegistry).watchSubnet(0xc00015be40, {0x1d13aa8, 0xc00015bd00}, 0x0, {0x37?, 0x190fd00?}, {0x0?, 0x71e492?})
+	flannel/subnet/etcd/registry.go:318 +0x51a
+github.com/flannel-io/flannel/subnet/etcd.(*LocalManager).WatchLease(0xc0002a41c0, {0x1d13aa8, 0xc00015bd00}, {0xac071600?, 0x18?}, {0x0?, 0x0?}, {0x18d03e0?, 0x2945ca0?})
+	flannel/subnet/etcd/local_manager.go:316 +0x13e
+github.com/flannel-io/flannel/subnet.WatchLease({0x1d13aa8, 0xc00015bd00}, {0x1d17770, 0xc0002a41c0}, {0x0?, 0x0?}, {0x0?, 0x0?}, 0x0?)
+	flannel/subnet/watch.go:241 +0xe3
+github.com/flannel-io/flannel/subnet/etcd.(*LocalManager).CompleteLease.func1()
+	flannel/subnet/etcd/local_manager.go:374 +0x51
+created by github.com/flannel-io/flannel/subnet/etcd.(*LocalManager).CompleteLease
+	flannel/subnet/etcd/local_manager.go:372 +0x145
+`;
+const panicWatchLeases = (vxlan) => `${PANIC_HEAD}goroutine 38 [running]:
+github.com/flannel-io/flannel/subnet/etcd.(*etcdSubnetRegistry).watchSubnets(0xc00015de40, {0x1d13aa8, 0xc00015dd00}, 0x0)
+	flannel/subnet/etcd/registry.go:295 +0x4da
+github.com/flannel-io/flannel/subnet/etcd.(*LocalManager).WatchLeases(0xc00052e180, {0x1d13aa8, 0xc00015dd00}, {0x18d03e0?, 0x2945ca0?})
+	flannel/subnet/etcd/local_manager.go:344 +0xfe
+github.com/flannel-io/flannel/subnet.WatchLeases({0x1d13aa8, 0xc00015dd00}, {0x1d17770, 0xc00052e180}, 0x1d13aa8?, 0xc00015dd00?)
+	flannel/subnet/watch.go:36 +0xcc
+${vxlan
+    ? 'github.com/flannel-io/flannel/backend/vxlan.(*network).Run.func1()\n\tflannel/backend/vxlan/vxlan_network.go:65 +0x45\ncreated by github.com/flannel-io/flannel/backend/vxlan.(*network).Run\n\tflannel/backend/vxlan/vxlan_network.go:64 +0x171\n'
+    : 'github.com/flannel-io/flannel/backend.(*RouteNetwork).Run.func1()\n\tflannel/backend/route_network.go:59 +0x3d\ncreated by github.com/flannel-io/flannel/backend.(*RouteNetwork).Run\n\tflannel/backend/route_network.go:58 +0x165\n'}`;
+
+function goPanic(text) {
+  process.stderr.write(text);
+  exitNow(2);
+}
+
+/** main's interface choice: --iface (names or IPs), then --iface-regex, then (v0.20) --iface-can-reach. */
+async function findExtIface(opts) {
+  const ifaces = opts.get('iface');
+  const ifaceRegexes = opts.get('iface-regex');
+  const canReach = V020 ? opts.get('iface-can-reach') : '';
+  if (ifaces.length === 0 && ifaceRegexes.length === 0 && !canReach) {
+    try {
+      return await lookupExtIface('', '', opts.get('public-ip'));
+    } catch (e) {
+      log.error(T('main.go:202', 'main.go:285'), `Failed to find any valid interface to use: ${e.message}`);
+      process.exit(1);
+    }
+  }
+  for (const name of ifaces) {
+    try {
+      return await lookupExtIface(name, '', opts.get('public-ip'));
+    } catch (e) {
+      log.info(T('main.go:210', 'main.go:293'), `Could not find valid interface matching ${name}: ${e.message}`);
+    }
+  }
+  for (const re of ifaceRegexes) {
+    try {
+      return await lookupExtIface('', re, opts.get('public-ip'));
+    } catch (e) {
+      log.info(T('main.go:223', 'main.go:305'), `Could not find valid interface matching ${re}: ${e.message}`);
+    }
+  }
+  if (canReach) {
+    try {
+      const [route] = await ipJson(['-4', 'route', 'get', canReach]);
+      return await lookupExtIface(route.dev, '', opts.get('public-ip'));
+    } catch (e) {
+      log.info('main.go:316', `Could not find valid interface matching ifaceCanReach: ${canReach}: ${e.message}`);
+    }
+  }
+  log.error(T('main.go:234', 'main.go:322'), 'Failed to find interface to use that matches the interfaces and/or regexes provided');
+  process.exit(1);
+}
+
 async function main() {
   // a closed log pipe must not turn into an unhandled 'error' event
   process.stdout.on('error', () => {});
@@ -2029,63 +3049,31 @@ async function main() {
     process.exit(0);
   }
   opts.setFromEnv('FLANNELD');
+  if (V020) log.info('main.go:204', `CLI flags config: ${cliFlagsConfig(opts)}`);
 
   const margin = opts.get('subnet-lease-renew-margin');
   if (margin >= 24 * 60 || margin <= 0) {
-    log.error('main.go:191', 'Invalid subnet-lease-renew-margin option, out of acceptable range');
+    log.error(T('main.go:191', 'main.go:208'), 'Invalid subnet-lease-renew-margin option, out of acceptable range');
     process.exit(1);
   }
 
-  // Work out which interface to use
-  let extIface = null;
-  const ifaces = opts.get('iface');
-  const ifaceRegexes = opts.get('iface-regex');
-  if (ifaces.length === 0 && ifaceRegexes.length === 0) {
-    try {
-      extIface = await lookupExtIface('', '', opts.get('public-ip'));
-    } catch (e) {
-      log.error('main.go:202', `Failed to find any valid interface to use: ${e.message}`);
-      process.exit(1);
-    }
-  } else {
-    for (const name of ifaces) {
-      try {
-        extIface = await lookupExtIface(name, '', opts.get('public-ip'));
-        break;
-      } catch (e) {
-        log.info('main.go:210', `Could not find valid interface matching ${name}: ${e.message}`);
-      }
-    }
-    if (!extIface) {
-      for (const re of ifaceRegexes) {
-        try {
-          extIface = await lookupExtIface('', re, opts.get('public-ip'));
-          break;
-        } catch (e) {
-          log.info('main.go:223', `Could not find valid interface matching ${re}: ${e.message}`);
-        }
-      }
-    }
-    if (!extIface) {
-      log.error('main.go:234', 'Failed to find interface to use that matches the interfaces and/or regexes provided');
-      process.exit(1);
-    }
-  }
+  // Work out which interface to use (v0.20.2: only once it has the network config)
+  let extIface = V020 ? null : await findExtIface(opts);
 
   if (opts.get('kube-subnet-mgr')) {
-    log.error('main.go:241', "Failed to create SubnetManager: --kube-subnet-mgr is not implemented by the lab's flanneld stand-in");
+    log.error(T('main.go:241', 'main.go:220'), "Failed to create SubnetManager: --kube-subnet-mgr is not implemented by the lab's flanneld stand-in");
     process.exit(1);
   }
   let sm;
   try {
     sm = newSubnetManager(opts);
   } catch (e) {
-    log.error('main.go:241', `Failed to create SubnetManager: ${e instanceof GoError ? e.message : e}`);
+    log.error(T('main.go:241', 'main.go:220'), `Failed to create SubnetManager: ${e instanceof GoError ? e.message : e}`);
     process.exit(1);
   }
-  log.info('main.go:244', `Created subnet manager: ${sm.name()}`);
+  log.info(T('main.go:244', 'main.go:224'), `Created subnet manager: ${sm.name()}`);
 
-  log.info('main.go:247', 'Installing signal handlers');
+  log.info(T('main.go:247', 'main.go:227'), 'Installing signal handlers');
   const controller = new AbortController();
   const ctx = { signal: controller.signal };
   let shutdownLogged = false;
@@ -2096,7 +3084,8 @@ async function main() {
     if (controller.signal.aborted) return;
     controller.abort();
     shutdownLogged = true;
-    log.info('main.go:370', 'shutdownHandler sent cancel signal...');
+    log.info(T('main.go:370', 'main.go:451'), 'shutdownHandler sent cancel signal...');
+    if (V020 && state.watching) goPanic(PANIC_WATCH_LEASE);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -2124,10 +3113,13 @@ async function main() {
   for (;;) {
     try {
       config = await sm.getNetworkConfig(ctx.signal);
-      log.info('main.go:386', `Found network config - Backend type: ${config.backendType}`);
+      log.info(T('main.go:386', 'main.go:467'), `Found network config - Backend type: ${config.backendType}`);
       break;
     } catch (e) {
-      log.error('main.go:382', `Couldn't fetch network config: ${e.message}`);
+      // v0.20.2's v3 client: a call that never got through says so only when it is cancelled
+      const warning = V020 && isCanceled(e) ? sm.registry.client.retryWarning() : null;
+      if (warning) process.stderr.write(warning + '\n');
+      log.error(T('main.go:382', 'main.go:463'), `Couldn't fetch network config: ${e.message}`);
     }
     if (!(await sleep(1000, ctx.signal))) {
       exitNow(0);
@@ -2135,24 +3127,25 @@ async function main() {
     }
     process.stdout.write('timed out\n');
   }
+  if (V020) extIface = await findExtIface(opts);
 
   const fail = (tag, msg) => {
     log.error(tag, msg);
     cancel();
-    stoppingShutdownHandler();
+    if (!V020) stoppingShutdownHandler();
     exitNow(1);
   };
   let be;
   try {
     be = getBackend(sm, extIface, config.backendType);
   } catch (e) {
-    return fail('main.go:281', `Error fetching backend: ${e.message}`);
+    return fail(T('main.go:281', 'main.go:331'), `Error fetching backend: ${e.message}`);
   }
   let bn;
   try {
-    bn = await be.registerNetwork(ctx.signal);
+    bn = await be.registerNetwork(ctx.signal, config);
   } catch (e) {
-    return fail('main.go:289', `Error registering network: ${e.message}`);
+    return fail(T('main.go:289', 'main.go:339'), `Error registering network: ${e.message}`);
   }
 
   const subnetFile = opts.get('subnet-file');
@@ -2168,31 +3161,51 @@ async function main() {
       // MasqRules falls back to rules without --random-fully
     }
     if (!prevNetwork.equal(config.network) && !prevSubnet.equal(bn.lease.subnet)) {
-      log.info('main.go:351', `Current network or subnet (${config.network}, ${bn.lease.subnet}) is not equal to previous one (${prevNetwork}, ${prevSubnet}), trying to recycle old iptables rules`);
+      log.info(T('main.go:351', 'main.go:612'), `Current network or subnet (${config.network}, ${bn.lease.subnet}) is not equal to previous one (${prevNetwork}, ${prevSubnet}), trying to recycle old iptables rules`);
       try {
-        await deleteIPTables(masqRules(prevNetwork, { subnet: prevSubnet }, randomFully));
+        if (V020) await deleteIPTablesV020(masqRulesV020(prevNetwork, { subnet: prevSubnet }, randomFully));
+        else await deleteIPTables(masqRules(prevNetwork, { subnet: prevSubnet }, randomFully));
       } catch (e) {
-        return fail('main.go:298', `Failed to recycle IPTables rules, ${e.message}`);
+        return fail(T('main.go:298', 'main.go:338'), `Failed to recycle IPTables rules, ${e.message}`);
       }
     }
-    background.push(setupAndEnsureIPTables(ctx, masqRules(config.network, bn.lease, randomFully), opts.get('iptables-resync')));
+    if (V020) {
+      log.info('main.go:342', 'Setting up masking rules');
+      background.push(setupAndEnsureIPTablesV020(ctx, masqRulesV020(config.network, bn.lease, randomFully), opts.get('iptables-resync')));
+    } else {
+      background.push(setupAndEnsureIPTables(ctx, masqRules(config.network, bn.lease, randomFully), opts.get('iptables-resync')));
+    }
   }
   if (opts.get('iptables-forward-rules')) {
-    background.push(setupAndEnsureIPTables(ctx, forwardRules(config.network.toString()), opts.get('iptables-resync')));
+    if (V020) {
+      // (only the message: v0.20.2 leaves the policy alone and jumps to FLANNEL-FWD first)
+      log.info('main.go:364', 'Changing default FORWARD chain policy to ACCEPT');
+      background.push(setupAndEnsureIPTablesV020(ctx, forwardRulesV020(config.network.toString()), opts.get('iptables-resync')));
+    } else {
+      background.push(setupAndEnsureIPTables(ctx, forwardRules(config.network.toString()), opts.get('iptables-resync')));
+    }
   }
 
   try {
     writeSubnetFile(subnetFile, config.network, opts.get('ip-masq'), bn);
-    log.info('main.go:317', `Wrote subnet file to ${subnetFile}`);
+    log.info(T('main.go:317', 'main.go:379'), `Wrote subnet file to ${subnetFile}`);
   } catch (e) {
-    log.warn('main.go:315', `Failed to write subnet file: ${e.message}`);
+    log.warn(T('main.go:315', 'main.go:377'), `Failed to write subnet file: ${e.message}`);
   }
 
-  log.info('main.go:321', 'Running backend.');
+  log.info(T('main.go:321', 'main.go:383'), 'Running backend.');
   state.phase = 'running';
+  state.watching = true;
   const running = bn.run(ctx);
 
   const result = await monitorLease(ctx, sm, bn, margin);
+  if (V020 && result === 'interrupted') {
+    log.error('main.go:397', 'CompleteLease execute error err: interrupted');
+    cancel();
+    log.info('main.go:404', 'Waiting for all goroutines to exit');
+    goPanic(panicWatchLeases(bn instanceof VxlanNetwork));
+    return;
+  }
   if (result === 'interrupted') cancel();
   log.info('main.go:339', 'Waiting for all goroutines to exit');
   await running;
@@ -2201,7 +3214,7 @@ async function main() {
   exitNow(0);
 }
 
-const state = { phase: 'config', healthz: false };
+const state = { phase: 'config', healthz: false, watching: false };
 
 loadModules().then(main).catch((e) => {
   process.stderr.write(`panic: ${e && e.stack ? e.stack : e}\n`);

@@ -159,31 +159,74 @@ async function mgmtLink(ns: string, ip: string): Promise<void> {
 interface Pair {
   h21: string;
   h22: string;
+  /** hdss7-31 on a second L2 segment behind a router (with `remote`) */
+  h31: string;
+  /** pod namespaces by node number (with `pods`): 172.7.N.2/24 on the node's docker0 */
+  pods: Record<number, string>;
   dir: string;
 }
 
-/** Two nodes on their own L2 segment, as in the runbook: eth0 10.4.7.2X/16, docker0 172.7.2X.1/24. */
-async function makePair(tag: string): Promise<Pair> {
+async function nodeNs(tag: string, n: number, bridge: string, cidr: string): Promise<string> {
+  const ns = await addNs(`${tag}h${n}`);
+  const peer = `${tag}${n}`;
+  await sh(['ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', peer, 'netns', brNs]);
+  await sh(['ip', '-n', brNs, 'link', 'set', peer, 'master', bridge, 'up']);
+  await sh(['ip', '-n', ns, 'addr', 'add', cidr, 'dev', 'eth0']);
+  await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+  await sh(['ip', '-n', ns, 'link', 'add', 'docker0', 'type', 'bridge']);
+  await sh(['ip', '-n', ns, 'addr', 'add', `172.7.${n}.1/24`, 'dev', 'docker0']);
+  await sh(['ip', '-n', ns, 'link', 'set', 'docker0', 'up']);
+  await mgmtLink(ns, `10.250.0.${mgmtHost++}`);
+  return ns;
+}
+
+/** A pod: its own namespace, 172.7.N.2/24 on a veth in the node's docker0, default via docker0. */
+async function podNs(tag: string, n: number, node: string): Promise<string> {
+  const ns = await addNs(`${tag}p${n}`);
+  await sh(['ip', '-n', node, 'link', 'add', `v${n}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  await sh(['ip', '-n', node, 'link', 'set', `v${n}`, 'master', 'docker0', 'up']);
+  await sh(['ip', '-n', ns, 'addr', 'add', `172.7.${n}.2/24`, 'dev', 'eth0']);
+  await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+  await sh(['ip', '-n', ns, 'route', 'add', 'default', 'via', `172.7.${n}.1`]);
+  await inNs(node, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  return ns;
+}
+
+/**
+ * Two nodes on their own L2 segment, as in the runbook: eth0 10.4.7.2X/16, docker0 172.7.2X.1/24.
+ * `remote`: a third node, hdss7-31 (10.5.7.31/16, docker0 172.7.31.1/24), on a second segment
+ * behind a router (10.4.0.254 / 10.5.0.1): reachable at L3, not on-link for the others.
+ */
+async function makePair(tag: string, opts: { pods?: boolean; remote?: boolean } = {}): Promise<Pair> {
   const bridge = `b${tag}`;
   await sh(['ip', '-n', brNs, 'link', 'add', bridge, 'type', 'bridge']);
   await sh(['ip', '-n', brNs, 'link', 'set', bridge, 'up']);
   const dir = await tempDir(tag);
-  const nodes: string[] = [];
+  const nodes: Record<number, string> = {};
   for (const n of [21, 22]) {
-    const ns = await addNs(`${tag}h${n}`);
-    const peer = `${tag}${n}`;
-    await sh(['ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', peer, 'netns', brNs]);
-    await sh(['ip', '-n', brNs, 'link', 'set', peer, 'master', bridge, 'up']);
-    await sh(['ip', '-n', ns, 'addr', 'add', `10.4.7.${n}/16`, 'dev', 'eth0']);
-    await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
-    await sh(['ip', '-n', ns, 'link', 'add', 'docker0', 'type', 'bridge']);
-    await sh(['ip', '-n', ns, 'addr', 'add', `172.7.${n}.1/24`, 'dev', 'docker0']);
-    await sh(['ip', '-n', ns, 'link', 'set', 'docker0', 'up']);
-    await mgmtLink(ns, `10.250.0.${mgmtHost++}`);
+    nodes[n] = await nodeNs(tag, n, bridge, `10.4.7.${n}/16`);
     await mkdir(join(dir, `h${n}`));
-    nodes.push(ns);
   }
-  return { h21: nodes[0]!, h22: nodes[1]!, dir };
+  if (opts.remote) {
+    const far = `b${tag}r`;
+    await sh(['ip', '-n', brNs, 'link', 'add', far, 'type', 'bridge']);
+    await sh(['ip', '-n', brNs, 'link', 'set', far, 'up']);
+    const rt = await addNs(`${tag}rt`);
+    for (const [dev, peer, br, cidr] of [['eth0', `${tag}ra`, bridge, '10.4.0.254/16'], ['eth1', `${tag}rb`, far, '10.5.0.1/16']] as const) {
+      await sh(['ip', '-n', rt, 'link', 'add', dev, 'type', 'veth', 'peer', 'name', peer, 'netns', brNs]);
+      await sh(['ip', '-n', brNs, 'link', 'set', peer, 'master', br, 'up']);
+      await sh(['ip', '-n', rt, 'addr', 'add', cidr, 'dev', dev]);
+      await sh(['ip', '-n', rt, 'link', 'set', dev, 'up']);
+    }
+    await inNs(rt, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    nodes[31] = await nodeNs(tag, 31, far, '10.5.7.31/16');
+    await mkdir(join(dir, 'h31'));
+    await sh(['ip', '-n', nodes[31], 'route', 'add', '10.4.0.0/16', 'via', '10.5.0.1']);
+    for (const n of [21, 22]) await sh(['ip', '-n', nodes[n]!, 'route', 'add', '10.5.0.0/16', 'via', '10.4.0.254']);
+  }
+  const pods: Record<number, string> = {};
+  if (opts.pods) for (const n of Object.keys(nodes).map(Number)) pods[n] = await podNs(tag, n, nodes[n]!);
+  return { h21: nodes[21]!, h22: nodes[22]!, h31: nodes[31] ?? '', pods, dir };
 }
 
 async function makeCerts(dir: string): Promise<void> {
@@ -309,18 +352,27 @@ function normalise(msgs: readonly string[]): string[] {
   return msgs.map((m) =>
     m
       .replace(/Waiting for \d+h\d+m[\d.]+s to renew lease/, 'Waiting for <dur> to renew lease')
-      .replace(/Wrote subnet file to \S+/, 'Wrote subnet file to <file>'),
+      .replace(/Wrote subnet file to \S+/, 'Wrote subnet file to <file>')
+      // v0.20.2's first line prints its flags: the lab's paths and endpoints differ
+      .replace(/^CLI flags config: .*$/, (c) => c.replace(/(etcdEndpoints|etcdPrefix|subnetFile):\S*/g, '$1:<x>'))
+      .replace(/dev index \d+/g, 'dev index <n>')
+      .replace(/Ifindex: \d+/g, 'Ifindex: <n>'),
   );
 }
 
-/** The start-up lines (main.go, local_manager.go, route_network.go:53) up to "Waiting for". */
+/**
+ * The start-up lines up to "Waiting for": main.go, local_manager.go, route_network.go:53 and, for
+ * vxlan and v0.20.2, vxlan.go, match.go, registry.go and route_network.go:55 (the "watching"
+ * line of the vxlan backend races with "Waiting for" and is left out).
+ */
 function startupSequence(lines: readonly LogLine[]): string[] {
-  const out: string[] = [];
+  const out: LogLine[] = [];
   for (const l of lines) {
-    if (/^(main|local_manager)\.go:/.test(l.tag) || l.tag === 'route_network.go:53') out.push(l.msg);
+    if (/^(main|local_manager|vxlan|match|registry)\.go:/.test(l.tag) || /^route_network\.go:5[35]$/.test(l.tag)) out.push(l);
     if (/^Waiting for /.test(l.msg)) break;
   }
-  return normalise(out);
+  const msgs = normalise(out.map((l) => l.msg));
+  return out.map((l, i) => `${l.sev} ${l.tag}] ${msgs[i]}`);
 }
 
 async function fixtureLines(name: string): Promise<LogLine[]> {
@@ -353,6 +405,67 @@ async function healthz(ns: string, path = '/healthz'): Promise<{ status: number;
   const sep = out.indexOf('\r\n\r\n');
   const head = out.slice(0, sep);
   return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1]), headers: head, body: out.slice(sep + 4) };
+}
+
+const VXLAN_CONFIG = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan"}}';
+const VXLAN_DR_CONFIG = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}';
+const HOSTGW_LEASE = (n: number) => `{"PublicIP":"10.4.7.${n}","BackendType":"host-gw"}`;
+
+/** The lines of an observed file under `=== <header>`, up to the next `=== ` line. */
+async function observedBlock(fixture: string, header: string): Promise<string> {
+  const text = await readFile(join(FIXTURES, fixture), 'utf8');
+  const at = text.indexOf(`=== ${header}\n`);
+  assert.ok(at >= 0, `${fixture}: no "=== ${header}"`);
+  const rest = text.slice(at + header.length + 5);
+  const end = rest.search(/^=== /m);
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+/** `ip` output with what differs between runs (ifindex, MAC addresses, link-local address) replaced. */
+const devNormal = (text: string) =>
+  text
+    .replace(/^\d+: /gm, 'N: ')
+    .replace(/\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b/g, '<mac>')
+    // (the kernel's IPv6 duplicate address detection may still be running on a new device)
+    .replace(/fe80::\S+ scope link (tentative )?/g, 'fe80::<ll> scope link ');
+
+async function macOf(ns: string, dev = 'flannel.1'): Promise<string> {
+  return (JSON.parse((await sh(['ip', '-n', ns, '-j', 'link', 'show', dev])).stdout) as { address: string }[])[0]!.address;
+}
+
+/** The reply's TTL of one ping ('' when no reply came). */
+async function pingTtl(ns: string, ip: string): Promise<string> {
+  const r = await inNs(ns, ['ping', '-c1', '-W1', ip], { ok: [0, 1, 2] });
+  return /ttl=(\d+)/.exec(r.stdout)?.[1] ?? '';
+}
+
+/** The `ip -j route` entries of the pod subnets (172.7.x.0/24) with a gateway, sorted. */
+async function podRoutes(ns: string): Promise<unknown[]> {
+  return ((await gwRoutes(ns)) as { dst: string }[]).filter((r) => r.dst.startsWith('172.7.')).sort((a, b) => (a.dst < b.dst ? -1 : 1));
+}
+
+// etcd v3 through etcdctl (int64 lease IDs kept as strings: they do not fit a JS number)
+const v3ctl = (args: readonly string[], input?: string) =>
+  inNs(etcdNs, ['env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', ETCD, ...args], input === undefined ? {} : { input });
+const bigJson = <T,>(text: string): T => JSON.parse(text.replace(/"(lease|id|ID)":(\d+)/g, '"$1":"$2"')) as T;
+interface V3Kv {
+  key: string;
+  value: string;
+  lease: string;
+  version: number;
+}
+async function v3Get(prefix: string): Promise<V3Kv[]> {
+  const out = bigJson<{ kvs?: { key: string; value: string; lease?: string; version: number }[] }>((await v3ctl(['get', '--prefix', prefix, '-w', 'json'])).stdout);
+  return (out.kvs ?? []).map((kv) => ({
+    key: Buffer.from(kv.key, 'base64').toString(),
+    value: Buffer.from(kv.value, 'base64').toString(),
+    lease: kv.lease ?? '0',
+    version: kv.version,
+  }));
+}
+async function v3Lease(id: string): Promise<{ ttl: number; granted: number; keys: string[] }> {
+  const out = bigJson<{ ttl: number; 'granted-ttl': number; keys: string[] | null }>((await v3ctl(['lease', 'timetolive', BigInt(id).toString(16), '--keys', '-w', 'json'])).stdout);
+  return { ttl: out.ttl, granted: out['granted-ttl'], keys: (out.keys ?? []).map((k) => Buffer.from(k, 'base64').toString()) };
 }
 
 // ------------------------------------------------------------------------------ tests
@@ -768,5 +881,87 @@ describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', 
     await f21.waitLog(/^Subnet removed: 172\.7\.22\.0\/24$/, 3000);
     f21.signal('SIGTERM');
     assert.equal((await f21.exit()).code, 0);
+  });
+
+  test('vxlan: flannel.1 (id 1, dstport 8472, nolearning, MTU 1450, a /32), onlink routes, PERMANENT neighbour and fdb per peer, FLANNEL_MTU=1450, pods ping through it; a deleted route stays deleted until a restart', async () => {
+    const pair = await makePair('g', { pods: true });
+    const prefix = '/g/network';
+    const d = (n: number) => join(pair.dir, `h${n}`);
+    // as in the observed switch: host-gw leases, routes and rules of an earlier run are there
+    await v2('PUT', `${prefix}/config`, { value: VXLAN_CONFIG });
+    for (const n of [21, 22] as const) {
+      await v2('PUT', `${prefix}/subnets/172.7.${n}.0-24`, { value: HOSTGW_LEASE(n), ttl: '86400' });
+      await writeFile(join(d(n), 'subnet.env'), RUNBOOK_ENV(n));
+    }
+    await sh(['ip', '-n', pair.h21, 'route', 'add', '172.7.22.0/24', 'via', '10.4.7.22', 'dev', 'eth0']);
+    await sh(['ip', '-n', pair.h22, 'route', 'add', '172.7.21.0/24', 'via', '10.4.7.21', 'dev', 'eth0']);
+    for (const ns of [pair.h21, pair.h22]) for (const dir of ['-s', '-d']) await inNs(ns, ['iptables', '-A', 'FORWARD', dir, '172.7.0.0/16', '-j', 'ACCEPT']);
+    // h21 first: it sees h22's lease still host-gw, ignores it, then follows h22's vxlan lease
+    let f21 = new Flanneld(pair.h21, d(21), nodeArgs(21, prefix));
+    await f21.waitLog(/^Waiting for /);
+    const f22 = new Flanneld(pair.h22, d(22), nodeArgs(22, prefix));
+    const observedRoutes = (await readFile(join(FIXTURES, '61-vxlan-routes.txt'), 'utf8')).split('\n').filter((l) => l.startsWith('[{'));
+    const observedGw = (i: number) => (JSON.parse(observedRoutes[i]!) as { gateway?: string }[]).filter((r) => r.gateway !== undefined);
+    await waitFor('h21 routes to h22 through flannel.1', async () => JSON.stringify(await gwRoutes(pair.h21)) === JSON.stringify(observedGw(0)), 5000);
+    await waitFor('h22 routes to h21 through flannel.1', async () => JSON.stringify(await gwRoutes(pair.h22)) === JSON.stringify(observedGw(1)), 5000);
+
+    // the log, line for line, as the real h21 wrote it (the two lines after start-up race)
+    const observed60 = (await fixtureLines('60-vxlan-flanneld-h21.log')).slice(0, 13);
+    const lines = (ls: readonly LogLine[]) => ls.map((l) => `${l.sev} ${l.tag}] ${normalise([l.msg])[0]}`);
+    assert.deepEqual(lines(f21.lines.slice(0, 11)), lines(observed60.slice(0, 11)));
+    assert.deepEqual(lines(f21.lines.slice(11)).sort(), lines(observed60.slice(11)).sort());
+    assert.deepEqual(startupSequence(f22.lines), startupSequence(await fixtureLines('60-vxlan-flanneld-h22.log')));
+
+    // the device, its address, one neighbour and one fdb entry per peer: as `ip` showed them
+    const mac21 = await macOf(pair.h21);
+    const mac22 = await macOf(pair.h22);
+    for (const [ns, h, peerMac, peerIp, peerSn] of [[pair.h21, 'h21', mac22, '10.4.7.22', '172.7.22.0'], [pair.h22, 'h22', mac21, '10.4.7.21', '172.7.21.0']] as const) {
+      assert.equal(devNormal((await sh(['ip', '-n', ns, '-d', 'link', 'show', 'flannel.1'])).stdout), devNormal(await observedBlock('61-vxlan-vxlan-dev.txt', `${h}: ip -d link show flannel.1`)));
+      assert.equal(devNormal((await sh(['ip', '-n', ns, 'addr', 'show', 'flannel.1'])).stdout), devNormal(await observedBlock('61-vxlan-vxlan-dev.txt', `${h}: ip addr show flannel.1`)));
+      assert.equal((await sh(['ip', '-n', ns, 'neigh', 'show', 'dev', 'flannel.1'])).stdout, `${peerSn} lladdr ${peerMac} PERMANENT \n`);
+      assert.equal((await inNs(ns, ['bridge', 'fdb', 'show', 'dev', 'flannel.1'])).stdout, `${peerMac} dst ${peerIp} self permanent\n`);
+    }
+    assert.equal(devNormal((await inNs(pair.h21, ['ip', 'neigh', 'show', 'dev', 'flannel.1'])).stdout), devNormal(await observedBlock('61-vxlan-vxlan-dev.txt', 'h21: ip neigh show dev flannel.1')));
+    assert.equal(devNormal((await inNs(pair.h21, ['bridge', 'fdb', 'show', 'dev', 'flannel.1'])).stdout), devNormal(await observedBlock('61-vxlan-vxlan-dev.txt', 'h21: bridge fdb show dev flannel.1')));
+    assert.match((await inNs(pair.h21, ['ss', '-Hlun', 'sport = :8472'])).stdout, /0\.0\.0\.0:8472/);
+
+    // the leases carry the VTEP MACs; subnet.env says 1450; FORWARD rules as for host-gw
+    assert.deepEqual((await v2Leases(prefix)).map((l) => l.value).sort(), [
+      `{"PublicIP":"10.4.7.21","BackendType":"vxlan","BackendData":{"VtepMAC":"${mac21}"}}`,
+      `{"PublicIP":"10.4.7.22","BackendType":"vxlan","BackendData":{"VtepMAC":"${mac22}"}}`,
+    ]);
+    const observedEnv = (await observedBlock('61-vxlan-subnetenv-healthz.txt', 'h21 subnet.env (as written by flanneld)'));
+    assert.equal(await readFile(join(d(21), 'subnet.env'), 'utf8'), observedEnv);
+    // (the observed nat table was left empty by an earlier --ip-masq run; here it was never loaded)
+    assert.equal(await iptablesSave(pair.h21), savedRules(await observedBlock('61-vxlan-iptables.txt', 'h21: iptables-save')).split('\n*nat')[0]);
+
+    // pods talk through the tunnel: TTLs as observed, packets on flannel.1, 1450 bytes at most
+    const txBefore = JSON.parse((await sh(['ip', '-n', pair.h21, '-s', '-j', 'link', 'show', 'flannel.1'])).stdout)[0].stats64.tx.packets as number;
+    assert.equal(await pingTtl(pair.pods[21]!, '172.7.22.2'), '62');
+    assert.equal(await pingTtl(pair.pods[22]!, '172.7.21.2'), '62');
+    assert.equal(await pingTtl(pair.h21, '172.7.22.2'), '63');
+    const txAfter = JSON.parse((await sh(['ip', '-n', pair.h21, '-s', '-j', 'link', 'show', 'flannel.1'])).stdout)[0].stats64.tx.packets as number;
+    assert.ok(txAfter - txBefore >= 2, `flannel.1 sent ${txAfter - txBefore} packets`);
+    const big = await inNs(pair.pods[21]!, ['ping', '-c1', '-W1', '-M', 'do', '-s', '1472', '172.7.22.2'], { ok: [1, 2] });
+    assert.match(big.stdout + big.stderr, /mtu = 1450|mtu=1450/);
+    await inNs(pair.pods[21]!, ['ping', '-c1', '-W1', '-M', 'do', '-s', '1422', '172.7.22.2']);
+
+    // no route check in the vxlan backend: a deleted route is not recovered (host-gw: within 10 s)
+    await sh(['ip', '-n', pair.h21, 'route', 'del', '172.7.22.0/24']);
+    await sleep(10_500);
+    assert.deepEqual(await gwRoutes(pair.h21), []);
+    assert.equal(f21.count(/^Route recovered/), 0);
+    assert.match((await inNs(pair.pods[21]!, ['ping', '-c1', '-W1', '172.7.22.2'], { ok: [1] })).stdout, /Destination Net Unreachable/);
+    // ... until flanneld restarts (SIGTERM: exit 0, nothing removed)
+    f21.signal('SIGTERM');
+    assert.deepEqual(await f21.exit(), { code: 0, signal: null });
+    assert.equal(await macOf(pair.h21), mac21);
+    f21 = new Flanneld(pair.h21, d(21), nodeArgs(21, prefix));
+    await waitFor('the route back after the restart', async () => JSON.stringify(await gwRoutes(pair.h21)) === JSON.stringify(observedGw(0)), 5000);
+    assert.deepEqual(startupSequence(f21.lines), startupSequence(await fixtureLines('63-vxlan-restart-flanneld-h21.log')));
+    assert.equal(await macOf(pair.h21), mac21, 'the existing flannel.1 is reused');
+    assert.equal(await pingTtl(pair.pods[21]!, '172.7.22.2'), '62');
+    for (const f of [f21, f22]) f.signal('SIGTERM');
+    for (const f of [f21, f22]) assert.equal((await f.exit()).code, 0);
   });
 });

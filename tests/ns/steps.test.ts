@@ -267,6 +267,15 @@ describe('runbook steps', { skip: notRoot }, () => {
       await dryRun(h21, 'snat-fix', [...args(h21), '--drop-reject'], /iptables-restore --noflush <<'FLANNEL_RUNBOOK_EOF'\n\*nat\n-I POSTROUTING 1 -s 172\.7\.21\.0\/24 ! -d 172\.7\.0\.0\/16 ! -o docker0 -j MASQUERADE\n-D POSTROUTING -s 172\.7\.21\.0\/24 ! -o docker0 -j MASQUERADE\nCOMMIT\n\*filter\n-D INPUT -j REJECT/);
     });
 
+    test('without --node the node is the one whose public IP is local (hdss7-22 here)', async () => {
+      const r = await step(h22, 'snat-fix', ['--cluster', cluster, '--root', h22.root, '--dry-run']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /-I POSTROUTING 1 -s 172\.7\.22\.0\/24 ! -d 172\.7\.0\.0\/16 ! -o docker0 -j MASQUERADE/);
+      const elsewhere = await runStep(lab, lab.certHost, 'snat-fix', ['--cluster', cluster, '--root', lab.certHost.root, '--dry-run']);
+      assert.equal(elsewhere.status, 2);
+      assert.match(elsewhere.stderr, /--node: not given, and no node's publicIp is an address of this host \(local IPv4: .*10\.4\.7\.200/);
+    });
+
     test('bad input exits 2 with one line and changes nothing', async () => {
       const a = args(h21);
       await refuses(h21, 'snat-fix', [...a, '--subnet', '172.7.21.0/33'], /--subnet "172\.7\.21\.0\/33": prefix must be 0-32/);

@@ -1,11 +1,14 @@
-// The lab's flanneld stand-in (lab/flanneld/flanneld.mjs) against a real etcd 3.4 (v2 API) in
-// throwaway network namespaces, pinned to what the real flanneld v0.11.0 did
-// (tests/fixtures/standin/: its logs, routes and iptables, copied from observed-flanneld-v0.11.0).
+// The lab's flanneld stand-in (lab/flanneld/flanneld.mjs) against a real etcd 3.4 (v2 and v3
+// APIs) in throwaway network namespaces, pinned to what the real flanneld v0.11.0 and v0.20.2 did
+// (tests/fixtures/standin/: their logs, routes, devices, leases and iptables, copied from
+// observed-flanneld-v0.11.0 and, prefixed v0.20.2-, from observed-flanneld-v0.20.2).
 //
 // Environment, all under the per-run prefix frbsiXXXX: a bridge namespace (bridges only), an
 // etcd namespace on a management bridge, and for each case its own pair of node namespaces
 // (eth0 10.4.7.21/16 and 10.4.7.22/16 on the case's own bridge, docker0 172.7.2X.1/24, mgmt0 to
-// reach etcd). Cases run in parallel, each with its own pair and its own --etcd-prefix.
+// reach etcd), with pods (172.7.N.2 on docker0) and a third node behind a router on a second
+// bridge (hdss7-31, 10.5.7.31/16) where a case needs them. Cases run in parallel, each with its
+// own namespaces and its own --etcd-prefix.
 // Nothing is done in the root namespace except creating and deleting these namespaces.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -354,7 +357,7 @@ function normalise(msgs: readonly string[]): string[] {
       .replace(/Waiting for \d+h\d+m[\d.]+s to renew lease/, 'Waiting for <dur> to renew lease')
       .replace(/Wrote subnet file to \S+/, 'Wrote subnet file to <file>')
       // v0.20.2's first line prints its flags: the lab's paths and endpoints differ
-      .replace(/^CLI flags config: .*$/, (c) => c.replace(/(etcdEndpoints|etcdPrefix|subnetFile):\S*/g, '$1:<x>'))
+      .replace(/^CLI flags config: .*$/, (c) => c.replace(/(etcdEndpoints|etcdPrefix|subnetFile|ipMasq|iptablesResyncSeconds):\S*/g, '$1:<x>'))
       .replace(/dev index \d+/g, 'dev index <n>')
       .replace(/Ifindex: \d+/g, 'Ifindex: <n>'),
   );
@@ -410,6 +413,8 @@ async function healthz(ns: string, path = '/healthz'): Promise<{ status: number;
 const VXLAN_CONFIG = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan"}}';
 const VXLAN_DR_CONFIG = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}';
 const HOSTGW_LEASE = (n: number) => `{"PublicIP":"10.4.7.${n}","BackendType":"host-gw"}`;
+
+const tagged = (lines: readonly LogLine[]) => lines.map((l) => `${l.sev} ${l.tag}] ${l.msg}`);
 
 /** The lines of an observed file under `=== <header>`, up to the next `=== ` line. */
 async function observedBlock(fixture: string, header: string): Promise<string> {
@@ -469,7 +474,7 @@ async function v3Lease(id: string): Promise<{ ttl: number; granted: number; keys
 }
 
 // ------------------------------------------------------------------------------ tests
-describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', { skip: !IS_ROOT && 'needs root: creates network namespaces, runs etcd and iptables', concurrency: true }, () => {
+describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw, vxlan, DirectRouting) in network namespaces', { skip: !IS_ROOT && 'needs root: creates network namespaces, runs etcd and iptables', concurrency: true }, () => {
   before(async () => {
     await removeLeftovers();
     await claimPrefix();
@@ -963,5 +968,213 @@ describe('flanneld stand-in (v0.11.0, etcd v2, host-gw) in network namespaces', 
     assert.equal(await pingTtl(pair.pods[21]!, '172.7.22.2'), '62');
     for (const f of [f21, f22]) f.signal('SIGTERM');
     for (const f of [f21, f22]) assert.equal((await f.exit()).code, 0);
+  });
+
+  test('vxlan + DirectRouting: the same-L2 peer via host-gw route, the peer behind a router via flannel.1; back to host-gw: that peer unreachable (not on-link), flannel.1 left, MTU 1500', async () => {
+    const pair = await makePair('h', { pods: true, remote: true });
+    const prefix = '/h/network';
+    const d = (n: number) => join(pair.dir, `h${n}`);
+    const ns: Record<number, string> = { 21: pair.h21, 22: pair.h22, 31: pair.h31 };
+    await v2('PUT', `${prefix}/config`, { value: VXLAN_DR_CONFIG });
+    for (const n of [21, 22] as const) await v2('PUT', `${prefix}/subnets/172.7.${n}.0-24`, { value: HOSTGW_LEASE(n), ttl: '86400' });
+    for (const n of [21, 22, 31]) await writeFile(join(d(n), 'subnet.env'), RUNBOOK_ENV(n));
+    const args = (n: number) => [`--public-ip=${n === 31 ? '10.5.7.31' : `10.4.7.${n}`}`, ...nodeArgs(21, prefix).slice(1)];
+    let fs = [21, 22, 31].map((n) => new Flanneld(ns[n]!, d(n), args(n)));
+    const dr = { dst: '172.7.22.0/24', gateway: '10.4.7.22', dev: 'eth0', flags: [] };
+    const far = { dst: '172.7.31.0/24', gateway: '172.7.31.0', dev: 'flannel.1', flags: ['onlink'] };
+    await waitFor('h21: h22 direct, h31 through flannel.1', async () => JSON.stringify(await podRoutes(pair.h21)) === JSON.stringify([dr, far]), 5000);
+    await waitFor('h31: both through flannel.1', async () => (await podRoutes(pair.h31)).length === 2, 5000);
+    assert.deepEqual(await podRoutes(pair.h31), [
+      { dst: '172.7.21.0/24', gateway: '172.7.21.0', dev: 'flannel.1', flags: ['onlink'] },
+      { dst: '172.7.22.0/24', gateway: '172.7.22.0', dev: 'flannel.1', flags: ['onlink'] },
+    ]);
+    // the same-L2 route exactly as the real DirectRouting run left it
+    const observed73 = (await readFile(join(FIXTURES, '73-vxlan-dr-fresh-routes.txt'), 'utf8')).split('\n').filter((l) => l.startsWith('[{'));
+    assert.deepEqual([dr], (JSON.parse(observed73[0]!) as { gateway?: string }[]).filter((r) => r.gateway !== undefined));
+    assert.deepEqual(startupSequence(fs[0]!.lines), startupSequence(await fixtureLines('72-vxlan-dr-fresh-flanneld-h21.log')));
+
+    // a neighbour and an fdb entry only for the peer that needs the tunnel; flannel.1 as usual
+    const mac31 = await macOf(pair.h31);
+    assert.equal((await sh(['ip', '-n', pair.h21, 'neigh', 'show', 'dev', 'flannel.1'])).stdout, `172.7.31.0 lladdr ${mac31} PERMANENT \n`);
+    assert.equal((await inNs(pair.h21, ['bridge', 'fdb', 'show', 'dev', 'flannel.1'])).stdout, `${mac31} dst 10.5.7.31 self permanent\n`);
+    assert.equal(devNormal((await sh(['ip', '-n', pair.h21, '-d', 'link', 'show', 'flannel.1'])).stdout), devNormal(await observedBlock('73-vxlan-dr-fresh-vxlan-dev.txt', 'h21: ip -d link show flannel.1')));
+    assert.equal(await readFile(join(d(21), 'subnet.env'), 'utf8'), await observedBlock('73-vxlan-dr-fresh-subnetenv-healthz.txt', 'h21 subnet.env (as written by flanneld)'));
+    for (const [from, to] of [[21, 22], [21, 31], [31, 22], [22, 31]] as const) assert.equal(await pingTtl(pair.pods[from]!, `172.7.${to}.2`), '62', `pod ${from} -> pod ${to}`);
+
+    // back to host-gw, every node restarted (SIGTERM: exit 0)
+    await v2('PUT', `${prefix}/config`, { value: HOSTGW_CONFIG });
+    for (const f of fs) f.signal('SIGTERM');
+    for (const f of fs) assert.equal((await f.exit()).code, 0);
+    fs = [21, 22, 31].map((n) => new Flanneld(ns[n]!, d(n), args(n)));
+    const [f21, , f31] = fs as [Flanneld, Flanneld, Flanneld];
+    // the kernel refuses a gateway that is not on-link: no host-gw route across the router
+    await f21.waitLog(/^Error adding route to 172\.7\.31\.0\/24 via 10\.5\.7\.31 dev index \d+: network is unreachable$/, 5000);
+    await f31.waitLog(/^Error adding route to 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev index \d+: network is unreachable$/, 5000);
+    await f21.waitLog(/^Route to 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev index \d+ already exists, skipping\.$/, 5000);
+    assert.deepEqual(await podRoutes(pair.h21), [dr]);
+    assert.deepEqual(startupSequence(f21.lines), startupSequence(await fixtureLines('90-back-to-hostgw-flanneld-h21.log')));
+    // as observed: flannel.1 stays, subnet.env back to the interface's MTU
+    const observed90 = await readFile(join(FIXTURES, '90-back-to-hostgw.txt'), 'utf8');
+    assert.match(observed90, /--- h21 flannel\.1 still present\?\nflannel\.1 +UNKNOWN/);
+    assert.match((await sh(['ip', '-n', pair.h21, '-br', 'link', 'show', 'flannel.1'])).stdout, /^flannel\.1 +UNKNOWN/);
+    assert.equal(await readFile(join(d(21), 'subnet.env'), 'utf8'), observed90.split('--- h21 subnet.env\n')[1]!.split('--- ')[0]);
+    assert.equal(await pingTtl(pair.pods[21]!, '172.7.22.2'), '62');
+    assert.equal(await pingTtl(pair.pods[21]!, '172.7.31.2'), '');
+    for (const f of fs) f.signal('SIGTERM');
+    for (const f of fs) assert.equal((await f.exit()).code, 0);
+  });
+
+  test('v0.20.2 (packed as such): config through etcd v3 only, leases as v3 keys each on its own 24 h grant (a new one per start), FLANNEL-FWD / FLANNEL-POSTRTG chains with comments, lost watch events, SIGTERM panics (exit 2); vxlan leases with the VNI', async () => {
+    const pair = await makePair('i');
+    const prefix = '/i/network';
+    const d = (n: number) => join(pair.dir, `h${n}`);
+    const tarDir = await tempDir('tar20');
+    const packed = await packFlannelTarball(tarDir, { version: 'v0.20.2' });
+    assert.equal(packed.path, join(tarDir, 'flannel-v0.20.2-linux-amd64.tar.gz'));
+    for (const n of [21, 22] as const) {
+      await sh(['tar', 'xf', packed.path, '-C', d(n)]);
+      await writeFile(join(d(n), 'subnet.env'), RUNBOOK_ENV(n));
+    }
+    const bin = './flanneld';
+    const version = new Flanneld(pair.h21, d(21), ['--version'], { bin });
+    assert.deepEqual(await version.exit(), { code: 0, signal: null });
+    assert.equal(version.stderr, 'v0.20.2\n');
+
+    // etcd not there: not a word (the v3 client retries in silence), healthz 200; SIGTERM: exit 0
+    const lost = new Flanneld(pair.h22, d(22), nodeArgs(22, prefix, [`--etcd-endpoints=http://${ETCD_IP}:2399`]), { bin });
+    await lost.waitLog(/^Start healthz server on 0\.0\.0\.0:2401$/);
+    await sleep(1200);
+    assert.equal((await healthz(pair.h22)).body, 'flanneld is running');
+    lost.signal('SIGTERM');
+    assert.deepEqual(await lost.exit(), { code: 0, signal: null });
+    const observed32 = await readFile(join(FIXTURES, 'v0.20.2-32-wrong-endpoint-flanneld-h22.log'), 'utf8');
+    const zap = (text: string) => (JSON.parse(/^\{"level".*$/m.exec(text)![0]) as { error: string }).error.replace(/dial tcp \S+:/, 'dial tcp <ep>:');
+    assert.equal(zap(lost.stderr), zap(observed32));
+    assert.deepEqual(tagged(lost.lines).slice(5).sort(), tagged(parseGlog(observed32)).slice(5).sort());
+
+    // a config written with v2 only is not seen: the v0.19+ error every second
+    await v2('PUT', `${prefix}/config`, { value: HOSTGW_CONFIG });
+    const f21 = new Flanneld(pair.h21, d(21), nodeArgs(21, prefix, ['--iptables-resync=1']), { bin });
+    const notFound = await f21.waitLog(/^Couldn't fetch network config: /);
+    const observed31 = (await fixtureLines('v0.20.2-31-v2only-flanneld-h21.log')).find((l) => l.sev === 'E')!;
+    assert.deepEqual(notFound, observed31);
+    await f21.waitLog(/^Couldn't fetch network config: /, 2500, 1);
+    assert.match(f21.stdout, /^(timed out\n)+$/);
+    await v3ctl(['put', `${prefix}/config`, HOSTGW_CONFIG]);
+    await f21.waitLog(/^Found network config - Backend type: host-gw$/, 2500);
+    await f21.waitLog(/^Waiting for 22h59m5\d\.\d+s to renew lease$/);
+    const noFetchErrors = (ls: readonly LogLine[]) => ls.filter((l) => !/^Couldn't fetch/.test(l.msg));
+    assert.deepEqual(startupSequence(noFetchErrors(f21.lines)), startupSequence(noFetchErrors(await fixtureLines('v0.20.2-10-noconfig-flanneld-h21.log'))));
+    let f22 = new Flanneld(pair.h22, d(22), nodeArgs(22, prefix, ['--ip-masq', '--iptables-resync=1']), { bin });
+    await f22.waitLog(/^Subnet added: 172\.7\.21\.0\/24 via 10\.4\.7\.21$/);
+    await f21.waitLog(/^Subnet added: 172\.7\.22\.0\/24 via 10\.4\.7\.22$/);
+    const noMasqLine = (ls: readonly LogLine[]) => ls.filter((l) => l.msg !== 'Setting up masking rules');
+    assert.deepEqual(startupSequence(noMasqLine(f22.lines)), startupSequence(await fixtureLines('v0.20.2-12-hostgw-nomasq-flanneld-h22.log')));
+
+    // the leases: v3 keys only, values byte for byte, each on a grant of its own (TTL 24 h)
+    const observed12 = await readFile(join(FIXTURES, 'v0.20.2-12-hostgw-nomasq-etcd.txt'), 'utf8');
+    const observedValue = (n: number) => observed12.split(`/coreos.com/network/subnets/172.7.${n}.0-24\n`)[1]!.split('\n')[0]!;
+    const kvs = await v3Get(`${prefix}/subnets/`);
+    assert.deepEqual(kvs.map((kv) => [kv.key, kv.value]), [
+      [`${prefix}/subnets/172.7.21.0-24`, observedValue(21)],
+      [`${prefix}/subnets/172.7.22.0-24`, observedValue(22)],
+    ]);
+    assert.notEqual(kvs[0]!.lease, kvs[1]!.lease);
+    for (const kv of kvs) {
+      const l = await v3Lease(kv.lease);
+      assert.equal(l.granted, 86400);
+      assert.ok(l.ttl > 86300 && l.ttl <= 86400, `ttl ${l.ttl}`);
+      assert.deepEqual(l.keys, [kv.key]);
+    }
+    assert.equal((await v2('GET', `${prefix}/subnets`)).errorCode, 100);
+    assert.deepEqual(await podRoutes(pair.h21), [{ dst: '172.7.22.0/24', gateway: '10.4.7.22', dev: 'eth0', flags: [] }]);
+
+    // iptables: flannel's chains, comments, jumps at the top; as iptables-save showed them
+    const fwd21 = savedRules(await observedBlock('v0.20.2-12-hostgw-nomasq-iptables.txt', 'v20-h21: iptables-save'));
+    const all22 = savedRules(await observedBlock('v0.20.2-20-hostgw-ipmasq-iptables.txt', 'v20-h22: iptables-save'));
+    await waitFor('h21: FLANNEL-FWD', async () => (await iptablesSave(pair.h21)) === fwd21, 3000);
+    await waitFor('h22: FLANNEL-FWD and FLANNEL-POSTRTG', async () => (await iptablesSave(pair.h22)) === all22, 3000);
+    // a deleted jump comes back, at position 1 again, above a rule put at the top meanwhile
+    await inNs(pair.h21, ['iptables', '-I', 'FORWARD', '-s', '192.0.2.0/24', '-j', 'DROP']);
+    await inNs(pair.h21, ['iptables', '-D', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD']);
+    await f21.waitLog(/^Some iptables rules are missing; deleting and recreating rules$/, 3000);
+    await f21.waitLog(/^bootstrap done$/, 3000, 1);
+    assert.deepEqual((await inNs(pair.h21, ['iptables', '-S', 'FORWARD'])).stdout.trim().split('\n'), [
+      '-P FORWARD ACCEPT',
+      '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+      '-A FORWARD -s 192.0.2.0/24 -j DROP',
+    ]);
+    await inNs(pair.h21, ['iptables', '-D', 'FORWARD', '-s', '192.0.2.0/24', '-j', 'DROP']);
+    await inNs(pair.h22, ['iptables', '-t', 'nat', '-F', 'FLANNEL-POSTRTG']);
+    await waitFor('h22: FLANNEL-POSTRTG filled again', async () => (await iptablesSave(pair.h22)) === all22, 3000);
+    const iptLines = f22.lines.filter((l) => l.tag.startsWith('iptables.go')).map((l) => `${l.sev} ${l.tag}] ${l.msg}`);
+    assert.deepEqual(iptLines.slice(-2), ['I iptables.go:405] Some iptables rules are missing; deleting and recreating rules', 'I iptables.go:270] bootstrap done']);
+
+    // lost watch events: only the first event of each etcd watch response is handled
+    const grant = bigJson<{ ID: string }>((await v3ctl(['lease', 'grant', '600', '-w', 'json'])).stdout).ID;
+    const hex = BigInt(grant).toString(16);
+    const fake = (n: number) => `{"PublicIP":"10.4.7.${n}","PublicIPv6":null,"BackendType":"host-gw"}`;
+    const fakeKey = (n: number) => `${prefix}/subnets/172.7.${n}.0-24`;
+    await v3ctl(['txn'], `\nput --lease=${hex} ${fakeKey(30)} ${fake(30)}\nput --lease=${hex} ${fakeKey(31)} ${fake(31)}\n\n\n`);
+    await f21.waitLog(/^Subnet added: 172\.7\.30\.0\/24 via 10\.4\.7\.30$/);
+    for (const n of [32, 33]) {
+      await v3ctl(['put', `--lease=${hex}`, fakeKey(n), fake(n)]);
+      await f21.waitLog(new RegExp(`^Subnet added: 172\\.7\\.${n}\\.0/24 via 10\\.4\\.7\\.${n}$`));
+    }
+    await v3ctl(['txn'], `\ndel ${fakeKey(30)}\ndel ${fakeKey(32)}\n\n\n`);
+    await f21.waitLog(/^Subnet removed: 172\.7\.30\.0\/24$/);
+    await v3ctl(['lease', 'revoke', hex]);
+    await f21.waitLog(/^Removed subnet \(172\.7\.31\.0\/24\) and ipv6 subnet \(::\/0\) were not found$/);
+    await sleep(300);
+    // as observed: 172.7.31.0/24 never routed, 32 and 33 left behind although their keys are gone
+    assert.deepEqual((await podRoutes(pair.h21)).map((r) => (r as { dst: string }).dst), ['172.7.22.0/24', '172.7.32.0/24', '172.7.33.0/24']);
+    assert.deepEqual((await v3Get(`${prefix}/subnets/`)).map((kv) => kv.key), [fakeKey(21), fakeKey(22)]);
+    const observed55 = await readFile(join(FIXTURES, 'v0.20.2-55-watch-missed-events.txt'), 'utf8');
+    const h21Events = (text: string) => parseGlog(text).filter((l) => /^(route_network\.go:(92|107|112)|watch\.go)/.test(l.tag) && !/172\.7\.2[12]\.0/.test(l.msg)).map((l) => `${l.sev} ${l.tag}] ${l.msg}`);
+    const observedEvents = h21Events(observed55.split('--- h21 log:\n')[1]!.split('--- h22 log:')[0]! + observed55.split('--- h21 log tail:\n')[1]!.split('\n###')[0]!);
+    assert.deepEqual(h21Events(f21.stderr), [...new Set(observedEvents)]);
+
+    // SIGTERM: the panic, exit 2; nothing removed
+    const observedPanic = (await readFile(join(FIXTURES, 'v0.20.2-12-hostgw-nomasq-flanneld-h22.log'), 'utf8')).split('shutdownHandler sent cancel signal...\n')[1]!;
+    const before = (await v3Get(fakeKey(22)))[0]!;
+    f22.signal('SIGTERM');
+    assert.deepEqual(await f22.exit(), { code: 2, signal: null });
+    assert.ok(f22.stderr.endsWith(`] shutdownHandler sent cancel signal...\n${observedPanic}`), f22.stderr.slice(-600));
+    // (h22 missed the same events as h21: the stale routes are on both, as observed)
+    assert.deepEqual((await podRoutes(pair.h22)).map((r) => (r as { dst: string }).dst), ['172.7.21.0/24', '172.7.32.0/24', '172.7.33.0/24']);
+    // a restart puts the same key on a NEW grant; the old grant stays, without keys
+    f22 = new Flanneld(pair.h22, d(22), nodeArgs(22, prefix), { bin });
+    await f22.waitLog(/^Waiting for /);
+    assert.deepEqual(startupSequence(f22.lines), startupSequence(await fixtureLines('v0.20.2-17-restart-h22-flanneld.log')));
+    const after = (await v3Get(fakeKey(22)))[0]!;
+    assert.notEqual(after.lease, before.lease);
+    assert.equal(after.version, before.version + 1);
+    assert.deepEqual((await v3Lease(before.lease)).keys, []);
+    assert.deepEqual((await v3Lease(after.lease)).keys, [fakeKey(22)]);
+
+    // vxlan: the lease carries VNI and VtepMAC; routes, device and subnet.env as with v0.11.0
+    await v3ctl(['put', `${prefix}/config`, VXLAN_CONFIG]);
+    const fs = [f21, f22];
+    for (const f of fs) f.signal('SIGTERM');
+    for (const f of fs) assert.equal((await f.exit()).code, 2);
+    const v21 = new Flanneld(pair.h21, d(21), nodeArgs(21, prefix), { bin });
+    const v22 = new Flanneld(pair.h22, d(22), nodeArgs(22, prefix), { bin });
+    const onlink = { dst: '172.7.22.0/24', gateway: '172.7.22.0', dev: 'flannel.1', flags: ['onlink'] };
+    await waitFor('h21: the vxlan route', async () => JSON.stringify((await podRoutes(pair.h21))[0]) === JSON.stringify(onlink), 5000);
+    const observed41 = (await readFile(join(FIXTURES, 'v0.20.2-41-vxlan-routes.txt'), 'utf8')).split('\n').filter((l) => l.startsWith('[{'));
+    assert.deepEqual(onlink, (JSON.parse(observed41[0]!) as { gateway?: string }[]).find((r) => r.gateway !== undefined));
+    assert.deepEqual(startupSequence(v21.lines), startupSequence(await fixtureLines('v0.20.2-40-vxlan-flanneld-h21.log')));
+    const mac = { 21: await macOf(pair.h21), 22: await macOf(pair.h22) };
+    await waitFor('both vxlan leases', async () => (await v3Get(`${prefix}/subnets/`)).every((kv) => kv.value.includes('vxlan')), 3000);
+    const observed41etcd = await readFile(join(FIXTURES, 'v0.20.2-41-vxlan-etcd.txt'), 'utf8');
+    assert.deepEqual(
+      (await v3Get(`${prefix}/subnets/`)).map((kv) => kv.value.replace(mac[kv.key.includes('21.0') ? 21 : 22], '<mac>')),
+      [21, 22].map((n) => devNormal(observed41etcd.split(`/coreos.com/network/subnets/172.7.${n}.0-24\n`)[1]!.split('\n')[0]!)),
+    );
+    const env41 = (await observedBlock('v0.20.2-41-vxlan-subnetenv-healthz.txt', 'v20-h21 subnet.env (as written by flanneld)')).split('\n').filter((l) => l.startsWith('FLANNEL_')).join('\n') + '\n';
+    assert.equal(await readFile(join(d(21), 'subnet.env'), 'utf8'), env41);
+    assert.equal(await pingTtl(pair.h21, '172.7.22.1'), '64');
+    for (const f of [v21, v22]) f.signal('SIGTERM');
+    for (const f of [v21, v22]) assert.equal((await f.exit()).code, 2);
   });
 });

@@ -211,6 +211,36 @@ describe('runbook steps', { skip: notRoot }, () => {
       assert.equal(await etcdKeys(lab), keys);
     });
 
+    test('through v3 (flannel >= v0.18) with the runbook\'s VxLAN/Directrouting spelling: written as vxlan/DirectRouting, invisible to v2', async () => {
+      const a = ['--cluster', cluster, '--root', h21.root, '--etcd-api', 'v3', '--etcd-prefix', '/v3test/network', '--network', '172.7.0.0/16', '--backend', 'VxLAN', '--direct-routing'];
+      const r = await step(h21, 'etcd-config', a);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal((await lab.etcdctl(['get', '--print-value-only', '/v3test/network/config'])).stdout.trim(), '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}');
+      assert.equal((await lab.etcdctl(['get', '/v3test/network/config'], { api: 2, okStatus: [4] })).status, 4);
+      const again = await step(h21, 'etcd-config', a);
+      assert.match(again.stdout, /nothing to do/);
+      assert.deepEqual(again.changes, []);
+      const dry = await step(h21, 'etcd-config', [...a.slice(0, 8), '--backend', 'host-gw', '--force', '--dry-run']);
+      assert.match(dry.stdout, /etcdctl --endpoints=\S+ --cacert=\S+ca\.pem --cert=\S+client\.pem --key=\S+client-key\.pem txn <<'FLANNEL_RUNBOOK_EOF'\nmod\("\/v3test\/network\/config"\) = "\d+"\n\nput \/v3test\/network\/config /);
+    });
+
+    test('--migrate v2-to-v3 copies the v2 config (not the leases) for an upgrade', async () => {
+      const r = await step(h21, 'etcd-config', ['--cluster', cluster, '--root', h21.root, '--migrate', 'v2-to-v3']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /copied from the v2 key space/);
+      assert.equal((await lab.etcdctl(['get', '--print-value-only', '/coreos.com/network/config'])).stdout.trim(), '{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}');
+      assert.equal((await lab.etcdctl(['get', '--prefix', '--keys-only', '/coreos.com/network/subnets'])).stdout.trim(), '');
+      await lab.etcdctl(['del', '/coreos.com/network/config']); // the lab's flannel is v0.11: v2 only
+    });
+
+    test('a wrong CA is a clear TLS error naming --cafile within seconds (exit 3)', async () => {
+      const t0 = Date.now();
+      const r = await step(h21, 'etcd-config', ['--cluster', cluster, '--root', h21.root, '--cafile', '/opt/flannel/cert/client.pem']);
+      assert.equal(r.status, 3);
+      assert.match(r.stderr, /TLS: the server's certificate is not trusted by --cafile \S+client\.pem/);
+      assert.ok(Date.now() - t0 < 10_000);
+    });
+
     test('etcd unreachable is a clear error within seconds, not a hang', async () => {
       const t0 = Date.now();
       const r = await step(h21, 'etcd-config', ['--cluster', cluster, '--root', h21.root, '--endpoints', 'https://10.4.7.99:2379']);

@@ -387,6 +387,8 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
   const configFinding = out.findIndex((f) => f.id.startsWith('config.'));
   if (configFinding >= 0) out[configFinding] = { ...out[configFinding]!, checks: [...out[configFinding]!.checks, ...noConfig] };
   const configFix = out[configFinding]?.fix;
+  // flanneld's own etcd trouble (its log) is why it has no lease: that finding's fix is this one's
+  const etcdFix = out.find((f) => f.id.startsWith('etcd.'))?.fix;
 
   // ---- healthz answers, but no lease
   if (etcd && mine.length === 0 && o.healthz.ok && o.healthz.value.status === 200 && !leases.some((l) => l.subnet.equals(e.subnet))) {
@@ -404,7 +406,7 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
         : logged.length
           ? `${logged[0]!.known.meaning} (healthz answers regardless)`
           : 'flanneld has not got a lease (its lease was deleted while it hung, or it cannot write to etcd); healthz proves only that the process runs',
-      fix: configFix ?? supervisorctl(e, 'restart'),
+      fix: configFix ?? etcdFix ?? supervisorctl(e, 'restart'),
       ...(configFix && { then: 'flanneld takes its lease within a second of the config appearing' }),
       checks: ['lease.own', 'lease.ttl', 'subnet-env.lease'],
     });
@@ -488,25 +490,31 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
           checks: [],
         });
       }
-    } else if (config.backend.type === 'vxlan' && missing.length) {
-      for (const r of missing) explainedRoutes.add(r.dst.toString());
-      routeFindings.push({
-        id: 'routes.vxlan-deleted',
-        kind: 'problem',
-        what: `${missing.length} route(s) of the vxlan backend are missing: ${missing.map((r) => formatRoute(r)).join('; ')}`,
-        evidence: [
-          ...missing.map((r) => `missing route: ${formatRoute(r)}`),
-          ...leases.filter((l) => missing.some((r) => r.dst.equals(l.subnet.network()))).map(leaseLine),
-        ],
-        cause: 'flanneld\'s vxlan backend adds a peer\'s route once, when its lease appears, and has no route check (host-gw re-adds a missing route within 10 s, vxlan never): it was deleted by hand or by a network restart and stays deleted until flanneld restarts',
-        fix: T('drift', ['--fix']),
-        then: `or restart flanneld, which adds every route again: ${supervisorctl(e, 'restart')}`,
-        checks: [],
-      });
+    } else if (config.backend.type === 'vxlan') {
+      // the neighbour and fdb entries are written once too, and never restored either
+      const entries = ['vxlan.neighbours', 'vxlan.fdb'].map(wrong).filter((c): c is Check => c?.status === 'drift');
+      if (missing.length || entries.length) {
+        for (const r of missing) explainedRoutes.add(r.dst.toString());
+        const gone = [...missing.map((r) => formatRoute(r)), ...entries.map((c) => c.id.replace('vxlan.', ''))];
+        routeFindings.push({
+          id: 'routes.vxlan-deleted',
+          kind: 'problem',
+          what: `the vxlan backend's ${missing.length ? `route(s) ${missing.map((r) => formatRoute(r)).join('; ')}` : 'entries'}${entries.length ? `${missing.length ? ' and ' : ' '}${entries.map((c) => c.id.replace('vxlan.', '')).join(', ')}` : ''} are missing, and flanneld will not put them back`,
+          evidence: [
+            ...missing.map((r) => `missing route: ${formatRoute(r)}`),
+            ...entries.map((c) => `${c.id}: ${c.reason}`),
+            ...leases.filter((l) => missing.some((r) => r.dst.equals(l.subnet.network()))).map(leaseLine),
+          ],
+          cause: `flanneld's vxlan backend adds a peer's route, PERMANENT neighbour and fdb entry once, when its lease appears, and has no check that restores them (host-gw re-adds a missing route within 10 s, vxlan never): ${gone.length > 1 ? 'they were' : 'it was'} deleted by hand or by a network restart and stay${gone.length > 1 ? '' : 's'} deleted until flanneld restarts`,
+          fix: T('drift', ['--fix']),
+          then: `or restart flanneld, which adds everything again: ${supervisorctl(e, 'restart')}`,
+          checks: entries.map((c) => c.id),
+        });
+      }
     }
     // routes.peers is explained when every missing or wrong route is one of these
     const all = missing.length > 0 && missing.every((r) => explainedRoutes.has(r.dst.toString()));
-    for (const f of routeFindings) out.push(all ? { ...f, checks: ['routes.peers'] } : f);
+    for (const f of routeFindings) out.push(all ? { ...f, checks: [...f.checks, 'routes.peers'] } : f);
   }
 
   // ---- iptables
@@ -662,6 +670,9 @@ const GENERIC_CAUSE: Record<string, string> = {
   'subnet-env.lease': 'subnet.env does not match the lease: edited by hand, copied from another host, or written for another network',
   'flanneld.flags': 'flanneld.sh was edited by hand or written for other settings; flanneld reads its flags only when it starts',
   'flanneld.healthz': 'supervisord says RUNNING but healthz does not answer 200: flanneld hangs, or --healthz-port differs',
+  'vxlan.device': 'flannel.<VNI> is missing or not as flanneld makes it (vxlan id, local address, dstport 8472, MTU iface-50, SUBNET.0/32): changed by hand, or flanneld never started its vxlan backend',
+  'vxlan.neighbours': "flanneld's vxlan backend writes a peer's PERMANENT neighbour once, when the lease appears, and never restores it",
+  'vxlan.fdb': "flanneld's vxlan backend writes a peer's fdb entry once, when the lease appears, and never restores it",
   'certs.chain': 'the certificate set is not consistent: client.pem not signed by ca.pem, or client-key.pem not its key',
   'certs.expiry': 'the client certificate expires soon or has expired: etcd will refuse it',
   'certs.key-mode': 'client-key.pem is readable by other users than root',

@@ -28,6 +28,9 @@ import { parseV2Tree, type Lease } from '../../lib/lease.ts';
 import { parseLinks, type DoctorProbes, type Link, type NodeObservation, type Outcome } from '../../lib/node-observe.ts';
 import { parseIpRoute } from '../../lib/routes.ts';
 import type { ProcessState } from '../../lib/supervisor.ts';
+import { UsageError } from '../../lib/errors.ts';
+import { main } from '../../scripts/doctor.ts';
+import { parseFdb, parseNeighbours } from '../../lib/vxlan.ts';
 
 const FIX = 'tests/fixtures/doctor';
 const fixture = (name: string) => readFileSync(join(FIX, name), 'utf8');
@@ -68,6 +71,7 @@ interface State {
   log: string;
   pods: { netns: string; links: Outcome<Link[]> }[];
   etcdConn: DoctorContext['etcd'];
+  vxlan?: NodeObservation['vxlan'];
 }
 
 function healthy(): State {
@@ -119,6 +123,7 @@ function examine(s: State): { findings: Finding[]; checks: ReturnType<typeof che
     supervisor: { ok: true, value: s.supervisor === 'unknown' ? undefined : { program: s.e.program, state: s.supervisor, detail: s.supervisor === 'RUNNING' ? 'pid 15215, uptime 0:01:00' : '' } },
     healthz: s.healthz,
     files: { subnetEnv: s.subnetEnv, flanneldSh: renderFlanneldSh(s.e.flanneld), persisted: s.save, ipForward: s.ipForward },
+    ...(s.vxlan && { vxlan: s.vxlan }),
     processes: 3,
   };
   const probes: DoctorProbes = {
@@ -157,6 +162,17 @@ const until = (text: string, re: RegExp) => {
   lines.forEach((l, i) => re.test(l) && (last = i));
   return `${lines.slice(0, last + 1).join('\n')}\n`;
 };
+/** h21 as flanneld v0.11.0 leaves it with the vxlan backend: flannel.1, MTU 1450 everywhere, the real neighbour and fdb entries. */
+function vxlanNode(s: State, config: string, leases: Lease[]): void {
+  s.etcd = { ok: true, value: { config, leases } };
+  s.e = { ...s.e, desiredConfig: config };
+  s.subnetEnv = s.subnetEnv!.replace('FLANNEL_MTU=1500', 'FLANNEL_MTU=1450');
+  for (const n of ['docker0', 'veth21']) s.addr = editLink(s.addr, n, (l) => (l.mtu = 1450));
+  const flannel1 = { ifname: 'flannel.1', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, address: '72:af:40:82:41:23', linkinfo: { info_kind: 'vxlan', info_data: { id: 1, local: '10.4.7.21', port: 8472, learning: false } }, addr_info: [{ family: 'inet', local: '172.7.21.0', prefixlen: 32 }] };
+  s.addr = JSON.stringify([...(JSON.parse(s.addr) as object[]), flannel1]);
+  const v = (f: string) => readFileSync(join('tests/fixtures/v0.11.0', f), 'utf8');
+  s.vxlan = { dev: 'flannel.1', neighbours: { ok: true, value: parseNeighbours(v('61-vxlan-h21-neigh.json')) }, fdb: { ok: true, value: parseFdb(v('61-vxlan-h21-fdb.json')) } };
+}
 const withRoute = (routes: string, r: object) => JSON.stringify([...(JSON.parse(routes) as object[]), r]);
 const withoutRoute = (routes: string, dst: string) => JSON.stringify((JSON.parse(routes) as { dst: string }[]).filter((r) => r.dst !== dst));
 const glog = (at: Date, level: string, src: string, msg: string) => {
@@ -408,6 +424,17 @@ const CASES: Case[] = [
   },
   {
     id: 'flanneld.no-lease',
+    name: "healthz 200, no lease, and flanneld's log says etcd refuses its certificate: the fix is flanneld's flags",
+    break: (s) => {
+      s.etcd = { ok: true, value: { config: CONFIG, leases: [lease('172.7.22.0/24', '10.4.7.22')] } };
+      s.log += `${glog(new Date(AT.getTime() - 3000), 'E', 'main.go:382', "Couldn't fetch network config: client: etcd cluster is unavailable or misconfigured; error #0: remote error: tls: bad certificate")}\n`;
+    },
+    fix: `${S}/start.ts ${NODE}`,
+    evidence: /tls: bad certificate/,
+    cause: /etcd refused the client certificate/,
+  },
+  {
+    id: 'flanneld.no-lease',
     name: 'healthz 200, no lease, because the config is missing: the fix is the config',
     break: (s) => {
       s.etcd = { ok: true, value: { leases: [lease('172.7.22.0/24', '10.4.7.22')] } };
@@ -421,11 +448,8 @@ const CASES: Case[] = [
     name: "a vxlan peer's route deleted (flanneld never restores it): real v0.11.0 vxlan state",
     break: (s) => {
       const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
-      s.etcd = { ok: true, value: { config: tree.config!, leases: tree.leases } };
-      s.e = { ...s.e, desiredConfig: tree.config! };
+      vxlanNode(s, tree.config!, tree.leases);
       s.routes = withoutRoute(fixture('v0.11.0-61-vxlan-routes-h21.json'), '172.7.22.0/24');
-      s.subnetEnv = s.subnetEnv!.replace('FLANNEL_MTU=1500', 'FLANNEL_MTU=1450');
-      for (const n of ['docker0', 'veth21']) s.addr = editLink(s.addr, n, (l) => (l.mtu = 1450));
     },
     fix: `${S}/drift.ts ${NODE} --fix`,
     evidence: /missing route: 172\.7\.22\.0\/24 via 172\.7\.22\.0 dev flannel\.1 onlink/,
@@ -433,17 +457,29 @@ const CASES: Case[] = [
   },
   {
     id: 'routes.vxlan-deleted',
+    name: "a vxlan peer's PERMANENT neighbour deleted too: one finding, one fix",
+    break: (s) => {
+      const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
+      vxlanNode(s, tree.config!, tree.leases);
+      s.routes = withoutRoute(fixture('v0.11.0-61-vxlan-routes-h21.json'), '172.7.22.0/24');
+      s.vxlan = { ...s.vxlan!, neighbours: { ok: true, value: [] } };
+    },
+    fix: `${S}/drift.ts ${NODE} --fix`,
+    evidence: /vxlan\.neighbours: /,
+    explains: ['routes.peers', 'vxlan.neighbours'],
+  },
+  {
+    id: 'routes.vxlan-deleted',
     name: 'vxlan with DirectRouting: the direct route to an L2 peer deleted',
     break: (s) => {
       const cfg = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}';
-      s.etcd = { ok: true, value: { config: cfg, leases: [lease('172.7.21.0/24', '10.4.7.21', { backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' }), lease('172.7.22.0/24', '10.4.7.22', { backendType: 'vxlan', vtepMac: '5a:3f:40:67:88:d9' })] } };
-      s.e = { ...s.e, desiredConfig: cfg };
+      vxlanNode(s, cfg, [lease('172.7.21.0/24', '10.4.7.21', { backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' }), lease('172.7.22.0/24', '10.4.7.22', { backendType: 'vxlan', vtepMac: '5a:3f:40:67:88:d9' })]);
+      s.vxlan = { ...s.vxlan!, neighbours: { ok: true, value: [] }, fdb: { ok: true, value: [] } };
       s.routes = withoutRoute(s.routes, '172.7.22.0/24');
-      s.subnetEnv = s.subnetEnv!.replace('FLANNEL_MTU=1500', 'FLANNEL_MTU=1450');
-      for (const n of ['docker0', 'veth21']) s.addr = editLink(s.addr, n, (l) => (l.mtu = 1450));
     },
     fix: `${S}/drift.ts ${NODE} --fix`,
     evidence: /missing route: 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev eth0/,
+    explains: ['routes.peers'],
   },
   {
     id: 'mtu.mismatch',
@@ -596,6 +632,18 @@ describe('doctor: flanneld log', () => {
     assert.deepEqual(glogTime('I1126 12:18:29.817824   10584 main.go:527] x', new Date(2026, 10, 26, 13, 0, 0)), new Date(2026, 10, 26, 12, 18, 29, 817));
     assert.equal(glogTime('I1231 23:59:59.000000   1 main.go:1] x', new Date(2027, 0, 1, 0, 0, 5))!.getFullYear(), 2026);
     assert.equal(glogTime('panic: boom', new Date()), undefined);
+  });
+});
+
+describe('scripts/doctor: usage', () => {
+  const refused = (argv: string[], says: RegExp) =>
+    assert.rejects(main(argv), (e: unknown) => e instanceof UsageError && says.test(e.message) && !e.message.includes('\n'));
+  test('bad input is a one-line usage error (exit 2) before anything is observed', async () => {
+    await refused(['--bogus'], /unknown flag --bogus/);
+    await refused(['--public-ip', '10.4.7.21'], /--subnet/);
+    await refused(['--pod-netns', ''], /--pod-netns/);
+    await refused(['--node', 'hdss7-21'], /--node "hdss7-21": needs --cluster FILE/);
+    await refused(['--reject', 'sometimes'], /--reject "sometimes": must be one of drop, keep/);
   });
 });
 

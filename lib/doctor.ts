@@ -10,6 +10,19 @@
 //
 // A check that drift could not make (etcd down) is explained by the finding that says why
 // (TLS, v2 off); one nobody explains is a finding of kind 'unexamined' (exit 3 when alone).
+//
+// Finding ids (stable):
+//   config.written-v3 / config.written-v2 / config.missing   the config is in the key space flannel does not read, or nowhere
+//   etcd.v2-disabled      etcd answers v2 with a plain 404 (no --enable-v2), or flanneld logs `response is invalid json`
+//   etcd.tls-ca / etcd.tls-client-cert / etcd.tls-scheme / etcd.tls-other   which TLS file (or scheme) is wrong
+//   etcd.unreachable      nothing answers (unexamined, exit 3)
+//   routes.peer-not-l2    host-gw peer off the iface's subnets, or its route refused by the kernel
+//   routes.vxlan-deleted  vxlan route / neighbour / fdb entry missing (flanneld never restores them)
+//   iptables.docker-masq  Docker's MASQUERADE rule back;  iptables.forward-drop  FORWARD DROP without ACCEPTs
+//   sysctl.ip-forward-off, docker0.bip-mismatch, mtu.mismatch
+//   lease.taken-over      this node holds another's lease, another holds ours, or subnet.env names another's
+//   flanneld.no-lease     healthz 200 but no lease;  flanneld.stopped  not RUNNING (the log says why)
+//   drift.<check id>      anything else drift finds, with the command that mends it
 
 import { join } from 'node:path';
 import type { Check, NodeExpectation } from './drift.ts';
@@ -27,7 +40,7 @@ import { parseSubnetEnv, type SubnetEnv } from './subnet-env.ts';
 export type FindingKind = 'problem' | 'unexamined';
 
 export interface Finding {
-  /** stable id, e.g. `config.written-v3` (README: doctor findings) */
+  /** stable id, e.g. `config.written-v3` (the list is in this file's header) */
   readonly id: string;
   /** 'unexamined': something could not be looked at, and nothing says why */
   readonly kind: FindingKind;
@@ -282,7 +295,7 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
         cause: 'ca.pem is not the CA that signed the etcd members\' certificates (copied from another cluster, or a certificate copied in its place); flanneld with it logs `x509: certificate signed by unknown authority`',
         fix: certFix,
         then: restartThen + flagsNote,
-        checks: [...covers, 'certs.chain'],
+        checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
       });
     } else if (id === 'etcd.tls-client-cert') {
       add({
@@ -292,7 +305,7 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
         cause: 'client.pem is not signed by the CA etcd trusts (--trusted-ca-file), is not for client auth, or no certificate was sent (the runbook never copies client-key.pem); flanneld with it logs `remote error: tls: bad certificate`',
         fix: certFix,
         then: restartThen + flagsNote,
-        checks: [...covers, 'certs.chain'],
+        checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
       });
     } else if (id === 'etcd.tls-scheme') {
       const fixed = ctx.etcd.endpoints.map(flip);
@@ -315,7 +328,7 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
         cause: `the TLS files cannot be used: unreadable, not PEM, or ${ctx.etcd.certfile ?? 'client.pem'} and ${ctx.etcd.keyfile ?? 'client-key.pem'} are not a pair`,
         fix: certFix,
         then: restartThen + flagsNote,
-        checks: [...covers, 'certs.chain'],
+        checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
       });
     } else {
       add({

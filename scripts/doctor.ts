@@ -20,7 +20,7 @@ import { diagnose, doctorExit, formatDoctorReport, type Invocation } from '../li
 import { formatNetworkConfig, parseNetworkConfig } from '../lib/netconfig.ts';
 import { connectionFor, storeTarget, type StoreTarget } from '../lib/network-store.ts';
 import { observeDoctorProbes, observeNode } from '../lib/node-observe.ts';
-import { zxRunner, type Runner } from '../lib/runner.ts';
+import { spawnRunner, type Runner } from '../lib/runner.ts';
 import { isEntryPoint, loadSettings, note, runScript } from '../lib/script.ts';
 import { persistPath } from '../lib/iptables-persist.ts';
 
@@ -47,7 +47,7 @@ const info = {
 /** Flags given on the command line that a fix command must carry too (the operator's overrides). */
 const CARRIED = ['endpoints', 'cafile', 'certfile', 'keyfile', 'etcd-prefix', 'etcd-api', 'public-ip', 'subnet', 'iface', 'network', 'bridge', 'healthz-port'] as const;
 
-export async function main(argv: string[], runner: Runner = zxRunner): Promise<number> {
+export async function main(argv: string[], runner: Runner = spawnRunner): Promise<number> {
   // grpc-js warns about an IP as TLS server name when the v3 key space is probed: not the operator's concern
   process.noDeprecation = true;
   const loaded = await loadSettings(argv, flags, info);

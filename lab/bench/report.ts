@@ -1,0 +1,115 @@
+// The benchmark's results as Markdown (pure): the machine, the targets met or not, then one
+// table per measurement. Every figure is `median (min-max)` over the runs.
+
+import type { Figure } from './stats.ts';
+import type { Results } from './targets.ts';
+
+const num = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const fig = (f: Figure) => `${num(f.median)} (${num(f.min)}-${num(f.max)})`;
+const row = (cells: readonly (string | number)[]) => `| ${cells.join(' | ')} |`;
+const table = (head: readonly string[], rows: readonly (readonly (string | number)[])[]) =>
+  [row(head), row(head.map(() => '---')), ...rows.map(row)].join('\n');
+
+export function formatResults(r: Results): string {
+  const m = r.machine;
+  const p = r.params;
+  const out: string[] = [];
+  out.push(`# flannel-runbook benchmark${p.quick ? ' (quick run)' : ''}`);
+  out.push('');
+  out.push(`Machine: ${m.nproc} cores, ${m.cpu}, kernel ${m.kernel}, node ${m.node}, etcd ${m.etcd}, ${m.iproute2}. Commit ${m.commit}, ${r.startedAt}. Load average (1 min) ${m.loadavg.start.toFixed(2)} at the start, ${m.loadavg.end.toFixed(2)} at the end${m.otherLabs.length ? `; ${m.otherLabs.length} other lab(s) up on the machine at the start (${m.otherLabs.join(', ')}): figures include their noise` : ''}.`);
+  out.push(`Bench: ${num(r.benchSeconds)} s in all (lab ${num(r.setupSeconds.lab)} s, runbook ${num(r.setupSeconds.runbook)} s). N = ${p.n.join(', ')} synthetic leases (plus the 2 nodes' own) in etcd v2 and v3 under \`/bench/network\`, network 172.0.0.0/11.`);
+  out.push(`Every figure: median (min-max) of ${p.runs} runs after ${p.warmup} untimed warm-up run(s) (the shell loops: no warm-up), wall time in ms, peak RSS in MB, measured inside the node's namespace (\`lab/bench/measure.sh\`: bash's $EPOCHREALTIME, GNU time's %M).`);
+  out.push('');
+  out.push('## Targets (issue 7)');
+  out.push('');
+  out.push(table(['target', 'met', 'numbers'], r.targets.map((t) => [t.target, t.met === null ? 'reported' : t.met ? '**met**' : '**NOT met**', t.numbers])));
+  out.push('');
+
+  out.push('## drift, the cron path (`node dist/drift.mjs --quiet`)');
+  out.push('');
+  out.push('Floor: one `ip -j route`, one `iptables-save` and one etcd range read (curl: v2 recursive GET, v3 gateway range) by bash. Naive check: per lease one `etcdctl get` and one `ip route show`' + (r.check.some((c) => c.sampled < c.n) ? ` (N > ${p.checkSample}: a sample of ${p.checkSample} leases, extrapolated x N/${p.checkSample}; marked ~)` : '') + '.');
+  out.push('');
+  out.push(
+    table(
+      ['N', 'API', 'drift ms', 'peak RSS MB', 'child processes (strace / self-reported)', 'floor ms', 'floor + node -e 0 ms', 'drift / (floor + node -e 0)', 'naive check ms', 'naive / drift'],
+      r.drift.map((d) => {
+        const f = r.floor.find((x) => x.n === d.n && x.api === d.api);
+        const c = r.check.find((x) => x.n === d.n && x.api === d.api);
+        const base = f ? f.timing.wallMs.median + r.nodeE0.wallMs.median : NaN;
+        return [
+          d.n,
+          d.api,
+          fig(d.timing.wallMs),
+          fig(d.timing.rssMb),
+          `${d.children} / ${d.selfReported}`,
+          f ? fig(f.timing.wallMs) : '-',
+          num(base),
+          (d.timing.wallMs.median / base).toFixed(2),
+          c ? `${c.sampled < c.n ? '~' : ''}${fig(c.wallMs)}` : '-',
+          c ? `${(c.wallMs.median / d.timing.wallMs.median).toFixed(0)}x` : '-',
+        ];
+      }),
+    ),
+  );
+  out.push('');
+  out.push(`\`node -e 0\`: ${fig(r.nodeE0.wallMs)} ms, ${fig(r.nodeE0.rssMb)} MB. drift's exit status in this lab: ${[...new Set(r.drift.map((d) => d.exit))].join(', ')} (checks not ok: ${[...new Set(r.drift.flatMap((d) => d.notOk))].join(', ') || 'none'}: flanneld.sh names the lab's real prefix, not /bench/network).`);
+  out.push('');
+
+  out.push('## drift --fix: N deleted routes restored');
+  out.push('');
+  out.push('Before every run one `ip -batch` deletes the N synthetic routes (untimed). Shell loop: `while read dst via; do ip route replace ...; done`.');
+  out.push('');
+  out.push(
+    table(
+      ['N', 'drift --fix v2 ms', 'drift --fix v3 ms', 'one ip -batch ms', 'shell loop ms', 'loop / drift --fix (v2, v3)'],
+      r.fixBaseline.map((b) => {
+        const v2 = r.fix.find((x) => x.n === b.n && x.api === 'v2');
+        const v3 = r.fix.find((x) => x.n === b.n && x.api === 'v3');
+        const sp = (x: typeof v2) => (x ? `${(b.loop.wallMs.median / x.timing.wallMs.median).toFixed(1)}x` : '-');
+        return [b.n, v2 ? fig(v2.timing.wallMs) : '-', v3 ? fig(v3.timing.wallMs) : '-', fig(b.ipBatch.wallMs), fig(b.loop.wallMs), `${sp(v2)}, ${sp(v3)}`];
+      }),
+    ),
+  );
+  out.push('');
+
+  out.push('## etcd reads per drift run, counted on the servers');
+  out.push('');
+  out.push("Every member's /metrics scraped before and after one drift run; less the same counters over an idle interval as long (flanneld's watch, etcd's own reads); divided by what ONE range read by curl adds to them (etcd 3.4 counts a v2 GET twice: the read and its auth check's read of /2/enabled).");
+  out.push('');
+  out.push(table(['N', 'API', 'counter (sum over the 3 members)', 'during the run', 'idle interval', 'net', 'one curl range read', 'range reads by drift'], r.etcd.map((e) => [e.n, e.api, `\`${e.metric}\``, e.during, e.idle, e.net, e.perRead, e.reads])));
+  out.push('');
+
+  out.push('## verify-ping over 100 targets (from hdss7-21)');
+  out.push('');
+  out.push("Targets: 50 addresses on hdss7-22's docker0, 50 on its pod's lo; the 10 that never answer are DROPped in the pod. Loop: `ping -n -c1 -W1` per target, one after the other.");
+  out.push('');
+  out.push(
+    table(
+      ['scenario', 'verify-ping flags', 'verify-ping ms', 'ping -c1 loop ms', 'loop / verify-ping', 'rows failed'],
+      r.ping.map((x) => [x.scenario, x.flags || '(defaults: --count 2 --wait 1 --concurrency 32)', fig(x.verify.wallMs), fig(x.loop.wallMs), `${(x.loop.wallMs.median / x.verify.wallMs.median).toFixed(2)}x`, x.failed]),
+    ),
+  );
+  out.push('');
+
+  out.push('## Cold start (`--help`)');
+  out.push('');
+  out.push(
+    table(
+      ['script', 'node dist/*.mjs ms', 'RSS MB', 'scripts/*.ts (tsx) ms', 'RSS MB'],
+      [
+        ...r.cold.map((c) => [c.script, fig(c.dist.wallMs), fig(c.dist.rssMb), fig(c.tsx.wallMs), fig(c.tsx.rssMb)]),
+        ['`node -e 0`', fig(r.nodeE0.wallMs), fig(r.nodeE0.rssMb), '', ''],
+        ['trivial zx script (`zx trivial-zx.mjs`: one `$\\`true\\``)', fig(r.zx.wallMs), fig(r.zx.rssMb), '', ''],
+      ],
+    ),
+  );
+  out.push('');
+
+  out.push('## Loading the leases');
+  out.push('');
+  out.push('v2: parallel PUTs with TTL (one keep-alive TLS agent, 32 in flight); v3: `etcdctl txn` batches of 128 puts bound to one lease grant; routes: one `ip -batch` in the node namespace.');
+  out.push('');
+  out.push(table(['N', 'leases added', 'v2 ms', 'v3 ms', 'routes ms'], r.load.map((l) => [l.n, l.added, num(l.v2Ms), num(l.v3Ms), num(l.routesMs)])));
+  out.push('');
+  return out.join('\n');
+}

@@ -1,0 +1,510 @@
+// `npm run bench`: issue 7's benchmark. Builds a lab, runs the runbook with the toolkit's
+// scripts, then measures, side by side in the same run and inside hdss7-21's namespace:
+//   cold start of every script (dist and tsx) against `node -e 0` and a trivial zx script;
+//   verify-ping over 100 targets (10 dead, then all answering) against a `ping -c1` loop;
+//   for N synthetic leases (v2 AND v3 under /bench/network, routes installed): drift (wall,
+//   peak RSS, child processes by strace), the floor (ip -j route + iptables-save + one range
+//   read by bash), the naive per-lease check, drift --fix of N deleted routes against one
+//   ip -batch and the `ip route replace` loop, and the etcd reads one drift run costs,
+//   counted on the servers.
+// Writes lab/bench/results.{md,json} (--quick: results.quick.*), prints the Markdown.
+// Not idempotent by nature (a fresh lab per run); the lab is torn down at the end, on any
+// failure and on Ctrl-C/SIGTERM (--keep leaves it up). Never touches the root namespace.
+// Exit: 0 measured (targets met or not: see the table), 2 usage, 3 the lab or a measurement
+// failed, 130 interrupted.
+//
+// Map: leases.ts  the synthetic cluster and the shell baselines (pure)
+//      stats.ts   samples, median/min/max, strace and /metrics parsers (pure)
+//      targets.ts results as data, the issue's targets judged (pure)
+//      report.ts  Markdown (pure)
+//      measure.sh the stopwatch, run inside the namespace;  v2-load.ts  parallel v2 PUTs
+
+import minimist from 'minimist';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { availableParallelism, loadavg, release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ExitCode, UsageError, exitCodeOf, invalid } from '../../lib/errors.ts';
+import { Ip4, Ip4Net } from '../../lib/ip4.ts';
+import type { EtcdApi } from '../../lib/lease.ts';
+import { createLab, type Lab, type LabNode } from '../lab.ts';
+import { listNetns } from '../netns.ts';
+import { runbookWithScripts } from '../runbook-steps.ts';
+import {
+  BENCH_CONFIG,
+  BENCH_NETWORK,
+  BENCH_PREFIX,
+  LEASE_TTL_S,
+  MAX_LEASES,
+  checkTable,
+  etcdReadCommand,
+  etcdctlWords,
+  floorScript,
+  leaseEntry,
+  naiveCheckLoop,
+  naiveFixLoop,
+  parseLeaseGrant,
+  pingLoop,
+  routeDelBatch,
+  routeReplaceBatch,
+  routeTable,
+  sampleIndexes,
+  syntheticLease,
+  syntheticLeases,
+  v3TxnBatches,
+} from './leases.ts';
+import { formatResults } from './report.ts';
+import { countChildProcesses, METRIC_NAMES, parseMetrics, parseSamples, rangeReads, scaled, timing, type Timing } from './stats.ts';
+import { evaluateTargets, type CheckRow, type ColdRow, type DriftRow, type EtcdRow, type FixBaselineRow, type FixRow, type FloorRow, type LoadRow, type Machine, type PingRow, type Results } from './targets.ts';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const REPO = join(HERE, '..', '..');
+const DIST = join(REPO, 'dist');
+const MEASURE = join(HERE, 'measure.sh');
+const TSX = join(REPO, 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs');
+const ZX = join(REPO, 'node_modules', '.bin', 'zx');
+const APIS: readonly EtcdApi[] = ['v2', 'v3'];
+
+const USAGE = `usage: npm run bench -- [options]
+
+  --n LIST            lease counts (default 10,100,1000,5000; at most ${MAX_LEASES})
+  --runs K            timed runs per figure, median/min/max (default 5)
+  --warmup W          untimed runs before them (default 1; the shell loops get none)
+  --check-sample S    the naive per-lease check loops over at most S leases and is extrapolated (default 100)
+  --quick             a short run: --n 10,1000 --runs 3 --check-sample 20; writes results.quick.*
+  --out BASE          write BASE.md and BASE.json (default lab/bench/results, --quick: lab/bench/results.quick)
+  --keep              leave the lab up afterwards (prints its prefix; npm run lab -- down PREFIX)
+  --help              this text
+
+exit codes: 0 measured (see the targets table), 2 usage error, 3 the lab or a measurement failed, 130 interrupted`;
+
+interface Options {
+  readonly n: number[];
+  readonly runs: number;
+  readonly warmup: number;
+  readonly checkSample: number;
+  readonly quick: boolean;
+  readonly out: string;
+  readonly keep: boolean;
+}
+
+function intFlag(name: string, text: unknown, min: number, max: number, example: string): number {
+  const s = String(text);
+  const v = Number(s);
+  if (!/^\d+$/.test(s) || v < min || v > max) throw invalid(`--${name}`, s, `must be an integer ${min}-${max}`, example);
+  return v;
+}
+
+export function parseOptions(argv: readonly string[]): Options | 'help' {
+  const a = minimist([...argv], {
+    string: ['n', 'runs', 'warmup', 'check-sample', 'out'],
+    boolean: ['quick', 'keep', 'help'],
+    alias: { h: 'help' },
+    unknown: (arg) => {
+      if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}; see --help`);
+      throw new UsageError(`unexpected argument ${JSON.stringify(arg)}; see --help`);
+    },
+  });
+  if (a.help) return 'help';
+  const quick = Boolean(a.quick);
+  const nText = a.n ?? (quick ? '10,1000' : '10,100,1000,5000');
+  const n = String(nText)
+    .split(',')
+    .map((x) => intFlag('n', x.trim(), 1, MAX_LEASES, '--n 10,100,1000,5000'));
+  if (n.length < 2) throw invalid('--n', nText, 'needs at least two lease counts (the targets compare the smallest with the largest)', '--n 10,5000');
+  return {
+    n: [...new Set(n)].sort((x, y) => x - y),
+    runs: intFlag('runs', a.runs ?? (quick ? 3 : 5), 1, 100, '--runs 5'),
+    warmup: intFlag('warmup', a.warmup ?? 1, 0, 10, '--warmup 1'),
+    checkSample: intFlag('check-sample', a['check-sample'] ?? (quick ? 20 : 100), 1, MAX_LEASES, '--check-sample 100'),
+    quick,
+    out: a.out ?? join(HERE, quick ? 'results.quick' : 'results'),
+    keep: Boolean(a.keep),
+  };
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(new Error('aborted'))), { once: true });
+  });
+
+function machine(loadStart: number, otherLabs: string[]): Machine {
+  const sh = (argv: string[]) => {
+    try {
+      return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    } catch {
+      return '?';
+    }
+  };
+  const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? '?';
+  const dirty = sh(['git', '-C', REPO, 'status', '--porcelain', '--', 'lib', 'scripts']) !== '' ? ' (lib/scripts with uncommitted changes)' : '';
+  return {
+    nproc: availableParallelism(),
+    cpu,
+    kernel: release(),
+    node: process.version,
+    etcd: sh(['etcd', '--version']).split('\n')[0]!.replace(/^etcd Version: /, ''),
+    iproute2: sh(['ip', '-V']).replace(/^ip utility, /, 'iproute2 '),
+    commit: `${sh(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'])}${dirty}`,
+    loadavg: { start: loadStart, end: loadavg()[0]! },
+    otherLabs,
+  };
+}
+
+/** The measurements, on one lab whose runbook has run. */
+class Bench {
+  readonly node: LabNode;
+  readonly peer: LabNode;
+  readonly scratch: string;
+  readonly certs: { ca: string; cert: string; key: string };
+  readonly cluster: string;
+  private leaseId = '';
+  private loaded = 0;
+
+  constructor(
+    readonly lab: Lab,
+    readonly opts: Options,
+    readonly log: (line: string) => void,
+    readonly signal: AbortSignal,
+  ) {
+    [this.node, this.peer] = lab.nodes as [LabNode, LabNode];
+    this.scratch = join(lab.dir, 'bench');
+    mkdirSync(this.scratch, { recursive: true });
+    const c = join(this.node.root, 'opt', 'flannel', 'cert');
+    this.certs = { ca: join(c, 'ca.pem'), cert: join(c, 'client.pem'), key: join(c, 'client-key.pem') };
+    this.cluster = join(lab.dir, 'cluster.json');
+  }
+
+  /** measure.sh inside the node's namespace; statuses outside okStatus fail the bench with the command's stderr. */
+  async measure(argv: readonly string[], o: { runs?: number; warmup?: number; setup?: string; okStatus?: readonly number[]; timeoutMs?: number; ns?: string } = {}): Promise<Timing> {
+    const runs = o.runs ?? this.opts.runs;
+    const warmup = o.warmup ?? this.opts.warmup;
+    const ns = o.ns ?? this.node.netns;
+    const r = await this.lab.exec(ns, ['bash', MEASURE, String(runs), String(warmup), o.setup ?? '', '--', ...argv], { timeoutMs: o.timeoutMs ?? 600_000 });
+    const samples = parseSamples(r.stdout);
+    const ok = o.okStatus ?? [0];
+    const bad = samples.find((s) => !ok.includes(s.status));
+    if (bad) {
+      const again = await this.lab.exec(ns, [...argv], { okStatus: [bad.status], timeoutMs: 120_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
+      throw new Error(`${argv.join(' ')}: exit ${bad.status} (expected ${ok.join(' or ')}):\n${again.stderr.slice(-2000)}${again.stdout.slice(-1000)}`);
+    }
+    return timing(samples);
+  }
+
+  driftArgs(api: EtcdApi): string[] {
+    return [
+      join(DIST, 'drift.mjs'),
+      '--etcd-prefix', BENCH_PREFIX,
+      '--etcd-api', api,
+      '--network', BENCH_NETWORK.toString(),
+      '--public-ip', this.node.ip,
+      '--subnet', this.node.subnet,
+      '--iface', this.node.iface,
+      '--endpoints', this.lab.etcd.endpoints.join(','),
+      '--root', this.node.root,
+      '--program', this.node.program,
+    ];
+  }
+
+  /** One drift --json: what it says about the node. Anything but flanneld.sh's prefix not ok fails the bench. */
+  async driftState(api: EtcdApi, extra: string[] = []): Promise<{ exit: number; childProcesses: number; notOk: string[]; fixed: string[]; reason: (id: string) => string }> {
+    const r = await this.lab.exec(this.node.netns, ['node', ...this.driftArgs(api), '--json', ...extra], { okStatus: [1, 3], timeoutMs: 120_000 });
+    let j: { exit: number; childProcesses: number; checks: { id: string; status: string; reason: string }[]; fixed: string[] };
+    try {
+      j = JSON.parse(r.stdout);
+    } catch {
+      throw new Error(`drift --json (${api}) exit ${r.status}: ${r.stderr.slice(-1000)}`);
+    }
+    const notOk = j.checks.filter((c) => c.status !== 'ok').map((c) => c.id);
+    return { exit: j.exit, childProcesses: j.childProcesses, notOk, fixed: j.fixed, reason: (id) => j.checks.find((c) => c.id === id)?.reason ?? '' };
+  }
+
+  async expectOnlyPrefixDrift(api: EtcdApi, what: string): Promise<Awaited<ReturnType<Bench['driftState']>>> {
+    const s = await this.driftState(api);
+    const unexpected = s.notOk.filter((id) => id !== 'flanneld.flags');
+    if (unexpected.length) throw new Error(`${what}: drift (${api}) finds ${unexpected.map((id) => `${id}: ${s.reason(id).slice(0, 300)}`).join('; ')}`);
+    return s;
+  }
+
+  // ------------------------------------------------------------------ etcd
+
+  private async v2Load(entries: { key: string; value: string; ttl?: number }[]): Promise<number> {
+    const t0 = performance.now();
+    const job = { endpoint: this.lab.etcd.endpoints[0], ca: this.lab.etcd.cafile, cert: this.lab.etcd.certfile, key: this.lab.etcd.keyfile, concurrency: 32, entries };
+    await this.lab.exec(this.lab.hosts['hdss7-12']!.netns, ['node', '--import', TSX, join(HERE, 'v2-load.ts')], { input: JSON.stringify(job), timeoutMs: 300_000 });
+    return performance.now() - t0;
+  }
+
+  private async v3Load(entries: { key: string; value: string }[], leaseId?: string): Promise<number> {
+    const t0 = performance.now();
+    for (const txn of v3TxnBatches(entries, leaseId)) {
+      const r = await this.lab.etcdctl(['txn'], { input: txn, timeoutMs: 60_000 });
+      if (!/^SUCCESS/.test(r.stdout)) throw new Error(`etcdctl txn: ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 300)}`);
+    }
+    return performance.now() - t0;
+  }
+
+  /** The bench network's config and the two nodes' own leases, in both key spaces; then drift --fix until only flanneld.sh's prefix differs. */
+  async setupNetwork(): Promise<void> {
+    this.leaseId = parseLeaseGrant((await this.lab.etcdctl(['lease', 'grant', String(LEASE_TTL_S)])).stdout);
+    const ownEntries = (api: EtcdApi) => this.lab.nodes.map((n) => leaseEntry({ subnet: Ip4Net.parse(n.subnet), publicIp: Ip4.parse(n.ip) }, api));
+    await this.v2Load([{ key: `${BENCH_PREFIX}/config`, value: BENCH_CONFIG }, ...ownEntries('v2').map((e) => ({ ...e, ttl: LEASE_TTL_S }))]);
+    await this.v3Load([{ key: `${BENCH_PREFIX}/config`, value: BENCH_CONFIG }]);
+    await this.v3Load(ownEntries('v3'), this.leaseId);
+    // the node as drift sees it with --network 172.0.0.0/11: the SNAT rule and subnet.env for
+    // that network (iptables-restore, subnet.env), then the persisted rules; flanneld.sh keeps
+    // the lab's real prefix (flanneld.flags stays "drift": exit 1 in every run, said in the results)
+    for (let i = 0; i < 3; i++) {
+      const s = await this.driftState('v2', ['--fix']);
+      if (s.notOk.every((id) => id === 'flanneld.flags')) break;
+    }
+    for (const api of APIS) await this.expectOnlyPrefixDrift(api, 'the bench network after setup');
+  }
+
+  /** Leases [loaded, n) into both key spaces and their routes into the node, one ip -batch. */
+  async loadTo(n: number): Promise<LoadRow> {
+    const add = syntheticLeases(this.loaded, n);
+    const v2Ms = await this.v2Load(add.map((l) => ({ ...leaseEntry(l, 'v2'), ttl: LEASE_TTL_S })));
+    const v3Ms = await this.v3Load(add.map((l) => leaseEntry(l, 'v3')), this.leaseId);
+    const t0 = performance.now();
+    await this.lab.exec(this.node.netns, ['ip', '-batch', '-'], { input: routeReplaceBatch(add, this.node.iface) });
+    const routesMs = performance.now() - t0;
+    this.loaded = n;
+    return { n, added: add.length, v2Ms, v3Ms, routesMs };
+  }
+
+  async scrape(): Promise<Map<string, number>[]> {
+    const hosts = this.lab.hosts['hdss7-12']!;
+    return Promise.all(
+      this.lab.etcd.endpoints.map(async (ep) => {
+        const r = await this.lab.exec(hosts.netns, ['curl', '-sf', '--cacert', this.lab.etcd.cafile, '--cert', this.lab.etcd.certfile, '--key', this.lab.etcd.keyfile, `${ep}/metrics`]);
+        return parseMetrics(r.stdout);
+      }),
+    );
+  }
+
+  /** Range reads on every member during one drift run, and during an idle interval as long. */
+  async etcdReads(n: number, api: EtcdApi): Promise<EtcdRow> {
+    const total = (ms: Map<string, number>[]) => ms.reduce((s, m) => s + rangeReads(m, api), 0);
+    const before = total(await this.scrape());
+    const t0 = performance.now();
+    await this.lab.exec(this.node.netns, ['node', ...this.driftArgs(api), '--quiet'], { okStatus: [1] });
+    const intervalMs = performance.now() - t0;
+    const after = total(await this.scrape());
+    const idle0 = total(await this.scrape());
+    await sleep(intervalMs, this.signal);
+    const idle1 = total(await this.scrape());
+    const c0 = total(await this.scrape());
+    await this.lab.exec(this.node.netns, ['bash', '-c', `${etcdReadCommand(api, this.lab.etcd.endpoints[0]!, BENCH_PREFIX, this.certs)} >/dev/null`]);
+    const perRead = total(await this.scrape()) - c0;
+    const net = after - before - (idle1 - idle0);
+    return { n, api, metric: METRIC_NAMES[api], during: after - before, idle: idle1 - idle0, net, perRead, reads: net / perRead, intervalMs };
+  }
+
+  // ------------------------------------------------------------------ measurements
+
+  async coldStart(): Promise<{ nodeE0: Timing; zx: Timing; cold: ColdRow[] }> {
+    const nodeE0 = await this.measure(['node', '-e', '0']);
+    const zx = await this.measure([ZX, join(HERE, 'trivial-zx.mjs')]);
+    const dist = new Set(readdirSync(DIST).filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4)));
+    const scripts = readdirSync(join(REPO, 'scripts'))
+      .filter((f) => f.endsWith('.ts') && dist.has(f.slice(0, -3)))
+      .map((f) => f.slice(0, -3))
+      .sort();
+    const cold: ColdRow[] = [];
+    for (const s of scripts) {
+      cold.push({ script: s, dist: await this.measure(['node', join(DIST, `${s}.mjs`), '--help']), tsx: await this.measure([join(REPO, 'scripts', `${s}.ts`), '--help']) });
+      this.log(`    cold start ${s}: dist ${cold.at(-1)!.dist.wallMs.median.toFixed(0)} ms, tsx ${cold.at(-1)!.tsx.wallMs.median.toFixed(0)} ms`);
+    }
+    return { nodeE0, zx, cold };
+  }
+
+  async verifyPing(): Promise<PingRow[]> {
+    const peer = this.peer;
+    const octets = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `172.7.22.${from + i}`);
+    if (peer.subnet !== '172.7.22.0/24') throw new Error(`verify-ping targets assume hdss7-22 holds 172.7.22.0/24, not ${peer.subnet}`);
+    const onHost = octets(100, 150);
+    const onPod = octets(150, 200);
+    const dead = '172.7.22.190-172.7.22.199';
+    await this.lab.exec(peer.netns, ['ip', '-batch', '-'], { input: onHost.map((a) => `addr add ${a}/32 dev docker0\n`).join('') });
+    await this.lab.exec(peer.pod.netns, ['ip', '-batch', '-'], { input: onPod.map((a) => `addr add ${a}/32 dev lo\n`).join('') });
+    const targets = [...onHost, ...onPod];
+    const verifyArgv = (flags: string[]) => ['node', join(DIST, 'verify-ping.mjs'), '--cluster', this.cluster, '--node', this.node.name, '--root', this.node.root, '--targets', targets.join(','), ...flags];
+    const failedRows = async (flags: string[]) => {
+      const r = await this.lab.exec(this.node.netns, [...verifyArgv(flags), '--json'], { okStatus: [1], timeoutMs: 120_000 });
+      return (JSON.parse(r.stdout) as { rows: { ok: boolean }[] }).rows.filter((x) => !x.ok).length;
+    };
+    const rows: PingRow[] = [];
+    const drop = ['INPUT', '-m', 'iprange', '--dst-range', dead, '-j', 'DROP'];
+    for (const scenario of ['10 of 100 never answer', 'all 100 answer'] as const) {
+      const deadOnes = scenario === '10 of 100 never answer';
+      await this.lab.exec(peer.pod.netns, ['iptables', deadOnes ? '-I' : '-D', ...drop]);
+      const loop = await this.measure(pingLoop(targets, 1), { warmup: 0 });
+      for (const flags of [[], ['--count', '1']]) {
+        const failed = await failedRows(flags);
+        if (failed !== (deadOnes ? 10 : 0)) throw new Error(`verify-ping ${flags.join(' ')} (${scenario}): ${failed} rows failed, expected ${deadOnes ? 10 : 0}`);
+        const verify = await this.measure(verifyArgv(flags), { okStatus: [deadOnes ? 1 : 0] });
+        rows.push({ scenario, flags: flags.join(' '), verify, loop, failed });
+        this.log(`    verify-ping ${flags.join(' ') || '(defaults)'}, ${scenario}: ${verify.wallMs.median.toFixed(0)} ms; ping -c1 loop ${loop.wallMs.median.toFixed(0)} ms`);
+      }
+    }
+    return rows;
+  }
+
+  async atN(n: number, out: { drift: DriftRow[]; floor: FloorRow[]; check: CheckRow[]; fix: FixRow[]; fixBaseline: FixBaselineRow[]; etcd: EtcdRow[] }): Promise<void> {
+    const leases = syntheticLeases(0, n);
+    const f = (name: string, text: string) => {
+      const p = join(this.scratch, `${name}-${n}`);
+      writeFileSync(p, text);
+      return p;
+    };
+    const addFile = f('add.batch', routeReplaceBatch(leases, this.node.iface));
+    const delFile = f('del.batch', routeDelBatch(leases, this.node.iface));
+    const routesFile = f('routes.txt', routeTable(leases));
+    const sample = sampleIndexes(n, this.opts.checkSample).map(syntheticLease);
+    const endpoint = this.lab.etcd.endpoints[0]!;
+
+    for (const api of APIS) {
+      const state = await this.expectOnlyPrefixDrift(api, `${n} leases loaded`);
+      const peers = state.reason('routes.peers');
+      if (!peers.includes(`${n + 1} peer routes`)) throw new Error(`drift (${api}) at N=${n}: routes.peers says "${peers}", expected ${n + 1} peer routes`);
+
+      const t = await this.measure(['node', ...this.driftArgs(api), '--quiet'], { okStatus: [0, 1] });
+      const straceLog = join(this.scratch, `strace-${api}-${n}`);
+      await this.lab.exec(this.node.netns, ['strace', '-f', '-qq', '-e', 'trace=execve', '-o', straceLog, 'node', ...this.driftArgs(api), '--quiet'], { okStatus: [1], timeoutMs: 120_000 });
+      const kids = countChildProcesses(readFileSync(straceLog, 'utf8'));
+      out.drift.push({ n, api, timing: t, children: kids.count, childPrograms: kids.programs, selfReported: state.childProcesses, exit: state.exit, notOk: state.notOk });
+
+      out.floor.push({ n, api, timing: await this.measure(floorScript(api, endpoint, BENCH_PREFIX, this.certs)) });
+      out.etcd.push(await this.etcdReads(n, api));
+
+      const checkFile = f(`check-${api}.txt`, checkTable(sample, api));
+      const ct = await this.measure(naiveCheckLoop(checkFile, etcdctlWords(api, this.lab.etcd.endpoints, this.certs)), { warmup: 0 });
+      out.check.push({ n, api, sampled: sample.length, timing: ct, wallMs: scaled(ct.wallMs, n / sample.length) });
+
+      // drift --fix: once with --json to see it restore the routes, then timed
+      await this.lab.exec(this.node.netns, ['ip', '-batch', delFile]);
+      const fixed = await this.driftState(api, ['--fix']);
+      if (!fixed.fixed.some((x) => /ip -batch/.test(x)) || fixed.notOk.some((id) => id !== 'flanneld.flags')) {
+        throw new Error(`drift --fix (${api}) at N=${n} did not restore the routes: fixed ${JSON.stringify(fixed.fixed)}, not ok ${fixed.notOk.join(', ')}`);
+      }
+      out.fix.push({ n, api, timing: await this.measure(['node', ...this.driftArgs(api), '--fix', '--quiet'], { setup: `ip -batch ${delFile}`, okStatus: [0, 1] }) });
+      const d = out.drift.at(-1)!;
+      this.log(`    N=${n} ${api}: drift ${d.timing.wallMs.median.toFixed(0)} ms, ${d.timing.rssMb.max.toFixed(0)} MB, ${d.children} children; floor ${out.floor.at(-1)!.timing.wallMs.median.toFixed(0)} ms; etcd reads ${out.etcd.at(-1)!.net}; naive check ${out.check.at(-1)!.wallMs.median.toFixed(0)} ms; --fix ${out.fix.at(-1)!.timing.wallMs.median.toFixed(0)} ms`);
+    }
+    const ipBatch = await this.measure(['ip', '-batch', addFile], { setup: `ip -batch ${delFile}` });
+    const loop = await this.measure(naiveFixLoop(routesFile, this.node.iface), { setup: `ip -batch ${delFile}`, warmup: 0 });
+    out.fixBaseline.push({ n, ipBatch, loop });
+    this.log(`    N=${n}: ip -batch ${ipBatch.wallMs.median.toFixed(1)} ms, ip route replace loop ${loop.wallMs.median.toFixed(0)} ms`);
+    // every route is back (the loop ran last)
+    await this.expectOnlyPrefixDrift('v2', `after the fix measurements at N=${n}`);
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const log = (l: string) => process.stderr.write(`${l}\n`);
+  let opts: Options;
+  try {
+    const o = parseOptions(argv);
+    if (o === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return ExitCode.Ok;
+    }
+    opts = o;
+  } catch (e) {
+    log(`bench: ${(e as Error).message}`);
+    return exitCodeOf(e);
+  }
+  if (process.getuid?.() !== 0) {
+    log('bench: must run as root (network namespaces, iptables)');
+    return ExitCode.Usage;
+  }
+  for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
+  const ac = new AbortController();
+  let interrupted: string | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted === undefined) {
+      interrupted = sig;
+      log(`\nbench: ${sig}: stopping, tearing the lab down...`);
+      ac.abort();
+    } else log(`bench: ${sig} again: still tearing down, please wait`);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+
+  const t0 = performance.now();
+  const startedAt = new Date().toISOString();
+  const loadStart = loadavg()[0]!;
+  const otherLabs = [...new Set((await listNetns()).map((n) => n.split('-')[0]!))].sort();
+  let lab: Lab | undefined;
+  let code: number = ExitCode.Ok;
+  try {
+    log(`bench: N = ${opts.n.join(', ')}, ${opts.runs} runs (+${opts.warmup} warm-up)`);
+    const tLab = performance.now();
+    lab = await createLab({ signal: ac.signal, log: (l) => log(`    ${l}`) });
+    const labS = (performance.now() - tLab) / 1000;
+    log(`bench: lab ${lab.prefix} (${labS.toFixed(1)} s); the runbook with the toolkit's scripts`);
+    const tRun = performance.now();
+    await runbookWithScripts(lab, { startsecs: 2, log: (l) => log(`    ${l}`) });
+    const runbookS = (performance.now() - tRun) / 1000;
+    const b = new Bench(lab, opts, log, ac.signal);
+
+    log('bench: cold start');
+    const { nodeE0, zx, cold } = await b.coldStart();
+    log('bench: verify-ping over 100 targets');
+    const ping = await b.verifyPing();
+    log(`bench: the bench network ${BENCH_NETWORK} under ${BENCH_PREFIX} (v2 and v3)`);
+    await b.setupNetwork();
+    const out = { drift: [] as DriftRow[], floor: [] as FloorRow[], check: [] as CheckRow[], fix: [] as FixRow[], fixBaseline: [] as FixBaselineRow[], etcd: [] as EtcdRow[] };
+    const load: LoadRow[] = [];
+    for (const n of opts.n) {
+      const l = await b.loadTo(n);
+      load.push(l);
+      log(`bench: N=${n}: +${l.added} leases (v2 ${l.v2Ms.toFixed(0)} ms, v3 ${l.v3Ms.toFixed(0)} ms), routes ${l.routesMs.toFixed(0)} ms`);
+      await b.atN(n, out);
+    }
+    const partial = {
+      machine: machine(loadStart, otherLabs.filter((p) => p !== lab!.prefix)),
+      params: { n: opts.n, runs: opts.runs, warmup: opts.warmup, checkSample: opts.checkSample, quick: opts.quick },
+      startedAt,
+      benchSeconds: (performance.now() - t0) / 1000,
+      setupSeconds: { lab: labS, runbook: runbookS },
+      nodeE0,
+      zx,
+      cold,
+      ping,
+      load,
+      ...out,
+    };
+    const results: Results = { ...partial, targets: evaluateTargets(partial) };
+    const md = formatResults(results);
+    writeFileSync(`${opts.out}.json`, `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(`${opts.out}.md`, md);
+    process.stdout.write(md);
+    log(`bench: wrote ${opts.out}.md and ${opts.out}.json`);
+  } catch (e) {
+    if (interrupted === undefined) {
+      log(`bench: ${(e as Error).stack ?? (e as Error).message}`);
+      code = exitCodeOf(e) === ExitCode.Usage ? ExitCode.Usage : ExitCode.Runtime;
+    }
+  } finally {
+    if (interrupted !== undefined) code = 130;
+    if (lab && opts.keep && interrupted === undefined) {
+      lab.keep();
+      log(`bench: lab ${lab.prefix} left up (npm run lab -- down ${lab.prefix})`);
+    } else if (lab) {
+      await lab.destroy();
+      log(`bench: lab ${lab.prefix} torn down`);
+    }
+    for (const s of signals) process.off(s, onSignal);
+  }
+  log(`bench: ${code === 0 ? 'done' : `exit ${code}`} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  return code;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.env.SHLVL ??= '1';
+  process.exitCode = await main(process.argv.slice(2));
+}

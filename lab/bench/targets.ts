@@ -1,0 +1,207 @@
+// The benchmark's results as data, and issue 7's targets judged on them (pure): each target
+// met or not, with the numbers that decide it.
+
+import type { EtcdApi } from '../../lib/lease.ts';
+import { slope, type Figure, type Timing } from './stats.ts';
+
+export interface Machine {
+  readonly nproc: number;
+  readonly cpu: string;
+  readonly kernel: string;
+  readonly node: string;
+  readonly etcd: string;
+  readonly iproute2: string;
+  readonly commit: string;
+  /** 1-minute load average when the bench started and ended (the machine may be shared) */
+  readonly loadavg: { readonly start: number; readonly end: number };
+  /** other labs' namespace prefixes seen at the start: other runs on the same machine */
+  readonly otherLabs: readonly string[];
+}
+
+export interface Params {
+  readonly n: readonly number[];
+  readonly runs: number;
+  readonly warmup: number;
+  readonly checkSample: number;
+  readonly quick: boolean;
+}
+
+/** `drift` (the cron path, dist/drift.mjs) on N leases. */
+export interface DriftRow {
+  readonly n: number;
+  readonly api: EtcdApi;
+  readonly timing: Timing;
+  /** counted by strace (successful execve by a new PID) */
+  readonly children: number;
+  readonly childPrograms: readonly string[];
+  /** what drift --json says it started */
+  readonly selfReported: number;
+  /** exit status and the checks that were not ok (the bench's lab: flanneld.flags only) */
+  readonly exit: number;
+  readonly notOk: readonly string[];
+}
+
+/** One `ip -j route`, one `iptables-save`, one etcd range read (curl), by bash. */
+export interface FloorRow {
+  readonly n: number;
+  readonly api: EtcdApi;
+  readonly timing: Timing;
+}
+
+/** The naive check: one etcd get + one `ip route show` per lease, over `sampled` leases. */
+export interface CheckRow {
+  readonly n: number;
+  readonly api: EtcdApi;
+  readonly sampled: number;
+  readonly timing: Timing;
+  /** the sample's wall time times n / sampled (equal to it when every lease was looped over) */
+  readonly wallMs: Figure;
+}
+
+/** `drift --fix` restoring n deleted routes. */
+export interface FixRow {
+  readonly n: number;
+  readonly api: EtcdApi;
+  readonly timing: Timing;
+}
+
+/** The same n routes by one `ip -batch`, and by a shell loop of `ip route replace`. */
+export interface FixBaselineRow {
+  readonly n: number;
+  readonly ipBatch: Timing;
+  readonly loop: Timing;
+}
+
+/** etcd reads counted on the servers (every member) during one drift run, less an idle interval as long. */
+export interface EtcdRow {
+  readonly n: number;
+  readonly api: EtcdApi;
+  readonly metric: string;
+  readonly during: number;
+  readonly idle: number;
+  readonly net: number;
+  /** the same counters around ONE range read by curl (etcd 3.4 counts a v2 GET as 2) */
+  readonly perRead: number;
+  /** net / perRead: range reads the drift run made */
+  readonly reads: number;
+  readonly intervalMs: number;
+}
+
+export interface PingRow {
+  readonly scenario: '10 of 100 never answer' | 'all 100 answer';
+  /** verify-ping's flags beyond the targets ('' = its defaults) */
+  readonly flags: string;
+  readonly verify: Timing;
+  readonly loop: Timing;
+  /** rows verify-ping reported as failed (sanity: 10, then 0) */
+  readonly failed: number;
+}
+
+export interface ColdRow {
+  readonly script: string;
+  /** node dist/<script>.mjs --help */
+  readonly dist: Timing;
+  /** scripts/<script>.ts --help (sh, then node with tsx's loader) */
+  readonly tsx: Timing;
+}
+
+export interface LoadRow {
+  readonly n: number;
+  readonly added: number;
+  readonly v2Ms: number;
+  readonly v3Ms: number;
+  readonly routesMs: number;
+}
+
+export interface TargetRow {
+  readonly id: string;
+  readonly target: string;
+  /** null: reported, no threshold */
+  readonly met: boolean | null;
+  readonly numbers: string;
+}
+
+export interface Results {
+  readonly machine: Machine;
+  readonly params: Params;
+  readonly startedAt: string;
+  readonly benchSeconds: number;
+  readonly setupSeconds: { readonly lab: number; readonly runbook: number };
+  readonly nodeE0: Timing;
+  readonly zx: Timing;
+  readonly cold: readonly ColdRow[];
+  readonly ping: readonly PingRow[];
+  readonly load: readonly LoadRow[];
+  readonly drift: readonly DriftRow[];
+  readonly floor: readonly FloorRow[];
+  readonly check: readonly CheckRow[];
+  readonly fix: readonly FixRow[];
+  readonly fixBaseline: readonly FixBaselineRow[];
+  readonly etcd: readonly EtcdRow[];
+  readonly targets: readonly TargetRow[];
+}
+
+const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const APIS: readonly EtcdApi[] = ['v2', 'v3'];
+
+/** Issue 7's targets on these results. Sizes: the smallest and largest N measured (10 and 5,000 in a full run). */
+export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
+  const ns = [...r.params.n].sort((a, b) => a - b);
+  const lo = ns[0]!;
+  const hi = ns.at(-1)!;
+  // the slope is taken between 1,000 and 5,000 in a full run: the largest N below hi, preferring 1,000
+  const mid = ns.includes(1000) && hi > 1000 ? 1000 : ns.at(-2);
+  const out: TargetRow[] = [];
+  const drift = (n: number, api: EtcdApi) => r.drift.find((d) => d.n === n && d.api === api);
+  const by = <T extends { n: number; api: EtcdApi }>(rows: readonly T[], n: number, api: EtcdApi) => rows.find((x) => x.n === n && x.api === api);
+
+  for (const api of APIS) {
+    const a = drift(lo, api);
+    const b = drift(hi, api);
+    if (!a || !b) continue;
+    const ratio = b.timing.wallMs.median / a.timing.wallMs.median;
+    out.push({ id: `drift.scale.${api}`, target: `drift (${api}) at ${hi} leases at most 1.5x its time at ${lo}`, met: ratio <= 1.5, numbers: `${ms(b.timing.wallMs.median)} ms vs ${ms(a.timing.wallMs.median)} ms = ${ratio.toFixed(2)}x` });
+    const counts = ns.map((n) => drift(n, api)?.children);
+    const constant = counts.every((c) => c === counts[0]);
+    out.push({ id: `drift.children.${api}`, target: `drift (${api}): a constant number of child processes whatever N`, met: constant, numbers: `${ns.map((n, i) => `N=${n}: ${counts[i]}`).join(', ')} (${(b.childPrograms ?? []).map((p) => p.split('/').at(-1)).join(', ')})` });
+    const rss = b.timing.rssMb.max;
+    out.push({ id: `drift.rss.${api}`, target: `drift (${api}) peak RSS at ${hi} leases under 150 MB`, met: rss < 150, numbers: `${rss.toFixed(1)} MB (max of ${b.timing.rssMb.runs} runs)` });
+    const floor = by(r.floor, hi, api);
+    if (floor) {
+      const base = floor.timing.wallMs.median + r.nodeE0.wallMs.median;
+      out.push({ id: `drift.floor.${api}`, target: `drift (${api}) at ${hi} leases within 2x of (the floor + node -e 0)`, met: b.timing.wallMs.median <= 2 * base, numbers: `${ms(b.timing.wallMs.median)} ms vs 2 x (${ms(floor.timing.wallMs.median)} + ${ms(r.nodeE0.wallMs.median)}) = ${ms(2 * base)} ms (${(b.timing.wallMs.median / base).toFixed(2)}x)` });
+    }
+    const fa = mid !== undefined ? by(r.fix, mid, api) : undefined;
+    const fb = by(r.fix, hi, api);
+    const ba = r.fixBaseline.find((x) => x.n === mid);
+    const bb = r.fixBaseline.find((x) => x.n === hi);
+    if (fa && fb && ba && bb && mid !== undefined) {
+      const fixSlope = slope({ n: mid, ms: fa.timing.wallMs.median }, { n: hi, ms: fb.timing.wallMs.median });
+      const batchSlope = slope({ n: mid, ms: ba.ipBatch.wallMs.median }, { n: hi, ms: bb.ipBatch.wallMs.median });
+      out.push({ id: `fix.slope.${api}`, target: `drift --fix (${api}): marginal cost per route (${mid} -> ${hi}) within 2x of ip -batch's`, met: fixSlope <= 2 * batchSlope, numbers: `${(fixSlope * 1000).toFixed(1)} us/route vs ip -batch ${(batchSlope * 1000).toFixed(1)} us/route = ${(fixSlope / batchSlope).toFixed(2)}x` });
+    }
+    if (fb && bb) {
+      const speedup = bb.loop.wallMs.median / fb.timing.wallMs.median;
+      out.push({ id: `fix.loop.${api}`, target: `drift --fix (${api}) of ${hi} routes at least 8x faster than the shell loop`, met: speedup >= 8, numbers: `${ms(fb.timing.wallMs.median)} ms vs loop ${ms(bb.loop.wallMs.median)} ms = ${speedup.toFixed(1)}x` });
+    }
+    const reads = ns.map((n) => by(r.etcd, n, api));
+    if (reads.every(Boolean)) {
+      out.push({ id: `etcd.reads.${api}`, target: `etcd (${api}): exactly one range read per drift run whatever N (counted on the servers)`, met: reads.every((x) => x!.reads === 1), numbers: reads.map((x) => `N=${x!.n}: ${x!.reads}`).join(', ') + ` (counter net of idle / one curl read's count: ${reads.map((x) => `${x!.net}/${x!.perRead}`).join(', ')})` });
+    }
+  }
+  const dead = r.ping.find((p) => p.scenario === '10 of 100 never answer' && p.flags === '');
+  if (dead) {
+    const x = dead.loop.wallMs.median / dead.verify.wallMs.median;
+    out.push({ id: 'ping.dead', target: 'verify-ping over 100 targets, 10 never answering: at least 10x faster than a sequential ping -c1 loop', met: x >= 10, numbers: `${ms(dead.verify.wallMs.median)} ms vs loop ${ms(dead.loop.wallMs.median)} ms = ${x.toFixed(1)}x` });
+  }
+  const all = r.ping.find((p) => p.scenario === 'all 100 answer' && p.flags === '');
+  if (all) {
+    out.push({ id: 'ping.all', target: 'verify-ping over 100 answering targets: no slower than the sequential loop', met: all.verify.wallMs.median <= all.loop.wallMs.median, numbers: `${ms(all.verify.wallMs.median)} ms vs loop ${ms(all.loop.wallMs.median)} ms = ${(all.verify.wallMs.median / all.loop.wallMs.median).toFixed(2)}x the loop's time` });
+  }
+  if (r.cold.length) {
+    const worst = [...r.cold].sort((a, b) => b.dist.wallMs.median - a.dist.wallMs.median)[0]!;
+    const worstTsx = [...r.cold].sort((a, b) => b.tsx.wallMs.median - a.tsx.wallMs.median)[0]!;
+    out.push({ id: 'startup', target: "each script's cold start against node -e 0 and a trivial zx script (reported)", met: null, numbers: `node -e 0 ${ms(r.nodeE0.wallMs.median)} ms, trivial zx ${ms(r.zx.wallMs.median)} ms; slowest dist ${worst.script} ${ms(worst.dist.wallMs.median)} ms, slowest tsx ${worstTsx.script} ${ms(worstTsx.tsx.wallMs.median)} ms` });
+  }
+  return out;
+}

@@ -1,0 +1,2 @@
+// The trivial zx script the cold starts are compared with: zx's CLI, one command.
+await $`true`;

@@ -59,8 +59,10 @@ export interface Finding {
 
 /** How the operator runs the toolkit on this node, so a fix is a line to paste. */
 export interface Invocation {
-  /** the toolkit's scripts directory, e.g. /opt/flannel-runbook/scripts */
+  /** the toolkit's scripts directory, e.g. /opt/flannel-runbook/scripts (or its dist/ bundle) */
   readonly scriptsDir: string;
+  /** the scripts' extension there: `.ts` (default), `.mjs` in the dist/ bundle */
+  readonly ext?: string;
   /** flags that make a per-node script act as this node (`--cluster F --node N [--root R]`, or the node flags) */
   readonly nodeArgs: readonly string[];
   /** flags that make etcd-config act on this cluster (`--cluster F [--root R]`, or endpoints, network, backend) */
@@ -108,7 +110,7 @@ export function mergeArgs(base: readonly string[], extra: readonly string[]): st
 
 /** A toolkit script invocation for this node (or, scope 'cluster', for etcd-config). */
 export function toolkitCommand(run: Invocation, script: string, extra: readonly string[] = [], scope: 'node' | 'cluster' = 'node'): string {
-  return shellLine([join(run.scriptsDir, `${script}.ts`), ...mergeArgs(scope === 'node' ? run.nodeArgs : run.clusterArgs, extra)]);
+  return shellLine([join(run.scriptsDir, `${script}${run.ext ?? '.ts'}`), ...mergeArgs(scope === 'node' ? run.nodeArgs : run.clusterArgs, extra)]);
 }
 
 /** Delete one lease key through the API flannel reads (curl for v2, etcdctl for v3); file paths only. */

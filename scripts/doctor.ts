@@ -9,7 +9,7 @@
 // Idempotent (it changes nothing). --json prints the findings as data.
 // Exit: 0 nothing wrong, 1 findings, 2 usage/config error, 3 could not examine (etcd down, ...).
 
-import { dirname, resolve } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../lib/errors.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags, required, rooted } from '../lib/flags.ts';
@@ -116,7 +116,9 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
   const root = s.root === '/' ? [] : ['--root', s.root];
   const clusterFile = s.clusterFile ? resolve(s.clusterFile) : undefined;
   const run: Invocation = {
+    // the fix lines name the scripts where this one runs: scripts/*.ts, or the dist/*.mjs bundle
     scriptsDir: dirname(fileURLToPath(import.meta.url)),
+    ext: extname(fileURLToPath(import.meta.url)),
     nodeArgs: clusterFile
       ? ['--cluster', clusterFile, '--node', name, ...carried, ...root]
       : mergeNodeFlags(carried, { 'public-ip': publicIp.toString(), subnet: subnet.toString(), iface, network: network.toString(), endpoints: conn.endpoints.join(',') }, root),

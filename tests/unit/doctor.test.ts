@@ -656,6 +656,7 @@ describe('doctor: fix commands', () => {
   test('toolkitCommand quotes what needs quoting', () => {
     assert.equal(toolkitCommand({ ...RUN, nodeArgs: ['--root', '/tmp/my lab'] }, 'drift', ['--fix']), `${S}/drift.ts --root '/tmp/my lab' --fix`);
     assert.equal(toolkitCommand(RUN, 'etcd-config', ['--force'], 'cluster'), `${S}/etcd-config.ts --cluster ${C} --force`);
+    assert.equal(toolkitCommand({ ...RUN, scriptsDir: '/opt/flannel-runbook/dist', ext: '.mjs' }, 'snat-fix'), `/opt/flannel-runbook/dist/snat-fix.mjs --cluster ${C} --node hdss7-21`);
   });
 
   test('deleteKeyCommand: curl DELETE for v2, etcdctl del for v3, file paths only', () => {

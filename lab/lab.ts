@@ -18,6 +18,11 @@
 //   const lab = await createLab();            // ~1.5-4 s; after(() => lab.destroy())
 //   await lab.exec(lab.nodes[0].netns, ['ip', '-j', 'route']);
 //   await lab.runbookByHand();                // or the toolkit's scripts with --root node.root
+//
+// Options for the backend and version work (the default lab is the runbook's, unchanged):
+//   createLab({ segments: 2 })                // + hdss7-31 (10.5.7.31) behind a router: vxlan's case
+//   createLab({ flannelVersion: 'v0.20.2' })  // the stand-in packed as v0.20.2 (etcd v3) and served
+//   await lab.restartEtcd({ enableV2: false }) // every member again, v3 only (etcd 3.4's default)
 
 import { createHash, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
@@ -26,10 +31,10 @@ import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalid } from '../lib/errors.ts';
-import { packFlannelTarball } from './flanneld/pack.ts';
+import { packFlannelTarball, STANDIN_VERSIONS, type StandinVersion } from './flanneld/pack.ts';
 import { addNetns, execIn, ipBatch, listNetns } from './netns.ts';
 import { makePki, makeSshKeys, type Pki, type SshKeys } from './pki.ts';
-import { settleAll, type RunResult } from './proc.ts';
+import { settleAll, stopDaemon, type RunResult } from './proc.ts';
 import { runbookByHand, type RunbookByHandOptions } from './runbook-by-hand.ts';
 import {
   startEtcd,
@@ -52,13 +57,14 @@ import {
   renderHostsFile,
   renderNodeFirewall,
   renderNsswitch,
-  TARBALL_NAME,
-  TARBALL_URL_PATH,
+  FLANNEL_VERSION,
+  tarballName,
+  tarballUrlPath,
   type HostSpec,
   type Topology,
 } from './topology.ts';
 
-export { FLANNEL_VERSION, TARBALL_NAME, TARBALL_URL_PATH, HTTP_PORT } from './topology.ts';
+export { FLANNEL_VERSION, TARBALL_NAME, TARBALL_URL_PATH, HTTP_PORT, tarballName, tarballUrlPath } from './topology.ts';
 
 /** A lab host: one network namespace, one address on eth0, one filesystem root. */
 export interface LabHost {
@@ -69,6 +75,8 @@ export interface LabHost {
   readonly ip: string;
   /** every path the host uses lives under this directory: <labdir>/<name> (the toolkit's --root) */
   readonly root: string;
+  /** its L2 segment: `l2` (10.4.0.0/16, the runbook's) or `l2b` (10.5.0.0/16, behind the router) */
+  readonly segment: string;
 }
 
 /** A Kubernetes node of the runbook: docker0, one pod, supervisord, flanneld to be. */
@@ -132,6 +140,10 @@ export interface Lab {
   readonly nodes: readonly LabNode[];
   readonly certHost: LabCertHost;
   readonly gateway: { readonly netns: string; readonly ip: string; readonly outsideIp: string };
+  /** the router between l2 and l2b (segments: 2): 10.4.0.254 on l2, 10.5.0.1 on l2b */
+  readonly router?: { readonly netns: string; readonly ips: readonly string[] };
+  /** the flannel version served (and, with the stand-in, played): v0.11.0 unless asked otherwise */
+  readonly flannelVersion: string;
   /** a host outside the cluster's network, behind the gateway, running a whoami server */
   readonly outside: { readonly netns: string; readonly ip: string; readonly port: number };
   /** TCP port of the whoami servers (outside host and every pod) */
@@ -148,6 +160,13 @@ export interface Lab {
   supervisorctl(node: LabNode, args: readonly string[], opts?: LabExecOptions): Promise<RunResult>;
   /** The runbook done by hand as written (see runbook-by-hand.ts). */
   runbookByHand(opts?: RunbookByHandOptions): Promise<void>;
+  /**
+   * Stops every etcd member and starts it again on the same data (v3 keys and leases kept),
+   * with the v2 API on (`enableV2: true`, as the runbook's cluster) or off (etcd 3.4's default:
+   * a v0.11.0 flanneld then fails with "client: response is invalid json"); resolves when the
+   * cluster is healthy.
+   */
+  restartEtcd(opts?: { enableV2?: boolean }): Promise<void>;
   /** Marks the lab as kept on purpose: cleanupLeftovers() leaves it, `npm run lab -- down` removes it. */
   keep(): void;
   /** Removes everything (idempotent). */
@@ -161,6 +180,12 @@ export interface CreateLabOptions {
   readonly nodes?: number;
   /** load the iptables-services REJECT rules on the nodes (default true) */
   readonly rejectRules?: boolean;
+  /** 2: a second L2 segment (10.5.0.0/16) behind a router, with remote nodes hdss7-31... (default 1) */
+  readonly segments?: 1 | 2;
+  /** nodes on the second segment (segments: 2; default 1) */
+  readonly remoteNodes?: number;
+  /** the flannel release served by hdss7-200: v0.11.0 (default) or v0.20.2 for the stand-in; any for flanneldBin/flannelTarball */
+  readonly flannelVersion?: string;
   /** pack this flanneld binary (a real one) into the tarball instead of the stand-in */
   readonly flanneldBin?: string;
   /** serve this release tarball (a real one) instead of packing one */
@@ -208,7 +233,14 @@ export async function createLab(opts: CreateLabOptions = {}): Promise<Lab> {
     dir,
     ...(opts.nodes !== undefined && { nodes: opts.nodes }),
     ...(opts.rejectRules !== undefined && { rejectRules: opts.rejectRules }),
+    ...(opts.segments !== undefined && { segments: opts.segments }),
+    ...(opts.remoteNodes !== undefined && { remoteNodes: opts.remoteNodes }),
   });
+  const version = opts.flannelVersion ?? FLANNEL_VERSION;
+  if (!/^v\d+\.\d+\.\d+$/.test(version)) throw invalid('flannelVersion', version, 'must be a release tag vX.Y.Z', 'v0.20.2');
+  if (!opts.flanneldBin && !opts.flannelTarball && !STANDIN_VERSIONS.includes(version as StandinVersion)) {
+    throw invalid('flannelVersion', version, `the stand-in plays ${STANDIN_VERSIONS.join(' and ')} only; give flanneldBin or flannelTarball for others`, 'v0.20.2');
+  }
   const clash = (await listNetns()).filter((n) => n.startsWith(`${prefix}-`));
   if (clash.length) throw invalid('prefix', prefix, `namespaces with it exist already (${clash.join(', ')})`, 'frb1a2b');
   for (const f of [opts.flanneldBin, opts.flannelTarball]) {
@@ -239,6 +271,8 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
   const endpoints = members.map((m) => `https://${m.ip}:2379`);
   const logsDir = join(dir, 'logs');
   await mkdir(logsDir, { recursive: true });
+  const version = opts.flannelVersion ?? FLANNEL_VERSION;
+  const urlPath = tarballUrlPath(version);
 
   // files and network at once: neither needs the other
   const filesP = timed(log, 'pki: CA, etcd member and client certificates, ssh keys, release tarball', async () => {
@@ -247,12 +281,12 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
       makeSshKeys(join(dir, 'ssh'), `flannel-runbook lab ${prefix}`, signal),
       opts.flannelTarball
         ? (async () => {
-            const out = join(dir, 'release', TARBALL_NAME);
+            const out = join(dir, 'release', tarballName(version));
             await mkdir(join(dir, 'release'), { recursive: true });
             await copyFile(opts.flannelTarball!, out);
             return { path: out, sha256: await sha256Of(out) };
           })()
-        : packFlannelTarball(join(dir, 'release'), opts.flanneldBin ? { flanneldBin: opts.flanneldBin } : {}),
+        : packFlannelTarball(join(dir, 'release'), { version, ...(opts.flanneldBin && { flanneldBin: opts.flanneldBin }) }),
     ]);
     return { pki: pki as Pki, ssh: ssh as SshKeys, tarball: tarball as { path: string; sha256: string } };
   });
@@ -295,7 +329,7 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
     );
   });
   const www = join(certSpec.root, 'www');
-  const served = join(www, TARBALL_URL_PATH);
+  const served = join(www, urlPath);
   await mkdir(join(served, '..'), { recursive: true });
   await copyFile(packed.path, served);
   const knownHosts = join(dir, 'ssh', 'known_hosts');
@@ -303,8 +337,8 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
   await writeFile(knownHosts, `${certSpec.name},${certSpec.ip} ${hostKeyWords[0]} ${hostKeyWords[1]}\n`);
 
   signal?.throwIfAborted();
+  const initialCluster = members.map((m) => `${etcdName(m)}=https://${m.ip}:2380`).join(',');
   await timed(log, `daemons: etcd x${members.length}, sshd, http on hdss7-200, whoami servers, supervisord x${topo.hosts.filter((h) => h.node).length}`, async () => {
-    const initialCluster = members.map((m) => `${etcdName(m)}=https://${m.ip}:2380`).join(',');
     const starts: Promise<Started>[] = [
       ...members.map((m) => startEtcd(m, { initialCluster, token: prefix, signal, record })),
       startSshd(certSpec, { signal, record }),
@@ -345,6 +379,7 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
     netns: h.netns,
     ip: h.ip,
     root: h.root,
+    segment: h.segment,
     subnet: h.node!.subnet,
     bridgeIp: h.node!.bridgeIp,
     pod: { ...h.node!.pod },
@@ -354,7 +389,7 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
     etcd: h.etcd,
   });
   const hosts: Record<string, LabHost> = {};
-  for (const h of topo.hosts) hosts[h.name] = { name: h.name, netns: h.netns, ip: h.ip, root: h.root };
+  for (const h of topo.hosts) hosts[h.name] = { name: h.name, netns: h.netns, ip: h.ip, root: h.root, segment: h.segment };
   const nodes = topo.hosts.filter((h) => h.node).map(node);
   const identity = ssh.identity;
   const certHost: LabCertHost = {
@@ -378,9 +413,11 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
     nodes,
     certHost,
     gateway: { netns: topo.gateway.netns, ip: topo.segments[0]!.gateway, outsideIp: topo.gateway.outsideIp },
+    ...(topo.router && { router: { netns: topo.router.netns, ips: [...topo.router.ips] } }),
+    flannelVersion: version,
     outside: { ...topo.outside },
     whoamiPort: topo.whoamiPort,
-    tarball: { path: served, sha256: packed.sha256, url: `http://${certSpec.ip}:${HTTP_PORT}${TARBALL_URL_PATH}` },
+    tarball: { path: served, sha256: packed.sha256, url: `http://${certSpec.ip}:${HTTP_PORT}${urlPath}` },
     namespaces: topo.namespaces.map((n) => n.netns),
     exec(netns, argv, o = {}) {
       if (!lab.namespaces.includes(netns)) {
@@ -405,6 +442,16 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
     },
     runbookByHand(o = {}) {
       return runbookByHand(lab, o);
+    },
+    async restartEtcd(o = {}) {
+      const running = started.filter((s) => s.what.startsWith('etcd '));
+      // SIGKILL after 0.3 s: stopping the whole cluster gracefully takes ~7 s (each member tries
+      // to hand its leadership to members that are stopping too); etcd's WAL makes a kill safe
+      await settleAll(running.map((s) => stopDaemon(s.daemon, 300)));
+      for (const s of running) started.splice(started.indexOf(s), 1);
+      signal?.throwIfAborted();
+      await settleAll(members.map((m) => startEtcd(m, { initialCluster, token: prefix, enableV2: o.enableV2 ?? true, ...(signal && { signal }), record })));
+      await waitEtcdHealthy(firstMember, endpoints, pki, started, { ...(signal && { signal }) });
     },
     keep() {
       state.update((s) => (s.kept = true));
@@ -466,6 +513,8 @@ export function describeNamespaces(lab: Lab): { what: string; netns: string }[] 
     { what: `gateway (${lab.gateway.ip}, ${lab.gateway.outsideIp})`, netns: lab.gateway.netns },
     { what: `outside host (${lab.outside.ip})`, netns: lab.outside.netns },
     { what: 'L2 segment bridge', netns: lab.topology.segments[0]!.netns },
+    ...(lab.router ? [{ what: `router (${lab.router.ips.join(', ')})`, netns: lab.router.netns }] : []),
+    ...lab.topology.segments.slice(1).map((s) => ({ what: `L2 segment ${s.name} bridge (${s.cidr})`, netns: s.netns })),
   ];
 }
 

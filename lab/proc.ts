@@ -1,6 +1,7 @@
 // Processes for the lab: run a command to completion (run), start a long-lived daemon
-// detached from us (startDaemon), and tell whether a recorded PID is still the same process
-// (pidAlive: PID plus start time, so a reused PID is never mistaken for ours).
+// detached from us (startDaemon) and stop it again (stopDaemon), and tell whether a recorded
+// PID is still the same process (pidAlive: PID plus start time, so a reused PID is never
+// mistaken for ours).
 // Every child runs in its own process group: a Ctrl-C on the terminal reaches only the lab's
 // own process, which then tears down in order instead of leaving half-killed daemons.
 
@@ -155,6 +156,36 @@ export function startDaemon(argv: readonly string[], logFile: string, opts: { en
     return daemon;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Stops a daemon we started: SIGTERM to its process group, SIGKILL after `timeoutMs`; resolves
+ * once the recorded process is gone (PID and start time, so a reused PID is not waited for).
+ */
+export async function stopDaemon(d: ProcessId, timeoutMs = 10_000): Promise<void> {
+  const signalGroup = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-d.pid, sig);
+    } catch {
+      try {
+        process.kill(d.pid, sig);
+      } catch {
+        // gone
+      }
+    }
+  };
+  if (!pidAlive(d)) return;
+  signalGroup('SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(d)) {
+    if (Date.now() > deadline) {
+      signalGroup('SIGKILL');
+      await sleep(50);
+      if (Date.now() > deadline + 5000) throw new RuntimeError(`process ${d.pid} did not stop`);
+    } else {
+      await sleep(20);
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 // The lab's daemons, each started inside its host's namespace and waited for:
-//   startEtcd        one member of the 3-member TLS cluster (client-cert auth, peer TLS, v2 on)
+//   startEtcd        one member of the 3-member TLS cluster (client-cert auth, peer TLS, v2 on or off)
 //   waitEtcdHealthy  until `etcdctl endpoint health` passes for every member
 //   startSshd        the cert host's real sshd, /opt bind-mounted from its root
 //   startSupervisord supervisord of a node, <root>/etc/supervisord.conf
@@ -82,10 +82,11 @@ function inNetns(ns: string, argv: readonly string[]): string[] {
 
 /**
  * One etcd member, as the runbook's cluster ran it: TLS for clients and peers, client
- * certificates required, the v2 API on (flannel v0.11.0 speaks only v2). Listens on the
- * member's address and 127.0.0.1 (both in its certificate), advertises the member address.
+ * certificates required, the v2 API on (flannel v0.11.0 speaks only v2; `enableV2: false`
+ * gives an etcd as 3.4 runs by default, v3 only). Listens on the member's address and
+ * 127.0.0.1 (both in its certificate), advertises the member address.
  */
-export async function startEtcd(h: HostSpec, o: StartOptions & { initialCluster: string; token: string }): Promise<Started> {
+export async function startEtcd(h: HostSpec, o: StartOptions & { initialCluster: string; token: string; enableV2?: boolean }): Promise<Started> {
   const certs = join(h.root, 'opt', 'etcd', 'certs');
   const argv = [
     'etcd',
@@ -106,7 +107,7 @@ export async function startEtcd(h: HostSpec, o: StartOptions & { initialCluster:
     '--peer-key-file', join(certs, 'etcd-peer-key.pem'),
     '--peer-trusted-ca-file', join(certs, 'ca.pem'),
     '--peer-client-cert-auth',
-    '--enable-v2=true',
+    `--enable-v2=${o.enableV2 ?? true}`,
     '--logger', 'zap',
     '--log-outputs', 'stderr',
   ];

@@ -1,6 +1,6 @@
 // The lab's network as data (pure: options in, plan out). lab.ts applies it; nothing here
-// touches the host. Adding a network (the later vxlan issue's second L2 segment behind a
-// router) means adding a Segment, its hosts and a router's namespace here, not new code paths.
+// touches the host. A network is a Segment, its hosts and the routers between segments; adding
+// one means adding data here, not new code paths.
 //
 // Default plan = the runbook's cluster:
 //   segment l2   10.4.0.0/16, a bridge in its own namespace, every host on it as eth0
@@ -8,6 +8,11 @@
 //   hdss7-21/22  10.4.7.2X   etcd members, nodes: docker0 172.7.2X.1/24, one pod 172.7.2X.2
 //   hdss7-200    10.4.7.200  cert host: sshd, /opt/certs, the release tarball over HTTP
 //   gateway      10.4.0.1/16 + 192.0.2.1/24 (no NAT), outside host 192.0.2.10
+// With `segments: 2` (for vxlan: host-gw cannot cross a router) the plan adds:
+//   segment l2b  10.5.0.0/16, its own bridge namespace
+//   router       10.4.0.254/16 on l2, 10.5.0.1/16 on l2b, default via the gateway; every l2
+//                host routes 10.5.0.0/16 via 10.4.0.254 (the gateway too, for the outside)
+//   hdss7-31..   10.5.7.3X   nodes on l2b (default via 10.5.0.1): docker0 172.7.3X.1/24, a pod
 
 import { join } from 'node:path';
 import { invalid } from '../lib/errors.ts';
@@ -21,6 +26,10 @@ export interface TopologyOptions {
   readonly nodes?: number;
   /** load the iptables-services REJECT rules on nodes (default true, as on CentOS) */
   readonly rejectRules?: boolean;
+  /** 1 (default): one L2 segment, as the runbook's. 2: a second segment behind a router, with remote nodes */
+  readonly segments?: 1 | 2;
+  /** nodes on the second segment (segments: 2; default 1, at most 9): node i is hdss7-(31+i), 10.5.7.(31+i) */
+  readonly remoteNodes?: number;
 }
 
 /** One L2 network: a bridge in a namespace of its own (never in the root namespace). */
@@ -75,7 +84,7 @@ export interface RouteSpec {
 
 export interface NetnsSpec {
   readonly netns: string;
-  readonly role: 'segment' | 'host' | 'pod' | 'gateway' | 'outside';
+  readonly role: 'segment' | 'host' | 'pod' | 'gateway' | 'outside' | 'router';
   /** the lab host it stands for, when it is one (gets /etc/netns/<ns>/hosts) */
   readonly hostname?: string;
   readonly bridges: readonly { readonly dev: string; readonly cidr?: string }[];
@@ -98,6 +107,8 @@ export interface Topology {
   readonly segments: readonly Segment[];
   readonly hosts: readonly HostSpec[];
   readonly gateway: { readonly netns: string; readonly outsideIp: string };
+  /** the router between l2 and l2b (segments: 2): its address on each, in segment order */
+  readonly router?: { readonly netns: string; readonly ips: readonly string[] };
   readonly outside: { readonly netns: string; readonly ip: string; readonly port: number };
   /** TCP port of the whoami servers (outside host and pods) */
   readonly whoamiPort: number;
@@ -114,9 +125,18 @@ export const MAX_NODES = 20;
 
 export const WHOAMI_PORT = 7777;
 export const FLANNEL_VERSION = 'v0.11.0';
-export const TARBALL_NAME = `flannel-${FLANNEL_VERSION}-linux-amd64.tar.gz`;
-/** The release's path on github.com; the cert host serves it under the same path. */
-export const TARBALL_URL_PATH = `/coreos/flannel/releases/download/${FLANNEL_VERSION}/${TARBALL_NAME}`;
+/** The release tarball's file name for a flannel version. */
+export function tarballName(version: string): string {
+  return `flannel-${version}-linux-amd64.tar.gz`;
+}
+/** The release's path on github.com (coreos/flannel until v0.13, flannel-io/flannel after); the cert host serves it there. */
+export function tarballUrlPath(version: string): string {
+  const repo = /^v0\.([0-9]|1[0-3])\./.test(version) ? 'coreos/flannel' : 'flannel-io/flannel';
+  return `/${repo}/releases/download/${version}/${tarballName(version)}`;
+}
+export const TARBALL_NAME = tarballName(FLANNEL_VERSION);
+export const TARBALL_URL_PATH = tarballUrlPath(FLANNEL_VERSION);
+export const MAX_REMOTE_NODES = 9;
 /** the cert host's HTTP port */
 export const HTTP_PORT = 8080;
 export const POD_NETWORK = '172.7.0.0/16';
@@ -133,19 +153,32 @@ export function planTopology(opts: TopologyOptions): Topology {
   if (!Number.isInteger(nodes) || nodes < 2 || nodes > MAX_NODES) {
     throw invalid('nodes', nodes, `must be an integer 2-${MAX_NODES}`, '2');
   }
+  const segmentCount = opts.segments ?? 1;
+  if (segmentCount !== 1 && segmentCount !== 2) throw invalid('segments', segmentCount, 'must be 1 or 2', '2');
+  const remoteNodes = segmentCount === 2 ? opts.remoteNodes ?? 1 : opts.remoteNodes ?? 0;
+  if (segmentCount === 1 && remoteNodes !== 0) throw invalid('remoteNodes', remoteNodes, 'needs segments: 2 (remote nodes live on the second segment)', '1');
+  if (!Number.isInteger(remoteNodes) || remoteNodes < segmentCount - 1 || remoteNodes > MAX_REMOTE_NODES) {
+    throw invalid('remoteNodes', remoteNodes, `must be an integer 1-${MAX_REMOTE_NODES}`, '1');
+  }
   const ns = (tag: string) => netnsName(prefix, tag);
   const segment: Segment = { name: 'l2', netns: ns('l2'), bridge: 'br0', cidr: '10.4.0.0/16', gateway: '10.4.0.1' };
-  const segLen = segment.cidr.split('/')[1]!;
+  // the second segment's hosts leave through the router, whose address is their gateway
+  const remote: Segment | undefined =
+    segmentCount === 2 ? { name: 'l2b', netns: ns('l2b'), bridge: 'br0', cidr: '10.5.0.0/16', gateway: '10.5.0.1' } : undefined;
+  const router = remote ? { netns: ns('rtr'), ips: ['10.4.0.254', remote.gateway] } : undefined;
+  const segLen = (seg: Segment) => seg.cidr.split('/')[1]!;
 
-  const host = (last: number, extra: { etcd?: boolean; certHost?: boolean; node?: NodeSpec }): HostSpec => {
+  const host = (last: number, extra: { etcd?: boolean; certHost?: boolean; node?: NodeSpec; segment?: Segment }): HostSpec => {
     const name = `hdss7-${last}`;
+    const seg = extra.segment ?? segment;
+    const ip = `${seg.cidr.split('.').slice(0, 2).join('.')}.7.${last}`;
     return {
       name,
       short: `h${last}`,
       netns: ns(`h${last}`),
-      ip: `10.4.7.${last}`,
-      cidr: `10.4.7.${last}/${segLen}`,
-      segment: segment.name,
+      ip,
+      cidr: `${ip}/${segLen(seg)}`,
+      segment: seg.name,
       root: join(dir, name),
       etcd: extra.etcd ?? false,
       certHost: extra.certHost ?? false,
@@ -163,9 +196,12 @@ export function planTopology(opts: TopologyOptions): Topology {
   const hosts: HostSpec[] = [host(12, { etcd: true })];
   for (let i = 0; i < nodes; i++) hosts.push(host(21 + i, { etcd: i < 2, node: nodeSpec(21 + i) }));
   hosts.push(host(200, { certHost: true }));
+  if (remote) for (let i = 0; i < remoteNodes; i++) hosts.push(host(31 + i, { node: nodeSpec(31 + i), segment: remote }));
 
   const gateway = { netns: ns('gw'), outsideIp: '192.0.2.1' };
   const outside = { netns: ns('out'), ip: '192.0.2.10', port: WHOAMI_PORT };
+  // l2 hosts (and the gateway, for the outside's replies) reach l2b through the router
+  const toRemote: RouteSpec[] = remote && router ? [{ dst: remote.cidr, via: router.ips[0]! }] : [];
 
   const namespaces: NetnsSpec[] = [
     { netns: segment.netns, role: 'segment', bridges: [{ dev: segment.bridge }], addrs: [], routes: [], forward: false },
@@ -174,10 +210,10 @@ export function planTopology(opts: TopologyOptions): Topology {
       role: 'gateway',
       bridges: [],
       addrs: [
-        { dev: 'eth0', cidr: `${segment.gateway}/${segLen}` },
+        { dev: 'eth0', cidr: `${segment.gateway}/${segLen(segment)}` },
         { dev: 'eth1', cidr: `${gateway.outsideIp}/24` },
       ],
-      routes: [],
+      routes: toRemote,
       forward: true,
     },
     {
@@ -193,18 +229,39 @@ export function planTopology(opts: TopologyOptions): Topology {
     { a: { netns: gateway.netns, ifname: 'eth0' }, b: { netns: segment.netns, ifname: 'gw', master: segment.bridge } },
     { a: { netns: outside.netns, ifname: 'eth0' }, b: { netns: gateway.netns, ifname: 'eth1' } },
   ];
+  if (remote && router) {
+    namespaces.push(
+      { netns: remote.netns, role: 'segment', bridges: [{ dev: remote.bridge }], addrs: [], routes: [], forward: false },
+      {
+        netns: router.netns,
+        role: 'router',
+        bridges: [],
+        addrs: [
+          { dev: 'eth0', cidr: `${router.ips[0]}/${segLen(segment)}` },
+          { dev: 'eth1', cidr: `${router.ips[1]}/${segLen(remote)}` },
+        ],
+        routes: [{ dst: 'default', via: segment.gateway }],
+        forward: true,
+      },
+    );
+    veths.push(
+      { a: { netns: router.netns, ifname: 'eth0' }, b: { netns: segment.netns, ifname: 'rtr', master: segment.bridge } },
+      { a: { netns: router.netns, ifname: 'eth1' }, b: { netns: remote.netns, ifname: 'rtr', master: remote.bridge } },
+    );
+  }
   for (const h of hosts) {
     const n = h.node;
+    const seg = h.segment === segment.name ? segment : remote!;
     namespaces.push({
       netns: h.netns,
       role: 'host',
       hostname: h.name,
       bridges: n ? [{ dev: 'docker0', cidr: `${n.bridgeIp}/24` }] : [],
       addrs: [{ dev: 'eth0', cidr: h.cidr }],
-      routes: [{ dst: 'default', via: segment.gateway }],
+      routes: [{ dst: 'default', via: seg.gateway }, ...(seg === segment ? toRemote : [])],
       forward: n !== undefined,
     });
-    veths.push({ a: { netns: h.netns, ifname: 'eth0' }, b: { netns: segment.netns, ifname: h.short, master: segment.bridge } });
+    veths.push({ a: { netns: h.netns, ifname: 'eth0' }, b: { netns: seg.netns, ifname: h.short, master: seg.bridge } });
     if (n) {
       namespaces.push({
         netns: n.pod.netns,
@@ -221,9 +278,10 @@ export function planTopology(opts: TopologyOptions): Topology {
     prefix,
     dir,
     rejectRules: opts.rejectRules ?? true,
-    segments: [segment],
+    segments: remote ? [segment, remote] : [segment],
     hosts,
     gateway,
+    ...(router && { router }),
     outside,
     whoamiPort: WHOAMI_PORT,
     namespaces,

@@ -22,7 +22,7 @@ import { cleanupLeftovers, createLab, destroyLab, listLabs, readState, type Lab,
 import { listNetns } from '../../lab/netns.ts';
 import { pidAlive, run } from '../../lab/proc.ts';
 import { ETC_NETNS, labDirOf, type LabState } from '../../lab/state.ts';
-import { planNetnsBatch, planTopology, planVethBatch, renderNodeFirewall } from '../../lab/topology.ts';
+import { planNetnsBatch, planTopology, planVethBatch, renderNodeFirewall, tarballUrlPath } from '../../lab/topology.ts';
 import { missingHostGwRoutes, pingTtl, rowOk, routesIn, verifyLab, whoami } from '../../lab/verify.ts';
 
 process.env.SHLVL ??= '1';
@@ -159,6 +159,42 @@ describe('lab topology plan (pure)', () => {
       'addr add 10.4.7.21/16 dev eth0',
       'route replace default via 10.4.0.1',
     ]);
+  });
+
+  test('segments: 2 adds l2b (10.5.0.0/16) behind a router and hdss7-31 on it; the default plan has neither', () => {
+    const plain = planTopology({ prefix: 'frb0000', dir: '/x' });
+    assert.equal(plain.router, undefined);
+    assert.deepEqual(plain.segments.map((s) => s.name), ['l2']);
+    assert.ok(plain.namespaces.every((n) => !n.routes.some((r) => r.dst === '10.5.0.0/16')));
+
+    const t = planTopology({ prefix: 'frb0000', dir: '/x', segments: 2 });
+    assert.deepEqual(t.segments.map((s) => [s.name, s.netns, s.cidr, s.gateway]), [
+      ['l2', 'frb0000-l2', '10.4.0.0/16', '10.4.0.1'],
+      ['l2b', 'frb0000-l2b', '10.5.0.0/16', '10.5.0.1'],
+    ]);
+    assert.deepEqual(t.router, { netns: 'frb0000-rtr', ips: ['10.4.0.254', '10.5.0.1'] });
+    const h31 = t.hosts.find((h) => h.name === 'hdss7-31')!;
+    assert.deepEqual([h31.ip, h31.cidr, h31.segment, h31.netns, h31.etcd, h31.node?.subnet, h31.node?.pod.ip], ['10.5.7.31', '10.5.7.31/16', 'l2b', 'frb0000-h31', false, '172.7.31.0/24', '172.7.31.2']);
+    const batch = (ns: string) => planNetnsBatch(t.namespaces.find((n) => n.netns === ns)!, t.veths);
+    assert.deepEqual(batch('frb0000-rtr'), ['link set lo up', 'link set eth0 up', 'link set eth1 up', 'addr add 10.4.0.254/16 dev eth0', 'addr add 10.5.0.1/16 dev eth1', 'route replace default via 10.4.0.1']);
+    assert.deepEqual(batch('frb0000-h31').slice(-2), ['addr add 10.5.7.31/16 dev eth0', 'route replace default via 10.5.0.1']);
+    for (const ns of ['frb0000-h12', 'frb0000-h21', 'frb0000-h200', 'frb0000-gw']) assert.equal(batch(ns).at(-1), 'route replace 10.5.0.0/16 via 10.4.0.254', ns);
+    assert.ok(t.namespaces.find((n) => n.netns === 'frb0000-rtr')!.forward);
+    assert.deepEqual(planVethBatch(t.veths).filter((l) => /rtr|h31/.test(l)), [
+      'link add eth0 netns frb0000-rtr type veth peer name rtr netns frb0000-l2',
+      'link add eth1 netns frb0000-rtr type veth peer name rtr netns frb0000-l2b',
+      'link add eth0 netns frb0000-h31 type veth peer name h31 netns frb0000-l2b',
+      'link add eth0 netns frb0000-p31 type veth peer name veth31 netns frb0000-h31',
+    ]);
+    assert.deepEqual(planTopology({ prefix: 'frb0000', dir: '/x', segments: 2, remoteNodes: 2 }).hosts.filter((h) => h.segment === 'l2b').map((h) => h.ip), ['10.5.7.31', '10.5.7.32']);
+    assert.throws(() => planTopology({ prefix: 'frb0000', dir: '/x', remoteNodes: 1 }), /remoteNodes 1: needs segments: 2/);
+    assert.throws(() => planTopology({ prefix: 'frb0000', dir: '/x', segments: 3 as 2 }), /segments 3: must be 1 or 2/);
+    assert.throws(() => planTopology({ prefix: 'frb0000', dir: '/x', segments: 2, remoteNodes: 10 }), /remoteNodes 10: must be an integer 1-9/);
+  });
+
+  test('the release tarball path follows the flannel version (coreos/flannel, later flannel-io/flannel)', () => {
+    assert.equal(tarballUrlPath('v0.11.0'), '/coreos/flannel/releases/download/v0.11.0/flannel-v0.11.0-linux-amd64.tar.gz');
+    assert.equal(tarballUrlPath('v0.20.2'), '/flannel-io/flannel/releases/download/v0.20.2/flannel-v0.20.2-linux-amd64.tar.gz');
   });
 
   test('the node firewall: REJECT rules only with rejectRules, etcd ports only on members', () => {

@@ -1157,7 +1157,9 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     const fs = [f21, f22];
     for (const f of fs) f.signal('SIGTERM');
     for (const f of fs) assert.equal((await f.exit()).code, 2);
+    // one after the other, as observed (at once, a lease put while the other's watch catches up can be lost)
     const v21 = new Flanneld(pair.h21, d(21), nodeArgs(21, prefix), { bin });
+    await v21.waitLog(/^Waiting for /);
     const v22 = new Flanneld(pair.h22, d(22), nodeArgs(22, prefix), { bin });
     const onlink = { dst: '172.7.22.0/24', gateway: '172.7.22.0', dev: 'flannel.1', flags: ['onlink'] };
     await waitFor('h21: the vxlan route', async () => JSON.stringify((await podRoutes(pair.h21))[0]) === JSON.stringify(onlink), 5000);

@@ -942,13 +942,17 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
 
     // pods talk through the tunnel: TTLs as observed, packets on flannel.1, 1450 bytes at most
     const txBefore = JSON.parse((await sh(['ip', '-n', pair.h21, '-s', '-j', 'link', 'show', 'flannel.1'])).stdout)[0].stats64.tx.packets as number;
-    assert.equal(await pingTtl(pair.pods[21]!, '172.7.22.2'), '62');
-    assert.equal(await pingTtl(pair.pods[22]!, '172.7.21.2'), '62');
-    assert.equal(await pingTtl(pair.h21, '172.7.22.2'), '63');
+    const observedPing = await readFile(join(FIXTURES, '61-vxlan-ping.txt'), 'utf8');
+    const observedTtl = (cmd: string) => /ttl=(\d+)/.exec(observedPing.split(`$ ip netns exec ${cmd}`)[1]!)![1];
+    assert.equal(await pingTtl(pair.pods[21]!, '172.7.22.2'), observedTtl('p21 ping -c3 172.7.22.2'));
+    assert.equal(await pingTtl(pair.pods[22]!, '172.7.21.2'), observedTtl('p22 ping -c3 172.7.21.2'));
+    assert.equal(await pingTtl(pair.h21, '172.7.22.2'), observedTtl('h21 ping -c2 172.7.22.2'));
     const txAfter = JSON.parse((await sh(['ip', '-n', pair.h21, '-s', '-j', 'link', 'show', 'flannel.1'])).stdout)[0].stats64.tx.packets as number;
     assert.ok(txAfter - txBefore >= 2, `flannel.1 sent ${txAfter - txBefore} packets`);
     const big = await inNs(pair.pods[21]!, ['ping', '-c1', '-W1', '-M', 'do', '-s', '1472', '172.7.22.2'], { ok: [1, 2] });
-    assert.match(big.stdout + big.stderr, /mtu = 1450|mtu=1450/);
+    const observedMtu = await readFile(join(FIXTURES, '62-vxlan-encap-mtu.txt'), 'utf8');
+    assert.match(observedMtu, /From 172\.7\.21\.1 icmp_seq=1 Frag needed and DF set \(mtu = 1450\)/);
+    assert.match(big.stdout + big.stderr, /From 172\.7\.21\.1 icmp_seq=1 Frag needed and DF set \(mtu = 1450\)|mtu=1450/);
     await inNs(pair.pods[21]!, ['ping', '-c1', '-W1', '-M', 'do', '-s', '1422', '172.7.22.2']);
 
     // no route check in the vxlan backend: a deleted route is not recovered (host-gw: within 10 s)
@@ -956,7 +960,9 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     await sleep(10_500);
     assert.deepEqual(await gwRoutes(pair.h21), []);
     assert.equal(f21.count(/^Route recovered/), 0);
-    assert.match((await inNs(pair.pods[21]!, ['ping', '-c1', '-W1', '172.7.22.2'], { ok: [1] })).stdout, /Destination Net Unreachable/);
+    const observedDelete = await readFile(join(FIXTURES, '63-vxlan-route-delete.txt'), 'utf8');
+    assert.match(observedDelete, /NOT restored within 75 s[\s\S]*From 172\.7\.21\.1 icmp_seq=1 Destination Net Unreachable/);
+    assert.match((await inNs(pair.pods[21]!, ['ping', '-c1', '-W1', '172.7.22.2'], { ok: [1] })).stdout, /From 172\.7\.21\.1 icmp_seq=1 Destination Net Unreachable/);
     // ... until flanneld restarts (SIGTERM: exit 0, nothing removed)
     f21.signal('SIGTERM');
     assert.deepEqual(await f21.exit(), { code: 0, signal: null });
@@ -1176,7 +1182,13 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     const env41 = (await observedBlock('v0.20.2-41-vxlan-subnetenv-healthz.txt', 'v20-h21 subnet.env (as written by flanneld)')).split('\n').filter((l) => l.startsWith('FLANNEL_')).join('\n') + '\n';
     assert.equal(await readFile(join(d(21), 'subnet.env'), 'utf8'), env41);
     assert.equal(await pingTtl(pair.h21, '172.7.22.1'), '64');
-    for (const f of [v21, v22]) f.signal('SIGTERM');
-    for (const f of [v21, v22]) assert.equal((await f.exit()).code, 2);
+    // its key deleted while it runs: "Lease has been revoked", then the panic, exit 2
+    await v3ctl(['del', fakeKey(22)]);
+    assert.deepEqual(await v22.exit(), { code: 2, signal: null });
+    const observed20 = (await fixtureLines('v0.20.2-20-hostgw-ipmasq-flanneld-h22.log')).slice(-3);
+    assert.deepEqual(tagged(v22.lines.slice(-3)), tagged(observed20));
+    assert.match(v22.stderr, /\] Waiting for all goroutines to exit\npanic: runtime error: index out of range \[0\] with length 0\n\ngoroutine \d+ \[running\]:\ngithub\.com\/flannel-io\/flannel\/subnet\/etcd\.\(\*etcdSubnetRegistry\)\.watchSubnets\(/);
+    v21.signal('SIGTERM');
+    assert.equal((await v21.exit()).code, 2);
   });
 });

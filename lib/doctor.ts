@@ -398,7 +398,7 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
       });
     }
   }
-  const noConfig = checks.filter((c) => c.status === 'error' && /no network config/.test(c.reason)).map((c) => c.id);
+  const noConfig = checks.filter((c) => c.status !== 'ok' && c.id !== 'etcd.config' && /no (usable )?network config/.test(c.reason)).map((c) => c.id);
   const configFinding = out.findIndex((f) => f.id.startsWith('config.'));
   if (configFinding >= 0) out[configFinding] = { ...out[configFinding]!, checks: [...out[configFinding]!.checks, ...noConfig] };
   const configFix = out[configFinding]?.fix;

@@ -101,8 +101,11 @@ export function checkNode(e: NodeExpectation, o: NodeObservation): Check[] {
   // ---- routes
   const ifaces = o.ifaces.ok ? o.ifaces.value : undefined;
   const dev = ifaces ? findInterface(ifaces, e.iface) : undefined;
-  if (!etcdOk || !config || !o.routes.ok || !dev) {
-    const why = !etcdOk ? 'etcd did not answer (routes are never changed on a guess)' : !config ? 'no network config' : !o.routes.ok ? o.routes.error : `no interface ${e.iface}`;
+  if (etcdOk && !config) {
+    // etcd answered: the state is known to be wrong (flanneld has nothing to route by), not unknown
+    for (const id of ['routes.peers', 'routes.stale', 'routes.own-subnet']) out.push(drift(id, 'no usable network config in etcd: flanneld routes nothing (see etcd.config)'));
+  } else if (!etcdOk || !config || !o.routes.ok || !dev) {
+    const why = !etcdOk ? 'etcd did not answer (routes are never changed on a guess)' : !o.routes.ok ? o.routes.error : `no interface ${e.iface}`;
     for (const id of ['routes.peers', 'routes.stale', 'routes.own-subnet']) out.push(cannot(id, why));
   } else {
     const sameL2 = (ip: Ip4) => dev.addrs.some((a) => a.contains(ip));
@@ -128,7 +131,8 @@ export function checkNode(e: NodeExpectation, o: NodeObservation): Check[] {
   // ---- vxlan: the device and, per peer, its neighbour and fdb entry (flanneld never restores them)
   const vxIds = ['vxlan.device', 'vxlan.neighbours', 'vxlan.fdb'];
   if (config && config.backend.type !== 'vxlan') for (const id of vxIds) out.push(ok(id, `${config.backend.type}: no vxlan device in use`));
-  else if (!config || !dev || !ifaces) for (const id of vxIds) out.push(cannot(id, !config ? 'no network config' : `no interface ${e.iface}`));
+  else if (etcdOk && !config) for (const id of vxIds) out.push(drift(id, 'no usable network config in etcd (see etcd.config)'));
+  else if (!config || !dev || !ifaces) for (const id of vxIds) out.push(cannot(id, !config ? 'etcd did not answer' : `no interface ${e.iface}`));
   else {
     const vni = config.backend.vni ?? 1;
     const name = `flannel.${vni}`;
@@ -206,6 +210,15 @@ export function checkNode(e: NodeExpectation, o: NodeObservation): Check[] {
     const want = e.subnet.gatewayForm();
     const has = bridge.addrs.find((a) => a.identical(want));
     out.push(has ? ok('docker0.bip', `${e.bridge} has ${want}`) : drift('docker0.bip', `${e.bridge} has ${bridge.addrs.join(', ') || 'no address'}, not ${want} (dockerd --bip must equal FLANNEL_SUBNET)`, undefined, bridge.addrs.map(String)));
+  }
+
+  // ---- MTU: docker0 and its ports (the pods' veths) must use the backend's MTU (subnet.env's)
+  if (!ifaces || !bridge) out.push(ifaces ? drift('mtu.bridge', `no ${e.bridge} to check`) : cannot('mtu.bridge', o.ifaces.ok ? '' : o.ifaces.error));
+  else if (!config || !dev) out.push(etcdOk ? drift('mtu.bridge', 'no usable network config in etcd (see etcd.config)') : cannot('mtu.bridge', 'etcd did not answer'));
+  else {
+    const want = backendMtu(config.backend, dev.mtu);
+    const wrong = [bridge, ...ifaces.filter((i) => i.master === e.bridge)].filter((i) => i.mtu !== want);
+    out.push(wrong.length ? drift('mtu.bridge', `${wrong.map((i) => `${i.name} MTU ${i.mtu}`).join(', ')}; FLANNEL_MTU is ${want} (${config.backend.type} on ${e.iface} MTU ${dev.mtu}): large packets between pods are dropped`, undefined, wrong.map((i) => `${i.name} mtu ${i.mtu}`)) : ok('mtu.bridge', `${e.bridge} and its ports at MTU ${want}`));
   }
 
   // ---- flanneld

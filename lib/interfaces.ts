@@ -14,6 +14,8 @@ export interface Interface {
   readonly addrs: readonly Ip4Net[];
   /** link kind from `ip -d` (vxlan, bridge, veth), when asked for */
   readonly kind?: string;
+  /** the bridge this link is a port of (docker0's veths), from `ip addr` */
+  readonly master?: string;
   /** the link's MAC address (a vxlan device's is its VtepMAC) */
   readonly mac?: string;
   /** vxlan settings from `ip -d` (id = VNI, local = public IP, port = UDP dstport) */
@@ -49,6 +51,7 @@ export function parseIpAddr(json: string): Interface[] {
       addrs,
       ...(info?.info_kind ? { kind: info.info_kind } : {}),
       ...(typeof o.address === 'string' ? { mac: o.address } : {}),
+      ...(typeof o.master === 'string' ? { master: o.master } : {}),
       ...(info?.info_kind === 'vxlan'
         ? {
             vxlan: {

@@ -124,7 +124,8 @@ export async function observeNode(o: {
     attempt(() => readNetworkState(o.store)),
     attempt(() => run({ argv: ['ip', '-j', 'route', 'show'], why: 'routes' })),
     attempt(() => run({ argv: ['iptables-save'], why: 'rules' })),
-    attempt(() => run({ ...ipAddrCommand, argv: ['ip', '-j', '-d', '-4', 'addr', 'show'] })),
+    // all links (not -4): docker0's veth ports carry no IPv4 address, and their MTU matters
+    attempt(() => run({ ...ipAddrCommand, argv: ['ip', '-j', '-d', 'addr', 'show'] })),
     attempt(() => programStatus(p.supervisorConf, o.program, run)),
     attempt(() => probeHealthz(o.healthzPort)),
     (async () => {

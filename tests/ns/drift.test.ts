@@ -65,7 +65,7 @@ describe('drift', { skip: notRoot }, () => {
     const j = await driftJson(h21);
     assert.equal(j.status, 0, JSON.stringify(bad(j)));
     assert.deepEqual(bad(j), []);
-    for (const id of ['etcd.reachable', 'etcd.config', 'lease.own', 'lease.ttl', 'lease.duplicate-ip', 'lease.subnet-taken', 'routes.peers', 'routes.stale', 'routes.own-subnet', 'iptables.snat', 'iptables.docker-masq', 'iptables.forward', 'iptables.reject', 'iptables.persisted', 'subnet-env.lease', 'docker0.bip', 'flanneld.running', 'flanneld.flags', 'flanneld.healthz', 'certs.chain', 'certs.expiry', 'certs.key-mode', 'sysctl.ip-forward', 'vxlan.device', 'vxlan.neighbours', 'vxlan.fdb']) {
+    for (const id of ['etcd.reachable', 'etcd.config', 'lease.own', 'lease.ttl', 'lease.duplicate-ip', 'lease.subnet-taken', 'routes.peers', 'routes.stale', 'routes.own-subnet', 'iptables.snat', 'iptables.docker-masq', 'iptables.forward', 'iptables.reject', 'iptables.persisted', 'subnet-env.lease', 'docker0.bip', 'flanneld.running', 'flanneld.flags', 'flanneld.healthz', 'certs.chain', 'certs.expiry', 'certs.key-mode', 'sysctl.ip-forward', 'vxlan.device', 'vxlan.neighbours', 'vxlan.fdb', 'mtu.bridge']) {
       assert.ok(j.checks.some((c) => c.id === id), `check ${id} missing`);
     }
     // ip -j route, iptables-save, ip -j addr; supervisord is asked over its socket
@@ -94,7 +94,7 @@ describe('drift', { skip: notRoot }, () => {
     assert.match(text, /^flannel_runbook_drift_exit_code\{node="hdss7-21"\} 0$/m);
     assert.match(text, /^flannel_runbook_drift_last_run_timestamp_seconds\{node="hdss7-21"\} \d+\.\d{3}$/m);
     assert.match(text, /^flannel_runbook_drift_duration_seconds\{node="hdss7-21"\} \d+\.\d{3}$/m);
-    assert.equal(text.match(/^flannel_runbook_check\{/gm)!.length, 26);
+    assert.equal(text.match(/^flannel_runbook_check\{/gm)!.length, 27);
   });
 
   test('a deleted route: exit 1 naming routes.peers; --fix --dry-run prints one ip -batch; --fix puts it back and pods ping', async () => {

@@ -18,7 +18,8 @@ const tree = parseV2Tree(fx('61-vxlan-etcd.json'));
 const self = { publicIp: Ip4.parse('10.4.7.21') };
 const flannel1 = { name: 'flannel.1', mtu: 1450, up: true, kind: 'vxlan', mac: '72:af:40:82:41:23', addrs: [Ip4Net.parse('172.7.21.0/32')], vxlan: { id: 1, local: '10.4.7.21', port: 8472, learning: false } };
 const eth0 = { name: 'eth0', mtu: 1500, up: true, addrs: [Ip4Net.parse('10.4.7.21/16')] };
-const docker0 = { name: 'docker0', mtu: 1500, up: true, addrs: [Ip4Net.parse('172.7.21.1/24')] };
+// dockerd restarted with mk-docker-opts.sh's --mtu=1450 (the observed run left docker0 at 1500: mtu.bridge catches that)
+const docker0 = { name: 'docker0', mtu: 1450, up: true, addrs: [Ip4Net.parse('172.7.21.1/24')] };
 const SAVE = '*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -s 172.7.21.0/24 ! -d 172.7.0.0/16 ! -o docker0 -j MASQUERADE\nCOMMIT\n*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s 172.7.0.0/16 -j ACCEPT\n-A FORWARD -d 172.7.0.0/16 -j ACCEPT\nCOMMIT\n';
 
 describe('vxlan', () => {

@@ -16,10 +16,17 @@ export function runStep(lab: Lab, host: LabHost, step: StepName, args: readonly 
   return lab.exec(host.netns, [join(SCRIPTS_DIR, `${step}.ts`), ...args], { timeoutMs: 180_000, ...opts, okStatus: [0, 1, 2, 3, ...(opts.okStatus ?? [])] });
 }
 
-/** The lab's cluster file (the README's, with the lab's node count), written into the labdir. */
-export function writeClusterFile(lab: Lab): string {
+export interface RunbookOptions {
+  /** the flannel Backend object (default the runbook's {"Type": "host-gw"}) */
+  readonly backend?: Readonly<Record<string, unknown>>;
+  /** file name in the labdir (default cluster.json) */
+  readonly file?: string;
+}
+
+/** The lab's cluster file (the README's, with the lab's nodes and flannel version), written into the labdir. */
+export function writeClusterFile(lab: Lab, opts: RunbookOptions = {}): string {
   const doc = {
-    flannelVersion: 'v0.11.0',
+    flannelVersion: lab.flannelVersion,
     etcd: {
       endpoints: [...lab.etcd.endpoints],
       cafile: '/opt/flannel/cert/ca.pem',
@@ -29,12 +36,12 @@ export function writeClusterFile(lab: Lab): string {
       api: 'auto',
     },
     network: '172.7.0.0/16',
-    backend: { Type: 'host-gw' },
+    backend: opts.backend ?? { Type: 'host-gw' },
     bridge: 'docker0',
     healthzPort: 2401,
     nodes: lab.nodes.map((n) => ({ name: n.name, publicIp: n.ip, iface: n.iface, subnet: n.subnet, program: n.program })),
   };
-  const path = join(lab.dir, 'cluster.json');
+  const path = join(lab.dir, opts.file ?? 'cluster.json');
   writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
   return path;
 }
@@ -53,9 +60,9 @@ export interface StepRun {
 }
 
 /** The six steps, in the runbook's order, on every node; stops at the first failing step. */
-export async function runbookWithScripts(lab: Lab, opts: { log?: (line: string) => void; startsecs?: number } = {}): Promise<StepRun[]> {
+export async function runbookWithScripts(lab: Lab, opts: RunbookOptions & { log?: (line: string) => void; startsecs?: number } = {}): Promise<StepRun[]> {
   const log = opts.log ?? (() => {});
-  const cluster = writeClusterFile(lab);
+  const cluster = writeClusterFile(lab, opts);
   const runs: StepRun[] = [];
   const one = async (host: LabHost, step: StepName, args: string[]) => {
     const t0 = performance.now();
@@ -70,7 +77,7 @@ export async function runbookWithScripts(lab: Lab, opts: { log?: (line: string) 
   };
   const each = (f: (n: LabNode) => Promise<void>) => Promise.all(lab.nodes.map(f));
   const ch = lab.certHost;
-  await each((n) => one(n, 'install', [...nodeArgs(cluster, n), '--url', lab.tarball.url, '--sha256', lab.tarball.sha256]));
+  await each((n) => one(n, 'install', [...nodeArgs(cluster, n), '--version', lab.flannelVersion, '--url', lab.tarball.url, '--sha256', lab.tarball.sha256]));
   await each((n) =>
     one(n, 'certs', [...nodeArgs(cluster, n), '--from', `${ch.user}@${ch.name}:${ch.certsDir}`, '--identity', ch.identity, '--known-hosts', ch.knownHosts]),
   );

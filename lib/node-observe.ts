@@ -70,7 +70,7 @@ async function attempt<T>(f: () => Promise<T>): Promise<Outcome<T>> {
 const readText = (p: string) => readFile(p, 'utf8').catch(() => undefined);
 
 /** GET http://127.0.0.1:PORT/healthz with a short deadline. */
-export function probeHealthz(port: number, timeoutMs = 1000): Promise<{ status: number; body: string }> {
+export function probeHealthz(port: number, timeoutMs = 2000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path: '/healthz', timeout: timeoutMs, agent: false }, (res) => {
       let body = '';

@@ -83,6 +83,28 @@ describe('backends x etcd API', { skip: notRoot }, () => {
     });
   }
 
+  test('host-gw across two L2 segments fails for the remote node, and doctor says why (peer not on this L2)', async () => {
+    const lab = await createLab({ segments: 2 });
+    try {
+      await assert.rejects(runbookWithScripts(lab, { startsecs: 2 }), /verify-ping on hdss7-\d+ exited 1/);
+      const cluster = writeClusterFile(lab);
+      const [h21] = lab.nodes as [LabNode];
+      const remote = lab.nodes.find((n) => n.segment !== h21.segment)!;
+      const ping = await runStep(lab, h21, 'verify-ping', [...nodeArgs(cluster, h21), '--targets', remote.pod.ip, '--count', '1']);
+      assert.equal(ping.status, 1);
+      assert.match(ping.stdout, new RegExp(`${remote.pod.ip.replace(/\./g, '\\.')} .*FAIL`));
+      const doc = await runStep(lab, h21, 'doctor', [...nodeArgs(cluster, h21), '--json']);
+      assert.equal(doc.status, 1);
+      const findings = JSON.parse(doc.stdout) as { findings: { id: string; fix: string }[] } | { id: string; fix: string }[];
+      const list = Array.isArray(findings) ? findings : findings.findings;
+      const f = list.find((x) => x.id === 'routes.peer-not-l2');
+      assert.ok(f, JSON.stringify(list.map((x) => x.id)));
+      assert.match(f.fix, /--backend vxlan --direct-routing/);
+    } finally {
+      await lab.destroy();
+    }
+  });
+
   test('the backend switch host-gw -> vxlan -> host-gw (README procedure), with what each node shows in between', async () => {
     const lab = await createLab({});
     try {

@@ -97,8 +97,8 @@ describe('drift', { skip: notRoot }, () => {
     assert.equal(text.match(/^flannel_runbook_check\{/gm)!.length, 27);
   });
 
-  test('a deleted route: exit 1 naming routes.peers; --fix --dry-run prints one ip -batch; --fix puts it back and pods ping', async () => {
-    await lab.exec(h21.netns, ['ip', 'route', 'del', '172.7.22.0/24']);
+  test('a wrong route (flanneld leaves it: its check only re-adds missing ones): exit 1 naming routes.peers; --fix --dry-run prints one ip -batch; --fix mends it and pods ping', async () => {
+    await lab.exec(h21.netns, ['ip', 'route', 'replace', '172.7.22.0/24', 'via', '10.4.7.99', 'dev', 'eth0']);
     const before = await nodeState(lab, h21);
     const dry = await drift(h21, ['--fix', '--dry-run']);
     assert.equal(dry.status, 1);
@@ -107,7 +107,8 @@ describe('drift', { skip: notRoot }, () => {
     assert.deepEqual((await nodeState(lab, h21)).routes, before.routes);
     const r = await drift(h21);
     assert.equal(r.status, 1);
-    assert.match(r.stdout, /DRIFT routes\.peers +1 of 1 peer routes missing or wrong: 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev eth0/);
+    assert.match(r.stdout, /DRIFT routes\.peers +1 of 1 peer routes missing or wrong: 172\.7\.22\.0\/24 via 10\.4\.7\.99 dev eth0: route via 10\.4\.7\.99 but the lease says 10\.4\.7\.22/);
+    assert.notEqual(await pingPods(), 0);
     const fixed = await driftJson(h21, ['--fix']);
     assert.equal(fixed.status, 0, JSON.stringify(bad(fixed)));
     assert.match(fixed.fixed.join('\n'), /ip -batch/);

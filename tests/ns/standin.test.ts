@@ -673,12 +673,12 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
 
     // a route to a lease's subnet via another gateway is replaced; the expired lease's route goes
     await sh(['ip', '-n', pair.h21, 'route', 'add', '172.7.98.0/24', 'via', '10.4.7.99', 'dev', 'eth0']);
-    await v2('PUT', `${prefix}/subnets/172.7.98.0-24`, { value: '{"PublicIP":"10.4.7.98","BackendType":"host-gw"}', ttl: '2' });
+    await v2('PUT', `${prefix}/subnets/172.7.98.0-24`, { value: '{"PublicIP":"10.4.7.98","BackendType":"host-gw"}', ttl: '6' }); // long enough to see the route under load
     const replacing = await f21.waitLog(/^Replacing existing route /);
     assert.equal(replacing.sev, 'W');
     assert.match(replacing.msg, /^Replacing existing route to 172\.7\.98\.0\/24 via 10\.4\.7\.99 dev index (\d+) with 172\.7\.98\.0\/24 via 10\.4\.7\.98 dev index \1\.$/);
     assert.deepEqual(await gwRoutes(pair.h21), [{ dst: '172.7.98.0/24', gateway: '10.4.7.98', dev: 'eth0', flags: [] }]);
-    await f21.waitLog(/^Subnet removed: 172\.7\.98\.0\/24$/, 5000);
+    await f21.waitLog(/^Subnet removed: 172\.7\.98\.0\/24$/, 12_000);
     await waitFor('the expired lease\'s route gone', async () => (await gwRoutes(pair.h21)).length === 0, 2000);
 
     for (const f of [f21, f22]) f.signal('SIGTERM');

@@ -31,11 +31,11 @@ export function formatResults(r: Results): string {
   out.push('');
   out.push(
     table(
-      ['N', 'API', 'drift ms', 'peak RSS MB', 'child processes (strace / self-reported)', 'floor ms', 'floor + node -e 0 ms', 'drift / (floor + node -e 0)', 'naive check ms', 'naive / drift'],
+      ['N', 'API', 'drift ms', 'peak RSS MB', 'child processes (strace / self-reported)', 'floor ms', '`node -e 0` ms', 'drift / (floor + node -e 0)', 'naive check ms', 'naive / drift', 'load avg'],
       r.drift.map((d) => {
         const f = r.floor.find((x) => x.n === d.n && x.api === d.api);
         const c = r.check.find((x) => x.n === d.n && x.api === d.api);
-        const base = f ? f.timing.wallMs.median + r.nodeE0.wallMs.median : NaN;
+        const base = f ? f.timing.wallMs.median + f.nodeE0.wallMs.median : NaN;
         return [
           d.n,
           d.api,
@@ -43,16 +43,17 @@ export function formatResults(r: Results): string {
           fig(d.timing.rssMb),
           `${d.children} / ${d.selfReported}`,
           f ? fig(f.timing.wallMs) : '-',
-          num(base),
+          f ? fig(f.nodeE0.wallMs) : '-',
           (d.timing.wallMs.median / base).toFixed(2),
           c ? `${c.sampled < c.n ? '~' : ''}${fig(c.wallMs)}` : '-',
           c ? `${(c.wallMs.median / d.timing.wallMs.median).toFixed(0)}x` : '-',
+          d.load1.toFixed(1),
         ];
       }),
     ),
   );
   out.push('');
-  out.push(`\`node -e 0\`: ${fig(r.nodeE0.wallMs)} ms, ${fig(r.nodeE0.rssMb)} MB. drift's exit status in this lab: ${[...new Set(r.drift.map((d) => d.exit))].join(', ')} (checks not ok: ${[...new Set(r.drift.flatMap((d) => d.notOk))].join(', ') || 'none'}: flanneld.sh names the lab's real prefix, not /bench/network).`);
+  out.push(`\`node -e 0\` is measured beside the floor at each N. drift's exit status in this lab: ${[...new Set(r.drift.map((d) => d.exit))].join(', ')} (checks not ok: ${[...new Set(r.drift.flatMap((d) => d.notOk))].join(', ') || 'none'}: flanneld.sh names the lab's real prefix, not /bench/network).`);
   out.push('');
 
   out.push('## drift --fix: N deleted routes restored');
@@ -81,7 +82,8 @@ export function formatResults(r: Results): string {
 
   out.push('## verify-ping over 100 targets (from hdss7-21)');
   out.push('');
-  out.push("Targets: 50 addresses on hdss7-22's docker0, 50 on its pod's lo; the 10 that never answer are DROPped in the pod. Loop: `ping -n -c1 -W1` per target, one after the other.");
+  out.push("Targets: 50 addresses on hdss7-22's docker0, 50 on its pod's lo; the 10 that never answer are DROPped in the pod. Loop: `ping -n -c1 -W1` per target, one after the other (-W1: the same 1 s wait per reply as verify-ping's default --wait 1).");
+  out.push(`Typed by hand without -W, \`ping -c1\` waits iputils' own ${num(r.pingDefaultWaitMs / 1000)} s for a silent target (1 run), so that loop would take about 10 x ${num(r.pingDefaultWaitMs / 1000)} s more than the -W1 loop with 10 silent targets.`);
   out.push('');
   out.push(
     table(

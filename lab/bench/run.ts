@@ -31,6 +31,7 @@ import type { EtcdApi } from '../../lib/lease.ts';
 import { createLab, type Lab, type LabNode } from '../lab.ts';
 import { listNetns } from '../netns.ts';
 import { runbookWithScripts } from '../runbook-steps.ts';
+import { shellQuote } from '../../lib/runner.ts';
 import {
   BENCH_CONFIG,
   BENCH_NETWORK,
@@ -71,13 +72,21 @@ const USAGE = `usage: npm run bench -- [options]
   --n LIST            lease counts (default 10,100,1000,5000; at most ${MAX_LEASES})
   --runs K            timed runs per figure, median/min/max (default 5)
   --warmup W          untimed runs before them (default 1; the shell loops get none)
-  --check-sample S    the naive per-lease check loops over at most S leases and is extrapolated (default 100)
+  --check-sample S    the naive per-lease check loops over at most S leases and is extrapolated (default 50)
   --quick             a short run: --n 10,1000 --runs 3 --check-sample 20; writes results.quick.*
   --out BASE          write BASE.md and BASE.json (default lab/bench/results, --quick: lab/bench/results.quick)
   --keep              leave the lab up afterwards (prints its prefix; npm run lab -- down PREFIX)
   --help              this text
 
 exit codes: 0 measured (see the targets table), 2 usage error, 3 the lab or a measurement failed, 130 interrupted`;
+
+/** One command for measure.sh: its label, an untimed setup snippet, the exit statuses that are answers. */
+interface Job {
+  readonly label: string;
+  readonly argv: readonly string[];
+  readonly setup?: string;
+  readonly okStatus?: readonly number[];
+}
 
 interface Options {
   readonly n: number[];
@@ -117,7 +126,7 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
     n: [...new Set(n)].sort((x, y) => x - y),
     runs: intFlag('runs', a.runs ?? (quick ? 3 : 5), 1, 100, '--runs 5'),
     warmup: intFlag('warmup', a.warmup ?? 1, 0, 10, '--warmup 1'),
-    checkSample: intFlag('check-sample', a['check-sample'] ?? (quick ? 20 : 100), 1, MAX_LEASES, '--check-sample 100'),
+    checkSample: intFlag('check-sample', a['check-sample'] ?? (quick ? 20 : 50), 1, MAX_LEASES, '--check-sample 100'),
     quick,
     out: a.out ?? join(HERE, quick ? 'results.quick' : 'results'),
     keep: Boolean(a.keep),
@@ -177,20 +186,35 @@ class Bench {
     this.cluster = join(lab.dir, 'cluster.json');
   }
 
-  /** measure.sh inside the node's namespace; statuses outside okStatus fail the bench with the command's stderr. */
-  async measure(argv: readonly string[], o: { runs?: number; warmup?: number; setup?: string; okStatus?: readonly number[]; timeoutMs?: number; ns?: string } = {}): Promise<Timing> {
+  /**
+   * measure.sh inside the node's namespace: the jobs round-robin, `runs` timed rounds after
+   * `warmup` untimed ones. A status outside a job's okStatus fails the bench with that
+   * command's own stderr.
+   */
+  async measure(jobs: readonly Job[], o: { runs?: number; warmup?: number; timeoutMs?: number } = {}): Promise<Map<string, Timing>> {
     const runs = o.runs ?? this.opts.runs;
     const warmup = o.warmup ?? this.opts.warmup;
-    const ns = o.ns ?? this.node.netns;
-    const r = await this.lab.exec(ns, ['bash', MEASURE, String(runs), String(warmup), o.setup ?? '', '--', ...argv], { timeoutMs: o.timeoutMs ?? 600_000 });
+    const spec = jobs.map((j) => [j.label, j.setup ?? '', j.argv.map(shellQuote).join(' ')].join('\x1f')).join('\n');
+    const r = await this.lab.exec(this.node.netns, ['bash', MEASURE, String(runs), String(warmup)], { input: `${spec}\n`, timeoutMs: o.timeoutMs ?? 900_000 });
     const samples = parseSamples(r.stdout);
-    const ok = o.okStatus ?? [0];
-    const bad = samples.find((s) => !ok.includes(s.status));
-    if (bad) {
-      const again = await this.lab.exec(ns, [...argv], { okStatus: [bad.status], timeoutMs: 120_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
-      throw new Error(`${argv.join(' ')}: exit ${bad.status} (expected ${ok.join(' or ')}):\n${again.stderr.slice(-2000)}${again.stdout.slice(-1000)}`);
+    const out = new Map<string, Timing>();
+    for (const j of jobs) {
+      const got = samples.get(j.label) ?? [];
+      if (got.length !== runs) throw new Error(`measure.sh: ${got.length} runs of ${j.label}, expected ${runs}: ${r.stderr.slice(0, 500)}`);
+      const ok = j.okStatus ?? [0];
+      const bad = got.find((s) => !ok.includes(s.status));
+      if (bad) {
+        const again = await this.lab.exec(this.node.netns, [...j.argv], { okStatus: [bad.status], timeoutMs: 120_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
+        throw new Error(`${j.label}: ${j.argv.join(' ').slice(0, 300)}: exit ${bad.status} (expected ${ok.join(' or ')}):\n${again.stderr.slice(-2000)}${again.stdout.slice(-1000)}`);
+      }
+      out.set(j.label, timing(got));
     }
-    return timing(samples);
+    return out;
+  }
+
+  /** One job measured alone. */
+  async measureOne(job: Omit<Job, 'label'>, o: { runs?: number; warmup?: number } = {}): Promise<Timing> {
+    return (await this.measure([{ ...job, label: 'job' }], o)).get('job')!;
   }
 
   driftArgs(api: EtcdApi): string[] {
@@ -306,22 +330,25 @@ class Bench {
   // ------------------------------------------------------------------ measurements
 
   async coldStart(): Promise<{ nodeE0: Timing; zx: Timing; cold: ColdRow[] }> {
-    const nodeE0 = await this.measure(['node', '-e', '0']);
-    const zx = await this.measure([ZX, join(HERE, 'trivial-zx.mjs')]);
     const dist = new Set(readdirSync(DIST).filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4)));
     const scripts = readdirSync(join(REPO, 'scripts'))
       .filter((f) => f.endsWith('.ts') && dist.has(f.slice(0, -3)))
       .map((f) => f.slice(0, -3))
       .sort();
-    const cold: ColdRow[] = [];
-    for (const s of scripts) {
-      cold.push({ script: s, dist: await this.measure(['node', join(DIST, `${s}.mjs`), '--help']), tsx: await this.measure([join(REPO, 'scripts', `${s}.ts`), '--help']) });
-      this.log(`    cold start ${s}: dist ${cold.at(-1)!.dist.wallMs.median.toFixed(0)} ms, tsx ${cold.at(-1)!.tsx.wallMs.median.toFixed(0)} ms`);
-    }
-    return { nodeE0, zx, cold };
+    const t = await this.measure([
+      { label: 'node-e0', argv: ['node', '-e', '0'] },
+      { label: 'zx', argv: [ZX, join(HERE, 'trivial-zx.mjs')] },
+      ...scripts.flatMap((s) => [
+        { label: `dist:${s}`, argv: ['node', join(DIST, `${s}.mjs`), '--help'] },
+        { label: `tsx:${s}`, argv: [join(REPO, 'scripts', `${s}.ts`), '--help'] },
+      ]),
+    ]);
+    const cold = scripts.map((s) => ({ script: s, dist: t.get(`dist:${s}`)!, tsx: t.get(`tsx:${s}`)! }));
+    for (const c of cold) this.log(`    cold start ${c.script}: dist ${c.dist.wallMs.median.toFixed(0)} ms, tsx ${c.tsx.wallMs.median.toFixed(0)} ms`);
+    return { nodeE0: t.get('node-e0')!, zx: t.get('zx')!, cold };
   }
 
-  async verifyPing(): Promise<PingRow[]> {
+  async verifyPing(): Promise<{ ping: PingRow[]; pingDefaultWaitMs: number }> {
     const peer = this.peer;
     const octets = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `172.7.22.${from + i}`);
     if (peer.subnet !== '172.7.22.0/24') throw new Error(`verify-ping targets assume hdss7-22 holds 172.7.22.0/24, not ${peer.subnet}`);
@@ -331,26 +358,39 @@ class Bench {
     await this.lab.exec(peer.netns, ['ip', '-batch', '-'], { input: onHost.map((a) => `addr add ${a}/32 dev docker0\n`).join('') });
     await this.lab.exec(peer.pod.netns, ['ip', '-batch', '-'], { input: onPod.map((a) => `addr add ${a}/32 dev lo\n`).join('') });
     const targets = [...onHost, ...onPod];
-    const verifyArgv = (flags: string[]) => ['node', join(DIST, 'verify-ping.mjs'), '--cluster', this.cluster, '--node', this.node.name, '--root', this.node.root, '--targets', targets.join(','), ...flags];
-    const failedRows = async (flags: string[]) => {
+    const verifyArgv = (flags: readonly string[]) => ['node', join(DIST, 'verify-ping.mjs'), '--cluster', this.cluster, '--node', this.node.name, '--root', this.node.root, '--targets', targets.join(','), ...flags];
+    const failedRows = async (flags: readonly string[]) => {
       const r = await this.lab.exec(this.node.netns, [...verifyArgv(flags), '--json'], { okStatus: [1], timeoutMs: 120_000 });
       return (JSON.parse(r.stdout) as { rows: { ok: boolean }[] }).rows.filter((x) => !x.ok).length;
     };
+    // verify-ping's defaults, and the most its flags allow today (one probe, every target at once)
+    const variants: readonly (readonly string[])[] = [[], ['--count', '1', '--concurrency', '100']];
     const rows: PingRow[] = [];
+    let pingDefaultWaitMs = NaN;
     const drop = ['INPUT', '-m', 'iprange', '--dst-range', dead, '-j', 'DROP'];
     for (const scenario of ['10 of 100 never answer', 'all 100 answer'] as const) {
       const deadOnes = scenario === '10 of 100 never answer';
+      const status = deadOnes ? 1 : 0;
       await this.lab.exec(peer.pod.netns, ['iptables', deadOnes ? '-I' : '-D', ...drop]);
-      const loop = await this.measure(pingLoop(targets, 1), { warmup: 0 });
-      for (const flags of [[], ['--count', '1']]) {
+      for (const flags of variants) {
         const failed = await failedRows(flags);
         if (failed !== (deadOnes ? 10 : 0)) throw new Error(`verify-ping ${flags.join(' ')} (${scenario}): ${failed} rows failed, expected ${deadOnes ? 10 : 0}`);
-        const verify = await this.measure(verifyArgv(flags), { okStatus: [deadOnes ? 1 : 0] });
-        rows.push({ scenario, flags: flags.join(' '), verify, loop, failed });
-        this.log(`    verify-ping ${flags.join(' ') || '(defaults)'}, ${scenario}: ${verify.wallMs.median.toFixed(0)} ms; ping -c1 loop ${loop.wallMs.median.toFixed(0)} ms`);
+      }
+      // seconds per run: no warm-up (the --json runs above warmed the caches)
+      const t = await this.measure(
+        [{ label: 'loop', argv: pingLoop(targets, 1) }, ...variants.map((flags, i) => ({ label: `verify${i}`, argv: verifyArgv(flags), okStatus: [status] }))],
+        { warmup: 0 },
+      );
+      variants.forEach((flags, i) => {
+        rows.push({ scenario, flags: flags.join(' '), verify: t.get(`verify${i}`)!, loop: t.get('loop')!, failed: deadOnes ? 10 : 0 });
+        this.log(`    verify-ping ${flags.join(' ') || '(defaults)'}, ${scenario}: ${t.get(`verify${i}`)!.wallMs.median.toFixed(0)} ms; ping -c1 loop ${t.get('loop')!.wallMs.median.toFixed(0)} ms`);
+      });
+      if (deadOnes) {
+        // ping's own wait when no -W is given: the loop as typed by hand
+        pingDefaultWaitMs = (await this.measureOne({ argv: ['ping', '-n', '-c1', '172.7.22.199'], okStatus: [1] }, { runs: 1, warmup: 0 })).wallMs.median;
       }
     }
-    return rows;
+    return { ping: rows, pingDefaultWaitMs };
   }
 
   async atN(n: number, out: { drift: DriftRow[]; floor: FloorRow[]; check: CheckRow[]; fix: FixRow[]; fixBaseline: FixBaselineRow[]; etcd: EtcdRow[] }): Promise<void> {
@@ -365,39 +405,61 @@ class Bench {
     const routesFile = f('routes.txt', routeTable(leases));
     const sample = sampleIndexes(n, this.opts.checkSample).map(syntheticLease);
     const endpoint = this.lab.etcd.endpoints[0]!;
+    const del = `ip -batch ${delFile}`;
 
+    // what drift says first: only flanneld.flags not ok, every lease's route in place
+    const states = new Map<EtcdApi, Awaited<ReturnType<Bench['driftState']>>>();
     for (const api of APIS) {
       const state = await this.expectOnlyPrefixDrift(api, `${n} leases loaded`);
       const peers = state.reason('routes.peers');
       if (!peers.includes(`${n + 1} peer routes`)) throw new Error(`drift (${api}) at N=${n}: routes.peers says "${peers}", expected ${n + 1} peer routes`);
-
-      const t = await this.measure(['node', ...this.driftArgs(api), '--quiet'], { okStatus: [0, 1] });
+      states.set(api, state);
+    }
+    // drift, the floor and node -e 0, side by side
+    const t = await this.measure([
+      ...APIS.map((api) => ({ label: `drift-${api}`, argv: ['node', ...this.driftArgs(api), '--quiet'], okStatus: [0, 1] })),
+      ...APIS.map((api) => ({ label: `floor-${api}`, argv: floorScript(api, endpoint, BENCH_PREFIX, this.certs) })),
+      { label: 'node-e0', argv: ['node', '-e', '0'] },
+    ]);
+    const load1 = loadavg()[0]!;
+    for (const api of APIS) {
       const straceLog = join(this.scratch, `strace-${api}-${n}`);
       await this.lab.exec(this.node.netns, ['strace', '-f', '-qq', '-e', 'trace=execve', '-o', straceLog, 'node', ...this.driftArgs(api), '--quiet'], { okStatus: [1], timeoutMs: 120_000 });
       const kids = countChildProcesses(readFileSync(straceLog, 'utf8'));
-      out.drift.push({ n, api, timing: t, children: kids.count, childPrograms: kids.programs, selfReported: state.childProcesses, exit: state.exit, notOk: state.notOk });
-
-      out.floor.push({ n, api, timing: await this.measure(floorScript(api, endpoint, BENCH_PREFIX, this.certs)) });
+      const state = states.get(api)!;
+      out.drift.push({ n, api, timing: t.get(`drift-${api}`)!, children: kids.count, childPrograms: kids.programs, selfReported: state.childProcesses, exit: state.exit, notOk: state.notOk, load1 });
+      out.floor.push({ n, api, timing: t.get(`floor-${api}`)!, nodeE0: t.get('node-e0')! });
       out.etcd.push(await this.etcdReads(n, api));
+    }
 
-      const checkFile = f(`check-${api}.txt`, checkTable(sample, api));
-      const ct = await this.measure(naiveCheckLoop(checkFile, etcdctlWords(api, this.lab.etcd.endpoints, this.certs)), { warmup: 0 });
-      out.check.push({ n, api, sampled: sample.length, timing: ct, wallMs: scaled(ct.wallMs, n / sample.length) });
+    // the naive check (a sample of the leases when N is large), both APIs side by side
+    const ct = await this.measure(
+      APIS.map((api) => ({ label: `check-${api}`, argv: naiveCheckLoop(f(`check-${api}.txt`, checkTable(sample, api)), etcdctlWords(api, this.lab.etcd.endpoints, this.certs)) })),
+      { warmup: 0 },
+    );
+    for (const api of APIS) out.check.push({ n, api, sampled: sample.length, timing: ct.get(`check-${api}`)!, wallMs: scaled(ct.get(`check-${api}`)!.wallMs, n / sample.length) });
 
-      // drift --fix: once with --json to see it restore the routes, then timed
+    // drift --fix: once with --json to see it restore the routes, then timed beside one ip -batch
+    for (const api of APIS) {
       await this.lab.exec(this.node.netns, ['ip', '-batch', delFile]);
       const fixed = await this.driftState(api, ['--fix']);
       if (!fixed.fixed.some((x) => /ip -batch/.test(x)) || fixed.notOk.some((id) => id !== 'flanneld.flags')) {
         throw new Error(`drift --fix (${api}) at N=${n} did not restore the routes: fixed ${JSON.stringify(fixed.fixed)}, not ok ${fixed.notOk.join(', ')}`);
       }
-      out.fix.push({ n, api, timing: await this.measure(['node', ...this.driftArgs(api), '--fix', '--quiet'], { setup: `ip -batch ${delFile}`, okStatus: [0, 1] }) });
-      const d = out.drift.at(-1)!;
-      this.log(`    N=${n} ${api}: drift ${d.timing.wallMs.median.toFixed(0)} ms, ${d.timing.rssMb.max.toFixed(0)} MB, ${d.children} children; floor ${out.floor.at(-1)!.timing.wallMs.median.toFixed(0)} ms; etcd reads ${out.etcd.at(-1)!.net}; naive check ${out.check.at(-1)!.wallMs.median.toFixed(0)} ms; --fix ${out.fix.at(-1)!.timing.wallMs.median.toFixed(0)} ms`);
     }
-    const ipBatch = await this.measure(['ip', '-batch', addFile], { setup: `ip -batch ${delFile}` });
-    const loop = await this.measure(naiveFixLoop(routesFile, this.node.iface), { setup: `ip -batch ${delFile}`, warmup: 0 });
-    out.fixBaseline.push({ n, ipBatch, loop });
-    this.log(`    N=${n}: ip -batch ${ipBatch.wallMs.median.toFixed(1)} ms, ip route replace loop ${loop.wallMs.median.toFixed(0)} ms`);
+    const ft = await this.measure([
+      ...APIS.map((api) => ({ label: `fix-${api}`, setup: del, argv: ['node', ...this.driftArgs(api), '--fix', '--quiet'], okStatus: [0, 1] })),
+      { label: 'ip-batch', setup: del, argv: ['ip', '-batch', addFile] },
+    ]);
+    for (const api of APIS) out.fix.push({ n, api, timing: ft.get(`fix-${api}`)! });
+    const loop = await this.measureOne({ setup: del, argv: naiveFixLoop(routesFile, this.node.iface) }, { warmup: 0 });
+    out.fixBaseline.push({ n, ipBatch: ft.get('ip-batch')!, loop });
+    for (const api of APIS) {
+      const d = out.drift.find((x) => x.n === n && x.api === api)!;
+      const fl = out.floor.find((x) => x.n === n && x.api === api)!;
+      this.log(`    N=${n} ${api}: drift ${d.timing.wallMs.median.toFixed(0)} ms, ${d.timing.rssMb.max.toFixed(0)} MB, ${d.children} children; floor ${fl.timing.wallMs.median.toFixed(0)} ms + node -e 0 ${fl.nodeE0.wallMs.median.toFixed(0)} ms; etcd reads ${out.etcd.find((x) => x.n === n && x.api === api)!.reads}; naive check ${out.check.find((x) => x.n === n && x.api === api)!.wallMs.median.toFixed(0)} ms; --fix ${ft.get(`fix-${api}`)!.wallMs.median.toFixed(0)} ms`);
+    }
+    this.log(`    N=${n}: ip -batch ${ft.get('ip-batch')!.wallMs.median.toFixed(1)} ms, ip route replace loop ${loop.wallMs.median.toFixed(0)} ms`);
     // every route is back (the loop ran last)
     await this.expectOnlyPrefixDrift('v2', `after the fix measurements at N=${n}`);
   }
@@ -454,7 +516,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     log('bench: cold start');
     const { nodeE0, zx, cold } = await b.coldStart();
     log('bench: verify-ping over 100 targets');
-    const ping = await b.verifyPing();
+    const { ping, pingDefaultWaitMs } = await b.verifyPing();
     log(`bench: the bench network ${BENCH_NETWORK} under ${BENCH_PREFIX} (v2 and v3)`);
     await b.setupNetwork();
     const out = { drift: [] as DriftRow[], floor: [] as FloorRow[], check: [] as CheckRow[], fix: [] as FixRow[], fixBaseline: [] as FixBaselineRow[], etcd: [] as EtcdRow[] };
@@ -475,6 +537,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       zx,
       cold,
       ping,
+      pingDefaultWaitMs,
       load,
       ...out,
     };

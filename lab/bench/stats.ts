@@ -4,7 +4,7 @@
 
 import type { EtcdApi } from '../../lib/lease.ts';
 
-/** One timed run of measure.sh. */
+/** One timed run of one job of measure.sh. */
 export interface Sample {
   readonly wallUs: number;
   readonly rssKb: number;
@@ -26,16 +26,16 @@ export interface Timing {
   readonly statuses: readonly number[];
 }
 
-/** measure.sh's output: `WALL_US MAXRSS_KB STATUS` per line. */
-export function parseSamples(stdout: string): Sample[] {
-  return stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => {
-      const m = /^(\d+) (\d+) (\d+)$/.exec(l.trim());
-      if (!m) throw new Error(`measure.sh: unexpected line ${JSON.stringify(l)}`);
-      return { wallUs: Number(m[1]), rssKb: Number(m[2]), status: Number(m[3]) };
-    });
+/** measure.sh's output: `LABEL WALL_US MAXRSS_KB STATUS` per line, grouped by label. */
+export function parseSamples(stdout: string): Map<string, Sample[]> {
+  const out = new Map<string, Sample[]>();
+  for (const l of stdout.split('\n')) {
+    if (l.trim() === '') continue;
+    const m = /^(\S+) (\d+) (\d+) (\d+)$/.exec(l.trim());
+    if (!m) throw new Error(`measure.sh: unexpected line ${JSON.stringify(l)}`);
+    out.set(m[1]!, [...(out.get(m[1]!) ?? []), { wallUs: Number(m[2]), rssKb: Number(m[3]), status: Number(m[4]) }]);
+  }
+  return out;
 }
 
 export function figure(values: readonly number[]): Figure {

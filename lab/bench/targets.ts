@@ -39,13 +39,16 @@ export interface DriftRow {
   /** exit status and the checks that were not ok (the bench's lab: flanneld.flags only) */
   readonly exit: number;
   readonly notOk: readonly string[];
+  /** the machine's 1-minute load average when this row was measured */
+  readonly load1: number;
 }
 
-/** One `ip -j route`, one `iptables-save`, one etcd range read (curl), by bash. */
+/** One `ip -j route`, one `iptables-save`, one etcd range read (curl), by bash; and `node -e 0` measured beside it. */
 export interface FloorRow {
   readonly n: number;
   readonly api: EtcdApi;
   readonly timing: Timing;
+  readonly nodeE0: Timing;
 }
 
 /** The naive check: one etcd get + one `ip route show` per lease, over `sampled` leases. */
@@ -131,6 +134,8 @@ export interface Results {
   readonly zx: Timing;
   readonly cold: readonly ColdRow[];
   readonly ping: readonly PingRow[];
+  /** one `ping -n -c1` (no -W, as typed by hand) of a silent target: iputils' own wait (1 run) */
+  readonly pingDefaultWaitMs: number;
   readonly load: readonly LoadRow[];
   readonly drift: readonly DriftRow[];
   readonly floor: readonly FloorRow[];
@@ -168,8 +173,8 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     out.push({ id: `drift.rss.${api}`, target: `drift (${api}) peak RSS at ${hi} leases under 150 MB`, met: rss < 150, numbers: `${rss.toFixed(1)} MB (max of ${b.timing.rssMb.runs} runs)` });
     const floor = by(r.floor, hi, api);
     if (floor) {
-      const base = floor.timing.wallMs.median + r.nodeE0.wallMs.median;
-      out.push({ id: `drift.floor.${api}`, target: `drift (${api}) at ${hi} leases within 2x of (the floor + node -e 0)`, met: b.timing.wallMs.median <= 2 * base, numbers: `${ms(b.timing.wallMs.median)} ms vs 2 x (${ms(floor.timing.wallMs.median)} + ${ms(r.nodeE0.wallMs.median)}) = ${ms(2 * base)} ms (${(b.timing.wallMs.median / base).toFixed(2)}x)` });
+      const base = floor.timing.wallMs.median + floor.nodeE0.wallMs.median;
+      out.push({ id: `drift.floor.${api}`, target: `drift (${api}) at ${hi} leases within 2x of (the floor + node -e 0)`, met: b.timing.wallMs.median <= 2 * base, numbers: `${ms(b.timing.wallMs.median)} ms vs 2 x (${ms(floor.timing.wallMs.median)} + ${ms(floor.nodeE0.wallMs.median)}) = ${ms(2 * base)} ms (${(b.timing.wallMs.median / base).toFixed(2)}x)` });
     }
     const fa = mid !== undefined ? by(r.fix, mid, api) : undefined;
     const fb = by(r.fix, hi, api);

@@ -53,7 +53,11 @@ export function formatResults(r: Results): string {
     ),
   );
   out.push('');
-  out.push(`\`node -e 0\` is measured beside the floor at each N. drift's exit status in this lab: ${[...new Set(r.drift.map((d) => d.exit))].join(', ')} (checks not ok: ${[...new Set(r.drift.flatMap((d) => d.notOk))].join(', ') || 'none'}: flanneld.sh names the lab's real prefix, not /bench/network).`);
+  const noisy = r.drift.filter((d) => d.quietStderr.trim() !== '');
+  const stderrNote = noisy.length
+    ? ` A \`--quiet\` run wrote to stderr (cron mails it every minute) with ${[...new Set(noisy.map((d) => d.api))].join(', ')}: \`${noisy[0]!.quietStderr.trim().split('\n')[0]!.slice(0, 200)}\`.`
+    : ' No `--quiet` run wrote to stderr.';
+  out.push(`\`node -e 0\` is measured beside the floor at each N.${stderrNote} drift's exit status in this lab: ${[...new Set(r.drift.map((d) => d.exit))].join(', ')} (checks not ok: ${[...new Set(r.drift.flatMap((d) => d.notOk))].join(', ') || 'none'}: flanneld.sh names the lab's real prefix, not /bench/network).`);
   out.push('');
 
   out.push('## drift --fix: N deleted routes restored');
@@ -83,7 +87,7 @@ export function formatResults(r: Results): string {
   out.push('## verify-ping over 100 targets (from hdss7-21)');
   out.push('');
   out.push("Targets: 50 addresses on hdss7-22's docker0, 50 on its pod's lo; the 10 that never answer are DROPped in the pod. Loop: `ping -n -c1 -W1` per target, one after the other (-W1: the same 1 s wait per reply as verify-ping's default --wait 1).");
-  out.push(`Typed by hand without -W, \`ping -c1\` waits iputils' own ${num(r.pingDefaultWaitMs / 1000)} s for a silent target (1 run), so that loop would take about 10 x ${num(r.pingDefaultWaitMs / 1000)} s more than the -W1 loop with 10 silent targets.`);
+  out.push(`One silent target: \`ping -n -c1 -W1\` ${num(r.pingW1WaitMs)} ms; typed by hand without -W, \`ping -c1\` waits iputils' own ${num(r.pingDefaultWaitMs)} ms (1 run each), so the loop as typed would take about 10 x ${num((r.pingDefaultWaitMs - r.pingW1WaitMs) / 1000)} s more than the -W1 loop with 10 silent targets.`);
   out.push('');
   out.push(
     table(

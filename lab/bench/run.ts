@@ -21,7 +21,7 @@
 
 import minimist from 'minimist';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { availableParallelism, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -61,7 +61,7 @@ import { evaluateTargets, type CheckRow, type ColdRow, type DriftRow, type EtcdR
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const REPO = join(HERE, '..', '..');
-const DIST = join(REPO, 'dist');
+const BUILT = join(REPO, 'dist');
 const MEASURE = join(HERE, 'measure.sh');
 const TSX = join(REPO, 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs');
 const ZX = join(REPO, 'node_modules', '.bin', 'zx');
@@ -148,7 +148,7 @@ function machine(loadStart: number, otherLabs: string[]): Machine {
     }
   };
   const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? '?';
-  const dirty = sh(['git', '-C', REPO, 'status', '--porcelain', '--', 'lib', 'scripts']) !== '' ? ' (lib/scripts with uncommitted changes)' : '';
+  const dirty = sh(['git', '-C', REPO, 'status', '--porcelain', '--untracked-files=no', '--', 'lib', 'scripts', 'lab']) !== '' ? ' (lib/, scripts/ or lab/ with uncommitted changes)' : '';
   return {
     nproc: availableParallelism(),
     cpu,
@@ -169,6 +169,8 @@ class Bench {
   readonly scratch: string;
   readonly certs: { ca: string; cert: string; key: string };
   readonly cluster: string;
+  /** this run's copy of dist/: other sessions may rebuild dist/ while the bench runs */
+  readonly dist: string;
   private leaseId = '';
   private loaded = 0;
 
@@ -184,6 +186,10 @@ class Bench {
     const c = join(this.node.root, 'opt', 'flannel', 'cert');
     this.certs = { ca: join(c, 'ca.pem'), cert: join(c, 'client.pem'), key: join(c, 'client-key.pem') };
     this.cluster = join(lab.dir, 'cluster.json');
+    // the bundles import their packages (esbuild --packages=external): a node_modules link beside the copy resolves them
+    this.dist = join(this.scratch, 'dist');
+    cpSync(BUILT, this.dist, { recursive: true });
+    symlinkSync(join(REPO, 'node_modules'), join(this.scratch, 'node_modules'));
   }
 
   /**
@@ -219,7 +225,7 @@ class Bench {
 
   driftArgs(api: EtcdApi): string[] {
     return [
-      join(DIST, 'drift.mjs'),
+      join(this.dist, 'drift.mjs'),
       '--etcd-prefix', BENCH_PREFIX,
       '--etcd-api', api,
       '--network', BENCH_NETWORK.toString(),
@@ -310,11 +316,11 @@ class Bench {
   }
 
   /** Range reads on every member during one drift run, and during an idle interval as long. */
-  async etcdReads(n: number, api: EtcdApi): Promise<EtcdRow> {
+  async etcdReads(n: number, api: EtcdApi): Promise<{ row: EtcdRow; stderr: string }> {
     const total = (ms: Map<string, number>[]) => ms.reduce((s, m) => s + rangeReads(m, api), 0);
     const before = total(await this.scrape());
     const t0 = performance.now();
-    await this.lab.exec(this.node.netns, ['node', ...this.driftArgs(api), '--quiet'], { okStatus: [1] });
+    const run = await this.lab.exec(this.node.netns, ['node', ...this.driftArgs(api), '--quiet'], { okStatus: [1] });
     const intervalMs = performance.now() - t0;
     const after = total(await this.scrape());
     const idle0 = total(await this.scrape());
@@ -324,13 +330,13 @@ class Bench {
     await this.lab.exec(this.node.netns, ['bash', '-c', `${etcdReadCommand(api, this.lab.etcd.endpoints[0]!, BENCH_PREFIX, this.certs)} >/dev/null`]);
     const perRead = total(await this.scrape()) - c0;
     const net = after - before - (idle1 - idle0);
-    return { n, api, metric: METRIC_NAMES[api], during: after - before, idle: idle1 - idle0, net, perRead, reads: net / perRead, intervalMs };
+    return { row: { n, api, metric: METRIC_NAMES[api], during: after - before, idle: idle1 - idle0, net, perRead, reads: net / perRead, intervalMs }, stderr: run.stderr };
   }
 
   // ------------------------------------------------------------------ measurements
 
   async coldStart(): Promise<{ nodeE0: Timing; zx: Timing; cold: ColdRow[] }> {
-    const dist = new Set(readdirSync(DIST).filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4)));
+    const dist = new Set(readdirSync(this.dist).filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4)));
     const scripts = readdirSync(join(REPO, 'scripts'))
       .filter((f) => f.endsWith('.ts') && dist.has(f.slice(0, -3)))
       .map((f) => f.slice(0, -3))
@@ -339,7 +345,7 @@ class Bench {
       { label: 'node-e0', argv: ['node', '-e', '0'] },
       { label: 'zx', argv: [ZX, join(HERE, 'trivial-zx.mjs')] },
       ...scripts.flatMap((s) => [
-        { label: `dist:${s}`, argv: ['node', join(DIST, `${s}.mjs`), '--help'] },
+        { label: `dist:${s}`, argv: ['node', join(this.dist, `${s}.mjs`), '--help'] },
         { label: `tsx:${s}`, argv: [join(REPO, 'scripts', `${s}.ts`), '--help'] },
       ]),
     ]);
@@ -348,7 +354,7 @@ class Bench {
     return { nodeE0: t.get('node-e0')!, zx: t.get('zx')!, cold };
   }
 
-  async verifyPing(): Promise<{ ping: PingRow[]; pingDefaultWaitMs: number }> {
+  async verifyPing(): Promise<{ ping: PingRow[]; pingDefaultWaitMs: number; pingW1WaitMs: number }> {
     const peer = this.peer;
     const octets = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `172.7.22.${from + i}`);
     if (peer.subnet !== '172.7.22.0/24') throw new Error(`verify-ping targets assume hdss7-22 holds 172.7.22.0/24, not ${peer.subnet}`);
@@ -358,7 +364,7 @@ class Bench {
     await this.lab.exec(peer.netns, ['ip', '-batch', '-'], { input: onHost.map((a) => `addr add ${a}/32 dev docker0\n`).join('') });
     await this.lab.exec(peer.pod.netns, ['ip', '-batch', '-'], { input: onPod.map((a) => `addr add ${a}/32 dev lo\n`).join('') });
     const targets = [...onHost, ...onPod];
-    const verifyArgv = (flags: readonly string[]) => ['node', join(DIST, 'verify-ping.mjs'), '--cluster', this.cluster, '--node', this.node.name, '--root', this.node.root, '--targets', targets.join(','), ...flags];
+    const verifyArgv = (flags: readonly string[]) => ['node', join(this.dist, 'verify-ping.mjs'), '--cluster', this.cluster, '--node', this.node.name, '--root', this.node.root, '--targets', targets.join(','), ...flags];
     const failedRows = async (flags: readonly string[]) => {
       const r = await this.lab.exec(this.node.netns, [...verifyArgv(flags), '--json'], { okStatus: [1], timeoutMs: 120_000 });
       return (JSON.parse(r.stdout) as { rows: { ok: boolean }[] }).rows.filter((x) => !x.ok).length;
@@ -367,6 +373,7 @@ class Bench {
     const variants: readonly (readonly string[])[] = [[], ['--count', '1', '--concurrency', '100']];
     const rows: PingRow[] = [];
     let pingDefaultWaitMs = NaN;
+    let pingW1WaitMs = NaN;
     const drop = ['INPUT', '-m', 'iprange', '--dst-range', dead, '-j', 'DROP'];
     for (const scenario of ['10 of 100 never answer', 'all 100 answer'] as const) {
       const deadOnes = scenario === '10 of 100 never answer';
@@ -386,11 +393,12 @@ class Bench {
         this.log(`    verify-ping ${flags.join(' ') || '(defaults)'}, ${scenario}: ${t.get(`verify${i}`)!.wallMs.median.toFixed(0)} ms; ping -c1 loop ${t.get('loop')!.wallMs.median.toFixed(0)} ms`);
       });
       if (deadOnes) {
-        // ping's own wait when no -W is given: the loop as typed by hand
+        // one silent target with -W1 (as in the loop) and as typed by hand (no -W: iputils' own wait)
+        pingW1WaitMs = (await this.measureOne({ argv: ['ping', '-n', '-c1', '-W1', '172.7.22.199'], okStatus: [1] }, { runs: 1, warmup: 0 })).wallMs.median;
         pingDefaultWaitMs = (await this.measureOne({ argv: ['ping', '-n', '-c1', '172.7.22.199'], okStatus: [1] }, { runs: 1, warmup: 0 })).wallMs.median;
       }
     }
-    return { ping: rows, pingDefaultWaitMs };
+    return { ping: rows, pingDefaultWaitMs, pingW1WaitMs };
   }
 
   async atN(n: number, out: { drift: DriftRow[]; floor: FloorRow[]; check: CheckRow[]; fix: FixRow[]; fixBaseline: FixBaselineRow[]; etcd: EtcdRow[] }): Promise<void> {
@@ -427,9 +435,10 @@ class Bench {
       await this.lab.exec(this.node.netns, ['strace', '-f', '-qq', '-e', 'trace=execve', '-o', straceLog, 'node', ...this.driftArgs(api), '--quiet'], { okStatus: [1], timeoutMs: 120_000 });
       const kids = countChildProcesses(readFileSync(straceLog, 'utf8'));
       const state = states.get(api)!;
-      out.drift.push({ n, api, timing: t.get(`drift-${api}`)!, children: kids.count, childPrograms: kids.programs, selfReported: state.childProcesses, exit: state.exit, notOk: state.notOk, load1 });
+      const reads = await this.etcdReads(n, api);
+      out.etcd.push(reads.row);
+      out.drift.push({ n, api, timing: t.get(`drift-${api}`)!, children: kids.count, childPrograms: kids.programs, selfReported: state.childProcesses, exit: state.exit, notOk: state.notOk, quietStderr: reads.stderr, load1 });
       out.floor.push({ n, api, timing: t.get(`floor-${api}`)!, nodeE0: t.get('node-e0')! });
-      out.etcd.push(await this.etcdReads(n, api));
     }
 
     // the naive check (a sample of the leases when N is large), both APIs side by side
@@ -483,6 +492,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     log('bench: must run as root (network namespaces, iptables)');
     return ExitCode.Usage;
   }
+  // the stopwatch and the process counter (lab/setup.sh does not install them yet)
+  const missing = [['/usr/bin/time', 'time'], ['/usr/bin/strace', 'strace']].filter(([f]) => !existsSync(f!)).map(([, pkg]) => pkg!);
+  if (missing.length) {
+    log(`bench: needs ${missing.join(' and ')}: apt-get install ${missing.join(' ')}`);
+    return ExitCode.Usage;
+  }
   for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
   const ac = new AbortController();
   let interrupted: string | undefined;
@@ -516,7 +531,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     log('bench: cold start');
     const { nodeE0, zx, cold } = await b.coldStart();
     log('bench: verify-ping over 100 targets');
-    const { ping, pingDefaultWaitMs } = await b.verifyPing();
+    const { ping, pingDefaultWaitMs, pingW1WaitMs } = await b.verifyPing();
     log(`bench: the bench network ${BENCH_NETWORK} under ${BENCH_PREFIX} (v2 and v3)`);
     await b.setupNetwork();
     const out = { drift: [] as DriftRow[], floor: [] as FloorRow[], check: [] as CheckRow[], fix: [] as FixRow[], fixBaseline: [] as FixBaselineRow[], etcd: [] as EtcdRow[] };
@@ -538,6 +553,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       cold,
       ping,
       pingDefaultWaitMs,
+      pingW1WaitMs,
       load,
       ...out,
     };

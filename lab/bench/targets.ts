@@ -39,6 +39,8 @@ export interface DriftRow {
   /** exit status and the checks that were not ok (the bench's lab: flanneld.flags only) */
   readonly exit: number;
   readonly notOk: readonly string[];
+  /** what one `--quiet` run wrote to stderr (cron mails it) */
+  readonly quietStderr: string;
   /** the machine's 1-minute load average when this row was measured */
   readonly load1: number;
 }
@@ -136,6 +138,8 @@ export interface Results {
   readonly ping: readonly PingRow[];
   /** one `ping -n -c1` (no -W, as typed by hand) of a silent target: iputils' own wait (1 run) */
   readonly pingDefaultWaitMs: number;
+  /** the same with -W1, as in the measured loop (1 run) */
+  readonly pingW1WaitMs: number;
   readonly load: readonly LoadRow[];
   readonly drift: readonly DriftRow[];
   readonly floor: readonly FloorRow[];
@@ -197,7 +201,11 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
   const dead = r.ping.find((p) => p.scenario === '10 of 100 never answer' && p.flags === '');
   if (dead) {
     const x = dead.loop.wallMs.median / dead.verify.wallMs.median;
-    out.push({ id: 'ping.dead', target: 'verify-ping over 100 targets, 10 never answering: at least 10x faster than a sequential ping -c1 loop', met: x >= 10, numbers: `${ms(dead.verify.wallMs.median)} ms vs loop ${ms(dead.loop.wallMs.median)} ms = ${x.toFixed(1)}x` });
+    out.push({ id: 'ping.dead', target: 'verify-ping over 100 targets, 10 never answering: at least 10x faster than a sequential `ping -c1 -W1` loop (the same 1 s wait per reply)', met: x >= 10, numbers: `${ms(dead.verify.wallMs.median)} ms vs loop ${ms(dead.loop.wallMs.median)} ms = ${x.toFixed(1)}x` });
+    // the loop as typed by hand waits iputils' default for each silent target instead of 1 s
+    const typed = dead.loop.wallMs.median + 10 * (r.pingDefaultWaitMs - r.pingW1WaitMs);
+    const y = typed / dead.verify.wallMs.median;
+    out.push({ id: 'ping.dead.typed', target: 'the same against `ping -c1` as typed by hand (no -W; extrapolated: the -W1 loop + 10 x the difference of one silent ping without and with -W1)', met: y >= 10, numbers: `${ms(dead.verify.wallMs.median)} ms vs ~${ms(typed)} ms = ${y.toFixed(1)}x (silent ping: ${ms(r.pingDefaultWaitMs)} ms without -W, ${ms(r.pingW1WaitMs)} ms with -W1)` });
   }
   const all = r.ping.find((p) => p.scenario === 'all 100 answer' && p.flags === '');
   if (all) {

@@ -125,3 +125,18 @@ describe('ip4', () => {
     });
   });
 });
+
+describe('ip4 grammar', () => {
+  test('accepts exactly what ipaddr.js\'s isValidFourPartDecimal accepts (cross-checked)', async () => {
+    const { default: ipaddr } = await import('ipaddr.js');
+    const words = ['0', '1', '9', '10', '99', '100', '199', '255', '256', '300', '999', '1000', '00', '01', '010', '-1', '+1', '1e2', '0x10', ' 1', '1 ', '', 'a'];
+    const cases = new Set<string>(['10.4.7.21', '0.0.0.0', '255.255.255.255', '1.2.3', '1.2.3.4.5', '1..2.3', '1.2.3.4\n', '١.2.3.4', '1.2.3.4/24']);
+    for (const w of words) {
+      cases.add(`${w}.4.7.21`);
+      cases.add(`10.${w}.7.21`);
+      cases.add(`10.4.${w}.21`);
+      cases.add(`10.4.7.${w}`);
+    }
+    for (const c of cases) assert.equal(Ip4.isValid(c), ipaddr.IPv4.isValidFourPartDecimal(c), JSON.stringify(c));
+  });
+});

@@ -46,6 +46,8 @@ export interface InvalidEntry {
 export interface LeaseTree {
   /** the raw `<prefix>/config` value, when present */
   readonly config?: string;
+  /** v2: the config node's modifiedIndex (what a compare-and-swap names) */
+  readonly configIndex?: number;
   readonly leases: Lease[];
   readonly invalid: InvalidEntry[];
 }
@@ -85,6 +87,9 @@ function subnetOfKey(key: string): Ip4Net {
 
 const MAC = /^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i;
 
+const LEASE_FIELDS = ['PublicIP', 'BackendType', 'BackendData'] as const;
+const VXLAN_DATA_FIELDS = ['VtepMAC', 'VNI'] as const;
+
 /**
  * One lease from its etcd key and value. Field names match case-insensitively, as Go's
  * json.Unmarshal into LeaseAttrs does. Throws a one-line UsageError naming the key, the
@@ -99,7 +104,7 @@ export function parseLeaseValue(json: string, key: string, api: EtcdApi = 'v2'):
     throw invalidDocument(`lease ${key}`, json, `is not valid JSON (${(err as Error).message})`, EXAMPLE_VALUE);
   }
   if (!isJsonObject(doc)) throw invalidDocument(`lease ${key}`, json, 'must be a JSON object', EXAMPLE_VALUE);
-  const { fields } = foldFields(doc, ['PublicIP', 'BackendType', 'BackendData']);
+  const { fields } = foldFields(doc, LEASE_FIELDS);
 
   const ipField = fields.get('PublicIP');
   // Go would leave a missing PublicIP at 0.0.0.0 and peers would route to it: refuse it.
@@ -118,7 +123,7 @@ export function parseLeaseValue(json: string, key: string, api: EtcdApi = 'v2'):
   let vni: number | undefined;
   if (backendType === 'vxlan') {
     // Peers need the VTEP MAC for their neighbour and fdb entries; without it the lease is useless.
-    const data = isJsonObject(backendData) ? foldFields(backendData, ['VtepMAC', 'VNI']).fields : undefined;
+    const data = isJsonObject(backendData) ? foldFields(backendData, VXLAN_DATA_FIELDS).fields : undefined;
     const mac = data?.get('VtepMAC');
     if (mac === undefined) {
       throw new UsageError(`lease ${key}: BackendData.VtepMAC is missing (a vxlan lease needs it), e.g. {"VtepMAC":"72:af:40:82:41:23"}`);
@@ -183,6 +188,7 @@ interface V2Node {
   nodes?: unknown;
   ttl?: unknown;
   expiration?: unknown;
+  modifiedIndex?: unknown;
 }
 
 /**
@@ -207,7 +213,7 @@ export function parseV2Tree(json: string, prefix = DEFAULT_ETCD_PREFIX): LeaseTr
   if (!isJsonObject(doc) || !isJsonObject(doc.node)) throw new RuntimeError(`etcd v2 answer has no "node": ${String(json).slice(0, 60)}`);
 
   const base = trimPrefix(prefix);
-  const tree: { config?: string; leases: Lease[]; invalid: InvalidEntry[] } = { leases: [], invalid: [] };
+  const tree: { config?: string; configIndex?: number; leases: Lease[]; invalid: InvalidEntry[] } = { leases: [], invalid: [] };
   const visit = (node: V2Node) => {
     const key = typeof node.key === 'string' ? node.key : '';
     if (node.dir === true) {
@@ -216,6 +222,7 @@ export function parseV2Tree(json: string, prefix = DEFAULT_ETCD_PREFIX): LeaseTr
     }
     if (key === `${base}/config`) {
       if (typeof node.value === 'string') tree.config = node.value;
+      if (typeof node.modifiedIndex === 'number') tree.configIndex = node.modifiedIndex;
       return;
     }
     if (!key.startsWith(`${base}/subnets/`)) return; // not flannel's, or another prefix

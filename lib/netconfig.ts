@@ -102,11 +102,15 @@ export interface FoldedField {
  * field when equal ignoring case; when several keys match one field the last one wins.
  * Returns the matched fields by their Go name, and the keys that match none (Go ignores them).
  */
+const foldTables = new WeakMap<readonly string[], Map<string, string>>();
+
 export function foldFields(
   obj: Readonly<Record<string, unknown>>,
   names: readonly string[],
 ): { fields: Map<string, FoldedField>; unknown: string[] } {
-  const byFold = new Map(names.map((n) => [n.toLowerCase(), n]));
+  // one fold table per names list: drift folds 5,000 lease values with the same list
+  let byFold = foldTables.get(names);
+  if (!byFold) foldTables.set(names, (byFold = new Map(names.map((n) => [n.toLowerCase(), n]))));
   const fields = new Map<string, FoldedField>();
   const unknown: string[] = [];
   for (const [key, value] of Object.entries(obj)) {

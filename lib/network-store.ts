@@ -25,13 +25,6 @@ export interface NetworkState extends LeaseTree {
   readonly configVersion?: string;
 }
 
-interface V2Node {
-  key?: string;
-  dir?: boolean;
-  nodes?: V2Node[];
-  modifiedIndex?: number;
-}
-
 /** Config and leases under the prefix, in one read through `target.api`. */
 export async function readNetworkState(target: StoreTarget): Promise<NetworkState> {
   const configKey = `${target.prefix}/config`;
@@ -41,14 +34,7 @@ export async function readNetworkState(target: StoreTarget): Promise<NetworkStat
       throw new EtcdError('http', res.endpoint, `etcd ${res.endpoint}: GET ${target.prefix} answered ${res.status}: ${res.body.slice(0, 200)}`);
     }
     const tree = parseV2Tree(res.body, target.prefix);
-    let configVersion: string | undefined;
-    const find = (n: V2Node | undefined): void => {
-      if (!n) return;
-      if (n.key === configKey && typeof n.modifiedIndex === 'number') configVersion = String(n.modifiedIndex);
-      for (const c of n.nodes ?? []) find(c);
-    };
-    if (res.status === 200) find((JSON.parse(res.body) as { node?: V2Node }).node);
-    return { ...tree, api: 'v2', ...(configVersion && { configVersion }) };
+    return { ...tree, api: 'v2', ...(tree.configIndex !== undefined && { configVersion: String(tree.configIndex) }) };
   }
   return withV3(target.conn, target.tls, async (client) => {
     const res = await client.getAll().prefix(`${target.prefix}/`).exec();

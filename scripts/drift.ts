@@ -22,7 +22,7 @@ import { formatNetworkConfig, parseNetworkConfig } from '../lib/netconfig.ts';
 import { connectionFor, storeTarget } from '../lib/network-store.ts';
 import { observeNode, type NodeObservation } from '../lib/node-observe.ts';
 import { applyPlan, describeAction, formatPlan } from '../lib/plan.ts';
-import { zxRunner, type Runner } from '../lib/runner.ts';
+import { spawnRunner, type Runner } from '../lib/runner.ts';
 import { isEntryPoint, loadSettings, note, runScript } from '../lib/script.ts';
 import { persistPath } from '../lib/iptables-persist.ts';
 
@@ -50,7 +50,9 @@ const info = {
   perNode: true,
 };
 
-export async function main(argv: string[], runner: Runner = zxRunner): Promise<number> {
+// the cron path applies --fix with spawnRunner: the same argv, stdin and errors as zxRunner,
+// without loading zx (and its bundled fetch) on every node every minute
+export async function main(argv: string[], runner: Runner = spawnRunner): Promise<number> {
   const t0 = performance.now();
   const loaded = await loadSettings(argv, flags, info);
   if (!loaded) return 0;

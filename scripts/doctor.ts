@@ -12,26 +12,20 @@
 import { dirname, extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../lib/errors.ts';
-import { commonFlags, defineFlags, etcdFlags, nodeFlags, required, rooted } from '../lib/flags.ts';
-import { programNameFor, checkProgramName } from '../lib/flanneld-files.ts';
-import { launcherSettings, servicePaths } from '../lib/flanneld-service.ts';
-import { checkNode, type NodeExpectation } from '../lib/drift.ts';
+import { commonFlags, defineFlags, etcdFlags, nodeFlags, rooted } from '../lib/flags.ts';
+import { nodeCheckFlags, nodeTarget } from '../lib/node-expectation.ts';
+import { checkNode } from '../lib/drift.ts';
 import { diagnose, doctorExit, formatDoctorReport, type Invocation } from '../lib/doctor.ts';
-import { formatNetworkConfig, parseNetworkConfig } from '../lib/netconfig.ts';
-import { connectionFor, storeTarget, type StoreTarget } from '../lib/network-store.ts';
+import { storeTarget, type StoreTarget } from '../lib/network-store.ts';
 import { observeDoctorProbes, observeNode } from '../lib/node-observe.ts';
 import { spawnRunner, type Runner } from '../lib/runner.ts';
 import { isEntryPoint, loadSettings, note, runScript } from '../lib/script.ts';
-import { persistPath } from '../lib/iptables-persist.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
   ...etcdFlags,
   ...nodeFlags,
-  program: { type: 'string', placeholder: 'NAME', help: 'supervisord program name (default: from the node name, hdss7-21 -> flanneld-7-21)' },
-  'supervisor-conf': { type: 'string', default: '/etc/supervisord.conf', placeholder: 'FILE', help: "supervisord's config (under --root)" },
-  persist: { type: 'string', placeholder: 'FILE', help: 'the persisted rules file (default as snat-fix: /etc/iptables/rules.v4 when /etc/iptables exists, else /etc/sysconfig/iptables)' },
-  reject: { type: 'string', default: 'drop', choices: ['drop', 'keep'], placeholder: 'POLICY', help: "iptables-services' REJECT catch-alls: drop (the runbook removes them) or keep" },
+  ...nodeCheckFlags,
   log: { type: 'string', default: '/data/logs/flanneld/flanneld.stdout.log', placeholder: 'FILE', help: "flanneld's log, as the start step's supervisord ini writes it (under --root)" },
   'pod-netns': { type: 'list', placeholder: 'NS', help: "pods' network namespaces whose MTU must match FLANNEL_MTU (besides docker0's ports)", example: 'cni-1234,cni-5678' },
   'certs-from': { type: 'string', default: 'root@hdss7-200:/opt/certs', placeholder: 'SRC', help: 'where the certs fix copies the certificates from (scripts/certs.ts --from)' },
@@ -54,40 +48,8 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
   if (!loaded) return 0;
   const { settings: s, flags: f, cluster, node } = loaded;
   const v = f.values;
-  const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21');
-  const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24');
-  const iface = required(s.node.iface, '--iface', 'eth0');
-  const network = required(s.network, '--network', '172.7.0.0/16');
-  const name = node?.name ?? s.node.name ?? publicIp.toString();
-  const program = checkProgramName('--program', v.program ?? node?.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'));
-  const conn = connectionFor(s);
-  const paths = servicePaths(s.root, { supervisorConf: v['supervisor-conf'], program });
-  const persist = persistPath(s.root, v.persist);
-  const desiredConfig = cluster ? formatNetworkConfig(parseNetworkConfig(JSON.stringify({ Network: cluster.network.toString(), ...(cluster.subnetLen && { SubnetLen: cluster.subnetLen }), Backend: cluster.backend }))) : undefined;
-  const expect: NodeExpectation = {
-    name,
-    publicIp,
-    subnet,
-    iface,
-    network,
-    bridge: s.bridge,
-    program,
-    ...(desiredConfig && { desiredConfig }),
-    api: s.etcd.api,
-    prefix: s.etcd.prefix,
-    reject: v.reject === 'keep' ? 'keep' : 'drop',
-    flanneld: launcherSettings({
-      root: s.root,
-      publicIp,
-      endpoints: conn.endpoints,
-      ...(conn.cafile && { tls: { cafile: s.etcd.cafile, certfile: s.etcd.certfile, keyfile: s.etcd.keyfile } }),
-      iface,
-      healthzPort: s.healthzPort,
-      etcdPrefix: s.etcd.prefix,
-    }),
-    paths: { subnetEnv: paths.subnetEnv, supervisorConf: paths.supervisorConf, persist },
-    certWarnDays: 30,
-  };
+  const { expect, conn, paths, persist } = nodeTarget(s, v, cluster, node);
+  const { name, program, publicIp, subnet, iface, network } = expect;
   for (const w of s.warnings) note(`doctor: ${w}`);
 
   // an unreadable TLS file is a finding here (the runbook never copies client-key.pem), not a usage error

@@ -12,28 +12,22 @@
 // Exit: 0 in sync, 1 drift, 2 usage/config error, 3 could not check (etcd down is 3, never "drift").
 
 import { ExitCode, UsageError } from '../lib/errors.ts';
-import { commonFlags, defineFlags, etcdFlags, nodeFlags, required, rooted } from '../lib/flags.ts';
-import { programNameFor, checkProgramName } from '../lib/flanneld-files.ts';
-import { launcherSettings, servicePaths } from '../lib/flanneld-service.ts';
-import { checkNode, exitCodeFor, planFixes, type Check, type NodeExpectation } from '../lib/drift.ts';
+import { commonFlags, defineFlags, etcdFlags, nodeFlags, rooted } from '../lib/flags.ts';
+import { nodeCheckFlags, nodeTarget } from '../lib/node-expectation.ts';
+import { checkNode, exitCodeFor, planFixes, type Check } from '../lib/drift.ts';
 import { formatDriftReport, formatTextfile, takeLock, writeAtomic } from '../lib/drift-report.ts';
 import { DEFAULT_STATUS_PREFIX, publishReport } from '../lib/fleet-status.ts';
-import { formatNetworkConfig, parseNetworkConfig } from '../lib/netconfig.ts';
-import { connectionFor, storeTarget } from '../lib/network-store.ts';
+import { storeTarget } from '../lib/network-store.ts';
 import { observeNode, type NodeObservation } from '../lib/node-observe.ts';
 import { applyPlan, describeAction, formatPlan } from '../lib/plan.ts';
 import { spawnRunner, type Runner } from '../lib/runner.ts';
 import { isEntryPoint, loadSettings, note, runScript } from '../lib/script.ts';
-import { persistPath } from '../lib/iptables-persist.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
   ...etcdFlags,
   ...nodeFlags,
-  program: { type: 'string', placeholder: 'NAME', help: 'supervisord program name (default: from the node name, hdss7-21 -> flanneld-7-21)' },
-  'supervisor-conf': { type: 'string', default: '/etc/supervisord.conf', placeholder: 'FILE', help: "supervisord's config (under --root)" },
-  persist: { type: 'string', placeholder: 'FILE', help: 'the persisted rules file (default as snat-fix: /etc/iptables/rules.v4 when /etc/iptables exists, else /etc/sysconfig/iptables)' },
-  reject: { type: 'string', default: 'drop', choices: ['drop', 'keep'], placeholder: 'POLICY', help: "iptables-services' REJECT catch-alls: drop (the runbook removes them) or keep" },
+  ...nodeCheckFlags,
   fix: { type: 'boolean', help: 'mend what is safe to mend, then check again' },
   textfile: { type: 'string', placeholder: 'FILE', help: "write Prometheus text format for node_exporter's textfile collector (atomically)", example: '/var/lib/node_exporter/textfile/flannel.prom' },
   publish: { type: 'boolean', help: "write this node's result to etcd under --status-prefix (TTL --status-ttl) for scripts/fleet.ts" },
@@ -46,7 +40,7 @@ export const flags = defineFlags({
 const info = {
   name: 'drift',
   summary: 'Compare this node with what it should be (cron: every minute); --fix mends what is safe.',
-  example: '* * * * * root /opt/flannel-runbook/scripts/drift.ts --cluster /etc/flannel-runbook/cluster.json --quiet --textfile /var/lib/node_exporter/textfile/flannel.prom --publish',
+  example: '* * * * * root /opt/flannel-runbook/dist/drift.mjs --cluster /etc/flannel-runbook/cluster.json --quiet --textfile /var/lib/node_exporter/textfile/flannel.prom --publish',
   perNode: true,
 };
 
@@ -58,43 +52,10 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
   if (!loaded) return 0;
   const { settings: s, flags: f, cluster, node } = loaded;
   const v = f.values;
-  const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21');
-  const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24');
-  const iface = required(s.node.iface, '--iface', 'eth0');
-  const network = required(s.network, '--network', '172.7.0.0/16');
-  const name = node?.name ?? s.node.name ?? publicIp.toString();
-  const program = checkProgramName('--program', v.program ?? node?.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'));
   if (v.publish && s.dryRun) throw new UsageError('--publish with --dry-run: a dry run writes nothing, not even its result');
-  const conn = connectionFor(s);
+  const { expect, conn, paths, persist } = nodeTarget(s, v, cluster, node);
+  const { name, program, publicIp } = expect;
   const store = storeTarget(conn, s.etcd.api, s.etcd.prefix);
-  const paths = servicePaths(s.root, { supervisorConf: v['supervisor-conf'], program });
-  const persist = persistPath(s.root, v.persist);
-  // the config the cluster says etcd must hold (only a cluster file says it whole)
-  const desiredConfig = cluster ? formatNetworkConfig(parseNetworkConfig(JSON.stringify({ Network: cluster.network.toString(), ...(cluster.subnetLen && { SubnetLen: cluster.subnetLen }), Backend: cluster.backend }))) : undefined;
-  const expect: NodeExpectation = {
-    name,
-    publicIp,
-    subnet,
-    iface,
-    network,
-    bridge: s.bridge,
-    program,
-    ...(desiredConfig && { desiredConfig }),
-    api: s.etcd.api,
-    prefix: s.etcd.prefix,
-    reject: v.reject === 'keep' ? 'keep' : 'drop',
-    flanneld: launcherSettings({
-      root: s.root,
-      publicIp,
-      endpoints: conn.endpoints,
-      ...(conn.cafile && { tls: { cafile: s.etcd.cafile, certfile: s.etcd.certfile, keyfile: s.etcd.keyfile } }),
-      iface,
-      healthzPort: s.healthzPort,
-      etcdPrefix: s.etcd.prefix,
-    }),
-    paths: { subnetEnv: paths.subnetEnv, supervisorConf: paths.supervisorConf, persist },
-    certWarnDays: 30,
-  };
 
   const lock = takeLock(rooted(s.root, v.lock));
   if ('heldBy' in lock) {

@@ -17,7 +17,7 @@ export function formatResults(r: Results): string {
   out.push(`# flannel-runbook benchmark${p.quick ? ' (quick run)' : ''}`);
   out.push('');
   out.push(`Machine: ${m.nproc} cores, ${m.cpu}, kernel ${m.kernel}, node ${m.node}, etcd ${m.etcd}, ${m.iproute2}. Commit ${m.commit}, ${r.startedAt}. Load average (1 min) ${m.loadavg.start.toFixed(2)} at the start, ${m.loadavg.end.toFixed(2)} at the end${m.otherLabs.length ? `; ${m.otherLabs.length} other lab(s) up on the machine at the start (${m.otherLabs.join(', ')}): figures include their noise` : ''}.`);
-  out.push(`Bench: ${num(r.benchSeconds)} s in all (lab ${num(r.setupSeconds.lab)} s, runbook ${num(r.setupSeconds.runbook)} s). N = ${p.n.join(', ')} synthetic leases (plus the 2 nodes' own) in etcd v2 and v3 under \`/bench/network\`, network 172.0.0.0/11.`);
+  out.push(`Bench: ${num(r.benchSeconds)} s in all (lab ${num(r.setupSeconds.lab)} s, runbook ${num(r.setupSeconds.runbook)} s, ${num(r.setupSeconds.settle)} s waiting for a quiet machine: each block starts when the CPUs are under 35% busy, within ${p.settleS} s in all). N = ${p.n.join(', ')} synthetic leases (plus the 2 nodes' own) in etcd v2 and v3 under \`/bench/network\`, network 172.0.0.0/11.`);
   out.push(`Every figure: median (min-max) of ${p.runs} runs after ${p.warmup} untimed warm-up run(s) (the shell loops: no warm-up), wall time in ms, peak RSS in MB, measured inside the node's namespace (\`lab/bench/measure.sh\`: bash's $EPOCHREALTIME, GNU time's %M).`);
   out.push('');
   out.push('## Targets (issue 7)');
@@ -31,7 +31,7 @@ export function formatResults(r: Results): string {
   out.push('');
   out.push(
     table(
-      ['N', 'API', 'drift ms', 'peak RSS MB', 'child processes (strace / self-reported)', 'floor ms', '`node -e 0` ms', 'drift / (floor + node -e 0)', 'naive check ms', 'naive / drift', 'load avg'],
+      ['N', 'API', 'drift ms', 'peak RSS MB', 'child processes (strace / self-reported)', 'floor ms', '`node -e 0` ms', 'drift / (floor + node -e 0)', 'naive check ms', 'naive / drift', 'CPU busy before the block %'],
       r.drift.map((d) => {
         const f = r.floor.find((x) => x.n === d.n && x.api === d.api);
         const c = r.check.find((x) => x.n === d.n && x.api === d.api);
@@ -47,7 +47,7 @@ export function formatResults(r: Results): string {
           (d.timing.wallMs.median / base).toFixed(2),
           c ? `${c.sampled < c.n ? '~' : ''}${fig(c.wallMs)}` : '-',
           c ? `${(c.wallMs.median / d.timing.wallMs.median).toFixed(0)}x` : '-',
-          d.load1.toFixed(1),
+          d.timing.busyPct?.toFixed(0) ?? '-',
         ];
       }),
     ),

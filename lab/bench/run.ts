@@ -66,6 +66,14 @@ const MEASURE = join(HERE, 'measure.sh');
 const TSX = join(REPO, 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs');
 const ZX = join(REPO, 'node_modules', '.bin', 'zx');
 const APIS: readonly EtcdApi[] = ['v2', 'v3'];
+/** a block starts when the machine is less busy than this (the lab's own idle daemons use a few %) */
+const SETTLE_BUSY_PCT = 35;
+
+/** CPU time of the whole machine (every core), from /proc/stat: idle and total jiffies. */
+function cpuTimes(): { idle: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { idle: f[3]! + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
+}
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -75,6 +83,8 @@ const USAGE = `usage: npm run bench -- [options]
   --check-sample S    the naive per-lease check loops over at most S leases and is extrapolated (default 50)
   --quick             a short run: --n 10,1000 --runs 3 --check-sample 20; writes results.quick.*
   --out BASE          write BASE.md and BASE.json (default lab/bench/results, --quick: lab/bench/results.quick)
+  --settle S          before each measured block wait (at most S seconds over the whole run, default 90)
+                      until the machine's CPUs are less than ${SETTLE_BUSY_PCT}% busy: other runs share this machine
   --keep              leave the lab up afterwards (prints its prefix; npm run lab -- down PREFIX)
   --help              this text
 
@@ -96,6 +106,7 @@ interface Options {
   readonly quick: boolean;
   readonly out: string;
   readonly keep: boolean;
+  readonly settleS: number;
 }
 
 function intFlag(name: string, text: unknown, min: number, max: number, example: string): number {
@@ -107,7 +118,7 @@ function intFlag(name: string, text: unknown, min: number, max: number, example:
 
 export function parseOptions(argv: readonly string[]): Options | 'help' {
   const a = minimist([...argv], {
-    string: ['n', 'runs', 'warmup', 'check-sample', 'out'],
+    string: ['n', 'runs', 'warmup', 'check-sample', 'out', 'settle'],
     boolean: ['quick', 'keep', 'help'],
     alias: { h: 'help' },
     unknown: (arg) => {
@@ -130,6 +141,7 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
     quick,
     out: a.out ?? join(HERE, quick ? 'results.quick' : 'results'),
     keep: Boolean(a.keep),
+    settleS: intFlag('settle', a.settle ?? 90, 0, 3600, '--settle 90'),
   };
 }
 
@@ -173,6 +185,9 @@ class Bench {
   readonly dist: string;
   private leaseId = '';
   private loaded = 0;
+  private settleLeftMs: number;
+  /** seconds spent waiting for a quiet machine */
+  settledS = 0;
 
   constructor(
     readonly lab: Lab,
@@ -186,10 +201,32 @@ class Bench {
     const c = join(this.node.root, 'opt', 'flannel', 'cert');
     this.certs = { ca: join(c, 'ca.pem'), cert: join(c, 'client.pem'), key: join(c, 'client-key.pem') };
     this.cluster = join(lab.dir, 'cluster.json');
+    this.settleLeftMs = opts.settleS * 1000;
     // the bundles import their packages (esbuild --packages=external): a node_modules link beside the copy resolves them
     this.dist = join(this.scratch, 'dist');
     cpSync(BUILT, this.dist, { recursive: true });
     symlinkSync(join(REPO, 'node_modules'), join(this.scratch, 'node_modules'));
+  }
+
+  /** The machine's CPU busy % over half a second. */
+  async busyPct(): Promise<number> {
+    const a = cpuTimes();
+    await sleep(500, this.signal);
+    const b = cpuTimes();
+    return b.total > a.total ? 100 * (1 - (b.idle - a.idle) / (b.total - a.total)) : 0;
+  }
+
+  /** Waits (within the run's budget) until the machine is quiet; returns the busy % the block starts with. */
+  async settle(): Promise<number> {
+    for (;;) {
+      const busy = await this.busyPct();
+      if (busy < SETTLE_BUSY_PCT || this.settleLeftMs <= 0) return busy;
+      const t0 = performance.now();
+      await sleep(2000, this.signal);
+      const waited = performance.now() - t0 + 500;
+      this.settleLeftMs -= waited;
+      this.settledS += waited / 1000;
+    }
   }
 
   /**
@@ -201,6 +238,7 @@ class Bench {
     const runs = o.runs ?? this.opts.runs;
     const warmup = o.warmup ?? this.opts.warmup;
     const spec = jobs.map((j) => [j.label, j.setup ?? '', j.argv.map(shellQuote).join(' ')].join('\x1f')).join('\n');
+    const busyPct = await this.settle();
     const r = await this.lab.exec(this.node.netns, ['bash', MEASURE, String(runs), String(warmup)], { input: `${spec}\n`, timeoutMs: o.timeoutMs ?? 900_000 });
     const samples = parseSamples(r.stdout);
     const out = new Map<string, Timing>();
@@ -213,7 +251,7 @@ class Bench {
         const again = await this.lab.exec(this.node.netns, [...j.argv], { okStatus: [bad.status], timeoutMs: 120_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
         throw new Error(`${j.label}: ${j.argv.join(' ').slice(0, 300)}: exit ${bad.status} (expected ${ok.join(' or ')}):\n${again.stderr.slice(-2000)}${again.stdout.slice(-1000)}`);
       }
-      out.set(j.label, timing(got));
+      out.set(j.label, { ...timing(got), busyPct });
     }
     return out;
   }
@@ -544,10 +582,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const partial = {
       machine: machine(loadStart, otherLabs.filter((p) => p !== lab!.prefix)),
-      params: { n: opts.n, runs: opts.runs, warmup: opts.warmup, checkSample: opts.checkSample, quick: opts.quick },
+      params: { n: opts.n, runs: opts.runs, warmup: opts.warmup, checkSample: opts.checkSample, quick: opts.quick, settleS: opts.settleS },
       startedAt,
       benchSeconds: (performance.now() - t0) / 1000,
-      setupSeconds: { lab: labS, runbook: runbookS },
+      setupSeconds: { lab: labS, runbook: runbookS, settle: b.settledS },
       nodeE0,
       zx,
       cold,

@@ -24,6 +24,8 @@ export interface Timing {
   readonly wallMs: Figure;
   readonly rssMb: Figure;
   readonly statuses: readonly number[];
+  /** the machine's CPU busy % just before the block that measured it (other runs share the machine) */
+  readonly busyPct?: number;
 }
 
 /** measure.sh's output: `LABEL WALL_US MAXRSS_KB STATUS` per line, grouped by label. */

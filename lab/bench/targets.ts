@@ -24,6 +24,7 @@ export interface Params {
   readonly warmup: number;
   readonly checkSample: number;
   readonly quick: boolean;
+  readonly settleS: number;
 }
 
 /** `drift` (the cron path, dist/drift.mjs) on N leases. */
@@ -131,7 +132,7 @@ export interface Results {
   readonly params: Params;
   readonly startedAt: string;
   readonly benchSeconds: number;
-  readonly setupSeconds: { readonly lab: number; readonly runbook: number };
+  readonly setupSeconds: { readonly lab: number; readonly runbook: number; readonly settle: number };
   readonly nodeE0: Timing;
   readonly zx: Timing;
   readonly cold: readonly ColdRow[];

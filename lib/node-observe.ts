@@ -163,31 +163,8 @@ export async function observeNode(o: {
 // ------------------------------------------------------------------ doctor's extra probes
 // Read only, like observeNode; run by doctor after it, and only what the findings need.
 
-/** A link as `ip -j -d addr show` reports it (every family): MTU, bridge master, kind. */
-export interface Link {
-  readonly name: string;
-  readonly mtu: number;
-  /** the bridge it is a port of (`master`), e.g. docker0 for a pod's veth */
-  readonly master?: string;
-  readonly kind?: string;
-}
-
-/** Parse `ip -j -d addr show` (or `ip -j -d link show`) into links. */
-export function parseLinks(json: string): Link[] {
-  const doc = JSON.parse(json) as unknown;
-  if (!Array.isArray(doc)) throw new Error(`ip -j -d addr: not a JSON array: ${json.slice(0, 60)}`);
-  return doc
-    .filter((o): o is Record<string, unknown> => typeof o?.ifname === 'string' && typeof o.mtu === 'number')
-    .map((o) => {
-      const kind = (o.linkinfo as { info_kind?: unknown } | undefined)?.info_kind;
-      return {
-        name: o.ifname as string,
-        mtu: o.mtu as number,
-        ...(typeof o.master === 'string' && { master: o.master }),
-        ...(typeof kind === 'string' && { kind }),
-      };
-    });
-}
+/** A link with its MTU, bridge master and kind: what `ip -j -d addr show` gives (parseIpAddr). */
+export type Link = Pick<Interface, 'name' | 'mtu' | 'master' | 'kind'>;
 
 /** The last `maxBytes` of a (possibly 64 MB) log file, from its first whole line. */
 export async function readLogTail(path: string, maxBytes = 256 * 1024): Promise<string> {
@@ -242,13 +219,14 @@ export async function observeDoctorProbes(o: {
   const e = o.obs.etcd;
   const other: EtcdApi = o.store.api === 'v2' ? 'v3' : 'v2';
   const wantOther = (e.ok && e.value.config === undefined) || (!e.ok && e.kind === 'v2-disabled');
-  const links = (argv: string[]) => attempt(async () => parseLinks((await run({ argv, why: 'links and their MTUs' })).stdout));
+  const links = (argv: string[]) => attempt(async () => parseIpAddr((await run({ argv, why: 'links and their MTUs' })).stdout));
   const pods = o.podNetns ?? [];
   const [otherKeySpace, log, hostLinks, podLinks] = await Promise.all([
     wantOther ? attempt(async () => ({ api: other, config: await readConfigIn({ ...o.store, api: other }, other) })) : Promise.resolve(undefined),
     attempt(() => readLogTail(o.logFile)),
-    links(['ip', '-j', '-d', 'addr', 'show']),
+    // the host's links were read by observeNode already (all families, with master)
+    Promise.resolve(o.obs.ifaces),
     Promise.all(pods.map(async (netns) => ({ netns, links: await links(['ip', 'netns', 'exec', netns, 'ip', '-j', '-d', 'addr', 'show']) }))),
   ]);
-  return { ...(otherKeySpace && { otherKeySpace }), logFile: o.logFile, log, links: hostLinks, pods: podLinks, processes: 1 + pods.length };
+  return { ...(otherKeySpace && { otherKeySpace }), logFile: o.logFile, log, links: hostLinks, pods: podLinks, processes: pods.length };
 }

@@ -25,7 +25,7 @@ import { parseIpAddr } from '../../lib/interfaces.ts';
 import { Ip4, Ip4Net } from '../../lib/ip4.ts';
 import { parseIptablesSave } from '../../lib/iptables.ts';
 import { parseV2Tree, type Lease } from '../../lib/lease.ts';
-import { parseLinks, type DoctorProbes, type Link, type NodeObservation, type Outcome } from '../../lib/node-observe.ts';
+import { type DoctorProbes, type Link, type NodeObservation, type Outcome } from '../../lib/node-observe.ts';
 import { parseIpRoute } from '../../lib/routes.ts';
 import type { ProcessState } from '../../lib/supervisor.ts';
 import { UsageError } from '../../lib/errors.ts';
@@ -130,7 +130,7 @@ function examine(s: State): { findings: Finding[]; checks: ReturnType<typeof che
     ...(s.other && { otherKeySpace: s.other }),
     logFile: '/data/logs/flanneld/flanneld.stdout.log',
     log: { ok: true, value: s.log },
-    links: { ok: true, value: parseLinks(s.addr) },
+    links: { ok: true, value: parseIpAddr(s.addr) },
     pods: s.pods,
     processes: 1,
   };

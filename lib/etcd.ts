@@ -273,11 +273,30 @@ export interface V3Kv {
 
 type Etcd3Client = import('etcd3').Etcd3;
 
+let dep0123Silenced = false;
+/**
+ * grpc-js sets the TLS server name to the endpoint's IP, and Node warns (DEP0123) on every
+ * such connection: noise in cron mail that the operator can do nothing about. Only that
+ * warning is dropped.
+ */
+function silenceDep0123(): void {
+  if (dep0123Silenced) return;
+  dep0123Silenced = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const opt = rest[0];
+    const code = typeof opt === 'object' && opt !== null ? (opt as { code?: unknown }).code : rest[1];
+    if (code === 'DEP0123') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 /**
  * Run `fn` with an etcd3 client whose every unary call has a deadline, then close it.
  * etcd3 is imported here, lazily: a v2-only run never pays its ~300 ms load time.
  */
 export async function withV3<T>(conn: EtcdConnection, tls: EtcdTls, fn: (client: Etcd3Client) => Promise<T>): Promise<T> {
+  silenceDep0123();
   const { Etcd3 } = await import('etcd3');
   const { noop } = await import('cockatiel');
   const timeoutMs = conn.timeoutMs ?? 3000;

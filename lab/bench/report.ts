@@ -92,7 +92,7 @@ export function formatResults(r: Results): string {
   out.push(
     table(
       ['scenario', 'verify-ping flags', 'verify-ping ms', 'ping -c1 loop ms', 'loop / verify-ping', 'rows failed'],
-      r.ping.map((x) => [x.scenario, x.flags || '(defaults: --count 2 --wait 1 --concurrency 32)', fig(x.verify.wallMs), fig(x.loop.wallMs), `${(x.loop.wallMs.median / x.verify.wallMs.median).toFixed(2)}x`, x.failed]),
+      r.ping.map((x) => [x.scenario, x.flags || `(defaults: ${x.defaults})`, fig(x.verify.wallMs), fig(x.loop.wallMs), `${(x.loop.wallMs.median / x.verify.wallMs.median).toFixed(2)}x`, x.failed]),
     ),
   );
   out.push('');

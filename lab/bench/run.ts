@@ -151,16 +151,22 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', () => (clearTimeout(t), reject(new Error('aborted'))), { once: true });
   });
 
-function machine(loadStart: number, otherLabs: string[]): Machine {
-  const sh = (argv: string[]) => {
-    try {
-      return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-    } catch {
-      return '?';
-    }
-  };
+function sh(argv: string[]): string {
+  try {
+    return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    return '?';
+  }
+}
+
+/** The commit the run measures, taken when it starts (dist/ was just built from this tree). */
+function commitStamp(): string {
+  const dirty = sh(['git', '-C', REPO, 'status', '--porcelain', '--untracked-files=no', '--', 'lib', 'scripts', 'lab', ':(exclude)lab/bench/results.*']) !== '' ? ' (lib/, scripts/ or lab/ with uncommitted changes)' : '';
+  return `${sh(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'])}${dirty}`;
+}
+
+function machine(commit: string, loadStart: number, otherLabs: string[]): Machine {
   const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? '?';
-  const dirty = sh(['git', '-C', REPO, 'status', '--porcelain', '--untracked-files=no', '--', 'lib', 'scripts', 'lab']) !== '' ? ' (lib/, scripts/ or lab/ with uncommitted changes)' : '';
   return {
     nproc: availableParallelism(),
     cpu,
@@ -168,7 +174,7 @@ function machine(loadStart: number, otherLabs: string[]): Machine {
     node: process.version,
     etcd: sh(['etcd', '--version']).split('\n')[0]!.replace(/^etcd Version: /, ''),
     iproute2: sh(['ip', '-V']).replace(/^ip utility, /, 'iproute2 '),
-    commit: `${sh(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'])}${dirty}`,
+    commit,
     loadavg: { start: loadStart, end: loadavg()[0]! },
     otherLabs,
   };
@@ -407,8 +413,10 @@ class Bench {
       const r = await this.lab.exec(this.node.netns, [...verifyArgv(flags), '--json'], { okStatus: [1], timeoutMs: 120_000 });
       return (JSON.parse(r.stdout) as { rows: { ok: boolean }[] }).rows.filter((x) => !x.ok).length;
     };
-    // verify-ping's defaults, and the most its flags allow today (one probe, every target at once)
-    const variants: readonly (readonly string[])[] = [[], ['--count', '1', '--concurrency', '100']];
+    // verify-ping's defaults (as its --help states them), and two probes per target (a loss figure)
+    const help = (await this.lab.exec(this.node.netns, ['node', join(this.dist, 'verify-ping.mjs'), '--help'])).stdout;
+    const defaults = ['count', 'wait', 'concurrency'].map((f) => `--${f} ${new RegExp(`--${f} .*\\(default (\\S+)\\)`).exec(help)?.[1] ?? '?'}`).join(' ');
+    const variants: readonly (readonly string[])[] = [[], ['--count', '2']];
     const rows: PingRow[] = [];
     let pingDefaultWaitMs = NaN;
     let pingW1WaitMs = NaN;
@@ -427,7 +435,7 @@ class Bench {
         { warmup: 0 },
       );
       variants.forEach((flags, i) => {
-        rows.push({ scenario, flags: flags.join(' '), verify: t.get(`verify${i}`)!, loop: t.get('loop')!, failed: deadOnes ? 10 : 0 });
+        rows.push({ scenario, flags: flags.join(' '), defaults, verify: t.get(`verify${i}`)!, loop: t.get('loop')!, failed: deadOnes ? 10 : 0 });
         this.log(`    verify-ping ${flags.join(' ') || '(defaults)'}, ${scenario}: ${t.get(`verify${i}`)!.wallMs.median.toFixed(0)} ms; ping -c1 loop ${t.get('loop')!.wallMs.median.toFixed(0)} ms`);
       });
       if (deadOnes) {
@@ -552,6 +560,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
   const loadStart = loadavg()[0]!;
+  const commit = commitStamp();
   const otherLabs = [...new Set((await listNetns()).map((n) => n.split('-')[0]!))].sort();
   let lab: Lab | undefined;
   let code: number = ExitCode.Ok;
@@ -581,7 +590,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       await b.atN(n, out);
     }
     const partial = {
-      machine: machine(loadStart, otherLabs.filter((p) => p !== lab!.prefix)),
+      machine: machine(commit, loadStart, otherLabs.filter((p) => p !== lab!.prefix)),
       params: { n: opts.n, runs: opts.runs, warmup: opts.warmup, checkSample: opts.checkSample, quick: opts.quick, settleS: opts.settleS },
       startedAt,
       benchSeconds: (performance.now() - t0) / 1000,

@@ -97,6 +97,8 @@ export interface PingRow {
   readonly scenario: '10 of 100 never answer' | 'all 100 answer';
   /** verify-ping's flags beyond the targets ('' = its defaults) */
   readonly flags: string;
+  /** its defaults, from its --help */
+  readonly defaults: string;
   readonly verify: Timing;
   readonly loop: Timing;
   /** rows verify-ping reported as failed (sanity: 10, then 0) */

@@ -20,6 +20,9 @@ have openssl     || need+=(openssl)
 have curl        || need+=(curl)
 have tar         || need+=(tar)
 have ps          || need+=(procps)
+# the benchmark (npm run bench): independent child-process counts and peak RSS
+have strace      || need+=(strace)
+have /usr/bin/time || need+=(time)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -117,11 +117,14 @@ export async function observeNode(o: {
   readonly program: string;
   readonly healthzPort: number;
   readonly runner?: Runner;
+  /** an etcd answer from earlier in this run, to reuse instead of reading again */
+  readonly etcd?: Outcome<NetworkState>;
 }): Promise<NodeObservation> {
   const run = o.runner ?? spawnRunner;
   const p = o.paths;
   const [etcd, routesOut, saveOut, addrOut, supOut, healthz, files] = await Promise.all([
-    attempt(() => readNetworkState(o.store)),
+    // after --fix the first answer is reused: a fix never writes etcd, and one read per run is the budget
+    o.etcd ? Promise.resolve(o.etcd) : attempt(() => readNetworkState(o.store)),
     attempt(() => run({ argv: ['ip', '-j', 'route', 'show'], why: 'routes' })),
     attempt(() => run({ argv: ['iptables-save'], why: 'rules' })),
     // all links (not -4): docker0's veth ports carry no IPv4 address, and their MTU matters

@@ -63,8 +63,9 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
     return ExitCode.Runtime;
   }
   try {
-    const observe = () =>
+    const observe = (etcd?: NodeObservation['etcd']) =>
       observeNode({
+        ...(etcd && { etcd }),
         store,
         program,
         healthzPort: s.healthzPort,
@@ -84,7 +85,8 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
       }
       if (actions.length) {
         await applyPlan(actions, runner, (a) => fixed.push(describeAction(a)));
-        obs = await observe();
+        // check the node again; etcd's answer is the same (--fix never writes etcd)
+        obs = await observe(obs.etcd);
         checks = checkNode(expect, obs);
         exit = exitCodeFor(checks);
       }

@@ -76,16 +76,8 @@ export interface NetworkConfigSpec {
   readonly subnetLen?: number;
   readonly subnetMin?: Ip4 | string;
   readonly subnetMax?: Ip4 | string;
-  readonly backend?: {
-    readonly type: string;
-    readonly vni?: number;
-    readonly port?: number;
-    readonly gbp?: boolean;
-    readonly learning?: boolean;
-    readonly directRouting?: boolean;
-    readonly mtu?: number;
-    readonly options?: Readonly<Record<string, unknown>>;
-  };
+  /** a Backend whose options may be left out */
+  readonly backend?: Omit<Backend, 'options'> & { readonly options?: Backend['options'] };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -42,8 +42,6 @@ const info = {
 const CARRIED = ['endpoints', 'cafile', 'certfile', 'keyfile', 'etcd-prefix', 'etcd-api', 'public-ip', 'subnet', 'iface', 'network', 'bridge', 'healthz-port'] as const;
 
 export async function main(argv: string[], runner: Runner = spawnRunner): Promise<number> {
-  // grpc-js warns about an IP as TLS server name when the v3 key space is probed: not the operator's concern
-  process.noDeprecation = true;
   const loaded = await loadSettings(argv, flags, info);
   if (!loaded) return 0;
   const { settings: s, flags: f, cluster, node } = loaded;

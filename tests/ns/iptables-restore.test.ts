@@ -18,6 +18,7 @@ import {
   rulesOf,
   type Ruleset,
 } from '../../lib/iptables.ts';
+import { DOCKER, FLANNEL_MASQ, REJECT, SNAT } from '../fixtures/iptables/runbook-rules.ts';
 
 // Namespaces are named frbipt-<pid>-<random>: the pid tells a crashed run's leftovers
 // (process gone) from a concurrent run's live namespaces, which are left alone.
@@ -58,15 +59,6 @@ const skip = process.getuid?.() !== 0 ? 'needs root: creates network namespaces'
 
 const N = Ip4Net.parse('172.7.0.0/16');
 const S21 = Ip4Net.parse('172.7.21.0/24');
-const DOCKER = '-s 172.7.21.0/24 ! -o docker0 -j MASQUERADE';
-const SNAT = '-s 172.7.21.0/24 ! -d 172.7.0.0/16 ! -o docker0 -j MASQUERADE';
-const REJECT = '-j REJECT --reject-with icmp-host-prohibited';
-const FLANNEL_MASQ = [
-  '-s 172.7.0.0/16 -d 172.7.0.0/16 -j RETURN',
-  '-s 172.7.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully',
-  '! -s 172.7.0.0/16 -d 172.7.21.0/24 -j RETURN',
-  '! -s 172.7.0.0/16 -d 172.7.0.0/16 -j MASQUERADE --random-fully',
-];
 
 // The runbook node before step 6: iptables-services' /etc/sysconfig/iptables, Docker's
 // masquerade rule, flannel v0.11's FORWARD rules appended after the REJECT.

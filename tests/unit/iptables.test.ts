@@ -30,6 +30,7 @@ import {
   type Ruleset,
   type SnatPlan,
 } from '../../lib/iptables.ts';
+import { DOCKER, FLANNEL_MASQ, REJECT, SNAT } from '../fixtures/iptables/runbook-rules.ts';
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), 'utf8');
 const net = (s: string) => Ip4Net.parse(s);
@@ -54,15 +55,6 @@ function save(tables: Record<string, Record<string, string[]>>, policies: Record
     .join('');
 }
 
-const DOCKER = '-s 172.7.21.0/24 ! -o docker0 -j MASQUERADE';
-const SNAT = '-s 172.7.21.0/24 ! -d 172.7.0.0/16 ! -o docker0 -j MASQUERADE';
-const REJECT = '-j REJECT --reject-with icmp-host-prohibited';
-const FLANNEL_MASQ = [
-  '-s 172.7.0.0/16 -d 172.7.0.0/16 -j RETURN',
-  '-s 172.7.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully',
-  '! -s 172.7.0.0/16 -d 172.7.21.0/24 -j RETURN',
-  '! -s 172.7.0.0/16 -d 172.7.0.0/16 -j MASQUERADE --random-fully',
-];
 // The runbook's node before step 6: Docker's rule, iptables-services' REJECTs, flannel's
 // FORWARD rules appended after them.
 const RUNBOOK_NODE = save({

@@ -25,7 +25,7 @@ const server = createServer((req, res) => {
   } catch {
     path = '';
   }
-  const file = resolve(root, '.' + path);
+  const file = resolve(root, `.${path}`);
   let st;
   if (file.startsWith(root + sep)) {
     try {

@@ -22,7 +22,7 @@ export function execIn(ns: string, argv: readonly string[], opts: RunOptions = {
 /** `ip -n ns -batch -`: several ip commands in one process (stops at the first error). */
 export async function ipBatch(ns: string | undefined, lines: readonly string[], signal?: AbortSignal): Promise<void> {
   if (lines.length === 0) return;
-  await run(['ip', ...(ns ? ['-n', ns] : []), '-batch', '-'], { input: lines.join('\n') + '\n', signal });
+  await run(['ip', ...(ns ? ['-n', ns] : []), '-batch', '-'], { input: `${lines.join('\n')}\n`, signal });
 }
 
 /** PIDs of every process whose network namespace is `ns`. */

@@ -32,7 +32,7 @@ export interface SshKeys {
 const DAYS = '3650';
 
 function caConf(): string {
-  return [
+  return `${[
     '[req]',
     'distinguished_name = dn',
     'prompt = no',
@@ -45,11 +45,11 @@ function caConf(): string {
     'keyUsage = critical,keyCertSign,cRLSign',
     'subjectKeyIdentifier = hash',
     'authorityKeyIdentifier = keyid:always',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 function leafExt(eku: string, sans: readonly string[]): string {
-  return [
+  return `${[
     '[v3]',
     'basicConstraints = critical,CA:FALSE',
     'keyUsage = critical,digitalSignature,keyEncipherment',
@@ -57,7 +57,7 @@ function leafExt(eku: string, sans: readonly string[]): string {
     'subjectKeyIdentifier = hash',
     'authorityKeyIdentifier = keyid,issuer',
     ...(sans.length ? [`subjectAltName = ${sans.map((s) => `IP:${s}`).join(',')}`] : []),
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 async function leaf(dir: string, base: string, cn: string, eku: string, sans: readonly string[], signal?: AbortSignal) {
@@ -92,7 +92,9 @@ export async function makePki(dir: string, members: readonly { name: string; ip:
     ...members.map((m) => leaf(dir, `etcd-peer-${m.name}`, m.etcdName, 'serverAuth,clientAuth', [m.ip, '127.0.0.1'], signal)),
   ]);
   const byName: Record<string, { cert: string; key: string }> = {};
-  members.forEach((m, i) => (byName[m.name] = certs[i]!));
+  members.forEach((m, i) => {
+    byName[m.name] = certs[i]!;
+  });
   return { dir, ca: join(dir, 'ca.pem'), caKey: join(dir, 'ca-key.pem'), client: client!.cert, clientKey: client!.key, members: byName };
 }
 

@@ -41,7 +41,7 @@ async function step(log: RunbookByHandOptions['log'], what: string, f: () => Pro
 
 /** /opt/flannel/flanneld.sh exactly as in the runbook (relative paths: directory=/opt/flannel). */
 export function runbookFlanneldSh(lab: Lab, n: LabNode): string {
-  return [
+  return `${[
     '#!/bin/sh',
     './flanneld \\',
     `  --public-ip=${n.ip} \\`,
@@ -52,18 +52,18 @@ export function runbookFlanneldSh(lab: Lab, n: LabNode): string {
     `  --iface=${n.iface} \\`,
     '  --subnet-file=./subnet.env \\',
     '  --healthz-port=2401',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 /** The runbook's subnet.env: docker0's subnet, so that flanneld reclaims it. */
 export function runbookSubnetEnv(lab: Lab, n: LabNode): string {
   const len = n.subnet.split('/')[1];
-  return [`FLANNEL_NETWORK=${lab.topology.network}`, `FLANNEL_SUBNET=${n.bridgeIp}/${len}`, 'FLANNEL_MTU=1500', 'FLANNEL_IPMASQ=false'].join('\n') + '\n';
+  return `${[`FLANNEL_NETWORK=${lab.topology.network}`, `FLANNEL_SUBNET=${n.bridgeIp}/${len}`, 'FLANNEL_MTU=1500', 'FLANNEL_IPMASQ=false'].join('\n')}\n`;
 }
 
 /** The runbook's /etc/supervisord.d/flannel.ini with the node's paths. */
 export function runbookFlannelIni(n: LabNode, startSecs = 30): string {
-  return [
+  return `${[
     `[program:${n.program}]`,
     `command=${opt(n, 'flannel', 'flanneld.sh')}`,
     'numprocs=1',
@@ -82,7 +82,7 @@ export function runbookFlannelIni(n: LabNode, startSecs = 30): string {
     'stdout_logfile_backups=4',
     'stdout_capture_maxbytes=1MB',
     'stdout_events_enabled=false',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 export async function runbookByHand(lab: Lab, o: RunbookByHandOptions = {}): Promise<void> {

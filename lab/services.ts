@@ -143,7 +143,7 @@ export async function waitEtcdHealthy(
 
 /** sshd_config for the cert host: its own address, keys, pid file and authorized keys. */
 export function renderSshdConfig(h: HostSpec): string {
-  return [
+  return `${[
     '# flannel-runbook lab: the cert host (hdss7-200) sshd',
     `ListenAddress ${h.ip}`,
     'Port 22',
@@ -161,7 +161,7 @@ export function renderSshdConfig(h: HostSpec): string {
     'PrintMotd no',
     // OpenSSH >= 9 scp speaks SFTP by default
     'Subsystem sftp internal-sftp',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 /**

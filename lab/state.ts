@@ -73,7 +73,7 @@ export class StateFile {
 
   private save(): void {
     const p = statePath(this.state.dir);
-    writeFileSync(`${p}.tmp`, JSON.stringify(this.state, null, 2) + '\n', { mode: 0o600 });
+    writeFileSync(`${p}.tmp`, `${JSON.stringify(this.state, null, 2)}\n`, { mode: 0o600 });
     renameSync(`${p}.tmp`, p);
   }
 }
@@ -148,7 +148,7 @@ export function listLabs(): { prefix: string; state: LabState; ownerAlive: boole
     const m = /^(.+)-lab$/.exec(e);
     if (!m) continue;
     const s = readState(m[1]!);
-    if (!s || s.version !== 1 || s.prefix !== m[1]) continue;
+    if (s?.version !== 1 || s.prefix !== m[1]) continue;
     out.push({ prefix: s.prefix, state: s, ownerAlive: ownerAlive(s) });
   }
   return out;

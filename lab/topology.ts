@@ -303,12 +303,12 @@ export function etcdName(h: HostSpec): string {
 /** The hosts a namespace resolves by name (/etc/netns/<ns>/hosts). */
 export function renderHostsFile(t: Topology): string {
   const width = Math.max(...t.hosts.map((h) => h.ip.length));
-  return [
+  return `${[
     '# flannel-runbook lab: the runbook cluster\'s names',
     '127.0.0.1 localhost',
     '::1 localhost ip6-localhost ip6-loopback',
     ...t.hosts.map((h) => `${h.ip.padEnd(width)} ${h.name}`),
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 /**
@@ -318,7 +318,7 @@ export function renderHostsFile(t: Topology): string {
  */
 export function renderNsswitch(system: string): string {
   const lines = system.split('\n').filter((l) => !/^\s*hosts\s*:/.test(l));
-  return ['# flannel-runbook lab: names from /etc/hosts only (the lab has no DNS)', 'hosts: files', ...lines].join('\n').trimEnd() + '\n';
+  return `${['# flannel-runbook lab: names from /etc/hosts only (the lab has no DNS)', 'hosts: files', ...lines].join('\n').trimEnd()}\n`;
 }
 
 /** /etc/resolv.conf for lab hosts: no nameserver the lab could not reach. */
@@ -334,7 +334,7 @@ export function renderNodeFirewall(h: HostSpec, opts: { rejectRules: boolean }):
   const n = h.node;
   if (!n) throw invalid('host', h.name, 'is not a node (no docker0)', 'hdss7-21');
   const etcdPorts = h.etcd ? [2379, 2380] : [];
-  return [
+  return `${[
     '*nat',
     ':PREROUTING ACCEPT [0:0]',
     ':INPUT ACCEPT [0:0]',
@@ -358,7 +358,7 @@ export function renderNodeFirewall(h: HostSpec, opts: { rejectRules: boolean }):
       ? ['-A INPUT -j REJECT --reject-with icmp-host-prohibited', '-A FORWARD -j REJECT --reject-with icmp-host-prohibited']
       : []),
     'COMMIT',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 /**

@@ -277,7 +277,7 @@ export function formatClusterFile(c: Cluster): string {
     healthzPort: c.healthzPort,
     nodes: c.nodes.map((n) => ({ name: n.name, publicIp: n.publicIp.toString(), iface: n.iface, subnet: n.subnet.toString(), program: n.program })),
   };
-  return JSON.stringify(doc, null, 2) + '\n';
+  return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,16 +21,16 @@ export function formatDriftReport(node: string, checks: readonly Check[], exit: 
   ].join('\n');
 }
 
-const escape = (v: string) => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
+const escapeLabel = (v: string) => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
 
 /** Prometheus text format: one gauge per check (1 ok, 0 drift, -1 could not check), last run, duration, exit. */
 export function formatTextfile(node: string, checks: readonly Check[], exit: number, at: Date, durationSeconds: number): string {
-  const n = escape(node);
+  const n = escapeLabel(node);
   const value = (c: Check) => (c.status === 'ok' ? 1 : c.status === 'drift' ? 0 : -1);
   return [
     '# HELP flannel_runbook_check 1 when the check is in sync, 0 on drift, -1 when it could not be checked.',
     '# TYPE flannel_runbook_check gauge',
-    ...checks.map((c) => `flannel_runbook_check{node="${n}",check="${escape(c.id)}"} ${value(c)}`),
+    ...checks.map((c) => `flannel_runbook_check{node="${n}",check="${escapeLabel(c.id)}"} ${value(c)}`),
     '# HELP flannel_runbook_drift_exit_code Exit code of the last drift run (0 in sync, 1 drift, 3 could not check).',
     '# TYPE flannel_runbook_drift_exit_code gauge',
     `flannel_runbook_drift_exit_code{node="${n}"} ${exit}`,

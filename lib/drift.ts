@@ -109,7 +109,7 @@ export function checkNode(e: NodeExpectation, o: NodeObservation): Check[] {
     for (const id of ['routes.peers', 'routes.stale', 'routes.own-subnet']) out.push(cannot(id, why));
   } else {
     const sameL2 = (ip: Ip4) => dev.addrs.some((a) => a.contains(ip));
-    let desired;
+    let desired: ReturnType<typeof planBackendRoutes> | undefined;
     try {
       desired = planBackendRoutes(config.backend, leases, { publicIp: e.publicIp, iface: e.iface }, sameL2);
     } catch (err) {
@@ -161,7 +161,7 @@ export function checkNode(e: NodeExpectation, o: NodeObservation): Check[] {
     const missingFwd: Rule[] = allowed.ok ? [] : fwd.filter((r) => countRule(rs, r) === 0);
     // one iptables-restore for every iptables mend: the nat part of the snat plan + FORWARD ACCEPTs
     const payload = [
-      natOnly.length ? snatPlan.payload.split('*filter')[0]!.trimEnd() + '\n' : '',
+      natOnly.length ? `${snatPlan.payload.split('*filter')[0]!.trimEnd()}\n` : '',
       missingFwd.length ? ['*filter', ...missingFwd.map((r) => `-I FORWARD 1 ${formatRule(r).replace(/^-A FORWARD /, '')}`), 'COMMIT', ''].join('\n') : '',
     ].join('');
     const iptFix = payload ? [run({ argv: ['iptables-restore', '--noflush'], input: payload, why: 'restore the SNAT rule / FORWARD ACCEPT rules in one transaction' })] : [];

@@ -233,7 +233,7 @@ export function renderFlanneldSh(s: FlanneldSettings): string {
   const bin = nonEmpty('flanneldBin', s.flanneldBin ?? './flanneld', './flanneld');
   const words = flanneldFlags(s).map(flagWord);
   const head = `${s.exec ? 'exec ' : ''}${shellQuote(bin)}`;
-  return ['#!/bin/sh', [head, ...words.map((w) => `  ${w}`)].join(' \\\n')].join('\n') + '\n';
+  return `${['#!/bin/sh', [head, ...words.map((w) => `  ${w}`)].join(' \\\n')].join('\n')}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,7 +282,7 @@ export function renderSupervisorIni(s: ProgramSettings): string {
   // supervisord splits `command` like a shell (shlex), so a path with blanks needs quotes
   const command = iniValue('command', shellQuote(f.command), '/opt/flannel/flanneld.sh');
   return (
-    [
+    `${[
       `[program:${f.program}]`,
       `command=${command}`,
       'numprocs=1',
@@ -302,7 +302,7 @@ export function renderSupervisorIni(s: ProgramSettings): string {
       'stdout_logfile_backups=4',
       'stdout_capture_maxbytes=1MB',
       'stdout_events_enabled=false',
-    ].join('\n') + '\n'
+    ].join('\n')}\n`
   );
 }
 
@@ -325,7 +325,7 @@ function systemdPath(field: string, value: string, example: string): string {
 export function renderSystemdUnit(s: ProgramSettings): string {
   const f = programFields(s);
   return (
-    [
+    `${[
       '[Unit]',
       `Description=flannel overlay network agent (${f.program})`,
       'Documentation=https://github.com/flannel-io/flannel',
@@ -348,7 +348,7 @@ export function renderSystemdUnit(s: ProgramSettings): string {
       '',
       '[Install]',
       'WantedBy=multi-user.target',
-    ].join('\n') + '\n'
+    ].join('\n')}\n`
   );
 }
 

@@ -180,7 +180,7 @@ export function readiness(i: Pick<StartInput, 'publicIp' | 'subnet'>, status: Pr
   const sup = status ? (status.state === 'RUNNING' ? 'RUNNING' : `${status.state}${status.detail ? ` (${status.detail})` : ''}`) : 'not loaded';
   const mine = leases?.find((l) => l.publicIp.equals(i.publicIp));
   const lease = leases === undefined ? 'etcd not answering' : !mine ? 'no lease yet' : mine.subnet.equals(i.subnet) ? `${mine.subnet} ok` : `holds ${mine.subnet}, not ${i.subnet}`;
-  const envOk = env !== undefined && env.subnet.identical(expectedEnv.subnet) && env.network.equals(expectedEnv.network) && env.mtu === expectedEnv.mtu;
+  const envOk = Boolean(env?.subnet.identical(expectedEnv.subnet) && env.network.equals(expectedEnv.network) && env.mtu === expectedEnv.mtu);
   const envText = env === undefined ? 'unreadable' : envOk ? 'matches' : `says ${env.subnet} mtu ${env.mtu}`;
   return { ready: status?.state === 'RUNNING' && Boolean(mine?.subnet.equals(i.subnet)) && envOk, supervisor: sup, lease, subnetEnv: envText };
 }

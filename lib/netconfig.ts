@@ -102,7 +102,10 @@ export function foldFields(
 ): { fields: Map<string, FoldedField>; unknown: string[] } {
   // one fold table per names list: drift folds 5,000 lease values with the same list
   let byFold = foldTables.get(names);
-  if (!byFold) foldTables.set(names, (byFold = new Map(names.map((n) => [n.toLowerCase(), n]))));
+  if (!byFold) {
+    byFold = new Map(names.map((n) => [n.toLowerCase(), n]));
+    foldTables.set(names, byFold);
+  }
   const fields = new Map<string, FoldedField>();
   const unknown: string[] = [];
   for (const [key, value] of Object.entries(obj)) {

@@ -51,7 +51,7 @@ export function formatAction(a: Action): string {
 /** The plan as a script to paste into a shell (empty when there is nothing to do). */
 export function formatPlan(actions: readonly Action[]): string {
   if (actions.length === 0) return '';
-  return ['set -e', ...actions.map(formatAction)].join('\n') + '\n';
+  return `${['set -e', ...actions.map(formatAction)].join('\n')}\n`;
 }
 
 /** Execute one action for real. */

@@ -269,7 +269,7 @@ export function diffRoutes(
   }
 
   for (const [k, d] of wanted) {
-    if (own && own.overlaps(d.dst)) {
+    if (own?.overlaps(d.dst)) {
       diff.conflicts.push({ route: d, why: `${k} overlaps this node's own subnet ${own.network()}: not routed away via ${d.via ?? d.dev}` });
       continue;
     }
@@ -292,7 +292,7 @@ export function diffRoutes(
     const k = routeKey(a);
     if (wanted.has(k) || !isOwned(a)) continue;
     if (a.dst.prefix === 0 || !network.containsNet(a.dst)) continue;
-    if (own && own.overlaps(a.dst)) continue;
+    if (own?.overlaps(a.dst)) continue;
     diff.remove.push({ ...a, why: `no lease for ${k}: stale` });
   }
   return diff;

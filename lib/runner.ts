@@ -49,7 +49,7 @@ export function formatCommand(cmd: Command): string {
 /** Commands as one script, ready to paste into a shell (`set -e`: stop at the first failure). */
 export function formatScript(cmds: readonly Command[]): string {
   if (cmds.length === 0) return '';
-  return ['set -e', ...cmds.map(formatCommand)].join('\n') + '\n';
+  return `${['set -e', ...cmds.map(formatCommand)].join('\n')}\n`;
 }
 
 /** Runs for real through zx (bash, each argv element quoted by zx). */

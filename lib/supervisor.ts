@@ -134,7 +134,7 @@ export function renderSupervisordConf(s: SupervisordConfSettings = {}): string {
   const logfile = confPath('logfile', p.logfile, '/var/log/supervisor/supervisord.log');
   const childlogdir = logfile.slice(0, logfile.lastIndexOf('/')) || '/';
   return (
-    [
+    `${[
       '; supervisord for flanneld, rendered by flannel-runbook',
       '[unix_http_server]',
       `file=${socket}`,
@@ -154,7 +154,7 @@ export function renderSupervisordConf(s: SupervisordConfSettings = {}): string {
       '',
       '[include]',
       `files = ${confPath('includeGlob', p.includeGlob, '/etc/supervisord.d/*.ini')}`,
-    ].join('\n') + '\n'
+    ].join('\n')}\n`
   );
 }
 
@@ -180,7 +180,10 @@ export function supervisorSocketOf(confText: string, confPath: string): string |
       continue;
     }
     const kv = /^([^=:]+)[=:](.*)$/.exec(line);
-    if (kv) (values[section] ??= {})[kv[1]!.trim()] = kv[2]!.trim().replaceAll('%(here)s', here).replaceAll('%%', '%');
+    if (kv) {
+      values[section] ??= {};
+      values[section][kv[1]!.trim()] = kv[2]!.trim().replaceAll('%(here)s', here).replaceAll('%%', '%');
+    }
   }
   const ctl = values.supervisorctl ?? {};
   if (ctl.username || values.unix_http_server?.username) return undefined;

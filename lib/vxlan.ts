@@ -103,14 +103,14 @@ export function planVxlanPeerCommands(d: VxlanPeerDiff, dev: string): Command[] 
   if (d.neighbours.length) {
     cmds.push({
       argv: ['ip', '-batch', '-'],
-      input: d.neighbours.map(({ peer }) => `neigh replace ${peer.subnet.ip} lladdr ${peer.vtepMac} dev ${dev} nud permanent`).join('\n') + '\n',
+      input: `${d.neighbours.map(({ peer }) => `neigh replace ${peer.subnet.ip} lladdr ${peer.vtepMac} dev ${dev} nud permanent`).join('\n')}\n`,
       why: `restore ${d.neighbours.length} vxlan neighbour entries on ${dev} (flanneld never does)`,
     });
   }
   if (d.fdb.length) {
     cmds.push({
       argv: ['bridge', '-batch', '-'],
-      input: d.fdb.map(({ peer }) => `fdb replace ${peer.vtepMac} dev ${dev} dst ${peer.publicIp} self permanent`).join('\n') + '\n',
+      input: `${d.fdb.map(({ peer }) => `fdb replace ${peer.vtepMac} dev ${dev} dst ${peer.publicIp} self permanent`).join('\n')}\n`,
       why: `restore ${d.fdb.length} vxlan fdb entries on ${dev} (flanneld never does)`,
     });
   }

@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
+//bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // certs: runbook step 2, on every node. Copies ca.pem, client.pem AND client-key.pem (the
 // runbook forgets the key that flanneld.sh needs) from the cert host (scp) or a directory,
 // checks the set before using it — client cert chains to ca.pem, key matches cert, dates

@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
+//bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // doctor: run by a person when pods cannot reach each other. Runs drift's checks (read-only:
 // it never fixes) plus targeted probes: the etcd key space flannel does NOT read (config
 // written with the other API), the etcd connection with the node's own ca/cert/key (which TLS

@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
+//bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // drift: from cron on every node, every minute. Compares the node with what it should be
 // (the cluster file or the steps' flags): etcd and its config, this node's lease, the routes
 // against every lease, the snat/FORWARD/REJECT rules and their persisted copy, subnet.env and

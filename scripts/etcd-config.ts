@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
+//bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // etcd-config: runbook step 3, once per cluster. Writes the flannel network config
 // (`<prefix>/config`) through the etcd API the cluster's flannel reads (v0.11.0: v2 — a
 // config written with `etcdctl put` (v3) is invisible to it), after checking it as flannel

@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
+//bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // fleet: every node's last drift result in one table, from any node. Reads what
 // `drift --publish` wrote under --status-prefix in ONE etcd read; a node whose last report is
 // older than --stale-after (its cron stopped) or gone (its TTL ran out) is marked.

@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
+//bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // install: runbook step 1, on every node. Puts flannel <version> in /opt/flannel-<version>
 // and points /opt/flannel at it, atomically; keeps the previous release for --rollback.
 // Download (default: the GitHub release) or a local --tarball; --sha256 verified and recorded.
@@ -58,7 +58,10 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
 
   if (v.rollback) {
     const actions = planRollback(layout, state);
-    if (s.dryRun) return process.stdout.write(formatPlan(actions)), 0;
+    if (s.dryRun) {
+      process.stdout.write(formatPlan(actions));
+      return 0;
+    }
     await applyPlan(actions, runner);
     report(s, { changed: true, rollback: true, to: state.previous }, [`rolled back: ${rooted(s.root, '/opt/flannel')} -> ${state.previous}`]);
     return 0;

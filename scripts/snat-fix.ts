@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
+//bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // snat-fix: runbook step 6, on every node. Replaces Docker's blanket MASQUERADE rule with
 // `-s SUBNET ! -d NETWORK ! -o BRIDGE -j MASQUERADE`, so pods see each other's real
 // addresses while traffic leaving the pod network is still masqueraded.

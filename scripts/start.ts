@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
+//bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // start: runbook step 4, on every node. Writes subnet.env (atomically), flanneld.sh, the
 // supervisord program ini (program flanneld-7-21 for hdss7-21) and the log dir; tells
 // supervisord (`supervisorctl update`); then waits until flanneld is really up: RUNNING

@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
+//bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // verify-ping: runbook step 5. Checks this node's routes against the leases in etcd
 // (host-gw: `SUBNET via PUBLICIP dev IFACE`), then pings every remote subnet in parallel
 // (bounded) and prints one row per target: target, node, route, loss, RTT, TTL, verdict.

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash lab/setup.sh
 echo "== build dist/ (the cron path: scripts bundled, no tsx at run time)"
 npm run --silent build
+echo "== biome check (format and lint)"
+node_modules/.bin/biome check --error-on-warnings .
 echo "== tsc --noEmit"
 node_modules/.bin/tsc --noEmit -p .
 shopt -s nullglob

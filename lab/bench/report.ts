@@ -27,7 +27,7 @@ export function formatResults(r: Results): string {
 
   out.push('## drift, the cron path (`node dist/drift.mjs --quiet`)');
   out.push('');
-  out.push('Floor: one `ip -j route`, one `iptables-save` and one etcd range read (curl: v2 recursive GET, v3 gateway range) by bash. Naive check: per lease one `etcdctl get` and one `ip route show`' + (r.check.some((c) => c.sampled < c.n) ? ` (N > ${p.checkSample}: a sample of ${p.checkSample} leases, extrapolated x N/${p.checkSample}; marked ~)` : '') + '.');
+  out.push(`Floor: one \`ip -j route\`, one \`iptables-save\` and one etcd range read (curl: v2 recursive GET, v3 gateway range) by bash. Naive check: per lease one \`etcdctl get\` and one \`ip route show\`${r.check.some((c) => c.sampled < c.n) ? ` (N > ${p.checkSample}: a sample of ${p.checkSample} leases, extrapolated x N/${p.checkSample}; marked ~)` : ''}.`);
   out.push('');
   out.push(
     table(

@@ -198,7 +198,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     }
     const reads = ns.map((n) => by(r.etcd, n, api));
     if (reads.every(Boolean)) {
-      out.push({ id: `etcd.reads.${api}`, target: `etcd (${api}): exactly one range read per drift run whatever N (counted on the servers)`, met: reads.every((x) => x!.reads === 1), numbers: reads.map((x) => `N=${x!.n}: ${x!.reads}`).join(', ') + ` (counter net of idle / one curl read's count: ${reads.map((x) => `${x!.net}/${x!.perRead}`).join(', ')})` });
+      out.push({ id: `etcd.reads.${api}`, target: `etcd (${api}): exactly one range read per drift run whatever N (counted on the servers)`, met: reads.every((x) => x!.reads === 1), numbers: `${reads.map((x) => `N=${x!.n}: ${x!.reads}`).join(', ')} (counter net of idle / one curl read's count: ${reads.map((x) => `${x!.net}/${x!.perRead}`).join(', ')})` });
     }
   }
   const dead = r.ping.find((p) => p.scenario === '10 of 100 never answer' && p.flags === '');

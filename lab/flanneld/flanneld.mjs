@@ -103,7 +103,7 @@ function goDuration(d) {
       if (print) digits = String(digit) + digits;
       v /= 10n;
     }
-    return [print ? '.' + digits : '', v];
+    return [print ? `.${digits}` : '', v];
   };
   let out;
   if (u < 1000000000n) {
@@ -125,7 +125,7 @@ function goDuration(d) {
     }
     out = s;
   }
-  return neg ? '-' + out : out;
+  return neg ? `-${out}` : out;
 }
 
 /** Parses an RFC 3339 time with up to 9 fractional digits into Unix nanoseconds (BigInt). */
@@ -146,7 +146,7 @@ function parseRfc3339Ns(s) {
 function goTimeUTC(ns) {
   const d = new Date(Number(ns / 1000000n));
   let frac = String(((ns % 1000000000n) + 1000000000n) % 1000000000n).padStart(9, '0').replace(/0+$/, '');
-  if (frac) frac = '.' + frac;
+  if (frac) frac = `.${frac}`;
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${frac} +0000 UTC`;
 }
 
@@ -297,7 +297,7 @@ class FlagSet {
   }
 
   fail(msg) {
-    process.stderr.write(msg + '\n');
+    process.stderr.write(`${msg}\n`);
     this.usage();
   }
 
@@ -306,12 +306,12 @@ class FlagSet {
     for (const def of [...this.defs.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const typeName = { string: 'string', int: 'int', bool: '', slice: 'value', level: 'value', value: 'value' }[def.type];
       let b = `  -${def.name}`;
-      if (typeName) b += ' ' + typeName;
+      if (typeName) b += ` ${typeName}`;
       b += b.length <= 4 ? '\t' : '\n    \t';
       b += def.usage;
       const zero = { string: '', int: '0', bool: 'false', slice: '', level: '0', value: def.def }[def.type];
       if (def.def !== zero) b += def.type === 'string' ? ` (default ${goQuote(def.def)})` : ` (default ${def.def})`;
-      out += b + '\n';
+      out += `${b}\n`;
     }
     process.stderr.write(out);
     process.exit(0);
@@ -622,7 +622,7 @@ const goTimeRFC3339 = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 function goNetError(e, ep, info) {
   const hp = `${ep.hostname.replace(/^\[|\]$/g, '')}:${ep.port || (ep.protocol === 'https:' ? 443 : 80)}`;
   const hostport = hp.includes(':') && hp.split(':').length > 2 ? `[${hp.slice(0, hp.lastIndexOf(':'))}]${hp.slice(hp.lastIndexOf(':'))}` : hp;
-  const code = e && e.code;
+  const code = e?.code;
   if (info.dialTimeout) return `dial tcp ${hostport}: i/o timeout`;
   if (info.bodyAborted) return 'unexpected EOF';
   switch (code) {
@@ -648,7 +648,7 @@ function goNetError(e, ep, info) {
     case 'CERT_HAS_EXPIRED':
     case 'CERT_NOT_YET_VALID': {
       const cert = info.peerCert;
-      if (cert && cert.valid_to) {
+      if (cert?.valid_to) {
         const now = new Date();
         const to = new Date(cert.valid_to);
         const from = new Date(cert.valid_from);
@@ -658,7 +658,7 @@ function goNetError(e, ep, info) {
       return 'x509: certificate has expired or is not yet valid';
     }
     case 'ERR_TLS_CERT_ALTNAME_INVALID': {
-      const san = (e.cert && e.cert.subjectaltname) || '';
+      const san = (e.cert?.subjectaltname) || '';
       const ips = [...san.matchAll(/IP Address:([^,\s]+)/g)].map((m) => m[1]);
       const host = ep.hostname.replace(/^\[|\]$/g, '');
       if (parseIP4(host) !== null) {
@@ -679,7 +679,7 @@ function goNetError(e, ep, info) {
       const alert = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(.+)$/.exec(code || '');
       if (alert) return `remote error: tls: ${GO_TLS_ALERTS[alert[1]] || alert[1].toLowerCase().replaceAll('_', ' ')}`;
       if (code === 'EPROTO' && /wrong version number/.test(e.message)) return 'tls: first record does not look like a TLS handshake';
-      return e && e.message ? e.message : String(e);
+      return e?.message ? e.message : String(e);
     }
   }
 }
@@ -728,7 +728,7 @@ class EtcdV2Client {
     this.endpoints = cfg.endpoints.map(parseEndpoint);
     this.pinned = 0;
     this.tls = cfg.tls;
-    this.auth = cfg.username ? 'Basic ' + Buffer.from(`${cfg.username}:${cfg.password}`).toString('base64') : null;
+    this.auth = cfg.username ? `Basic ${Buffer.from(`${cfg.username}:${cfg.password}`).toString('base64')}` : null;
     this.agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
   }
 
@@ -761,7 +761,7 @@ class EtcdV2Client {
         hostname: ep.hostname.replace(/^\[|\]$/g, ''),
         port: ep.port || (ep.protocol === 'https:' ? 443 : 80),
         method,
-        path: base + path + (qs ? '?' + qs : ''),
+        path: base + path + (qs ? `?${qs}` : ''),
         headers,
         agent: this.agents[ep.protocol],
       };
@@ -777,7 +777,7 @@ class EtcdV2Client {
         if (signal.aborted) return reject(errCanceled);
         reject(new GoError(goNetError(e, ep, info)));
       };
-      const onAbort = () => req && req.destroy(new Error('aborted'));
+      const onAbort = () => req?.destroy(new Error('aborted'));
       try {
         req = mod.request(opts, (res) => {
           const chunks = [];
@@ -881,7 +881,7 @@ class EtcdV2Client {
 
   /** KeysAPI call: resolves the decoded response; etcd errors become EtcdError. */
   async keys(method, key, query, form, signal) {
-    const path = '/v2/keys' + key.split('/').map((p) => encodeURIComponent(p)).join('/');
+    const path = `/v2/keys${key.split('/').map((p) => encodeURIComponent(p)).join('/')}`;
     const res = await this.do(method, path, query, form, signal);
     const headerIndex = res.headers['x-etcd-index'] !== undefined ? Number(res.headers['x-etcd-index']) : undefined;
     if (res.status === 200 || res.status === 201) {
@@ -978,7 +978,7 @@ function leaseAttrsJSON(attrs) {
 
 /** Go's encoding/json field lookup: exact name first, then case-insensitive. */
 function jsonField(obj, name) {
-  if (Object.prototype.hasOwnProperty.call(obj, name)) return obj[name];
+  if (Object.hasOwn(obj, name)) return obj[name];
   const k = Object.keys(obj).find((key) => key.toLowerCase() === name.toLowerCase());
   return k === undefined ? undefined : obj[k];
 }
@@ -1092,7 +1092,7 @@ function grpcConnectionError(msg) {
 class EtcdV3Client extends EtcdV2Client {
   constructor(cfg) {
     super(cfg);
-    this.plain = !(cfg.tls && cfg.tls.cert && cfg.tls.key);
+    this.plain = !(cfg.tls?.cert && cfg.tls.key);
     if (this.plain) this.tls = {};
     this.username = cfg.username;
     this.password = cfg.password;
@@ -1193,7 +1193,7 @@ class V3Watch {
     if (c.auth) headers.Authorization = c.auth;
     const opts = {
       protocol: ep.protocol, hostname: ep.hostname.replace(/^\[|\]$/g, ''), port: ep.port || (ep.protocol === 'https:' ? 443 : 80),
-      method: 'POST', path: ep.pathname.replace(/\/$/, '') + '/v3/watch', headers, agent: false,
+      method: 'POST', path: `${ep.pathname.replace(/\/$/, '')}/v3/watch`, headers, agent: false,
     };
     if (ep.protocol === 'https:') Object.assign(opts, c.tls);
     const mod = ep.protocol === 'https:' ? https : http;
@@ -1212,7 +1212,7 @@ class V3Watch {
         res.on('data', (chunk) => {
           buf += chunk;
           let nl;
-          while ((nl = buf.indexOf('\n')) >= 0) {
+          for (nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
             const line = buf.slice(0, nl).trim();
             buf = buf.slice(nl + 1);
             if (line) this.onLine(line);
@@ -1239,7 +1239,7 @@ class V3Watch {
       return;
     }
     const r = msg.result;
-    if (!r || !r.events || r.events.length === 0) return;
+    if (!r?.events || r.events.length === 0) return;
     this.next_ = Number(r.header.revision) + 1;
     this.queue.push(r);
     if (this.wake) this.wake();
@@ -1407,7 +1407,7 @@ function joinPath(...parts) {
     if (p === '..') segs.pop();
     else segs.push(p);
   }
-  return '/' + segs.join('/');
+  return `/${segs.join('/')}`;
 }
 
 /** "delete" and "expire" remove a lease; every other action (set, create, update...) adds one. */
@@ -1443,7 +1443,7 @@ function parseConfig(s) {
   }
   const len = jsonField(raw, 'SubnetLen');
   if (len !== undefined && len !== null) {
-    if (typeof len !== 'number' || !Number.isInteger(len) || len < 0) throw new GoError(`json: cannot unmarshal ${typeof len === 'number' ? 'number ' + len : typeof len} into Go struct field Config.SubnetLen of type uint`);
+    if (typeof len !== 'number' || !Number.isInteger(len) || len < 0) throw new GoError(`json: cannot unmarshal ${typeof len === 'number' ? `number ${len}` : typeof len} into Go struct field Config.SubnetLen of type uint`);
     cfg.subnetLen = len;
   }
   cfg.backend = jsonField(raw, 'Backend');
@@ -1939,7 +1939,7 @@ class RouteNetwork {
 
 let linkNames = null;
 async function linkIndexByName(name) {
-  if (!linkNames || !linkNames.has(name)) {
+  if (!linkNames?.has(name)) {
     const links = await ipJson(['link', 'show']);
     linkNames = new Map(links.map((l) => [l.ifname, l.ifindex]));
   }
@@ -2580,7 +2580,7 @@ async function deleteIPTablesV020(rules) {
 /** Resolves true after ms, or false as soon as the signal aborts. */
 function sleep(ms, signal) {
   return new Promise((resolve) => {
-    if (signal && signal.aborted) return resolve(false);
+    if (signal?.aborted) return resolve(false);
     let t;
     const onAbort = () => {
       clearTimeout(t);
@@ -2638,8 +2638,8 @@ function goFsError(e, op, path) {
   const text = {
     ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'is a directory',
     ENOTDIR: 'not a directory', EROFS: 'read-only file system', ENOSPC: 'no space left on device',
-  }[e && e.code];
-  return text ? `${e.code === 'EISDIR' ? 'read' : op} ${path}: ${text}` : String(e && e.message);
+  }[e?.code];
+  return text ? `${e.code === 'EISDIR' ? 'read' : op} ${path}: ${text}` : String(e?.message);
 }
 
 /** main.WriteSubnetFile: a dot-file beside the target, then rename(2). */
@@ -2654,7 +2654,7 @@ function writeSubnetFile(path, network, ipMasq, bn) {
       // MkdirAll's error is ignored
     }
   }
-  const temp = joinFsPath(dir, '.' + name);
+  const temp = joinFsPath(dir, `.${name}`);
   const sn = new IP4Net(bn.lease.subnet.ip + 1, bn.lease.subnet.prefixLen);
   const body = `FLANNEL_NETWORK=${network}\nFLANNEL_SUBNET=${sn}\nFLANNEL_MTU=${bn.mtu}\nFLANNEL_IPMASQ=${ipMasq}\n`;
   try {
@@ -2665,7 +2665,7 @@ function writeSubnetFile(path, network, ipMasq, bn) {
   try {
     fs.renameSync(temp, path);
   } catch (e) {
-    throw new GoError(e && e.code ? `rename ${temp} ${path}: ${goFsError(e, 'rename', path).replace(/^\S+ \S+: /, '')}` : String(e));
+    throw new GoError(e?.code ? `rename ${temp} ${path}: ${goFsError(e, 'rename', path).replace(/^\S+ \S+: /, '')}` : String(e));
   }
 }
 
@@ -2725,13 +2725,13 @@ function checkKeyPair(certPem, keyPem) {
   if (cb.length === 0) throw new GoError('tls: failed to find any PEM data in certificate input');
   if (!cb.includes('CERTIFICATE')) {
     if (cb.some((b) => b.endsWith('PRIVATE KEY'))) throw new GoError('tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched');
-    throw new GoError('tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping PEM blocks of the following types: [' + cb.join(' ') + ']');
+    throw new GoError(`tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping PEM blocks of the following types: [${cb.join(' ')}]`);
   }
   const kb = blocks(keyPem);
   if (kb.length === 0) throw new GoError('tls: failed to find any PEM data in key input');
   if (!kb.some((b) => b === 'PRIVATE KEY' || b.endsWith(' PRIVATE KEY'))) {
     if (kb.includes('CERTIFICATE')) throw new GoError('tls: found a certificate rather than a key in the PEM for the private key');
-    throw new GoError('tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping PEM blocks of the following types: [' + kb.join(' ') + ']');
+    throw new GoError(`tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping PEM blocks of the following types: [${kb.join(' ')}]`);
   }
 }
 
@@ -2802,14 +2802,14 @@ function startHealthz(opts) {
 
 function cleanURLPath(p) {
   if (p === '') return '/';
-  if (p[0] !== '/') p = '/' + p;
+  if (p[0] !== '/') p = `/${p}`;
   const segs = [];
   for (const s of p.split('/')) {
     if (s === '' || s === '.') continue;
     if (s === '..') segs.pop();
     else segs.push(s);
   }
-  let out = '/' + segs.join('/');
+  let out = `/${segs.join('/')}`;
   if (p.endsWith('/') && out !== '/') out += '/';
   return out;
 }
@@ -2828,7 +2828,7 @@ function exitNow(code) {
 
 /** What a Go binary without a SIGQUIT handler prints: the goroutine dump, then exit 2. */
 function quitDump(state) {
-  const hex = (n) => '0x' + n.toString(16);
+  const hex = (n) => `0x${n.toString(16)}`;
   const g = [];
   g.push(`SIGQUIT: quit\nPC=${hex(0x46ea21)} m=0 sigcode=0\n\ngoroutine 0 [idle]:\nruntime.futex(${hex(0x23f8dc8)}, 0x80, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x7ffd4b8c1e48, 0x4134b2, ...)\n\t/usr/local/go/src/runtime/sys_linux_amd64.s:535 +0x21\nruntime.futexsleep(${hex(0x23f8dc8)}, 0x0, 0xffffffffffffffff)\n\t/usr/local/go/src/runtime/os_linux.go:44 +0x46\nruntime.notesleep(${hex(0x23f8dc8)})\n\t/usr/local/go/src/runtime/lock_futex.go:151 +0x9f\nruntime.mPark()\n\t/usr/local/go/src/runtime/proc.go:1340 +0x39\nruntime.stoplockedm()\n\t/usr/local/go/src/runtime/proc.go:2495 +0x6e\nruntime.schedule()\n\t/usr/local/go/src/runtime/proc.go:3103 +0x48c\nruntime.park_m(0xc000000180)\n\t/usr/local/go/src/runtime/proc.go:3318 +0x2d\nruntime.mcall()\n\t/usr/local/go/src/runtime/asm_amd64.s:327 +0x43\n`);
   if (state.phase === 'config') {
@@ -2846,7 +2846,7 @@ function quitDump(state) {
     g.push(`goroutine 35 [select]:\nnet/http.(*persistConn).roundTrip(0xc000178000, 0xc0003d2000, 0x0, 0x0, 0x0)\n\t/usr/local/go/src/net/http/transport.go:2620 +0x7d2\ngithub.com/coreos/flannel/subnet.WatchLeases(0x18d3f40, 0xc0003b0040, 0x18e0ac0, 0xc000328090, 0xc0003ac0c8, 0xc0003b4060)\n\tflannel/subnet/watch.go:37 +0x10f\ncreated by github.com/coreos/flannel/backend.(*RouteNetwork).Run\n\tflannel/backend/route_network.go:56 +0x15b\n`);
     g.push(`goroutine 36 [sleep]:\ntime.Sleep(0x12a05f200)\n\t/usr/local/go/src/runtime/time.go:195 +0xd2\ngithub.com/coreos/flannel/network.SetupAndEnsureIPTables(0xc0003b8000, 0x2, 0x2, 0x5)\n\tflannel/network/iptables.go:118 +0x10c\ncreated by main.main\n\tflannel/main.go:310 +0xb9d\n`);
   }
-  process.stderr.write(g.join('\n') + '\nrax    0xca\nrbx    0x0\nrcx    0x46ea23\nrdx    0x0\nrdi    0x23f8dc8\nrsi    0x80\nrbp    0x7ffd4b8c1e18\nrsp    0x7ffd4b8c1dd0\nr8     0x0\nr9     0x0\nr10    0x0\nr11    0x286\nr12    0x0\nr13    0x1\nr14    0x23f7740\nr15    0x0\nrip    0x46ea21\nrflags 0x286\ncs     0x33\nfs     0x0\ngs     0x0\n');
+  process.stderr.write(`${g.join('\n')}\nrax    0xca\nrbx    0x0\nrcx    0x46ea23\nrdx    0x0\nrdi    0x23f8dc8\nrsi    0x80\nrbp    0x7ffd4b8c1e18\nrsp    0x7ffd4b8c1dd0\nr8     0x0\nr9     0x0\nr10    0x0\nr11    0x286\nr12    0x0\nr13    0x1\nr14    0x23f7740\nr15    0x0\nrip    0x46ea21\nrflags 0x286\ncs     0x33\nfs     0x0\ngs     0x0\n`);
   exitNow(2);
 }
 
@@ -3045,7 +3045,7 @@ async function main() {
   process.on('SIGQUIT', () => quitDump(state));
   opts.parse(process.argv.slice(2));
   if (opts.get('version')) {
-    process.stderr.write(VERSION + '\n');
+    process.stderr.write(`${VERSION}\n`);
     process.exit(0);
   }
   opts.setFromEnv('FLANNELD');
@@ -3118,7 +3118,7 @@ async function main() {
     } catch (e) {
       // v0.20.2's v3 client: a call that never got through says so only when it is cancelled
       const warning = V020 && isCanceled(e) ? sm.registry.client.retryWarning() : null;
-      if (warning) process.stderr.write(warning + '\n');
+      if (warning) process.stderr.write(`${warning}\n`);
       log.error(T('main.go:382', 'main.go:463'), `Couldn't fetch network config: ${e.message}`);
     }
     if (!(await sleep(1000, ctx.signal))) {
@@ -3217,6 +3217,6 @@ async function main() {
 const state = { phase: 'config', healthz: false, watching: false };
 
 loadModules().then(main).catch((e) => {
-  process.stderr.write(`panic: ${e && e.stack ? e.stack : e}\n`);
+  process.stderr.write(`panic: ${e?.stack ? e.stack : e}\n`);
   exitNow(2);
 });

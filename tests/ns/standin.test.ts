@@ -746,7 +746,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     // Go's flag package: the error, then flannel's usage(), which exits 0
     const bogus = new Flanneld(pair.h21, dir, ['--bogus=1']);
     assert.deepEqual(await bogus.exit(), { code: 0, signal: null });
-    assert.match(bogus.stderr, /^flag provided but not defined: -bogus\nUsage: \S+ \[OPTION\]\.\.\.\n  -etcd-cafile string\n/);
+    assert.match(bogus.stderr, /^flag provided but not defined: -bogus\nUsage: \S+ \[OPTION\]\.\.\.\n {2}-etcd-cafile string\n/);
     const badInt = new Flanneld(pair.h21, dir, ['--healthz-port', 'x']);
     await badInt.exit();
     assert.match(badInt.stderr, /^invalid value "x" for flag -healthz-port: parse error\n/);
@@ -1179,7 +1179,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
       (await v3Get(`${prefix}/subnets/`)).map((kv) => kv.value.replace(mac[kv.key.includes('21.0') ? 21 : 22], '<mac>')),
       [21, 22].map((n) => devNormal(observed41etcd.split(`/coreos.com/network/subnets/172.7.${n}.0-24\n`)[1]!.split('\n')[0]!)),
     );
-    const env41 = (await observedBlock('v0.20.2-41-vxlan-subnetenv-healthz.txt', 'v20-h21 subnet.env (as written by flanneld)')).split('\n').filter((l) => l.startsWith('FLANNEL_')).join('\n') + '\n';
+    const env41 = `${(await observedBlock('v0.20.2-41-vxlan-subnetenv-healthz.txt', 'v20-h21 subnet.env (as written by flanneld)')).split('\n').filter((l) => l.startsWith('FLANNEL_')).join('\n')}\n`;
     assert.equal(await readFile(join(d(21), 'subnet.env'), 'utf8'), env41);
     assert.equal(await pingTtl(pair.h21, '172.7.22.1'), '64');
     // its key deleted while it runs: "Lease has been revoked", then the panic, exit 2

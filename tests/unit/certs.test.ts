@@ -37,7 +37,7 @@ function leaf(name: string, issuer: string, opts: { days?: number; ext?: string[
   const ext = opts.ext ?? ['extendedKeyUsage=clientAuth', 'keyUsage=critical,digitalSignature'];
   const args = ['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', String(opts.days ?? 365), '-out', `${name}.pem`];
   if (ext.length) {
-    writeFileSync(join(dir, `${name}.ext`), ext.join('\n') + '\n');
+    writeFileSync(join(dir, `${name}.ext`), `${ext.join('\n')}\n`);
     args.push('-extfile', `${name}.ext`);
   }
   openssl(...args);

@@ -17,7 +17,9 @@ const fixture = (name: string) => readFileSync(new URL(`../fixtures/cluster/${na
 const runbookText = fixture('runbook-cluster.json');
 
 /** The runbook cluster file with one change made by `edit` on its JSON. */
-function edited(edit: (doc: any) => void): string {
+// biome-ignore lint/suspicious/noExplicitAny: the tests edit arbitrary JSON paths of the file
+type Doc = Record<string, any>;
+function edited(edit: (doc: Doc) => void): string {
   const doc = JSON.parse(runbookText);
   edit(doc);
   return JSON.stringify(doc);
@@ -61,7 +63,7 @@ describe('cluster', () => {
   });
 
   test('rejects bad values with one line naming the file, the JSON path, the value and the rule', () => {
-    const cases: [(d: any) => void, RegExp][] = [
+    const cases: [(d: Doc) => void, RegExp][] = [
       [(d) => (d.nodes[1].publicIp = '10.4.7'), /^c\.json: nodes\[1\]\.publicIp "10\.4\.7": must be an IPv4 address .*, e\.g\. 10\.4\.7\.21$/],
       [(d) => (d.nodes[1].name = 'hdss7-21'), /^c\.json: nodes\[1\]\.name "hdss7-21": is already used by nodes\[0\] \(hdss7-21\)/],
       [(d) => (d.nodes[1].publicIp = '10.4.7.21'), /^c\.json: nodes\[1\]\.publicIp "10\.4\.7\.21": is already used by nodes\[0\]/],
@@ -102,7 +104,7 @@ describe('cluster', () => {
   });
 
   test('rejects unknown keys and lists the known ones', () => {
-    const cases: [(d: any) => void, string][] = [
+    const cases: [(d: Doc) => void, string][] = [
       [(d) => (d.Network = '172.7.0.0/16'), 'c.json: Network: unknown key; known keys: flannelVersion, etcd, network, backend, subnetLen, bridge, healthzPort, nodes'],
       [(d) => (d.etcd.ca = 'x'), 'c.json: etcd.ca: unknown key; known keys of etcd: endpoints, cafile, certfile, keyfile, prefix, api'],
       [(d) => (d.nodes[1].publicIP = '10.4.7.22'), 'c.json: nodes[1].publicIP: unknown key; known keys of nodes[1]: name, publicIp, iface, subnet, program'],

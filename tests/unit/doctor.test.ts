@@ -25,7 +25,7 @@ import { parseIpAddr } from '../../lib/interfaces.ts';
 import { Ip4, Ip4Net } from '../../lib/ip4.ts';
 import { parseIptablesSave } from '../../lib/iptables.ts';
 import { parseV2Tree, type Lease } from '../../lib/lease.ts';
-import { type DoctorProbes, type Link, type NodeObservation, type Outcome } from '../../lib/node-observe.ts';
+import type { DoctorProbes, Link, NodeObservation, Outcome } from '../../lib/node-observe.ts';
 import { parseIpRoute } from '../../lib/routes.ts';
 import type { ProcessState } from '../../lib/supervisor.ts';
 import { UsageError } from '../../lib/errors.ts';
@@ -159,7 +159,9 @@ function editLink(addr: string, name: string, edit: (l: Record<string, unknown>)
 const until = (text: string, re: RegExp) => {
   const lines = text.split('\n');
   let last = -1;
-  lines.forEach((l, i) => re.test(l) && (last = i));
+  lines.forEach((l, i) => {
+    if (re.test(l)) last = i;
+  });
   return `${lines.slice(0, last + 1).join('\n')}\n`;
 };
 /** h21 as flanneld v0.11.0 leaves it with the vxlan backend: flannel.1, MTU 1450 everywhere, the real neighbour and fdb entries. */

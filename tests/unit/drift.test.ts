@@ -137,7 +137,7 @@ describe('drift report', () => {
   test('the human report lists problems first with their fixability', () => {
     const cs = checkNode(expect, observation({ files: { subnetEnv: ENV, flanneldSh: SH, persisted: SAVE_OK, ipForward: '0' } }));
     const text = formatDriftReport('hdss7-21', cs, 1);
-    assert.match(text, /^drift hdss7-21: DRIFT \(26 ok, 1 drift, 0 could not check\)\n  DRIFT sysctl\.ip-forward +net\.ipv4\.ip_forward = 0/);
+    assert.match(text, /^drift hdss7-21: DRIFT \(26 ok, 1 drift, 0 could not check\)\n {2}DRIFT sysctl\.ip-forward +net\.ipv4\.ip_forward = 0/);
   });
 
   test('textfile: one gauge per check with escaped labels, exit code, timestamp, duration', () => {

@@ -73,9 +73,15 @@ function applyPlan(rs: Ruleset, plan: SnatPlan): Ruleset {
   };
   for (const ch of plan.changes) {
     let table = copy.tables.find((t) => t.name === ch.rule.table);
-    if (!table) copy.tables.push((table = { name: ch.rule.table, chains: [] }));
+    if (!table) {
+      table = { name: ch.rule.table, chains: [] };
+      copy.tables.push(table);
+    }
     let chain = table.chains.find((c) => c.name === ch.rule.chain);
-    if (!chain) table.chains.push((chain = { name: ch.rule.chain, policy: 'ACCEPT', rules: [] }));
+    if (!chain) {
+      chain = { name: ch.rule.chain, policy: 'ACCEPT', rules: [] };
+      table.chains.push(chain);
+    }
     if (ch.action === 'insert') {
       assert.ok(ch.position! <= chain.rules.length + 1, 'iptables: Index of insertion too big');
       chain.rules.splice(ch.position! - 1, 0, ch.rule);

@@ -109,7 +109,7 @@ describe('subnet-env', () => {
       ['missing FLANNEL_SUBNET', lines({ FLANNEL_SUBNET: null }), 'FLANNEL_SUBNET is missing', 'e.g. FLANNEL_SUBNET=172.7.21.1/24'],
       ['missing FLANNEL_IPMASQ', lines({ FLANNEL_IPMASQ: null }), 'FLANNEL_IPMASQ is missing', 'subnet.env'],
       ['empty file', '', 'FLANNEL_NETWORK is missing', 'subnet.env'],
-      ['a key twice', RUNBOOK_ENV + 'FLANNEL_MTU=1450\n', 'FLANNEL_MTU', '"1450"', /set twice \(lines 3 and 5\)/],
+      ['a key twice', `${RUNBOOK_ENV}FLANNEL_MTU=1450\n`, 'FLANNEL_MTU', '"1450"', /set twice \(lines 3 and 5\)/],
       ['MTU not a number', lines({ FLANNEL_MTU: '1500x' }), 'FLANNEL_MTU', '"1500x"', /whole number 68-65535/],
       ['MTU too small', lines({ FLANNEL_MTU: '50' }), 'FLANNEL_MTU', '50', /68-65535/],
       ['MTU too large', lines({ FLANNEL_MTU: '70000' }), 'FLANNEL_MTU', '70000', /68-65535/],
@@ -127,8 +127,8 @@ describe('subnet-env', () => {
       ['Windows line endings', RUNBOOK_ENV.replaceAll('\n', '\r\n'), 'subnet.env line 1', '"FLANNEL_NETWORK=172.7.0.0/16\\r"', /carriage return/],
       ['spaces around =', RUNBOOK_ENV.replace('FLANNEL_MTU=1500', 'FLANNEL_MTU = 1500'), 'subnet.env line 3', '"FLANNEL_MTU = 1500"', /KEY=VALUE/],
       ['export prefix', RUNBOOK_ENV.replace('FLANNEL_MTU=1500', 'export FLANNEL_MTU=1500'), 'subnet.env line 3', '"export FLANNEL_MTU=1500"', /KEY=VALUE/],
-      ['a line without =', RUNBOOK_ENV + 'FLANNEL_IPMASQ\n', 'subnet.env line 5', '"FLANNEL_IPMASQ"', /KEY=VALUE/],
-      ['a foreign variable', RUNBOOK_ENV + 'DOCKER_OPTS=--bip=172.7.21.1/24\n', 'subnet.env line 5', '"DOCKER_OPTS=--bip=172.7.21.1/24"', /flanneld rewrites this file/],
+      ['a line without =', `${RUNBOOK_ENV}FLANNEL_IPMASQ\n`, 'subnet.env line 5', '"FLANNEL_IPMASQ"', /KEY=VALUE/],
+      ['a foreign variable', `${RUNBOOK_ENV}DOCKER_OPTS=--bip=172.7.21.1/24\n`, 'subnet.env line 5', '"DOCKER_OPTS=--bip=172.7.21.1/24"', /flanneld rewrites this file/],
     ];
     for (const [name, text, field, value, rule] of bad) {
       test(`${name}: ${field} ${value}`, () => assertRejects(text, field, value, rule));

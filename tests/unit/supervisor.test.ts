@@ -103,7 +103,7 @@ describe('supervisor', () => {
 
   test('rejects paths supervisord would misread', () => {
     const cases: [Parameters<typeof renderSupervisordConf>[0], RegExp][] = [
-      [{ root: '/tmp/' + 'x'.repeat(100) }, /^socket ".*": a unix socket path must be at most 107 bytes/],
+      [{ root: `/tmp/${'x'.repeat(100)}` }, /^socket ".*": a unix socket path must be at most 107 bytes/],
       [{ includeGlob: '/etc/supervisord.d/*' }, /^includeGlob "\/etc\/supervisord\.d\/\*": must name \.ini or \.conf files/],
       [{ root: '/tmp/my lab' }, /^socket "\/tmp\/my lab\/run\/supervisor\.sock": must not contain blanks/],
       [{ logfile: '/var/log/s.log;x' }, /^logfile .*";" or "#"/],

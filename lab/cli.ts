@@ -98,7 +98,9 @@ export const VERIFY_STEP: Step = {
 
 export const RUN_STEPS: readonly Step[] = [BUILD_STEP, ...RUNBOOK_STEPS, VERIFY_STEP];
 
-function parse(argv: readonly string[]): { cmd: 'run'; opts: CliOptions } | { cmd: 'down'; prefix?: string } | { cmd: 'help' } {
+function parse(
+  argv: readonly string[],
+): { cmd: 'run'; opts: CliOptions } | { cmd: 'down'; prefix?: string } | { cmd: 'help' } {
   const a = minimist([...argv], {
     string: ['nodes', 'flannel-tarball', 'flanneld'],
     boolean: ['keep', 'reject', 'help', 'by-hand'],
@@ -113,15 +115,24 @@ function parse(argv: readonly string[]): { cmd: 'run'; opts: CliOptions } | { cm
   const [cmd, ...rest] = a._.map(String);
   if (cmd === 'down') {
     if (rest.length > 1) throw new UsageError('down takes at most one PREFIX, e.g. npm run lab -- down frb1a2b');
-    if (rest[0] !== undefined && !PREFIX_RE.test(rest[0])) throw invalid('PREFIX', rest[0], 'must be a lab prefix', 'frb1a2b');
+    if (rest[0] !== undefined && !PREFIX_RE.test(rest[0]))
+      throw invalid('PREFIX', rest[0], 'must be a lab prefix', 'frb1a2b');
     return rest[0] !== undefined ? { cmd: 'down', prefix: rest[0] } : { cmd: 'down' };
   }
-  if (cmd !== undefined) throw new UsageError(`unknown command ${JSON.stringify(cmd)}: the only command is down; see --help`);
+  if (cmd !== undefined)
+    throw new UsageError(`unknown command ${JSON.stringify(cmd)}: the only command is down; see --help`);
   const nodesText = a.nodes ?? '2';
   const nodes = Number(nodesText);
-  if (!/^\d+$/.test(nodesText) || nodes < 2 || nodes > MAX_NODES) throw invalid('--nodes', nodesText, `must be an integer 2-${MAX_NODES}`, '--nodes 3');
+  if (!/^\d+$/.test(nodesText) || nodes < 2 || nodes > MAX_NODES)
+    throw invalid('--nodes', nodesText, `must be an integer 2-${MAX_NODES}`, '--nodes 3');
   for (const f of ['flannel-tarball', 'flanneld'] as const) {
-    if (a[f] !== undefined && (a[f] === '' || Array.isArray(a[f]))) throw invalid(`--${f}`, a[f], 'must be one file path', `--${f} /tmp/${f === 'flanneld' ? 'flanneld' : 'flannel-v0.11.0-linux-amd64.tar.gz'}`);
+    if (a[f] !== undefined && (a[f] === '' || Array.isArray(a[f])))
+      throw invalid(
+        `--${f}`,
+        a[f],
+        'must be one file path',
+        `--${f} /tmp/${f === 'flanneld' ? 'flanneld' : 'flannel-v0.11.0-linux-amd64.tar.gz'}`,
+      );
   }
   if (a['flannel-tarball'] !== undefined && a.flanneld !== undefined) {
     throw new UsageError('--flannel-tarball and --flanneld exclude each other: the tarball already holds a flanneld');
@@ -164,10 +175,11 @@ async function down(prefix: string | undefined, log: (l: string) => void): Promi
   for (const l of busy) log(`lab ${l.prefix} belongs to running process ${l.state.owner.pid}: left alone`);
   const removed = await cleanupLeftovers({ includeKept: true, log });
   // kept labs with a prefix of one's own choosing (createLab({prefix})) are removed by name only
-  for (const l of labs) if (!l.ownerAlive && l.state.kept && !removed.includes(l.prefix)) {
-    await destroyLab(l.prefix, { log });
-    removed.push(l.prefix);
-  }
+  for (const l of labs)
+    if (!l.ownerAlive && l.state.kept && !removed.includes(l.prefix)) {
+      await destroyLab(l.prefix, { log });
+      removed.push(l.prefix);
+    }
   if (removed.length === 0) log('no lab to remove');
   return ExitCode.Ok;
 }

@@ -9,7 +9,11 @@ import { resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { root: { type: 'string' }, listen: { type: 'string', default: '0.0.0.0' }, port: { type: 'string', default: '8080' } },
+  options: {
+    root: { type: 'string' },
+    listen: { type: 'string', default: '0.0.0.0' },
+    port: { type: 'string', default: '8080' },
+  },
 });
 if (!values.root) {
   process.stderr.write('usage: http-serve.mjs --root DIR [--listen IP] [--port N]\n');
@@ -18,7 +22,8 @@ if (!values.root) {
 const root = resolve(values.root);
 
 const server = createServer((req, res) => {
-  const done = (status) => console.log(`${new Date().toISOString()} ${req.socket.remoteAddress} ${req.method} ${req.url} ${status}`);
+  const done = (status) =>
+    console.log(`${new Date().toISOString()} ${req.socket.remoteAddress} ${req.method} ${req.url} ${status}`);
   let path;
   try {
     path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
@@ -49,5 +54,7 @@ const server = createServer((req, res) => {
   if (req.method === 'HEAD') return res.end();
   createReadStream(file).pipe(res);
 });
-server.listen(Number(values.port), values.listen, () => console.log(`serving ${root} on http://${values.listen}:${values.port}/`));
+server.listen(Number(values.port), values.listen, () =>
+  console.log(`serving ${root} on http://${values.listen}:${values.port}/`),
+);
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));

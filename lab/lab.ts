@@ -36,14 +36,7 @@ import { addNetns, execIn, ipBatch, listNetns } from './netns.ts';
 import { makePki, makeSshKeys, type Pki, type SshKeys } from './pki.ts';
 import { settleAll, stopDaemon, type RunResult } from './proc.ts';
 import { runbookByHand, type RunbookByHandOptions } from './runbook-by-hand.ts';
-import {
-  startEtcd,
-  startServer,
-  startSshd,
-  startSupervisord,
-  waitEtcdHealthy,
-  type Started,
-} from './services.ts';
+import { startEtcd, startServer, startSshd, startSupervisord, waitEtcdHealthy, type Started } from './services.ts';
 import { destroyLab, ETC_NETNS, labDirOf, StateFile, type DestroyReport } from './state.ts';
 import {
   AUTO_PREFIX_RE,
@@ -155,7 +148,10 @@ export interface Lab {
   /** Runs argv inside a lab namespace; rejects with CommandError on a status not in okStatus. */
   exec(netns: string, argv: readonly string[], opts?: LabExecOptions): Promise<RunResult>;
   /** `etcdctl` with the lab's endpoints and client certificate, run inside hdss7-12 (API 3 unless `api: 2`). */
-  etcdctl(args: readonly string[], opts?: LabExecOptions & { api?: 2 | 3; endpoints?: readonly string[] }): Promise<RunResult>;
+  etcdctl(
+    args: readonly string[],
+    opts?: LabExecOptions & { api?: 2 | 3; endpoints?: readonly string[] },
+  ): Promise<RunResult>;
   /** `supervisorctl -c <root>/etc/supervisord.conf ARGS` inside the node's namespace. */
   supervisorctl(node: LabNode, args: readonly string[], opts?: LabExecOptions): Promise<RunResult>;
   /** The runbook done by hand as written (see runbook-by-hand.ts). */
@@ -213,7 +209,9 @@ async function timed<T>(log: ((l: string) => void) | undefined, what: string, f:
 }
 
 async function sha256Of(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 /**
@@ -222,7 +220,12 @@ async function sha256Of(path: string): Promise<string> {
  */
 export async function createLab(opts: CreateLabOptions = {}): Promise<Lab> {
   if (opts.prefix !== undefined && existsSync(labDirOf(opts.prefix))) {
-    throw invalid('prefix', opts.prefix, `is in use (${labDirOf(opts.prefix)} exists); remove it with destroyLab() or pick another`, 'frb1a2b');
+    throw invalid(
+      'prefix',
+      opts.prefix,
+      `is in use (${labDirOf(opts.prefix)} exists); remove it with destroyLab() or pick another`,
+      'frb1a2b',
+    );
   }
   // every command in flight listens on the signal: dozens at once during a build
   if (opts.signal) setMaxListeners(0, opts.signal);
@@ -237,14 +240,27 @@ export async function createLab(opts: CreateLabOptions = {}): Promise<Lab> {
     ...(opts.remoteNodes !== undefined && { remoteNodes: opts.remoteNodes }),
   });
   const version = opts.flannelVersion ?? FLANNEL_VERSION;
-  if (!/^v\d+\.\d+\.\d+$/.test(version)) throw invalid('flannelVersion', version, 'must be a release tag vX.Y.Z', 'v0.20.2');
+  if (!/^v\d+\.\d+\.\d+$/.test(version))
+    throw invalid('flannelVersion', version, 'must be a release tag vX.Y.Z', 'v0.20.2');
   if (!opts.flanneldBin && !opts.flannelTarball && !STANDIN_VERSIONS.includes(version as StandinVersion)) {
-    throw invalid('flannelVersion', version, `the stand-in plays ${STANDIN_VERSIONS.join(' and ')} only; give flanneldBin or flannelTarball for others`, 'v0.20.2');
+    throw invalid(
+      'flannelVersion',
+      version,
+      `the stand-in plays ${STANDIN_VERSIONS.join(' and ')} only; give flanneldBin or flannelTarball for others`,
+      'v0.20.2',
+    );
   }
   const clash = (await listNetns()).filter((n) => n.startsWith(`${prefix}-`));
-  if (clash.length) throw invalid('prefix', prefix, `namespaces with it exist already (${clash.join(', ')})`, 'frb1a2b');
+  if (clash.length)
+    throw invalid('prefix', prefix, `namespaces with it exist already (${clash.join(', ')})`, 'frb1a2b');
   for (const f of [opts.flanneldBin, opts.flannelTarball]) {
-    if (f !== undefined && !existsSync(f)) throw invalid(f === opts.flanneldBin ? 'flanneldBin' : 'flannelTarball', f, 'file does not exist', '/usr/local/bin/flanneld');
+    if (f !== undefined && !existsSync(f))
+      throw invalid(
+        f === opts.flanneldBin ? 'flanneldBin' : 'flannelTarball',
+        f,
+        'file does not exist',
+        '/usr/local/bin/flanneld',
+      );
   }
   await mkdir(dir, { recursive: false, mode: 0o700 });
   const state = new StateFile(prefix, dir);
@@ -277,7 +293,11 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
   // files and network at once: neither needs the other
   const filesP = timed(log, 'pki: CA, etcd member and client certificates, ssh keys, release tarball', async () => {
     const [pki, ssh, tarball] = await settleAll<unknown>([
-      makePki(join(dir, 'pki'), members.map((m) => ({ name: m.name, ip: m.ip, etcdName: etcdName(m) })), signal),
+      makePki(
+        join(dir, 'pki'),
+        members.map((m) => ({ name: m.name, ip: m.ip, etcdName: etcdName(m) })),
+        signal,
+      ),
       makeSshKeys(join(dir, 'ssh'), `flannel-runbook lab ${prefix}`, signal),
       opts.flannelTarball
         ? (async () => {
@@ -286,48 +306,64 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
             await copyFile(opts.flannelTarball!, out);
             return { path: out, sha256: await sha256Of(out) };
           })()
-        : packFlannelTarball(join(dir, 'release'), { version, ...(opts.flanneldBin && { flanneldBin: opts.flanneldBin }) }),
+        : packFlannelTarball(join(dir, 'release'), {
+            version,
+            ...(opts.flanneldBin && { flanneldBin: opts.flanneldBin }),
+          }),
     ]);
     return { pki: pki as Pki, ssh: ssh as SshKeys, tarball: tarball as { path: string; sha256: string } };
   });
-  const netP = timed(log, `network: ${topo.namespaces.length} namespaces, ${topo.veths.length} veth pairs, no change in the root namespace`, async () => {
-    // recorded before created: a crash in between leaves an entry, never an unrecorded namespace
-    state.update((s) => s.netns.push(...topo.namespaces.map((n) => n.netns)));
-    await settleAll(topo.namespaces.map((n) => addNetns(n.netns, signal)));
-    await ipBatch(undefined, planVethBatch(topo.veths), signal);
-    await settleAll(topo.namespaces.map((n) => ipBatch(n.netns, planNetnsBatch(n, topo.veths), signal)));
-    await settleAll(
-      topo.namespaces
-        .filter((n) => n.forward)
-        .map((n) => execIn(n.netns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'], { signal })),
-    );
-    // `ip netns exec` bind-mounts each file of /etc/netns/<ns>/ over /etc/<file>
-    const etcFiles = {
-      hosts: renderHostsFile(topo),
-      'nsswitch.conf': renderNsswitch(await readFile('/etc/nsswitch.conf', 'utf8').catch(() => '')),
-      'resolv.conf': LAB_RESOLV_CONF,
-    };
-    const named = topo.namespaces.filter((n) => n.hostname !== undefined).map((n) => n.netns);
-    state.update((s) => s.etcNetns.push(...named));
-    for (const ns of named) {
-      await mkdir(join(ETC_NETNS, ns), { recursive: true });
-      for (const [f, text] of Object.entries(etcFiles)) await writeFile(join(ETC_NETNS, ns, f), text);
-    }
-  });
+  const netP = timed(
+    log,
+    `network: ${topo.namespaces.length} namespaces, ${topo.veths.length} veth pairs, no change in the root namespace`,
+    async () => {
+      // recorded before created: a crash in between leaves an entry, never an unrecorded namespace
+      state.update((s) => s.netns.push(...topo.namespaces.map((n) => n.netns)));
+      await settleAll(topo.namespaces.map((n) => addNetns(n.netns, signal)));
+      await ipBatch(undefined, planVethBatch(topo.veths), signal);
+      await settleAll(topo.namespaces.map((n) => ipBatch(n.netns, planNetnsBatch(n, topo.veths), signal)));
+      await settleAll(
+        topo.namespaces
+          .filter((n) => n.forward)
+          .map((n) => execIn(n.netns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'], { signal })),
+      );
+      // `ip netns exec` bind-mounts each file of /etc/netns/<ns>/ over /etc/<file>
+      const etcFiles = {
+        hosts: renderHostsFile(topo),
+        'nsswitch.conf': renderNsswitch(await readFile('/etc/nsswitch.conf', 'utf8').catch(() => '')),
+        'resolv.conf': LAB_RESOLV_CONF,
+      };
+      const named = topo.namespaces.filter((n) => n.hostname !== undefined).map((n) => n.netns);
+      state.update((s) => s.etcNetns.push(...named));
+      for (const ns of named) {
+        await mkdir(join(ETC_NETNS, ns), { recursive: true });
+        for (const [f, text] of Object.entries(etcFiles)) await writeFile(join(ETC_NETNS, ns, f), text);
+      }
+    },
+  );
   const [files] = await settleAll<unknown>([filesP, netP]);
   const { pki, ssh, tarball: packed } = files as Awaited<typeof filesP>;
 
   signal?.throwIfAborted();
   // every host's filesystem root
-  await timed(log, 'host roots: etcd certs, /opt/certs on hdss7-200, node dirs, node firewalls (iptables-restore)', async () => {
-    await settleAll(topo.hosts.map((h) => layoutHost(h, pki)));
-    await layoutCertHost(certSpec, pki, ssh.hostKey, ssh.identityPub);
-    await settleAll(
-      topo.hosts
-        .filter((h) => h.node)
-        .map((h) => execIn(h.netns, ['iptables-restore'], { input: renderNodeFirewall(h, { rejectRules: topo.rejectRules }), signal })),
-    );
-  });
+  await timed(
+    log,
+    'host roots: etcd certs, /opt/certs on hdss7-200, node dirs, node firewalls (iptables-restore)',
+    async () => {
+      await settleAll(topo.hosts.map((h) => layoutHost(h, pki)));
+      await layoutCertHost(certSpec, pki, ssh.hostKey, ssh.identityPub);
+      await settleAll(
+        topo.hosts
+          .filter((h) => h.node)
+          .map((h) =>
+            execIn(h.netns, ['iptables-restore'], {
+              input: renderNodeFirewall(h, { rejectRules: topo.rejectRules }),
+              signal,
+            }),
+          ),
+      );
+    },
+  );
   const www = join(certSpec.root, 'www');
   const served = join(www, urlPath);
   await mkdir(join(served, '..'), { recursive: true });
@@ -338,41 +374,49 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
 
   signal?.throwIfAborted();
   const initialCluster = members.map((m) => `${etcdName(m)}=https://${m.ip}:2380`).join(',');
-  await timed(log, `daemons: etcd x${members.length}, sshd, http on hdss7-200, whoami servers, supervisord x${topo.hosts.filter((h) => h.node).length}`, async () => {
-    const starts: Promise<Started>[] = [
-      ...members.map((m) => startEtcd(m, { initialCluster, token: prefix, signal, record })),
-      startSshd(certSpec, { signal, record }),
-      startServer(certSpec.netns, [join(here, 'http-serve.mjs'), '--root', www, '--listen', certSpec.ip, '--port', String(HTTP_PORT)], {
-        what: `http ${certSpec.name}`,
-        listen: { ip: certSpec.ip, port: HTTP_PORT },
-        logFile: join(certSpec.root, 'data', 'logs', 'http-serve.log'),
-        signal,
-        record,
-      }),
-      startServer(topo.outside.netns, [join(here, 'whoami-server.mjs'), '--port', String(topo.whoamiPort)], {
-        what: 'whoami outside',
-        listen: { ip: topo.outside.ip, port: topo.whoamiPort },
-        logFile: join(logsDir, 'whoami-outside.log'),
-        signal,
-        record,
-      }),
-      ...topo.hosts
-        .filter((h) => h.node)
-        .flatMap((h) => [
-          startServer(h.node!.pod.netns, [join(here, 'whoami-server.mjs'), '--port', String(topo.whoamiPort)], {
-            what: `whoami pod ${h.name}`,
-            listen: { ip: h.node!.pod.ip, port: topo.whoamiPort },
-            logFile: join(logsDir, `whoami-pod-${h.short}.log`),
+  await timed(
+    log,
+    `daemons: etcd x${members.length}, sshd, http on hdss7-200, whoami servers, supervisord x${topo.hosts.filter((h) => h.node).length}`,
+    async () => {
+      const starts: Promise<Started>[] = [
+        ...members.map((m) => startEtcd(m, { initialCluster, token: prefix, signal, record })),
+        startSshd(certSpec, { signal, record }),
+        startServer(
+          certSpec.netns,
+          [join(here, 'http-serve.mjs'), '--root', www, '--listen', certSpec.ip, '--port', String(HTTP_PORT)],
+          {
+            what: `http ${certSpec.name}`,
+            listen: { ip: certSpec.ip, port: HTTP_PORT },
+            logFile: join(certSpec.root, 'data', 'logs', 'http-serve.log'),
             signal,
             record,
-          }),
-          startSupervisord(h, { signal, record }),
-        ]),
-    ];
-    // every PID is recorded at spawn (record); wait for all before failing, so none is mid-start
-    await settleAll(starts);
-    await waitEtcdHealthy(hostByName.get(members[0]!.name)!, endpoints, pki, started, { signal });
-  });
+          },
+        ),
+        startServer(topo.outside.netns, [join(here, 'whoami-server.mjs'), '--port', String(topo.whoamiPort)], {
+          what: 'whoami outside',
+          listen: { ip: topo.outside.ip, port: topo.whoamiPort },
+          logFile: join(logsDir, 'whoami-outside.log'),
+          signal,
+          record,
+        }),
+        ...topo.hosts
+          .filter((h) => h.node)
+          .flatMap((h) => [
+            startServer(h.node!.pod.netns, [join(here, 'whoami-server.mjs'), '--port', String(topo.whoamiPort)], {
+              what: `whoami pod ${h.name}`,
+              listen: { ip: h.node!.pod.ip, port: topo.whoamiPort },
+              logFile: join(logsDir, `whoami-pod-${h.short}.log`),
+              signal,
+              record,
+            }),
+            startSupervisord(h, { signal, record }),
+          ]),
+      ];
+      // every PID is recorded at spawn (record); wait for all before failing, so none is mid-start
+      await settleAll(starts);
+      await waitEtcdHealthy(hostByName.get(members[0]!.name)!, endpoints, pki, started, { signal });
+    },
+  );
 
   const node = (h: HostSpec): LabNode => ({
     name: h.name,
@@ -389,7 +433,8 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
     etcd: h.etcd,
   });
   const hosts: Record<string, LabHost> = {};
-  for (const h of topo.hosts) hosts[h.name] = { name: h.name, netns: h.netns, ip: h.ip, root: h.root, segment: h.segment };
+  for (const h of topo.hosts)
+    hosts[h.name] = { name: h.name, netns: h.netns, ip: h.ip, root: h.root, segment: h.segment };
   const nodes = topo.hosts.filter((h) => h.node).map(node);
   const identity = ssh.identity;
   const certHost: LabCertHost = {
@@ -430,7 +475,17 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
       const api = o.api ?? 3;
       const tls =
         api === 2
-          ? ['--no-sync', '--endpoints', eps, '--ca-file', pki.ca, '--cert-file', pki.client, '--key-file', pki.clientKey]
+          ? [
+              '--no-sync',
+              '--endpoints',
+              eps,
+              '--ca-file',
+              pki.ca,
+              '--cert-file',
+              pki.client,
+              '--key-file',
+              pki.clientKey,
+            ]
           : ['--endpoints', eps, '--cacert', pki.ca, '--cert', pki.client, '--key', pki.clientKey];
       return lab.exec(firstMember.netns, ['etcdctl', ...tls, ...args], {
         ...o,
@@ -450,7 +505,17 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
       await settleAll(running.map((s) => stopDaemon(s.daemon, 300)));
       for (const s of running) started.splice(started.indexOf(s), 1);
       signal?.throwIfAborted();
-      await settleAll(members.map((m) => startEtcd(m, { initialCluster, token: prefix, enableV2: o.enableV2 ?? true, ...(signal && { signal }), record })));
+      await settleAll(
+        members.map((m) =>
+          startEtcd(m, {
+            initialCluster,
+            token: prefix,
+            enableV2: o.enableV2 ?? true,
+            ...(signal && { signal }),
+            record,
+          }),
+        ),
+      );
       await waitEtcdHealthy(firstMember, endpoints, pki, started, { ...(signal && { signal }) });
     },
     keep() {
@@ -479,7 +544,14 @@ async function layoutHost(h: HostSpec, pki: Pki): Promise<void> {
     await mkdir(join(h.root, 'data', 'logs', 'etcd-server'), { recursive: true });
   }
   if (h.node) {
-    for (const d of ['opt', 'etc/supervisord.d', 'etc/sysconfig', 'run', 'var/log/supervisor', 'data/logs/supervisor']) {
+    for (const d of [
+      'opt',
+      'etc/supervisord.d',
+      'etc/sysconfig',
+      'run',
+      'var/log/supervisor',
+      'data/logs/supervisor',
+    ]) {
       await mkdir(join(h.root, d), { recursive: true });
     }
   }

@@ -66,36 +66,101 @@ async function leaf(dir: string, base: string, cn: string, eku: string, sans: re
   const cert = join(dir, `${base}.pem`);
   const ext = join(dir, `${base}.ext`);
   await writeFile(ext, leafExt(eku, sans));
-  await run(['openssl', 'req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', `/O=flannel-runbook lab/CN=${cn}`], { signal });
+  await run(
+    [
+      'openssl',
+      'req',
+      '-new',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      csr,
+      '-subj',
+      `/O=flannel-runbook lab/CN=${cn}`,
+    ],
+    { signal },
+  );
   await chmod(key, 0o600);
   await run(
-    ['openssl', 'x509', '-req', '-in', csr, '-CA', join(dir, 'ca.pem'), '-CAkey', join(dir, 'ca-key.pem'),
-      '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', DAYS, '-sha256', '-extfile', ext, '-extensions', 'v3', '-out', cert],
+    [
+      'openssl',
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      join(dir, 'ca.pem'),
+      '-CAkey',
+      join(dir, 'ca-key.pem'),
+      '-set_serial',
+      `0x${randomBytes(8).toString('hex')}`,
+      '-days',
+      DAYS,
+      '-sha256',
+      '-extfile',
+      ext,
+      '-extensions',
+      'v3',
+      '-out',
+      cert,
+    ],
     { signal },
   );
   return { cert, key };
 }
 
 /** Makes the CA, the members' certificates and the client certificate in `dir`. */
-export async function makePki(dir: string, members: readonly { name: string; ip: string; etcdName: string }[], signal?: AbortSignal): Promise<Pki> {
+export async function makePki(
+  dir: string,
+  members: readonly { name: string; ip: string; etcdName: string }[],
+  signal?: AbortSignal,
+): Promise<Pki> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const conf = join(dir, 'ca.cnf');
   await writeFile(conf, caConf());
   await run(
-    ['openssl', 'req', '-x509', '-new', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', DAYS, '-config', conf,
-      '-keyout', join(dir, 'ca-key.pem'), '-out', join(dir, 'ca.pem')],
+    [
+      'openssl',
+      'req',
+      '-x509',
+      '-new',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-sha256',
+      '-days',
+      DAYS,
+      '-config',
+      conf,
+      '-keyout',
+      join(dir, 'ca-key.pem'),
+      '-out',
+      join(dir, 'ca.pem'),
+    ],
     { signal },
   );
   await chmod(join(dir, 'ca-key.pem'), 0o600);
   const [client, ...certs] = await Promise.all([
     leaf(dir, 'client', 'k8s-node', 'clientAuth', [], signal),
-    ...members.map((m) => leaf(dir, `etcd-peer-${m.name}`, m.etcdName, 'serverAuth,clientAuth', [m.ip, '127.0.0.1'], signal)),
+    ...members.map((m) =>
+      leaf(dir, `etcd-peer-${m.name}`, m.etcdName, 'serverAuth,clientAuth', [m.ip, '127.0.0.1'], signal),
+    ),
   ]);
   const byName: Record<string, { cert: string; key: string }> = {};
   members.forEach((m, i) => {
     byName[m.name] = certs[i]!;
   });
-  return { dir, ca: join(dir, 'ca.pem'), caKey: join(dir, 'ca-key.pem'), client: client!.cert, clientKey: client!.key, members: byName };
+  return {
+    dir,
+    ca: join(dir, 'ca.pem'),
+    caKey: join(dir, 'ca-key.pem'),
+    client: client!.cert,
+    clientKey: client!.key,
+    members: byName,
+  };
 }
 
 /** The cert host's ed25519 host key and the lab's ed25519 client identity. */

@@ -64,7 +64,10 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       why ??= reason;
       killGroup(child.pid, 'SIGKILL');
     };
-    const timer = setTimeout(() => stop(`timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => stop(`timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`),
+      opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    );
     const onAbort = () => stop('aborted');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdin.on('error', () => {}); // a command that exits without reading stdin
@@ -82,10 +85,18 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       const stdout = Buffer.concat(out).toString();
       const stderr = Buffer.concat(err).toString();
       if (why !== undefined) {
-        reject(new CommandError(argv, null, stderr, `${argv.join(' ')}: ${why}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`));
+        reject(
+          new CommandError(
+            argv,
+            null,
+            stderr,
+            `${argv.join(' ')}: ${why}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`,
+          ),
+        );
         return;
       }
-      const status = code ?? 128 + (sig ? (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 }) as Record<string, number>)[sig] ?? 0 : 0);
+      const status =
+        code ?? 128 + (sig ? (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[sig] ?? 0) : 0);
       if (status !== 0 && !(opts.okStatus ?? []).includes(status)) {
         reject(new CommandError(argv, status, stderr));
         return;
@@ -132,7 +143,11 @@ export interface Daemon extends ProcessId {
  * Starts a long-lived process detached from us (own process group, not waited for), stdout
  * and stderr appended to logFile. It outlives us if we exit (`npm run lab -- --keep`).
  */
-export function startDaemon(argv: readonly string[], logFile: string, opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Daemon {
+export function startDaemon(
+  argv: readonly string[],
+  logFile: string,
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Daemon {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new RuntimeError('startDaemon: empty argv');
   const fd = openSync(logFile, 'a', 0o600);

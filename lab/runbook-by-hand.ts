@@ -91,21 +91,26 @@ export async function runbookByHand(lab: Lab, o: RunbookByHandOptions = {}): Pro
   const sh = async (n: LabNode, argv: readonly string[], cwd?: string) => lab.exec(n.netns, argv, cwd ? { cwd } : {});
 
   // the runbook's wget; curl where wget is not installed (lab/setup.sh guarantees only curl)
-  const hasWget = (await lab.exec(nodes[0]!.netns, ['sh', '-c', 'command -v wget'], { okStatus: [1, 127] })).status === 0;
-  const fetch = (url: string, out: string) => (hasWget ? ['wget', '-q', '-O', out, url] : ['curl', '-fsS', '-o', out, url]);
+  const hasWget =
+    (await lab.exec(nodes[0]!.netns, ['sh', '-c', 'command -v wget'], { okStatus: [1, 127] })).status === 0;
+  const fetch = (url: string, out: string) =>
+    hasWget ? ['wget', '-q', '-O', out, url] : ['curl', '-fsS', '-o', out, url];
 
-  await step(log, `1 install: wget the release from hdss7-200, untar into /opt/flannel-${FLANNEL_VERSION}, link /opt/flannel`, () =>
-    Promise.all(
-      nodes.map(async (n) => {
-        const src = opt(n, 'src');
-        await mkdir(src, { recursive: true });
-        await sh(n, fetch(lab.tarball.url, join(src, TARBALL_NAME)), src);
-        await sh(n, ['mkdir', opt(n, `flannel-${FLANNEL_VERSION}`)]);
-        await sh(n, ['tar', 'xf', join(src, TARBALL_NAME), '-C', `${opt(n, `flannel-${FLANNEL_VERSION}`)}/`]);
-        await sh(n, ['ln', '-s', `${opt(n, `flannel-${FLANNEL_VERSION}`)}/`, opt(n, 'flannel')]);
-        await sh(n, ['mkdir', opt(n, 'flannel', 'cert')]);
-      }),
-    ),
+  await step(
+    log,
+    `1 install: wget the release from hdss7-200, untar into /opt/flannel-${FLANNEL_VERSION}, link /opt/flannel`,
+    () =>
+      Promise.all(
+        nodes.map(async (n) => {
+          const src = opt(n, 'src');
+          await mkdir(src, { recursive: true });
+          await sh(n, fetch(lab.tarball.url, join(src, TARBALL_NAME)), src);
+          await sh(n, ['mkdir', opt(n, `flannel-${FLANNEL_VERSION}`)]);
+          await sh(n, ['tar', 'xf', join(src, TARBALL_NAME), '-C', `${opt(n, `flannel-${FLANNEL_VERSION}`)}/`]);
+          await sh(n, ['ln', '-s', `${opt(n, `flannel-${FLANNEL_VERSION}`)}/`, opt(n, 'flannel')]);
+          await sh(n, ['mkdir', opt(n, 'flannel', 'cert')]);
+        }),
+      ),
   );
 
   await step(log, '2 certs: scp ca.pem, client.pem, client-key.pem from hdss7-200:/opt/certs', () =>
@@ -113,8 +118,14 @@ export async function runbookByHand(lab: Lab, o: RunbookByHandOptions = {}): Pro
       nodes.map((n) =>
         sh(
           n,
-          ['scp', ...lab.certHost.sshOptions,
-            ...['ca.pem', 'client.pem', 'client-key.pem'].map((f) => `${lab.certHost.user}@${lab.certHost.name}:${lab.certHost.certsDir}/${f}`), '.'],
+          [
+            'scp',
+            ...lab.certHost.sshOptions,
+            ...['ca.pem', 'client.pem', 'client-key.pem'].map(
+              (f) => `${lab.certHost.user}@${lab.certHost.name}:${lab.certHost.certsDir}/${f}`,
+            ),
+            '.',
+          ],
           opt(n, 'flannel', 'cert'),
         ),
       ),
@@ -122,30 +133,52 @@ export async function runbookByHand(lab: Lab, o: RunbookByHandOptions = {}): Pro
   );
 
   const first = nodes[0]!;
-  await step(log, `3 etcd config: ETCDCTL_API=2 etcdctl set /coreos.com/network/config (on ${first.name})`, async () => {
-    const v2 = ['etcdctl', '--no-sync', '--endpoints', lab.etcd.endpoints.join(','), '--ca-file', './cert/ca.pem', '--cert-file', './cert/client.pem', '--key-file', './cert/client-key.pem'];
-    const env = { ...process.env, ETCDCTL_API: '2' };
-    const cwd = opt(first, 'flannel');
-    await lab.exec(first.netns, [...v2, 'set', '/coreos.com/network/config', o.config ?? RUNBOOK_CONFIG], { env, cwd });
-    const got = await lab.exec(first.netns, [...v2, 'get', '/coreos.com/network/config'], { env, cwd });
-    if (got.stdout.trim() !== (o.config ?? RUNBOOK_CONFIG)) throw new RuntimeError(`etcdctl get /coreos.com/network/config: got ${JSON.stringify(got.stdout.trim())}`);
-  });
+  await step(
+    log,
+    `3 etcd config: ETCDCTL_API=2 etcdctl set /coreos.com/network/config (on ${first.name})`,
+    async () => {
+      const v2 = [
+        'etcdctl',
+        '--no-sync',
+        '--endpoints',
+        lab.etcd.endpoints.join(','),
+        '--ca-file',
+        './cert/ca.pem',
+        '--cert-file',
+        './cert/client.pem',
+        '--key-file',
+        './cert/client-key.pem',
+      ];
+      const env = { ...process.env, ETCDCTL_API: '2' };
+      const cwd = opt(first, 'flannel');
+      await lab.exec(first.netns, [...v2, 'set', '/coreos.com/network/config', o.config ?? RUNBOOK_CONFIG], {
+        env,
+        cwd,
+      });
+      const got = await lab.exec(first.netns, [...v2, 'get', '/coreos.com/network/config'], { env, cwd });
+      if (got.stdout.trim() !== (o.config ?? RUNBOOK_CONFIG))
+        throw new RuntimeError(`etcdctl get /coreos.com/network/config: got ${JSON.stringify(got.stdout.trim())}`);
+    },
+  );
 
-  await step(log, '4 start: subnet.env, flanneld.sh, flannel.ini, mkdir /data/logs/flanneld, supervisorctl update', () =>
-    Promise.all(
-      nodes.map(async (n) => {
-        await writeFile(opt(n, 'flannel', 'subnet.env'), runbookSubnetEnv(lab, n));
-        await writeFile(opt(n, 'flannel', 'flanneld.sh'), runbookFlanneldSh(lab, n));
-        await chmod(opt(n, 'flannel', 'flanneld.sh'), 0o755);
-        await writeFile(join(n.root, 'etc', 'supervisord.d', 'flannel.ini'), runbookFlannelIni(n, o.startSecs));
-        await sh(n, ['mkdir', '-p', join(n.root, 'data', 'logs', 'flanneld')]);
-        await lab.supervisorctl(n, ['update']);
-      }),
-    ),
+  await step(
+    log,
+    '4 start: subnet.env, flanneld.sh, flannel.ini, mkdir /data/logs/flanneld, supervisorctl update',
+    () =>
+      Promise.all(
+        nodes.map(async (n) => {
+          await writeFile(opt(n, 'flannel', 'subnet.env'), runbookSubnetEnv(lab, n));
+          await writeFile(opt(n, 'flannel', 'flanneld.sh'), runbookFlanneldSh(lab, n));
+          await chmod(opt(n, 'flannel', 'flanneld.sh'), 0o755);
+          await writeFile(join(n.root, 'etc', 'supervisord.d', 'flannel.ini'), runbookFlannelIni(n, o.startSecs));
+          await sh(n, ['mkdir', '-p', join(n.root, 'data', 'logs', 'flanneld')]);
+          await lab.supervisorctl(n, ['update']);
+        }),
+      ),
   );
 
   if (o.waitRoutes ?? true) {
-    await step(log, '5 verify: every node has a host-gw route to every other node\'s subnet', () =>
+    await step(log, "5 verify: every node has a host-gw route to every other node's subnet", () =>
       Promise.all(
         nodes.map((n) =>
           waitFor(
@@ -159,22 +192,40 @@ export async function runbookByHand(lab: Lab, o: RunbookByHandOptions = {}): Pro
   }
 
   if (o.snatFix ?? true) {
-    await step(log, '6 snat-fix: masquerade only traffic leaving 172.7.0.0/16, drop the REJECT rules, iptables-save', () =>
-      Promise.all(
-        nodes.map(async (n) => {
-          const ipt = (...args: string[]) => lab.exec(n.netns, ['iptables', ...args]);
-          await ipt('-t', 'nat', '-D', 'POSTROUTING', '-s', n.subnet, '!', '-o', 'docker0', '-j', 'MASQUERADE');
-          await ipt('-t', 'nat', '-I', 'POSTROUTING', '-s', n.subnet, '!', '-d', lab.topology.network, '!', '-o', 'docker0', '-j', 'MASQUERADE');
-          for (const chain of ['INPUT', 'FORWARD']) {
-            const rule = [chain, '-j', 'REJECT', '--reject-with', 'icmp-host-prohibited'];
-            const present = await lab.exec(n.netns, ['iptables', '-t', 'filter', '-C', ...rule], { okStatus: [1] });
-            if (present.status === 0) await ipt('-t', 'filter', '-D', ...rule);
-          }
-          const saved = await lab.exec(n.netns, ['iptables-save']);
-          await mkdir(join(n.root, 'etc', 'sysconfig'), { recursive: true });
-          await writeFile(join(n.root, 'etc', 'sysconfig', 'iptables'), saved.stdout);
-        }),
-      ),
+    await step(
+      log,
+      '6 snat-fix: masquerade only traffic leaving 172.7.0.0/16, drop the REJECT rules, iptables-save',
+      () =>
+        Promise.all(
+          nodes.map(async (n) => {
+            const ipt = (...args: string[]) => lab.exec(n.netns, ['iptables', ...args]);
+            await ipt('-t', 'nat', '-D', 'POSTROUTING', '-s', n.subnet, '!', '-o', 'docker0', '-j', 'MASQUERADE');
+            await ipt(
+              '-t',
+              'nat',
+              '-I',
+              'POSTROUTING',
+              '-s',
+              n.subnet,
+              '!',
+              '-d',
+              lab.topology.network,
+              '!',
+              '-o',
+              'docker0',
+              '-j',
+              'MASQUERADE',
+            );
+            for (const chain of ['INPUT', 'FORWARD']) {
+              const rule = [chain, '-j', 'REJECT', '--reject-with', 'icmp-host-prohibited'];
+              const present = await lab.exec(n.netns, ['iptables', '-t', 'filter', '-C', ...rule], { okStatus: [1] });
+              if (present.status === 0) await ipt('-t', 'filter', '-D', ...rule);
+            }
+            const saved = await lab.exec(n.netns, ['iptables-save']);
+            await mkdir(join(n.root, 'etc', 'sysconfig'), { recursive: true });
+            await writeFile(join(n.root, 'etc', 'sysconfig', 'iptables'), saved.stdout);
+          }),
+        ),
     );
   }
 }

@@ -9,11 +9,30 @@ import type { Lab, LabExecOptions, LabHost, LabNode } from './lab.ts';
 import type { RunResult } from './proc.ts';
 
 export const SCRIPTS_DIR = fileURLToPath(new URL('../scripts/', import.meta.url));
-export type StepName = 'install' | 'certs' | 'etcd-config' | 'start' | 'snat-fix' | 'verify-ping' | 'drift' | 'doctor' | 'fleet';
+export type StepName =
+  | 'install'
+  | 'certs'
+  | 'etcd-config'
+  | 'start'
+  | 'snat-fix'
+  | 'verify-ping'
+  | 'drift'
+  | 'doctor'
+  | 'fleet';
 
 /** Run one step script in `host`'s namespace. Never throws on the script's exit status. */
-export function runStep(lab: Lab, host: LabHost, step: StepName, args: readonly string[], opts: LabExecOptions = {}): Promise<RunResult> {
-  return lab.exec(host.netns, [join(SCRIPTS_DIR, `${step}.ts`), ...args], { timeoutMs: 180_000, ...opts, okStatus: [0, 1, 2, 3, ...(opts.okStatus ?? [])] });
+export function runStep(
+  lab: Lab,
+  host: LabHost,
+  step: StepName,
+  args: readonly string[],
+  opts: LabExecOptions = {},
+): Promise<RunResult> {
+  return lab.exec(host.netns, [join(SCRIPTS_DIR, `${step}.ts`), ...args], {
+    timeoutMs: 180_000,
+    ...opts,
+    okStatus: [0, 1, 2, 3, ...(opts.okStatus ?? [])],
+  });
 }
 
 export interface RunbookOptions {
@@ -39,7 +58,13 @@ export function writeClusterFile(lab: Lab, opts: RunbookOptions = {}): string {
     backend: opts.backend ?? { Type: 'host-gw' },
     bridge: 'docker0',
     healthzPort: 2401,
-    nodes: lab.nodes.map((n) => ({ name: n.name, publicIp: n.ip, iface: n.iface, subnet: n.subnet, program: n.program })),
+    nodes: lab.nodes.map((n) => ({
+      name: n.name,
+      publicIp: n.ip,
+      iface: n.iface,
+      subnet: n.subnet,
+      program: n.program,
+    })),
   };
   const path = join(lab.dir, opts.file ?? 'cluster.json');
   writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
@@ -60,7 +85,10 @@ export interface StepRun {
 }
 
 /** The six steps, in the runbook's order, on every node; stops at the first failing step. */
-export async function runbookWithScripts(lab: Lab, opts: RunbookOptions & { log?: (line: string) => void; startsecs?: number } = {}): Promise<StepRun[]> {
+export async function runbookWithScripts(
+  lab: Lab,
+  opts: RunbookOptions & { log?: (line: string) => void; startsecs?: number } = {},
+): Promise<StepRun[]> {
   const log = opts.log ?? (() => {});
   const cluster = writeClusterFile(lab, opts);
   const runs: StepRun[] = [];
@@ -69,7 +97,8 @@ export async function runbookWithScripts(lab: Lab, opts: RunbookOptions & { log?
     const result = await runStep(lab, host, step, args);
     const seconds = (performance.now() - t0) / 1000;
     runs.push({ step, host: host.name, args, result, seconds });
-    const first = (result.status === 0 ? result.stdout : result.stderr || result.stdout).trim().split('\n').at(-1) ?? '';
+    const first =
+      (result.status === 0 ? result.stdout : result.stderr || result.stdout).trim().split('\n').at(-1) ?? '';
     log(`${step} on ${host.name}: exit ${result.status} (${seconds.toFixed(1)}s) ${first}`);
     if (result.status !== 0) {
       throw new Error(`${step} on ${host.name} exited ${result.status}:\n${result.stdout}${result.stderr}`);
@@ -77,13 +106,34 @@ export async function runbookWithScripts(lab: Lab, opts: RunbookOptions & { log?
   };
   const each = (f: (n: LabNode) => Promise<void>) => Promise.all(lab.nodes.map(f));
   const ch = lab.certHost;
-  await each((n) => one(n, 'install', [...nodeArgs(cluster, n), '--version', lab.flannelVersion, '--url', lab.tarball.url, '--sha256', lab.tarball.sha256]));
   await each((n) =>
-    one(n, 'certs', [...nodeArgs(cluster, n), '--from', `${ch.user}@${ch.name}:${ch.certsDir}`, '--identity', ch.identity, '--known-hosts', ch.knownHosts]),
+    one(n, 'install', [
+      ...nodeArgs(cluster, n),
+      '--version',
+      lab.flannelVersion,
+      '--url',
+      lab.tarball.url,
+      '--sha256',
+      lab.tarball.sha256,
+    ]),
+  );
+  await each((n) =>
+    one(n, 'certs', [
+      ...nodeArgs(cluster, n),
+      '--from',
+      `${ch.user}@${ch.name}:${ch.certsDir}`,
+      '--identity',
+      ch.identity,
+      '--known-hosts',
+      ch.knownHosts,
+    ]),
   );
   const first = lab.nodes[0]!;
   await one(first, 'etcd-config', ['--cluster', cluster, '--root', first.root]);
-  const startArgs = (n: LabNode) => [...nodeArgs(cluster, n), ...(opts.startsecs !== undefined ? ['--startsecs', String(opts.startsecs)] : [])];
+  const startArgs = (n: LabNode) => [
+    ...nodeArgs(cluster, n),
+    ...(opts.startsecs !== undefined ? ['--startsecs', String(opts.startsecs)] : []),
+  ];
   if (lab.flannelVersion === 'v0.11.0') await each((n) => one(n, 'start', startArgs(n)));
   else {
     // flannel v0.18+ handles only the first event of each etcd watch response (FLANNEL-FACTS:
@@ -92,6 +142,15 @@ export async function runbookWithScripts(lab: Lab, opts: RunbookOptions & { log?
     for (const n of lab.nodes) await one(n, 'start', startArgs(n));
   }
   await each((n) => one(n, 'snat-fix', [...nodeArgs(cluster, n), '--drop-reject']));
-  await each((n) => one(n, 'verify-ping', [...nodeArgs(cluster, n), '--targets', lab.nodes.filter((o) => o !== n).map((o) => o.pod.ip).join(',')]));
+  await each((n) =>
+    one(n, 'verify-ping', [
+      ...nodeArgs(cluster, n),
+      '--targets',
+      lab.nodes
+        .filter((o) => o !== n)
+        .map((o) => o.pod.ip)
+        .join(','),
+    ]),
+  );
   return runs;
 }

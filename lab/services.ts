@@ -35,7 +35,15 @@ function started(what: string, daemon: Daemon, o: StartOptions): Started {
 }
 
 /** PATH for daemons: node's own directory first (the flanneld stand-in is `#!/usr/bin/env node`). */
-export const DAEMON_PATH = [dirname(process.execPath), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
+export const DAEMON_PATH = [
+  dirname(process.execPath),
+  '/usr/local/sbin',
+  '/usr/local/bin',
+  '/usr/sbin',
+  '/usr/bin',
+  '/sbin',
+  '/bin',
+]
   .filter((d, i, all) => all.indexOf(d) === i)
   .join(':');
 
@@ -54,7 +62,9 @@ async function logTail(file: string, lines = 15): Promise<string> {
 /** Throws with the log tail when a daemon we wait for has exited. */
 async function assertRunning(s: Started): Promise<void> {
   if (s.daemon.exited !== undefined) {
-    throw new RuntimeError(`${s.what} ${s.daemon.exited} while starting; ${s.daemon.logFile}:\n${await logTail(s.daemon.logFile)}`);
+    throw new RuntimeError(
+      `${s.what} ${s.daemon.exited} while starting; ${s.daemon.logFile}:\n${await logTail(s.daemon.logFile)}`,
+    );
   }
 }
 
@@ -65,7 +75,9 @@ async function waitListening(s: Started, ns: string, ip: string, port: number, s
     async () => {
       await assertRunning(s);
       const r = await execIn(ns, ['ss', '-Hltn', 'sport', '=', `:${port}`], { signal });
-      return r.stdout.split('\n').some((l) => l.includes(`${ip}:${port}`) || l.includes(`0.0.0.0:${port}`) || l.includes(`*:${port}`))
+      return r.stdout
+        .split('\n')
+        .some((l) => l.includes(`${ip}:${port}`) || l.includes(`0.0.0.0:${port}`) || l.includes(`*:${port}`))
         ? true
         : undefined;
     },
@@ -86,30 +98,50 @@ function inNetns(ns: string, argv: readonly string[]): string[] {
  * gives an etcd as 3.4 runs by default, v3 only). Listens on the member's address and
  * 127.0.0.1 (both in its certificate), advertises the member address.
  */
-export async function startEtcd(h: HostSpec, o: StartOptions & { initialCluster: string; token: string; enableV2?: boolean }): Promise<Started> {
+export async function startEtcd(
+  h: HostSpec,
+  o: StartOptions & { initialCluster: string; token: string; enableV2?: boolean },
+): Promise<Started> {
   const certs = join(h.root, 'opt', 'etcd', 'certs');
   const argv = [
     'etcd',
-    '--name', etcdName(h),
-    '--data-dir', join(h.root, 'data', 'etcd', 'etcd-server'),
-    '--listen-peer-urls', `https://${h.ip}:2380`,
-    '--listen-client-urls', `https://${h.ip}:2379,https://127.0.0.1:2379`,
-    '--initial-advertise-peer-urls', `https://${h.ip}:2380`,
-    '--advertise-client-urls', `https://${h.ip}:2379`,
-    '--initial-cluster', o.initialCluster,
-    '--initial-cluster-state', 'new',
-    '--initial-cluster-token', o.token,
-    '--cert-file', join(certs, 'etcd-peer.pem'),
-    '--key-file', join(certs, 'etcd-peer-key.pem'),
-    '--trusted-ca-file', join(certs, 'ca.pem'),
+    '--name',
+    etcdName(h),
+    '--data-dir',
+    join(h.root, 'data', 'etcd', 'etcd-server'),
+    '--listen-peer-urls',
+    `https://${h.ip}:2380`,
+    '--listen-client-urls',
+    `https://${h.ip}:2379,https://127.0.0.1:2379`,
+    '--initial-advertise-peer-urls',
+    `https://${h.ip}:2380`,
+    '--advertise-client-urls',
+    `https://${h.ip}:2379`,
+    '--initial-cluster',
+    o.initialCluster,
+    '--initial-cluster-state',
+    'new',
+    '--initial-cluster-token',
+    o.token,
+    '--cert-file',
+    join(certs, 'etcd-peer.pem'),
+    '--key-file',
+    join(certs, 'etcd-peer-key.pem'),
+    '--trusted-ca-file',
+    join(certs, 'ca.pem'),
     '--client-cert-auth',
-    '--peer-cert-file', join(certs, 'etcd-peer.pem'),
-    '--peer-key-file', join(certs, 'etcd-peer-key.pem'),
-    '--peer-trusted-ca-file', join(certs, 'ca.pem'),
+    '--peer-cert-file',
+    join(certs, 'etcd-peer.pem'),
+    '--peer-key-file',
+    join(certs, 'etcd-peer-key.pem'),
+    '--peer-trusted-ca-file',
+    join(certs, 'ca.pem'),
     '--peer-client-cert-auth',
     `--enable-v2=${o.enableV2 ?? true}`,
-    '--logger', 'zap',
-    '--log-outputs', 'stderr',
+    '--logger',
+    'zap',
+    '--log-outputs',
+    'stderr',
   ];
   const logFile = join(h.root, 'data', 'logs', 'etcd-server', 'etcd.stdout.log');
   return started(`etcd ${h.name}`, startDaemon(inNetns(h.netns, argv), logFile, { env: daemonEnv() }), o);
@@ -130,9 +162,29 @@ export async function waitEtcdHealthy(
       for (const s of etcds) await assertRunning(s);
       const r = await execIn(
         from.netns,
-        ['etcdctl', '--endpoints', endpoints.join(','), '--cacert', pki.ca, '--cert', pki.client, '--key', pki.clientKey,
-          '--dial-timeout', '1s', '--command-timeout', '2s', 'endpoint', 'health'],
-        { env: { ...process.env, ETCDCTL_API: '3' }, okStatus: [1], timeoutMs: 10_000, ...(o.signal && { signal: o.signal }) },
+        [
+          'etcdctl',
+          '--endpoints',
+          endpoints.join(','),
+          '--cacert',
+          pki.ca,
+          '--cert',
+          pki.client,
+          '--key',
+          pki.clientKey,
+          '--dial-timeout',
+          '1s',
+          '--command-timeout',
+          '2s',
+          'endpoint',
+          'health',
+        ],
+        {
+          env: { ...process.env, ETCDCTL_API: '3' },
+          okStatus: [1],
+          timeoutMs: 10_000,
+          ...(o.signal && { signal: o.signal }),
+        },
       );
       if (r.status === 0) return true;
       throw new RuntimeError((r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | '));
@@ -174,8 +226,19 @@ export async function startSshd(h: HostSpec, o: StartOptions = {}): Promise<Star
   await writeFile(conf, renderSshdConfig(h));
   // privilege separation directory sshd insists on (shared with the system's sshd, if any)
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
-  const argv = ['sh', '-c', 'mount --bind "$1" /opt && exec /usr/sbin/sshd -D -e -f "$2"', 'sh', join(h.root, 'opt'), conf];
-  const s = started(`sshd ${h.name}`, startDaemon(inNetns(h.netns, argv), join(h.root, 'data', 'logs', 'sshd.log'), { env: daemonEnv() }), o);
+  const argv = [
+    'sh',
+    '-c',
+    'mount --bind "$1" /opt && exec /usr/sbin/sshd -D -e -f "$2"',
+    'sh',
+    join(h.root, 'opt'),
+    conf,
+  ];
+  const s = started(
+    `sshd ${h.name}`,
+    startDaemon(inNetns(h.netns, argv), join(h.root, 'data', 'logs', 'sshd.log'), { env: daemonEnv() }),
+    o,
+  );
   await waitListening(s, h.netns, h.ip, 22, o.signal);
   return s;
 }
@@ -201,10 +264,14 @@ export async function startSupervisord(h: HostSpec, o: StartOptions = {}): Promi
   await writeFile(conf, renderSupervisordConf(settings));
   const s = started(
     `supervisord ${h.name}`,
-    startDaemon(inNetns(h.netns, ['supervisord', '-n', '-c', conf]), join(h.root, 'data', 'logs', 'supervisor', 'supervisord.stdout.log'), {
-      env: daemonEnv(),
-      cwd: h.root,
-    }),
+    startDaemon(
+      inNetns(h.netns, ['supervisord', '-n', '-c', conf]),
+      join(h.root, 'data', 'logs', 'supervisor', 'supervisord.stdout.log'),
+      {
+        env: daemonEnv(),
+        cwd: h.root,
+      },
+    ),
     o,
   );
   const socket = supervisordPaths(settings).socket;
@@ -214,7 +281,10 @@ export async function startSupervisord(h: HostSpec, o: StartOptions = {}): Promi
       await assertRunning(s);
       if (!existsSync(socket)) return undefined;
       // status exits 3 when some program is not running, 4 when there is none: both are answers
-      const r = await execIn(h.netns, ['supervisorctl', '-c', conf, 'status'], { okStatus: [1, 2, 3, 4, 7], ...(o.signal && { signal: o.signal }) });
+      const r = await execIn(h.netns, ['supervisorctl', '-c', conf, 'status'], {
+        okStatus: [1, 2, 3, 4, 7],
+        ...(o.signal && { signal: o.signal }),
+      });
       return /no such file|refused connection/.test(r.stdout + r.stderr) ? undefined : true;
     },
     { timeoutMs: 15_000, everyMs: 100, ...(o.signal && { signal: o.signal }) },
@@ -228,7 +298,11 @@ export async function startServer(
   script: readonly string[],
   o: StartOptions & { what: string; listen: { ip: string; port: number }; logFile: string },
 ): Promise<Started> {
-  const s = started(o.what, startDaemon(inNetns(ns, [process.execPath, ...script]), o.logFile, { env: daemonEnv() }), o);
+  const s = started(
+    o.what,
+    startDaemon(inNetns(ns, [process.execPath, ...script]), o.logFile, { env: daemonEnv() }),
+    o,
+  );
   await waitListening(s, ns, o.listen.ip, o.listen.port, o.signal);
   return s;
 }

@@ -97,7 +97,10 @@ export function ownerAlive(s: LabState): boolean {
  * Refuses while the recorded owner runs, unless `force` (the owner itself uses force).
  * Namespaces are found both in the state file and by name (`<prefix>-*`).
  */
-export async function destroyLab(prefix: string, opts: { force?: boolean; log?: (line: string) => void } = {}): Promise<DestroyReport> {
+export async function destroyLab(
+  prefix: string,
+  opts: { force?: boolean; log?: (line: string) => void } = {},
+): Promise<DestroyReport> {
   const state = readState(prefix);
   if (state && !opts.force && state.owner.pid !== process.pid && ownerAlive(state)) {
     throw new Error(`lab ${prefix} is still owned by running process ${state.owner.pid}; stop it (Ctrl-C) instead`);
@@ -137,7 +140,9 @@ export async function destroyLab(prefix: string, opts: { force?: boolean; log?: 
     rmSync(dir, { recursive: true, force: true });
     removed.push(dir);
   }
-  opts.log?.(`teardown ${prefix}: killed ${killed} processes, deleted ${live.length} namespaces, removed ${removed.length} paths`);
+  opts.log?.(
+    `teardown ${prefix}: killed ${killed} processes, deleted ${live.length} namespaces, removed ${removed.length} paths`,
+  );
   return { prefix, killed, netns: live, removed };
 }
 
@@ -158,7 +163,9 @@ export function listLabs(): { prefix: string; state: LabState; ownerAlive: boole
  * Removes the leftovers of crashed runs: labs with a made-up prefix (frb + 4 hex) whose owner
  * is dead and which were not kept on purpose. Returns the prefixes removed.
  */
-export async function cleanupLeftovers(opts: { includeKept?: boolean; log?: (line: string) => void } = {}): Promise<string[]> {
+export async function cleanupLeftovers(
+  opts: { includeKept?: boolean; log?: (line: string) => void } = {},
+): Promise<string[]> {
   const done: string[] = [];
   for (const l of listLabs()) {
     if (!AUTO_PREFIX_RE.test(l.prefix) || l.ownerAlive) continue;

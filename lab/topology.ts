@@ -148,15 +148,17 @@ export function netnsName(prefix: string, tag: string): string {
 
 export function planTopology(opts: TopologyOptions): Topology {
   const { prefix, dir } = opts;
-  if (!PREFIX_RE.test(prefix)) throw invalid('prefix', prefix, 'must be a lowercase letter then 1-11 lowercase letters or digits', 'frb1a2b');
+  if (!PREFIX_RE.test(prefix))
+    throw invalid('prefix', prefix, 'must be a lowercase letter then 1-11 lowercase letters or digits', 'frb1a2b');
   const nodes = opts.nodes ?? 2;
   if (!Number.isInteger(nodes) || nodes < 2 || nodes > MAX_NODES) {
     throw invalid('nodes', nodes, `must be an integer 2-${MAX_NODES}`, '2');
   }
   const segmentCount = opts.segments ?? 1;
   if (segmentCount !== 1 && segmentCount !== 2) throw invalid('segments', segmentCount, 'must be 1 or 2', '2');
-  const remoteNodes = segmentCount === 2 ? opts.remoteNodes ?? 1 : opts.remoteNodes ?? 0;
-  if (segmentCount === 1 && remoteNodes !== 0) throw invalid('remoteNodes', remoteNodes, 'needs segments: 2 (remote nodes live on the second segment)', '1');
+  const remoteNodes = segmentCount === 2 ? (opts.remoteNodes ?? 1) : (opts.remoteNodes ?? 0);
+  if (segmentCount === 1 && remoteNodes !== 0)
+    throw invalid('remoteNodes', remoteNodes, 'needs segments: 2 (remote nodes live on the second segment)', '1');
   if (!Number.isInteger(remoteNodes) || remoteNodes < segmentCount - 1 || remoteNodes > MAX_REMOTE_NODES) {
     throw invalid('remoteNodes', remoteNodes, `must be an integer 1-${MAX_REMOTE_NODES}`, '1');
   }
@@ -164,11 +166,16 @@ export function planTopology(opts: TopologyOptions): Topology {
   const segment: Segment = { name: 'l2', netns: ns('l2'), bridge: 'br0', cidr: '10.4.0.0/16', gateway: '10.4.0.1' };
   // the second segment's hosts leave through the router, whose address is their gateway
   const remote: Segment | undefined =
-    segmentCount === 2 ? { name: 'l2b', netns: ns('l2b'), bridge: 'br0', cidr: '10.5.0.0/16', gateway: '10.5.0.1' } : undefined;
+    segmentCount === 2
+      ? { name: 'l2b', netns: ns('l2b'), bridge: 'br0', cidr: '10.5.0.0/16', gateway: '10.5.0.1' }
+      : undefined;
   const router = remote ? { netns: ns('rtr'), ips: ['10.4.0.254', remote.gateway] } : undefined;
   const segLen = (seg: Segment) => seg.cidr.split('/')[1]!;
 
-  const host = (last: number, extra: { etcd?: boolean; certHost?: boolean; node?: NodeSpec; segment?: Segment }): HostSpec => {
+  const host = (
+    last: number,
+    extra: { etcd?: boolean; certHost?: boolean; node?: NodeSpec; segment?: Segment },
+  ): HostSpec => {
     const name = `hdss7-${last}`;
     const seg = extra.segment ?? segment;
     const ip = `${seg.cidr.split('.').slice(0, 2).join('.')}.7.${last}`;
@@ -196,7 +203,8 @@ export function planTopology(opts: TopologyOptions): Topology {
   const hosts: HostSpec[] = [host(12, { etcd: true })];
   for (let i = 0; i < nodes; i++) hosts.push(host(21 + i, { etcd: i < 2, node: nodeSpec(21 + i) }));
   hosts.push(host(200, { certHost: true }));
-  if (remote) for (let i = 0; i < remoteNodes; i++) hosts.push(host(31 + i, { node: nodeSpec(31 + i), segment: remote }));
+  if (remote)
+    for (let i = 0; i < remoteNodes; i++) hosts.push(host(31 + i, { node: nodeSpec(31 + i), segment: remote }));
 
   const gateway = { netns: ns('gw'), outsideIp: '192.0.2.1' };
   const outside = { netns: ns('out'), ip: '192.0.2.10', port: WHOAMI_PORT };
@@ -204,7 +212,14 @@ export function planTopology(opts: TopologyOptions): Topology {
   const toRemote: RouteSpec[] = remote && router ? [{ dst: remote.cidr, via: router.ips[0]! }] : [];
 
   const namespaces: NetnsSpec[] = [
-    { netns: segment.netns, role: 'segment', bridges: [{ dev: segment.bridge }], addrs: [], routes: [], forward: false },
+    {
+      netns: segment.netns,
+      role: 'segment',
+      bridges: [{ dev: segment.bridge }],
+      addrs: [],
+      routes: [],
+      forward: false,
+    },
     {
       netns: gateway.netns,
       role: 'gateway',
@@ -231,7 +246,14 @@ export function planTopology(opts: TopologyOptions): Topology {
   ];
   if (remote && router) {
     namespaces.push(
-      { netns: remote.netns, role: 'segment', bridges: [{ dev: remote.bridge }], addrs: [], routes: [], forward: false },
+      {
+        netns: remote.netns,
+        role: 'segment',
+        bridges: [{ dev: remote.bridge }],
+        addrs: [],
+        routes: [],
+        forward: false,
+      },
       {
         netns: router.netns,
         role: 'router',
@@ -245,7 +267,10 @@ export function planTopology(opts: TopologyOptions): Topology {
       },
     );
     veths.push(
-      { a: { netns: router.netns, ifname: 'eth0' }, b: { netns: segment.netns, ifname: 'rtr', master: segment.bridge } },
+      {
+        a: { netns: router.netns, ifname: 'eth0' },
+        b: { netns: segment.netns, ifname: 'rtr', master: segment.bridge },
+      },
       { a: { netns: router.netns, ifname: 'eth1' }, b: { netns: remote.netns, ifname: 'rtr', master: remote.bridge } },
     );
   }
@@ -271,7 +296,10 @@ export function planTopology(opts: TopologyOptions): Topology {
         routes: [{ dst: 'default', via: n.bridgeIp }],
         forward: false,
       });
-      veths.push({ a: { netns: n.pod.netns, ifname: 'eth0' }, b: { netns: h.netns, ifname: n.podPort, master: 'docker0' } });
+      veths.push({
+        a: { netns: n.pod.netns, ifname: 'eth0' },
+        b: { netns: h.netns, ifname: n.podPort, master: 'docker0' },
+      });
     }
   }
   return {
@@ -304,7 +332,7 @@ export function etcdName(h: HostSpec): string {
 export function renderHostsFile(t: Topology): string {
   const width = Math.max(...t.hosts.map((h) => h.ip.length));
   return `${[
-    '# flannel-runbook lab: the runbook cluster\'s names',
+    "# flannel-runbook lab: the runbook cluster's names",
     '127.0.0.1 localhost',
     '::1 localhost ip6-localhost ip6-loopback',
     ...t.hosts.map((h) => `${h.ip.padEnd(width)} ${h.name}`),
@@ -322,7 +350,8 @@ export function renderNsswitch(system: string): string {
 }
 
 /** /etc/resolv.conf for lab hosts: no nameserver the lab could not reach. */
-export const LAB_RESOLV_CONF = '# flannel-runbook lab: no DNS server (names come from /etc/hosts)\noptions timeout:1 attempts:1\n';
+export const LAB_RESOLV_CONF =
+  '# flannel-runbook lab: no DNS server (names come from /etc/hosts)\noptions timeout:1 attempts:1\n';
 
 /**
  * The firewall a CentOS 7 node with Docker and iptables-services has, as one
@@ -355,7 +384,10 @@ export function renderNodeFirewall(h: HostSpec, opts: { rejectRules: boolean }):
     // opened by hand for etcd (clients 2379, peers 2380)
     ...etcdPorts.map((p) => `-A INPUT -p tcp -m state --state NEW -m tcp --dport ${p} -j ACCEPT`),
     ...(opts.rejectRules
-      ? ['-A INPUT -j REJECT --reject-with icmp-host-prohibited', '-A FORWARD -j REJECT --reject-with icmp-host-prohibited']
+      ? [
+          '-A INPUT -j REJECT --reject-with icmp-host-prohibited',
+          '-A FORWARD -j REJECT --reject-with icmp-host-prohibited',
+        ]
       : []),
     'COMMIT',
   ].join('\n')}\n`;
@@ -386,5 +418,7 @@ export function planNetnsBatch(spec: NetnsSpec, veths: readonly VethSpec[]): str
 
 /** The `ip -batch` lines (run from the root namespace) that create every veth pair inside its namespaces. */
 export function planVethBatch(veths: readonly VethSpec[]): string[] {
-  return veths.map((v) => `link add ${v.a.ifname} netns ${v.a.netns} type veth peer name ${v.b.ifname} netns ${v.b.netns}`);
+  return veths.map(
+    (v) => `link add ${v.a.ifname} netns ${v.a.netns} type veth peer name ${v.b.ifname} netns ${v.b.netns}`,
+  );
 }

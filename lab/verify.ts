@@ -29,7 +29,9 @@ export function expectedHostGwRoutes(lab: Lab, node: LabNode): RouteEntry[] {
 /** Expected host-gw routes missing on `node` (empty = all present). */
 export async function missingHostGwRoutes(lab: Lab, node: LabNode): Promise<RouteEntry[]> {
   const have = await routesIn(lab, node.netns);
-  return expectedHostGwRoutes(lab, node).filter((w) => !have.some((r) => r.dst === w.dst && r.gateway === w.gateway && r.dev === w.dev));
+  return expectedHostGwRoutes(lab, node).filter(
+    (w) => !have.some((r) => r.dst === w.dst && r.gateway === w.gateway && r.dev === w.dev),
+  );
 }
 
 /** TTL of the first echo reply from `ip` (a few tries: ARP, a route just installed), or undefined. */
@@ -45,10 +47,12 @@ export async function pingTtl(lab: Lab, netns: string, ip: string, tries = 3): P
 
 /** Connects from `netns` to a whoami server and returns the address it saw ('' on failure). */
 export async function whoami(lab: Lab, netns: string, ip: string, port = lab.whoamiPort): Promise<string> {
-  const r = await lab.exec(netns, ['bash', '-c', 'exec 3<>"/dev/tcp/$0/$1" && cat <&3', ip, String(port)], {
-    okStatus: [1],
-    timeoutMs: 5000,
-  }).catch(() => ({ stdout: '', status: -1 }));
+  const r = await lab
+    .exec(netns, ['bash', '-c', 'exec 3<>"/dev/tcp/$0/$1" && cat <&3', ip, String(port)], {
+      okStatus: [1],
+      timeoutMs: 5000,
+    })
+    .catch(() => ({ stdout: '', status: -1 }));
   return r.status === 0 ? r.stdout.trim() : '';
 }
 
@@ -125,7 +129,16 @@ export function rowOk(r: VerifyRow): boolean {
 
 /** The verification table, plain text (no colours: it may go to a log). */
 export function formatVerifyTable(rows: readonly VerifyRow[]): string {
-  const head = ['node -> remote', 'host-gw routes', 'ttl host->pod', 'ttl pod->pod', 'remote pod sees', 'outside sees', 'rules persisted', 'result'];
+  const head = [
+    'node -> remote',
+    'host-gw routes',
+    'ttl host->pod',
+    'ttl pod->pod',
+    'remote pod sees',
+    'outside sees',
+    'rules persisted',
+    'result',
+  ];
   const cell = (c: Check) => (c.ok ? c.got : `${c.got} (want ${c.want})`);
   const body = rows.map((r) => [
     `${r.node} -> ${r.remote}`,
@@ -138,6 +151,10 @@ export function formatVerifyTable(rows: readonly VerifyRow[]): string {
     rowOk(r) ? 'ok' : 'FAIL',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return `${[line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n')}\n`;
 }

@@ -6,7 +6,9 @@
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { listen: { type: 'string', default: '0.0.0.0' }, port: { type: 'string', default: '7777' } } });
+const { values } = parseArgs({
+  options: { listen: { type: 'string', default: '0.0.0.0' }, port: { type: 'string', default: '7777' } },
+});
 const server = createServer((sock) => {
   const who = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
   console.log(`${new Date().toISOString()} ${who}:${sock.remotePort}`);

@@ -75,11 +75,18 @@ function readCerts(id: string, file: string, pem: string, out: Finding[]): X509C
 function readKey(file: string, pem: string, out: Finding[]): KeyObject | undefined {
   const id = 'key-readable';
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem)) {
-    out.push(error(id, `${file}: the key is passphrase-protected; flanneld cannot read it (decrypt it: openssl pkey -in ${file} -out ${file})`));
+    out.push(
+      error(
+        id,
+        `${file}: the key is passphrase-protected; flanneld cannot read it (decrypt it: openssl pkey -in ${file} -out ${file})`,
+      ),
+    );
     return undefined;
   }
   if (!PEM_ANY_KEY.test(pem)) {
-    const what = /-----BEGIN CERTIFICATE-----/.test(pem) ? 'holds a certificate, not a private key (files swapped?)' : 'no PEM private key (-----BEGIN PRIVATE KEY-----) found';
+    const what = /-----BEGIN CERTIFICATE-----/.test(pem)
+      ? 'holds a certificate, not a private key (files swapped?)'
+      : 'no PEM private key (-----BEGIN PRIVATE KEY-----) found';
     out.push(error(id, `${file}: ${what}`));
     return undefined;
   }
@@ -113,7 +120,9 @@ function validity(id: string, file: string, c: X509Certificate, now: Date, warnD
   const from = dateOf(c.validFrom);
   const to = dateOf(c.validTo);
   if (now < from) {
-    return [error(id, `${file}: not valid before ${from.toISOString()} (now ${now.toISOString()}); check this host's clock`)];
+    return [
+      error(id, `${file}: not valid before ${from.toISOString()} (now ${now.toISOString()}); check this host's clock`),
+    ];
   }
   if (now > to) {
     return [error(id, `${file}: expired on ${to.toISOString()}; issue a new certificate`)];
@@ -150,14 +159,24 @@ export function checkCertSet(input: CertSetInput): Finding[] {
     // bundle do not take part in this handshake
     const judged = issuer ? [issuer] : cas;
     if (judged.every((c) => !c.ca)) {
-      out.push(error('ca-is-ca', `${caFile}: ${subjectCN(judged[0]!)} is not a CA certificate (basicConstraints CA:TRUE missing); is it the client certificate?`));
+      out.push(
+        error(
+          'ca-is-ca',
+          `${caFile}: ${subjectCN(judged[0]!)} is not a CA certificate (basicConstraints CA:TRUE missing); is it the client certificate?`,
+        ),
+      );
     } else {
       out.push(ok('ca-is-ca', `${caFile}: holds a CA certificate`));
     }
     const invalidNow = judged.filter((c) => input.now > dateOf(c.validTo) || input.now < dateOf(c.validFrom));
     if (invalidNow.length > 0) {
       const c = invalidNow[0]!;
-      out.push(error('ca-validity', `${caFile}: ${subjectCN(c)} is not valid now (valid ${dateOf(c.validFrom).toISOString()} to ${dateOf(c.validTo).toISOString()})`));
+      out.push(
+        error(
+          'ca-validity',
+          `${caFile}: ${subjectCN(c)} is not valid now (valid ${dateOf(c.validFrom).toISOString()} to ${dateOf(c.validTo).toISOString()})`,
+        ),
+      );
     } else {
       out.push(ok('ca-validity', `${caFile}: valid now`));
     }
@@ -182,8 +201,12 @@ export function checkCertSet(input: CertSetInput): Finding[] {
   }
 
   if (cert && key) {
-    if (safely(() => cert.checkPrivateKey(key))) out.push(ok('key-matches-cert', `${keyFile}: is the key of ${certFile}`));
-    else out.push(error('key-matches-cert', `${keyFile}: is not the key of ${certFile} (copied from another certificate?)`));
+    if (safely(() => cert.checkPrivateKey(key)))
+      out.push(ok('key-matches-cert', `${keyFile}: is the key of ${certFile}`));
+    else
+      out.push(
+        error('key-matches-cert', `${keyFile}: is not the key of ${certFile} (copied from another certificate?)`),
+      );
   }
 
   if (cert) {
@@ -195,7 +218,12 @@ export function checkCertSet(input: CertSetInput): Finding[] {
     } else if (eku.includes(CLIENT_AUTH) || eku.includes(ANY_EKU)) {
       out.push(ok('cert-client-auth', `${certFile}: extended key usage allows clientAuth`));
     } else {
-      out.push(error('cert-client-auth', `${certFile}: extended key usage does not allow clientAuth (it lists ${eku.map(ekuName).join(', ')}); etcd refuses it as a client certificate`));
+      out.push(
+        error(
+          'cert-client-auth',
+          `${certFile}: extended key usage does not allow clientAuth (it lists ${eku.map(ekuName).join(', ')}); etcd refuses it as a client certificate`,
+        ),
+      );
     }
   }
 

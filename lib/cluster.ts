@@ -7,7 +7,15 @@
 // See tests/fixtures/cluster/runbook-cluster.json for the file form.
 
 import { invalid, UsageError } from './errors.ts';
-import { checkEndpoint, checkEtcdPrefix, checkIfaceName, checkPort, checkProgramName, DEFAULT_ETCD_PREFIX, programNameFor } from './flanneld-files.ts';
+import {
+  checkEndpoint,
+  checkEtcdPrefix,
+  checkIfaceName,
+  checkPort,
+  checkProgramName,
+  DEFAULT_ETCD_PREFIX,
+  programNameFor,
+} from './flanneld-files.ts';
 import { Ip4, Ip4Net } from './ip4.ts';
 
 import type { EtcdApi } from './lease.ts';
@@ -117,13 +125,16 @@ function onlyKeys(path: string, field: string, obj: Record<string, Json>, known:
   for (const k of Object.keys(obj)) {
     if (!known.includes(k)) {
       const at = field ? `${field}.${k}` : k;
-      throw new UsageError(`${where(path, at)}: unknown key; known keys${field ? ` of ${field}` : ''}: ${known.join(', ')}`);
+      throw new UsageError(
+        `${where(path, at)}: unknown key; known keys${field ? ` of ${field}` : ''}: ${known.join(', ')}`,
+      );
     }
   }
 }
 
 function str(path: string, field: string, v: Json, example: string): string {
-  if (typeof v !== 'string' || v === '') throw invalid(where(path, field), v ?? null, 'must be a non-empty string', example);
+  if (typeof v !== 'string' || v === '')
+    throw invalid(where(path, field), v ?? null, 'must be a non-empty string', example);
   return v;
 }
 
@@ -139,21 +150,43 @@ function jsonError(text: string, err: unknown): string {
 }
 
 function parseEtcd(path: string, v: Json): EtcdSettings {
-  if (!isObject(v)) throw invalid(where(path, 'etcd'), v ?? null, 'must be an object with endpoints, cafile, certfile, keyfile', '{"endpoints": ["https://10.4.7.12:2379"]}');
+  if (!isObject(v))
+    throw invalid(
+      where(path, 'etcd'),
+      v ?? null,
+      'must be an object with endpoints, cafile, certfile, keyfile',
+      '{"endpoints": ["https://10.4.7.12:2379"]}',
+    );
   onlyKeys(path, 'etcd', v, ETCD_KEYS);
   if (!Array.isArray(v.endpoints) || v.endpoints.length === 0) {
-    throw invalid(where(path, 'etcd.endpoints'), v.endpoints ?? null, 'must be a non-empty list of etcd URLs', '["https://10.4.7.12:2379"]');
+    throw invalid(
+      where(path, 'etcd.endpoints'),
+      v.endpoints ?? null,
+      'must be a non-empty list of etcd URLs',
+      '["https://10.4.7.12:2379"]',
+    );
   }
   const endpoints = v.endpoints.map((e, i) => checkEndpoint(where(path, `etcd.endpoints[${i}]`), e));
   const dup = endpoints.find((e, i) => endpoints.indexOf(e) !== i);
-  if (dup) throw invalid(where(path, 'etcd.endpoints'), dup, 'is listed twice', '["https://10.4.7.12:2379", "https://10.4.7.21:2379"]');
+  if (dup)
+    throw invalid(
+      where(path, 'etcd.endpoints'),
+      dup,
+      'is listed twice',
+      '["https://10.4.7.12:2379", "https://10.4.7.21:2379"]',
+    );
   const api = v.api ?? 'auto';
-  if (api !== 'v2' && api !== 'v3' && api !== 'auto') throw invalid(where(path, 'etcd.api'), api, 'must be v2, v3 or auto', 'auto');
+  if (api !== 'v2' && api !== 'v3' && api !== 'auto')
+    throw invalid(where(path, 'etcd.api'), api, 'must be v2, v3 or auto', 'auto');
   return {
     endpoints,
     cafile: v.cafile === undefined ? DEFAULT_CERTS.cafile : str(path, 'etcd.cafile', v.cafile, DEFAULT_CERTS.cafile),
-    certfile: v.certfile === undefined ? DEFAULT_CERTS.certfile : str(path, 'etcd.certfile', v.certfile, DEFAULT_CERTS.certfile),
-    keyfile: v.keyfile === undefined ? DEFAULT_CERTS.keyfile : str(path, 'etcd.keyfile', v.keyfile, DEFAULT_CERTS.keyfile),
+    certfile:
+      v.certfile === undefined
+        ? DEFAULT_CERTS.certfile
+        : str(path, 'etcd.certfile', v.certfile, DEFAULT_CERTS.certfile),
+    keyfile:
+      v.keyfile === undefined ? DEFAULT_CERTS.keyfile : str(path, 'etcd.keyfile', v.keyfile, DEFAULT_CERTS.keyfile),
     prefix: v.prefix === undefined ? DEFAULT_ETCD_PREFIX : checkEtcdPrefix(where(path, 'etcd.prefix'), v.prefix),
     api,
   };
@@ -161,7 +194,7 @@ function parseEtcd(path: string, v: Json): EtcdSettings {
 
 function parseBackend(path: string, v: Json): Record<string, unknown> {
   const example = '{"Type": "host-gw"}';
-  if (!isObject(v)) throw invalid(where(path, 'backend'), v ?? null, 'must be flannel\'s Backend object', example);
+  if (!isObject(v)) throw invalid(where(path, 'backend'), v ?? null, "must be flannel's Backend object", example);
   // flannel decodes JSON keys case-insensitively and lower-cases the type ("VxLAN" works)
   const typeKeys = Object.keys(v).filter((k) => k.toLowerCase() === 'type');
   if (typeKeys.length !== 1) throw invalid(where(path, 'backend'), v, 'must have exactly one "Type"', example);
@@ -174,7 +207,13 @@ function parseBackend(path: string, v: Json): Record<string, unknown> {
 
 function parseNode(path: string, i: number, v: Json, network: Ip4Net, subnetLen: number): ClusterNode {
   const at = `nodes[${i}]`;
-  if (!isObject(v)) throw invalid(where(path, at), v ?? null, 'must be an object with name, publicIp, iface, subnet', '{"name": "hdss7-21", "publicIp": "10.4.7.21", "iface": "eth0", "subnet": "172.7.21.0/24"}');
+  if (!isObject(v))
+    throw invalid(
+      where(path, at),
+      v ?? null,
+      'must be an object with name, publicIp, iface, subnet',
+      '{"name": "hdss7-21", "publicIp": "10.4.7.21", "iface": "eth0", "subnet": "172.7.21.0/24"}',
+    );
   onlyKeys(path, at, v, NODE_KEYS);
   const name = str(path, `${at}.name`, v.name, 'hdss7-21');
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(name)) {
@@ -182,7 +221,12 @@ function parseNode(path: string, i: number, v: Json, network: Ip4Net, subnetLen:
   }
   const publicIp = Ip4.parse(str(path, `${at}.publicIp`, v.publicIp, '10.4.7.21'), where(path, `${at}.publicIp`));
   if (network.contains(publicIp)) {
-    throw invalid(where(path, `${at}.publicIp`), publicIp.toString(), `must be the host's address, outside the pod network ${network}`, '10.4.7.21');
+    throw invalid(
+      where(path, `${at}.publicIp`),
+      publicIp.toString(),
+      `must be the host's address, outside the pod network ${network}`,
+      '10.4.7.21',
+    );
   }
   const iface = checkIfaceName(where(path, `${at}.iface`), v.iface ?? null);
   const subnetField = where(path, `${at}.subnet`);
@@ -193,13 +237,19 @@ function parseNode(path: string, i: number, v: Json, network: Ip4Net, subnetLen:
     throw invalid(subnetField, subnet.toString(), `must lie inside the network ${network}`, example);
   }
   if (subnet.prefix !== subnetLen) {
-    throw invalid(subnetField, subnet.toString(), `must be a /${subnetLen} (every flannel lease has the SubnetLen)`, `${subnet.ip}/${subnetLen}`);
+    throw invalid(
+      subnetField,
+      subnet.toString(),
+      `must be a /${subnetLen} (every flannel lease has the SubnetLen)`,
+      `${subnet.ip}/${subnetLen}`,
+    );
   }
   // flannel's SubnetMin skips the network's first subnet (its address is the network's own)
   if (subnet.ip.equals(network.network().ip)) {
     throw invalid(subnetField, subnet.toString(), `flannel never leases the first subnet of ${network}`, example);
   }
-  const program = v.program === undefined ? programNameFor(name) : checkProgramName(where(path, `${at}.program`), v.program);
+  const program =
+    v.program === undefined ? programNameFor(name) : checkProgramName(where(path, `${at}.program`), v.program);
   return { name, publicIp, iface, subnet, program };
 }
 
@@ -214,14 +264,26 @@ function noDuplicates(path: string, nodes: readonly ClusterNode[]): void {
     nodes.forEach((n, i) => {
       const k = key(n);
       const j = seen.get(k);
-      if (j !== undefined) throw invalid(where(path, `nodes[${i}].${field}`), String(n[field as keyof ClusterNode]), `is already used by nodes[${j}] (${nodes[j]!.name}); each node needs its own`, field === 'name' ? 'hdss7-22' : field === 'publicIp' ? '10.4.7.22' : 'flanneld-7-22');
+      if (j !== undefined)
+        throw invalid(
+          where(path, `nodes[${i}].${field}`),
+          String(n[field as keyof ClusterNode]),
+          `is already used by nodes[${j}] (${nodes[j]!.name}); each node needs its own`,
+          field === 'name' ? 'hdss7-22' : field === 'publicIp' ? '10.4.7.22' : 'flanneld-7-22',
+        );
       seen.set(k, i);
     });
   }
   // two nodes with one subnet would fight over one lease (flanneld takes a live lease over)
   nodes.forEach((n, i) => {
     const j = nodes.findIndex((o, k) => k < i && o.subnet.overlaps(n.subnet));
-    if (j >= 0) throw invalid(where(path, `nodes[${i}].subnet`), n.subnet.toString(), `overlaps nodes[${j}].subnet ${nodes[j]!.subnet} (${nodes[j]!.name}); each node needs its own`, '172.7.22.0/24');
+    if (j >= 0)
+      throw invalid(
+        where(path, `nodes[${i}].subnet`),
+        n.subnet.toString(),
+        `overlaps nodes[${j}].subnet ${nodes[j]!.subnet} (${nodes[j]!.name}); each node needs its own`,
+        '172.7.22.0/24',
+      );
   });
 }
 
@@ -233,14 +295,24 @@ export function parseClusterFile(text: string, path: string): Cluster {
   } catch (err) {
     throw new UsageError(`${path}: not valid JSON: ${jsonError(text, err)}`);
   }
-  if (!isObject(doc)) throw new UsageError(`${path}: must hold a JSON object {"etcd": ..., "network": ..., "nodes": [...]}`);
+  if (!isObject(doc))
+    throw new UsageError(`${path}: must hold a JSON object {"etcd": ..., "network": ..., "nodes": [...]}`);
   onlyKeys(path, '', doc, TOP_KEYS);
 
-  const flannelVersion = doc.flannelVersion === undefined ? 'v0.11.0' : str(path, 'flannelVersion', doc.flannelVersion, 'v0.11.0');
+  const flannelVersion =
+    doc.flannelVersion === undefined ? 'v0.11.0' : str(path, 'flannelVersion', doc.flannelVersion, 'v0.11.0');
   parseFlannelVersion(flannelVersion, where(path, 'flannelVersion'));
   const etcd = parseEtcd(path, doc.etcd);
-  const network = Ip4Net.parse(str(path, 'network', doc.network, '172.7.0.0/16'), where(path, 'network'), { strict: true });
-  if (network.prefix > 28) throw invalid(where(path, 'network'), network.toString(), 'flannel needs a network of /28 or larger', '172.7.0.0/16');
+  const network = Ip4Net.parse(str(path, 'network', doc.network, '172.7.0.0/16'), where(path, 'network'), {
+    strict: true,
+  });
+  if (network.prefix > 28)
+    throw invalid(
+      where(path, 'network'),
+      network.toString(),
+      'flannel needs a network of /28 or larger',
+      '172.7.0.0/16',
+    );
   if (doc.backend === undefined) {
     // flannel would silently fall back to udp; make the choice visible
     throw new UsageError(`${path}: backend: missing; flannel would use udp, e.g. {"Type": "host-gw"}`);
@@ -250,19 +322,38 @@ export function parseClusterFile(text: string, path: string): Cluster {
   if (doc.subnetLen !== undefined) {
     const v = doc.subnetLen;
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= network.prefix || v > 30) {
-      throw invalid(where(path, 'subnetLen'), v, `must be an integer ${network.prefix + 1}-30 (longer than the network's /${network.prefix})`, '24');
+      throw invalid(
+        where(path, 'subnetLen'),
+        v,
+        `must be an integer ${network.prefix + 1}-30 (longer than the network's /${network.prefix})`,
+        '24',
+      );
     }
     subnetLen = v;
   }
   const bridge = doc.bridge === undefined ? 'docker0' : checkIfaceName(where(path, 'bridge'), doc.bridge, 'docker0');
   const healthzPort = doc.healthzPort === undefined ? 2401 : checkPort(where(path, 'healthzPort'), doc.healthzPort);
   if (!Array.isArray(doc.nodes) || doc.nodes.length === 0) {
-    throw invalid(where(path, 'nodes'), doc.nodes ?? null, 'must be a non-empty list of nodes', '[{"name": "hdss7-21", "publicIp": "10.4.7.21", "iface": "eth0", "subnet": "172.7.21.0/24"}]');
+    throw invalid(
+      where(path, 'nodes'),
+      doc.nodes ?? null,
+      'must be a non-empty list of nodes',
+      '[{"name": "hdss7-21", "publicIp": "10.4.7.21", "iface": "eth0", "subnet": "172.7.21.0/24"}]',
+    );
   }
   const len = subnetLenOf(network, subnetLen);
   const nodes = doc.nodes.map((n, i) => parseNode(path, i, n, network, len));
   noDuplicates(path, nodes);
-  return { flannelVersion, etcd, network, backend, ...(subnetLen !== undefined && { subnetLen }), bridge, healthzPort, nodes };
+  return {
+    flannelVersion,
+    etcd,
+    network,
+    backend,
+    ...(subnetLen !== undefined && { subnetLen }),
+    bridge,
+    healthzPort,
+    nodes,
+  };
 }
 
 /** The file form of a cluster (2-space JSON, trailing newline); parseClusterFile reads it back. */
@@ -275,7 +366,13 @@ export function formatClusterFile(c: Cluster): string {
     ...(c.subnetLen !== undefined && { subnetLen: c.subnetLen }),
     bridge: c.bridge,
     healthzPort: c.healthzPort,
-    nodes: c.nodes.map((n) => ({ name: n.name, publicIp: n.publicIp.toString(), iface: n.iface, subnet: n.subnet.toString(), program: n.program })),
+    nodes: c.nodes.map((n) => ({
+      name: n.name,
+      publicIp: n.publicIp.toString(),
+      iface: n.iface,
+      subnet: n.subnet.toString(),
+      program: n.program,
+    })),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
@@ -291,7 +388,8 @@ export function selectNode(cluster: Cluster, opts: { name?: string; localIps: re
   const names = cluster.nodes.map((n) => n.name).join(', ');
   if (opts.name !== undefined) {
     const node = cluster.nodes.find((n) => n.name === opts.name);
-    if (!node) throw invalid('--node', opts.name, `no such node in the cluster file (nodes: ${names})`, cluster.nodes[0]?.name);
+    if (!node)
+      throw invalid('--node', opts.name, `no such node in the cluster file (nodes: ${names})`, cluster.nodes[0]?.name);
     return node;
   }
   const local = new Set(opts.localIps.filter((ip) => Ip4.isValid(ip)).map((ip) => Ip4.parse(ip).toString()));
@@ -299,9 +397,13 @@ export function selectNode(cluster: Cluster, opts: { name?: string; localIps: re
   if (found.length === 1) return found[0]!;
   if (found.length === 0) {
     const shown = [...local].join(', ') || 'none';
-    throw new UsageError(`--node: not given, and no node's publicIp is an address of this host (local IPv4: ${shown}; nodes: ${names}); pass --node NAME, e.g. --node ${cluster.nodes[0]?.name}`);
+    throw new UsageError(
+      `--node: not given, and no node's publicIp is an address of this host (local IPv4: ${shown}; nodes: ${names}); pass --node NAME, e.g. --node ${cluster.nodes[0]?.name}`,
+    );
   }
-  throw new UsageError(`--node: not given, and several nodes' publicIp are addresses of this host (${found.map((n) => `${n.name} ${n.publicIp}`).join(', ')}); pass --node NAME, e.g. --node ${found[0]!.name}`);
+  throw new UsageError(
+    `--node: not given, and several nodes' publicIp are addresses of this host (${found.map((n) => `${n.name} ${n.publicIp}`).join(', ')}); pass --node NAME, e.g. --node ${found[0]!.name}`,
+  );
 }
 
 /** The runbook's cluster: hdss7-21 and hdss7-22, host-gw over 172.7.0.0/16, etcd on three hosts. */

@@ -82,7 +82,12 @@ export interface DoctorContext {
   readonly expect: NodeExpectation;
   readonly flannelVersion: string;
   /** the connection the probe used: endpoints and the TLS files, as paths on this host */
-  readonly etcd: { readonly endpoints: readonly string[]; readonly cafile?: string; readonly certfile?: string; readonly keyfile?: string };
+  readonly etcd: {
+    readonly endpoints: readonly string[];
+    readonly cafile?: string;
+    readonly certfile?: string;
+    readonly keyfile?: string;
+  };
   readonly healthzPort: number;
   /** every node of the cluster file (to name the owner of a subnet); empty without one */
   readonly peers: readonly ClusterPeer[];
@@ -109,8 +114,16 @@ export function mergeArgs(base: readonly string[], extra: readonly string[]): st
 }
 
 /** A toolkit script invocation for this node (or, scope 'cluster', for etcd-config). */
-export function toolkitCommand(run: Invocation, script: string, extra: readonly string[] = [], scope: 'node' | 'cluster' = 'node'): string {
-  return shellLine([join(run.scriptsDir, `${script}${run.ext ?? '.ts'}`), ...mergeArgs(scope === 'node' ? run.nodeArgs : run.clusterArgs, extra)]);
+export function toolkitCommand(
+  run: Invocation,
+  script: string,
+  extra: readonly string[] = [],
+  scope: 'node' | 'cluster' = 'node',
+): string {
+  return shellLine([
+    join(run.scriptsDir, `${script}${run.ext ?? '.ts'}`),
+    ...mergeArgs(scope === 'node' ? run.nodeArgs : run.clusterArgs, extra),
+  ]);
 }
 
 /** Delete one lease key through the API flannel reads (curl for v2, etcdctl for v3); file paths only. */
@@ -130,16 +143,27 @@ export function deleteKeyCommand(ctx: Pick<DoctorContext, 'etcd'>, api: EtcdApi,
   return shellLine([...argv, 'del', key]);
 }
 
-const supervisorctl = (e: NodeExpectation, verb: string) => shellLine(['supervisorctl', '-c', e.paths.supervisorConf, verb, e.program]);
+const supervisorctl = (e: NodeExpectation, verb: string) =>
+  shellLine(['supervisorctl', '-c', e.paths.supervisorConf, verb, e.program]);
 
 // ------------------------------------------------------------------ flanneld's log
 
 /** A new flanneld run starts with one of these (v0.11: interface lines; v0.20: CLI flags). */
-const START = /\] (Using interface with name|Determining IP address of default interface|Searching for interface using|CLI flags config|Could not find valid interface matching)/;
+const START =
+  /\] (Using interface with name|Determining IP address of default interface|Searching for interface using|CLI flags config|Could not find valid interface matching)/;
 /** flanneld got through to etcd after an error: the error is over. */
-const SUCCESS = /\] (Found network config|Lease renewed|Wrote subnet file|Subnet added|Subnet removed|Found lease|Allocated lease|Found previously leased subnet)/;
+const SUCCESS =
+  /\] (Found network config|Lease renewed|Wrote subnet file|Subnet added|Subnet removed|Found lease|Allocated lease|Found previously leased subnet)/;
 /** errors flanneld repeats every second while they last */
-const REPEATING = new Set(['config-v2-missing', 'config-v3-missing', 'etcd-v2-disabled', 'tls-unknown-ca', 'tls-bad-certificate', 'tls-scheme', 'etcd-unreachable']);
+const REPEATING = new Set([
+  'config-v2-missing',
+  'config-v3-missing',
+  'etcd-v2-disabled',
+  'tls-unknown-ca',
+  'tls-bad-certificate',
+  'tls-scheme',
+  'etcd-unreachable',
+]);
 /** errors that end the run */
 const FATAL = new Set(['iface-missing', 'healthz-port-busy', 'lease-revoked', 'hostgw-nat', 'panic']);
 const TAKEOVER = /Found lease \((\S+)\) matching previously leased subnet, reusing/;
@@ -191,7 +215,8 @@ export function analyseFlanneldLog(text: string, now: Date, freshSeconds = 60): 
     } else if (REPEATING.has(known.id)) {
       const t = glogTime(line.raw, now);
       current.delete(known.id);
-      if (t === undefined || (now.getTime() - t.getTime()) / 1000 <= freshSeconds) current.set(known.id, { line, known });
+      if (t === undefined || (now.getTime() - t.getTime()) / 1000 <= freshSeconds)
+        current.set(known.id, { line, known });
       seenAt.set(known.id, i);
     } else if (FATAL.has(known.id)) {
       current.set(known.id, { line, known });
@@ -230,23 +255,40 @@ function parseEnv(text: string | undefined): SubnetEnv | undefined {
   }
 }
 
-const leaseLine = (l: Lease) => `${l.key} -> PublicIP ${l.publicIp}${l.backendType ? ` (${l.backendType})` : ''}${l.ttl !== undefined ? `, ttl ${l.ttl}s` : ''}`;
-const flip = (ep: string) => (ep.startsWith('http://') ? ep.replace(/^http:/, 'https:') : ep.replace(/^https:/, 'http:'));
+const leaseLine = (l: Lease) =>
+  `${l.key} -> PublicIP ${l.publicIp}${l.backendType ? ` (${l.backendType})` : ''}${l.ttl !== undefined ? `, ttl ${l.ttl}s` : ''}`;
+const flip = (ep: string) =>
+  ep.startsWith('http://') ? ep.replace(/^http:/, 'https:') : ep.replace(/^https:/, 'http:');
 
 /** Every finding, most fundamental first (etcd, config, leases, routes, rules, host, flanneld). */
 export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonly Check[], p: DoctorProbes): Finding[] {
   const e = ctx.expect;
   const out: Finding[] = [];
-  const add = (f: Omit<Finding, 'kind'> & { kind?: FindingKind }) => out.push({ id: f.id, kind: f.kind ?? 'problem', what: f.what, evidence: f.evidence, cause: f.cause, fix: f.fix, ...(f.then !== undefined && { then: f.then }), checks: f.checks });
+  const add = (f: Omit<Finding, 'kind'> & { kind?: FindingKind }) =>
+    out.push({
+      id: f.id,
+      kind: f.kind ?? 'problem',
+      what: f.what,
+      evidence: f.evidence,
+      cause: f.cause,
+      fix: f.fix,
+      ...(f.then !== undefined && { then: f.then }),
+      checks: f.checks,
+    });
   const checkOf = (id: string) => checks.find((c) => c.id === id);
   const wrong = (id: string) => {
     const c = checkOf(id);
     return c && c.status !== 'ok' ? c : undefined;
   };
-  const T = (script: string, extra: readonly string[] = [], scope: 'node' | 'cluster' = 'node') => toolkitCommand(ctx.run, script, extra, scope);
+  const T = (script: string, extra: readonly string[] = [], scope: 'node' | 'cluster' = 'node') =>
+    toolkitCommand(ctx.run, script, extra, scope);
   const log = p.log.ok ? analyseFlanneldLog(p.log.value, o.at) : undefined;
   const logLine = (id: string) => log?.current.get(id)?.line.raw;
-  const logEvidence = (...ids: string[]) => ids.map(logLine).filter((l): l is string => l !== undefined).map((l) => `${p.logFile}: ${l}`);
+  const logEvidence = (...ids: string[]) =>
+    ids
+      .map(logLine)
+      .filter((l): l is string => l !== undefined)
+      .map((l) => `${p.logFile}: ${l}`);
   const etcd = o.etcd.ok ? o.etcd.value : undefined;
   const leases = etcd?.leases ?? [];
   const mine = leases.filter((l) => l.publicIp.equals(e.publicIp));
@@ -270,21 +312,36 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
   if (!o.etcd.ok) {
     const kind = o.etcd.kind ?? 'unreachable';
     const id = ETCD_FINDING[kind] ?? 'etcd.unreachable';
-    const covers = ['etcd.reachable', ...checks.filter((c) => c.status === 'error' && /etcd did not answer/.test(c.reason)).map((c) => c.id)];
+    const covers = [
+      'etcd.reachable',
+      ...checks.filter((c) => c.status === 'error' && /etcd did not answer/.test(c.reason)).map((c) => c.id),
+    ];
     const probe = `probe: ${o.etcd.error}`;
     // flanneld.sh naming other etcd flags than this probe used: flanneld may be fine, these flags are what fails
     const flagsCheck = wrong('flanneld.flags');
-    const etcdOnly = flagsCheck && /differ: /.test(flagsCheck.reason) && flagsCheck.reason.split('differ: ')[1]!.split('; ').every((d) => d.startsWith('--etcd-'));
+    const etcdOnly =
+      flagsCheck &&
+      /differ: /.test(flagsCheck.reason) &&
+      flagsCheck.reason
+        .split('differ: ')[1]!
+        .split('; ')
+        .every((d) => d.startsWith('--etcd-'));
     if (etcdOnly && kind !== 'unreachable' && kind !== 'timeout') covers.push('flanneld.flags');
-    const flagsNote = etcdOnly ? ` (flanneld.sh names other etcd flags than this probe used: ${flagsCheck.reason.split('differ: ')[1]}; if flanneld's log shows no TLS error, only the flags given here are wrong)` : '';
+    const flagsNote = etcdOnly
+      ? ` (flanneld.sh names other etcd flags than this probe used: ${flagsCheck.reason.split('differ: ')[1]}; if flanneld's log shows no TLS error, only the flags given here are wrong)`
+      : '';
     const eps = ctx.etcd.endpoints.join(',');
     if (id === 'etcd.v2-disabled') {
-      const other = p.otherKeySpace?.ok && p.otherKeySpace.value.config !== undefined ? [`v3 ${e.prefix}/config = ${p.otherKeySpace.value.config}`] : [];
+      const other =
+        p.otherKeySpace?.ok && p.otherKeySpace.value.config !== undefined
+          ? [`v3 ${e.prefix}/config = ${p.otherKeySpace.value.config}`]
+          : [];
       add({
         id,
         what: `etcd answers the v2 keys API with a plain-text 404: its v2 API is off, and flannel ${ctx.flannelVersion} speaks only v2`,
         evidence: [probe, ...other, ...logEvidence('etcd-v2-disabled')],
-        cause: 'etcd 3.4 and 3.5 serve the v2 API only with --enable-v2=true (3.5 is the last release that has it); flanneld logs `client: response is invalid json` every second and never gets a config or a lease',
+        cause:
+          'etcd 3.4 and 3.5 serve the v2 API only with --enable-v2=true (3.5 is the last release that has it); flanneld logs `client: response is invalid json` every second and never gets a config or a lease',
         fix: "grep -qx 'ETCD_ENABLE_V2=true' /etc/default/etcd || echo 'ETCD_ENABLE_V2=true' >> /etc/default/etcd; systemctl restart etcd",
         then: `on every etcd member, one at a time; where etcd runs from a startup script (supervisord's etcd-server-7-12), add --enable-v2=true to its command line and restart that program instead. Or move to flannel >= v0.18 (etcd v3): ${T('etcd-config', ['--migrate', 'v2-to-v3'], 'cluster')} after installing it${flagsNote}`,
         checks: covers,
@@ -293,8 +350,13 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
       add({
         id,
         what: `etcd's server certificate is not signed by the CA in ${ctx.etcd.cafile ?? '(no --cafile)'}: ca.pem is the wrong file`,
-        evidence: [probe, ...(certsChain ? [`certs.chain: ${certsChain.reason}`] : []), ...logEvidence('tls-unknown-ca')],
-        cause: 'ca.pem is not the CA that signed the etcd members\' certificates (copied from another cluster, or a certificate copied in its place); flanneld with it logs `x509: certificate signed by unknown authority`',
+        evidence: [
+          probe,
+          ...(certsChain ? [`certs.chain: ${certsChain.reason}`] : []),
+          ...logEvidence('tls-unknown-ca'),
+        ],
+        cause:
+          "ca.pem is not the CA that signed the etcd members' certificates (copied from another cluster, or a certificate copied in its place); flanneld with it logs `x509: certificate signed by unknown authority`",
         fix: certFix,
         then: restartThen + flagsNote,
         checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
@@ -303,8 +365,13 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
       add({
         id,
         what: `etcd refused the client certificate ${ctx.etcd.certfile ?? '(none given)'} (key ${ctx.etcd.keyfile ?? '(none)'}): client.pem/client-key.pem are the wrong files`,
-        evidence: [probe, ...(certsChain ? [`certs.chain: ${certsChain.reason}`] : []), ...logEvidence('tls-bad-certificate')],
-        cause: 'client.pem is not signed by the CA etcd trusts (--trusted-ca-file), is not for client auth, or no certificate was sent (the runbook never copies client-key.pem); flanneld with it logs `remote error: tls: bad certificate`',
+        evidence: [
+          probe,
+          ...(certsChain ? [`certs.chain: ${certsChain.reason}`] : []),
+          ...logEvidence('tls-bad-certificate'),
+        ],
+        cause:
+          'client.pem is not signed by the CA etcd trusts (--trusted-ca-file), is not for client auth, or no certificate was sent (the runbook never copies client-key.pem); flanneld with it logs `remote error: tls: bad certificate`',
         fix: certFix,
         then: restartThen + flagsNote,
         checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
@@ -338,8 +405,17 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
         kind: 'unexamined',
         what: `etcd did not answer: nothing could be compared with the leases (${o.etcd.error})`,
         evidence: [probe, ...logEvidence('etcd-unreachable')],
-        cause: 'etcd is down, the endpoints are wrong, or a firewall drops tcp/2379; flanneld keeps its routes meanwhile, but no lease can be renewed or learnt',
-        fix: shellLine(['etcdctl', `--endpoints=${eps}`, ...(ctx.etcd.cafile ? [`--cacert=${ctx.etcd.cafile}`, `--cert=${ctx.etcd.certfile}`, `--key=${ctx.etcd.keyfile}`] : []), 'endpoint', 'health']),
+        cause:
+          'etcd is down, the endpoints are wrong, or a firewall drops tcp/2379; flanneld keeps its routes meanwhile, but no lease can be renewed or learnt',
+        fix: shellLine([
+          'etcdctl',
+          `--endpoints=${eps}`,
+          ...(ctx.etcd.cafile
+            ? [`--cacert=${ctx.etcd.cafile}`, `--cert=${ctx.etcd.certfile}`, `--key=${ctx.etcd.keyfile}`]
+            : []),
+          'endpoint',
+          'health',
+        ]),
         then: 'start the members that are not healthy (supervisorctl start etcd-server-...), then run doctor again',
         checks: covers,
       });
@@ -353,8 +429,13 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
       add({
         id,
         what: `flanneld cannot use etcd: ${cur.known.meaning}`,
-        evidence: [`${p.logFile}: ${cur.line.raw}`, ...(flags ? [`flanneld.flags: ${flags.reason}`] : []), `probe with ${ctx.etcd.endpoints.join(',')} and the node's certificates: etcd answered`],
-        cause: 'this probe gets through with the node\'s endpoints and certificates, so flanneld.sh names other endpoints or files than these (see flanneld.flags)',
+        evidence: [
+          `${p.logFile}: ${cur.line.raw}`,
+          ...(flags ? [`flanneld.flags: ${flags.reason}`] : []),
+          `probe with ${ctx.etcd.endpoints.join(',')} and the node's certificates: etcd answered`,
+        ],
+        cause:
+          "this probe gets through with the node's endpoints and certificates, so flanneld.sh names other endpoints or files than these (see flanneld.flags)",
         fix: T('start'),
         then: 'start rewrites flanneld.sh with the expected flags and restarts flanneld',
         checks: flags ? ['flanneld.flags'] : [],
@@ -373,7 +454,8 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
         id: 'config.written-v3',
         what: `the network config is in etcd's v3 key space, but flannel ${ctx.flannelVersion} reads only v2`,
         evidence: [`v3 ${e.prefix}/config = ${inOther}`, absent, ...logEvidence('config-v2-missing')],
-        cause: 'it was written with the v3 API (`etcdctl put`; ETCDCTL_API=3 is etcdctl\'s default since etcd 3.4); the two key spaces are separate, so flanneld logs `Couldn\'t fetch network config: 100: Key not found` every second and never takes a lease',
+        cause:
+          "it was written with the v3 API (`etcdctl put`; ETCDCTL_API=3 is etcdctl's default since etcd 3.4); the two key spaces are separate, so flanneld logs `Couldn't fetch network config: 100: Key not found` every second and never takes a lease",
         fix: T('etcd-config', ['--etcd-api', 'v2'], 'cluster'),
         then: `flanneld picks it up within a second; the v3 copy can go: ETCDCTL_API=3 etcdctl del ${e.prefix}/config`,
         checks: ['etcd.config'],
@@ -383,7 +465,8 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
         id: 'config.written-v2',
         what: `the network config is in etcd's v2 key space, but flannel ${ctx.flannelVersion} reads only v3`,
         evidence: [`v2 ${e.prefix}/config = ${inOther}`, absent, ...logEvidence('config-v3-missing')],
-        cause: 'it was written with the v2 API (`etcdctl set`, the runbook\'s command); flannel v0.18 and later read only v3 and log `flannel config not found in etcd store. Did you create your config using etcdv3 API?`',
+        cause:
+          "it was written with the v2 API (`etcdctl set`, the runbook's command); flannel v0.18 and later read only v3 and log `flannel config not found in etcd store. Did you create your config using etcdv3 API?`",
         fix: T('etcd-config', ['--migrate', 'v2-to-v3'], 'cluster'),
         checks: ['etcd.config'],
       });
@@ -391,22 +474,40 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
       add({
         id: 'config.missing',
         what: `no network config at ${e.prefix}/config in either etcd key space`,
-        evidence: [absent, other ? (other.ok ? `${otherApi} ${e.prefix}/config: not found either` : `${otherApi}: not probed (${other.error})`) : `${otherApi}: not probed`, ...logEvidence('config-v2-missing', 'config-v3-missing')],
-        cause: 'runbook step 3 (etcd-config) was never run against this etcd, or the config was deleted; flanneld waits for it forever (healthz answers meanwhile)',
+        evidence: [
+          absent,
+          other
+            ? other.ok
+              ? `${otherApi} ${e.prefix}/config: not found either`
+              : `${otherApi}: not probed (${other.error})`
+            : `${otherApi}: not probed`,
+          ...logEvidence('config-v2-missing', 'config-v3-missing'),
+        ],
+        cause:
+          'runbook step 3 (etcd-config) was never run against this etcd, or the config was deleted; flanneld waits for it forever (healthz answers meanwhile)',
         fix: T('etcd-config', [], 'cluster'),
         checks: ['etcd.config'],
       });
     }
   }
-  const noConfig = checks.filter((c) => c.status !== 'ok' && c.id !== 'etcd.config' && /no (usable )?network config/.test(c.reason)).map((c) => c.id);
+  const noConfig = checks
+    .filter((c) => c.status !== 'ok' && c.id !== 'etcd.config' && /no (usable )?network config/.test(c.reason))
+    .map((c) => c.id);
   const configFinding = out.findIndex((f) => f.id.startsWith('config.'));
-  if (configFinding >= 0) out[configFinding] = { ...out[configFinding]!, checks: [...out[configFinding]!.checks, ...noConfig] };
+  if (configFinding >= 0)
+    out[configFinding] = { ...out[configFinding]!, checks: [...out[configFinding]!.checks, ...noConfig] };
   const configFix = out[configFinding]?.fix;
   // flanneld's own etcd trouble (its log) is why it has no lease: that finding's fix is this one's
   const etcdFix = out.find((f) => f.id.startsWith('etcd.'))?.fix;
 
   // ---- healthz answers, but no lease
-  if (etcd && mine.length === 0 && o.healthz.ok && o.healthz.value.status === 200 && !leases.some((l) => l.subnet.equals(e.subnet))) {
+  if (
+    etcd &&
+    mine.length === 0 &&
+    o.healthz.ok &&
+    o.healthz.value.status === 200 &&
+    !leases.some((l) => l.subnet.equals(e.subnet))
+  ) {
     const logged = [...(log?.current.values() ?? [])];
     add({
       id: 'flanneld.no-lease',
@@ -431,10 +532,16 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
   if (etcd) {
     const owner = (s: Ip4Net) => ctx.peers.find((n) => n.subnet.equals(s) && !n.publicIp.equals(e.publicIp));
     const byIp = (ip: Ip4) => ctx.peers.find((n) => n.publicIp.equals(ip));
-    const taken = mine.find((l) => !l.subnet.equals(e.subnet) && (owner(l.subnet) || log?.takeovers.some((t) => t.subnet === l.subnet.toString())));
+    const taken = mine.find(
+      (l) =>
+        !l.subnet.equals(e.subnet) && (owner(l.subnet) || log?.takeovers.some((t) => t.subnet === l.subnet.toString())),
+    );
     const stolen = leases.find((l) => l.subnet.equals(e.subnet) && !l.publicIp.equals(e.publicIp));
     const envSubnet = env?.subnet.network();
-    const pending = envSubnet && !envSubnet.equals(e.subnet) ? leases.find((l) => l.subnet.equals(envSubnet) && !l.publicIp.equals(e.publicIp)) : undefined;
+    const pending =
+      envSubnet && !envSubnet.equals(e.subnet)
+        ? leases.find((l) => l.subnet.equals(envSubnet) && !l.publicIp.equals(e.publicIp))
+        : undefined;
     if (taken) {
       const from = owner(taken.subnet);
       const tk = log?.takeovers.find((t) => t.subnet === taken.subnet.toString());
@@ -466,7 +573,7 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
         evidence: [...envLine, leaseLine(pending)],
         cause: `subnet.env was copied from ${by?.name ?? 'another host'}: the next time flanneld starts without a lease of its own it takes that live lease over`,
         fix: T('start'),
-        then: 'start rewrites subnet.env for this node\'s own subnet and restarts flanneld',
+        then: "start rewrites subnet.env for this node's own subnet and restarts flanneld",
         checks: ['subnet-env.lease'],
       });
     }
@@ -478,14 +585,21 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
     const sameL2 = (ip: Ip4) => dev.addrs.some((a) => a.contains(ip));
     let diff: ReturnType<typeof diffRoutes> | undefined;
     try {
-      diff = diffRoutes(planBackendRoutes(config.backend, leases, { publicIp: e.publicIp, iface: e.iface }, sameL2), o.routes.value, config.network, { ownSubnet: e.subnet });
+      diff = diffRoutes(
+        planBackendRoutes(config.backend, leases, { publicIp: e.publicIp, iface: e.iface }, sameL2),
+        o.routes.value,
+        config.network,
+        { ownSubnet: e.subnet },
+      );
     } catch {
       diff = undefined;
     }
     const missing: Route[] = diff ? [...diff.add, ...diff.replace.map((c) => c.to)] : [];
     const routeFindings: Finding[] = [];
     if (config.backend.type === 'host-gw') {
-      const peers = leases.filter((l) => !l.publicIp.equals(e.publicIp) && (l.backendType === '' || l.backendType.toLowerCase() === 'host-gw'));
+      const peers = leases.filter(
+        (l) => !l.publicIp.equals(e.publicIp) && (l.backendType === '' || l.backendType.toLowerCase() === 'host-gw'),
+      );
       const errs = (l: Lease) => log?.routeErrors.filter((r) => r.subnet === l.subnet.network().toString()) ?? [];
       const far = peers.filter((l) => !sameL2(l.publicIp) || errs(l).length > 0);
       if (far.length) {
@@ -496,10 +610,17 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
           what: `host-gw cannot route to ${far.map((l) => `${l.subnet} via ${l.publicIp}`).join(', ')}: not on ${e.iface}'s L2 segment (${dev.addrs.join(', ') || 'no address'})`,
           evidence: [
             ...far.map(leaseLine),
-            ...missing.filter((r) => far.some((l) => l.subnet.network().equals(r.dst))).map((r) => `missing route: ${formatRoute(r)}`),
-            ...far.flatMap((l) => errs(l).slice(-1).map((x) => `${p.logFile}: ${x.line.raw}`)),
+            ...missing
+              .filter((r) => far.some((l) => l.subnet.network().equals(r.dst)))
+              .map((r) => `missing route: ${formatRoute(r)}`),
+            ...far.flatMap((l) =>
+              errs(l)
+                .slice(-1)
+                .map((x) => `${p.logFile}: ${x.line.raw}`),
+            ),
           ],
-          cause: 'host-gw installs `SUBNET via PUBLICIP dev IFACE`, which needs PUBLICIP to be an on-link neighbour; the kernel refuses a next hop outside the interface\'s subnets (`network is unreachable`), so pods behind that node are unreachable from here',
+          cause:
+            "host-gw installs `SUBNET via PUBLICIP dev IFACE`, which needs PUBLICIP to be an on-link neighbour; the kernel refuses a next hop outside the interface's subnets (`network is unreachable`), so pods behind that node are unreachable from here",
           fix: T('etcd-config', ['--backend', 'vxlan', '--direct-routing', '--force'], 'cluster'),
           then: 'put the same Backend in the cluster file ({"Type": "vxlan", "DirectRouting": true}) and restart flanneld on every node (supervisorctl restart PROGRAM): peers on this segment keep direct routes, the others go through flannel.1 (MTU 1450). If the peer\'s address is what is wrong, fix its --public-ip instead',
           checks: [],
@@ -541,14 +662,16 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
       evidence: [...(masq.evidence ?? []), masq.reason],
       cause: `dockerd (--ip-masq=true, the default) inserts it at the top of POSTROUTING every time it starts: dockerd was restarted after the snat fix, so pods on other nodes see ${e.publicIp} instead of the pod's own address`,
       fix: T('snat-fix'),
-      then: 'snat-fix replaces it with the runbook\'s rule in one iptables-restore and persists the rules; it comes back with every dockerd restart (drift --fix from cron mends it)',
+      then: "snat-fix replaces it with the runbook's rule in one iptables-restore and persists the rules; it comes back with every dockerd restart (drift --fix from cron mends it)",
       checks: ['iptables.docker-masq', 'iptables.snat', 'iptables.persisted'],
     });
   }
   const fwd = wrong('iptables.forward');
   if (fwd && fwd.status === 'drift' && o.ruleset.ok) {
     const chain = o.ruleset.value.tables.find((t) => t.name === 'filter')?.chains.find((c) => c.name === 'FORWARD');
-    const absentRules = flannelForwardRules(e.network).filter((r) => countRule(o.ruleset.ok ? o.ruleset.value : { tables: [] }, r) === 0);
+    const absentRules = flannelForwardRules(e.network).filter(
+      (r) => countRule(o.ruleset.ok ? o.ruleset.value : { tables: [] }, r) === 0,
+    );
     if (chain && chain.policy !== 'ACCEPT' && absentRules.length) {
       add({
         id: 'iptables.forward-drop',
@@ -569,7 +692,8 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
       id: 'sysctl.ip-forward-off',
       what: `net.ipv4.ip_forward = ${o.files.ipForward}: this node routes no pod traffic, in or out`,
       evidence: [`/proc/sys/net/ipv4/ip_forward: ${o.files.ipForward}`],
-      cause: 'ip_forward is per network namespace and off by default; dockerd turns it on when it starts, flanneld v0.11 never does: a reboot without a sysctl.d entry, or `sysctl -w` by hand, leaves it off',
+      cause:
+        'ip_forward is per network namespace and off by default; dockerd turns it on when it starts, flanneld v0.11 never does: a reboot without a sysctl.d entry, or `sysctl -w` by hand, leaves it off',
       fix: 'sysctl -w net.ipv4.ip_forward=1',
       then: "make it last: echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/99-flannel.conf",
       checks: ['sysctl.ip-forward'],
@@ -583,8 +707,13 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
     add({
       id: 'docker0.bip-mismatch',
       what: `${e.bridge} has ${bridge.addrs.join(', ') || 'no IPv4 address'}, not ${want} (this node's lease ${e.subnet})`,
-      evidence: [`${e.bridge}: ${bridge.addrs.join(', ') || 'no IPv4 address'}`, ...(own ? [leaseLine(own)] : []), ...envLine],
-      cause: "dockerd's --bip is not FLANNEL_SUBNET (it started without the options mk-docker-opts.sh makes from subnet.env), or docker0 was readdressed: pods get addresses outside this node's lease, and the other nodes route the lease to a bridge that does not serve it",
+      evidence: [
+        `${e.bridge}: ${bridge.addrs.join(', ') || 'no IPv4 address'}`,
+        ...(own ? [leaseLine(own)] : []),
+        ...envLine,
+      ],
+      cause:
+        "dockerd's --bip is not FLANNEL_SUBNET (it started without the options mk-docker-opts.sh makes from subnet.env), or docker0 was readdressed: pods get addresses outside this node's lease, and the other nodes route the lease to a bridge that does not serve it",
       fix: `${shellLine(['ip', '-4', 'addr', 'flush', 'dev', e.bridge])} && ${shellLine(['ip', 'addr', 'add', want.toString(), 'dev', e.bridge])}`,
       then: `make it last: dockerd --bip=${want} --mtu=${env?.mtu ?? 1500} (/opt/flannel/mk-docker-opts.sh -d /run/docker_opts.env, then restart docker); pods started meanwhile need restarting`,
       checks: ['docker0.bip'],
@@ -600,7 +729,9 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
     const fixes: string[] = [];
     const problems: string[] = [];
     if (derived !== undefined && derived !== env.mtu) {
-      problems.push(`FLANNEL_MTU=${env.mtu}, but ${config!.backend.type} on ${e.iface} (mtu ${dev!.mtu}) gives ${derived}`);
+      problems.push(
+        `FLANNEL_MTU=${env.mtu}, but ${config!.backend.type} on ${e.iface} (mtu ${dev!.mtu}) gives ${derived}`,
+      );
       evidence.push(`${e.iface} mtu ${dev!.mtu} -> ${config!.backend.type} MTU ${derived}`);
       fixes.push(T('drift', ['--fix']));
     }
@@ -620,7 +751,9 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
       for (const l of podLinks.filter((x) => x.mtu !== target)) {
         problems.push(`pod ${pod.netns} ${l.name} mtu ${l.mtu}`);
         evidence.push(`netns ${pod.netns}: ${l.name} mtu ${l.mtu}`);
-        fixes.push(shellLine(['ip', 'netns', 'exec', pod.netns, 'ip', 'link', 'set', 'dev', l.name, 'mtu', String(target)]));
+        fixes.push(
+          shellLine(['ip', 'netns', 'exec', pod.netns, 'ip', 'link', 'set', 'dev', l.name, 'mtu', String(target)]),
+        );
       }
     }
     if (problems.length) {
@@ -632,7 +765,12 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
         cause: `dockerd's --mtu must equal FLANNEL_MTU (mk-docker-opts.sh passes it), and pods inherit it: a larger MTU than the path's loses big packets (TCP stalls after the handshake, big pings are lost), a smaller one only wastes; the bridge or a pod was changed by hand, or dockerd started without --mtu`,
         fix: fixes.join(' && '),
         then: `make it last: dockerd --mtu=${target}; pods created before get their MTU only when they are recreated`,
-        checks: subnetEnvCheck && /FLANNEL_MTU/.test(subnetEnvCheck.reason) && !/FLANNEL_(SUBNET|NETWORK)/.test(subnetEnvCheck.reason) ? ['subnet-env.lease'] : [],
+        checks:
+          subnetEnvCheck &&
+          /FLANNEL_MTU/.test(subnetEnvCheck.reason) &&
+          !/FLANNEL_(SUBNET|NETWORK)/.test(subnetEnvCheck.reason)
+            ? ['subnet-env.lease']
+            : [],
       });
     }
   }
@@ -643,9 +781,19 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
     const fatal = [...(log?.current.values() ?? [])].filter((x) => FATAL.has(x.known.id));
     add({
       id: 'flanneld.stopped',
-      what: sup ? `${e.program} is ${sup.state}${sup.detail ? ` (${sup.detail})` : ''}` : `supervisord does not know ${e.program}`,
-      evidence: [running.reason, ...(o.healthz.ok ? [] : [`healthz: ${o.healthz.error}`]), ...fatal.map((x) => `${p.logFile}: ${x.line.raw}`)],
-      cause: fatal.length ? fatal.map((x) => x.known.meaning).join('; ') : sup ? 'stopped by hand (supervisorctl stop), or it gave up after startretries' : 'runbook step 4 (start) was never run on this node',
+      what: sup
+        ? `${e.program} is ${sup.state}${sup.detail ? ` (${sup.detail})` : ''}`
+        : `supervisord does not know ${e.program}`,
+      evidence: [
+        running.reason,
+        ...(o.healthz.ok ? [] : [`healthz: ${o.healthz.error}`]),
+        ...fatal.map((x) => `${p.logFile}: ${x.line.raw}`),
+      ],
+      cause: fatal.length
+        ? fatal.map((x) => x.known.meaning).join('; ')
+        : sup
+          ? 'stopped by hand (supervisorctl stop), or it gave up after startretries'
+          : 'runbook step 4 (start) was never run on this node',
       fix: sup ? supervisorctl(e, 'start') : T('start'),
       ...(fatal.length && { then: fatal.map((x) => x.known.fix).join('; ') }),
       checks: ['flanneld.running', 'flanneld.healthz'],
@@ -661,7 +809,10 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
       kind: c.status === 'error' ? 'unexamined' : 'problem',
       what: c.status === 'error' ? `could not check ${c.id}: ${c.reason}` : c.reason,
       evidence: [...(c.evidence ?? [])],
-      cause: c.status === 'error' ? 'the check could not be made; the line above says why' : (GENERIC_CAUSE[c.id] ?? `drift check ${c.id}: see its reason`),
+      cause:
+        c.status === 'error'
+          ? 'the check could not be made; the line above says why'
+          : (GENERIC_CAUSE[c.id] ?? `drift check ${c.id}: see its reason`),
       fix: genericFix(c, ctx, T, mine),
       checks: [c.id],
     });
@@ -672,29 +823,47 @@ export function diagnose(ctx: DoctorContext, o: NodeObservation, checks: readonl
 /** The likely cause of a drift check no specific rule explained. */
 const GENERIC_CAUSE: Record<string, string> = {
   'etcd.config': 'the config in etcd differs from the cluster file: written by hand, or the cluster file changed since',
-  'lease.own': 'this node\'s IP holds another subnet than the cluster file says: subnet.env was missing when flanneld started (it picked a random subnet), or an old lease of this IP was reused',
-  'lease.ttl': 'flanneld renews its lease an hour before expiry; less left means it is not renewing (stopped, hung, or its etcd writes fail)',
-  'lease.duplicate-ip': 'two leases carry this node\'s IP: an old one was left behind when the subnet changed, and peers may route either',
-  'routes.peers': 'flanneld (host-gw) re-adds a missing route within 10 s; one still missing or wrong means flanneld is not running, or its watch lost the lease event',
+  'lease.own':
+    "this node's IP holds another subnet than the cluster file says: subnet.env was missing when flanneld started (it picked a random subnet), or an old lease of this IP was reused",
+  'lease.ttl':
+    'flanneld renews its lease an hour before expiry; less left means it is not renewing (stopped, hung, or its etcd writes fail)',
+  'lease.duplicate-ip':
+    "two leases carry this node's IP: an old one was left behind when the subnet changed, and peers may route either",
+  'routes.peers':
+    'flanneld (host-gw) re-adds a missing route within 10 s; one still missing or wrong means flanneld is not running, or its watch lost the lease event',
   'routes.stale': 'a lease expired or was deleted while flanneld was stopped, so nothing removed its route',
-  'routes.own-subnet': "a route sends this node's own pod subnet away from docker0: added by hand, or left by a flanneld that held another subnet",
-  'iptables.snat': "the runbook's SNAT rule is missing or duplicated: snat-fix was never run here, or older rules were reloaded",
+  'routes.own-subnet':
+    "a route sends this node's own pod subnet away from docker0: added by hand, or left by a flanneld that held another subnet",
+  'iptables.snat':
+    "the runbook's SNAT rule is missing or duplicated: snat-fix was never run here, or older rules were reloaded",
   'iptables.reject': "iptables-services' REJECT catch-alls are back: its rules file was reloaded",
   'iptables.forward': "a rule in FORWARD rejects pod traffic before flannel's ACCEPT rules",
-  'iptables.persisted': 'the live rules changed since they were saved: a reboot or `systemctl restart iptables` would load the old ones',
-  'subnet-env.lease': 'subnet.env does not match the lease: edited by hand, copied from another host, or written for another network',
-  'flanneld.flags': 'flanneld.sh was edited by hand or written for other settings; flanneld reads its flags only when it starts',
-  'flanneld.healthz': 'supervisord says RUNNING but healthz does not answer 200: flanneld hangs, or --healthz-port differs',
-  'vxlan.device': 'flannel.<VNI> is missing or not as flanneld makes it (vxlan id, local address, dstport 8472, MTU iface-50, SUBNET.0/32): changed by hand, or flanneld never started its vxlan backend',
-  'vxlan.neighbours': "flanneld's vxlan backend writes a peer's PERMANENT neighbour once, when the lease appears, and never restores it",
+  'iptables.persisted':
+    'the live rules changed since they were saved: a reboot or `systemctl restart iptables` would load the old ones',
+  'subnet-env.lease':
+    'subnet.env does not match the lease: edited by hand, copied from another host, or written for another network',
+  'flanneld.flags':
+    'flanneld.sh was edited by hand or written for other settings; flanneld reads its flags only when it starts',
+  'flanneld.healthz':
+    'supervisord says RUNNING but healthz does not answer 200: flanneld hangs, or --healthz-port differs',
+  'vxlan.device':
+    'flannel.<VNI> is missing or not as flanneld makes it (vxlan id, local address, dstport 8472, MTU iface-50, SUBNET.0/32): changed by hand, or flanneld never started its vxlan backend',
+  'vxlan.neighbours':
+    "flanneld's vxlan backend writes a peer's PERMANENT neighbour once, when the lease appears, and never restores it",
   'vxlan.fdb': "flanneld's vxlan backend writes a peer's fdb entry once, when the lease appears, and never restores it",
-  'certs.chain': 'the certificate set is not consistent: client.pem not signed by ca.pem, or client-key.pem not its key',
+  'certs.chain':
+    'the certificate set is not consistent: client.pem not signed by ca.pem, or client-key.pem not its key',
   'certs.expiry': 'the client certificate expires soon or has expired: etcd will refuse it',
   'certs.key-mode': 'client-key.pem is readable by other users than root',
 };
 
 /** The command for a drift check no specific rule explained. */
-function genericFix(c: Check, ctx: DoctorContext, T: (script: string, extra?: readonly string[], scope?: 'node' | 'cluster') => string, mine: readonly Lease[]): string {
+function genericFix(
+  c: Check,
+  ctx: DoctorContext,
+  T: (script: string, extra?: readonly string[], scope?: 'node' | 'cluster') => string,
+  mine: readonly Lease[],
+): string {
   const e = ctx.expect;
   if (c.status === 'error') return T('drift');
   if (c.fix) return T('drift', ['--fix']);
@@ -704,13 +873,18 @@ function genericFix(c: Check, ctx: DoctorContext, T: (script: string, extra?: re
     case 'lease.own':
     case 'lease.duplicate-ip': {
       const others = mine.filter((l) => !l.subnet.equals(e.subnet));
-      return others.length ? [supervisorctl(e, 'stop'), ...others.map((l) => deleteKeyCommand(ctx, e.api, l.key)), T('start')].join(' && ') : supervisorctl(e, 'restart');
+      return others.length
+        ? [supervisorctl(e, 'stop'), ...others.map((l) => deleteKeyCommand(ctx, e.api, l.key)), T('start')].join(' && ')
+        : supervisorctl(e, 'restart');
     }
     case 'lease.ttl':
     case 'flanneld.healthz':
       return supervisorctl(e, 'restart');
     case 'routes.own-subnet':
-      return (c.evidence ?? []).map((r) => shellLine(['ip', 'route', 'del', ...r.split(' ')])).join(' && ') || T('drift', ['--fix']);
+      return (
+        (c.evidence ?? []).map((r) => shellLine(['ip', 'route', 'del', ...r.split(' ')])).join(' && ') ||
+        T('drift', ['--fix'])
+      );
     case 'iptables.snat':
       return T('snat-fix');
     case 'iptables.reject':

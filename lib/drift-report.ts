@@ -2,21 +2,38 @@
 // textfile collector (written atomically: node_exporter must never read half a file), the
 // lock that keeps two cron runs from overlapping.
 
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync, mkdirSync } from 'node:fs';
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+  mkdirSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import type { Check } from './drift.ts';
 
 const MARK: Record<Check['status'], string> = { ok: 'ok   ', drift: 'DRIFT', error: 'ERROR' };
 
 /** Problems first, one line each; with `all`, the ok checks too. */
-export function formatDriftReport(node: string, checks: readonly Check[], exit: number, opts: { all?: boolean; fixed?: readonly string[] } = {}): string {
+export function formatDriftReport(
+  node: string,
+  checks: readonly Check[],
+  exit: number,
+  opts: { all?: boolean; fixed?: readonly string[] } = {},
+): string {
   const shown = checks.filter((c) => opts.all || c.status !== 'ok');
   const counts = { ok: 0, drift: 0, error: 0 };
   for (const c of checks) counts[c.status]++;
   const head = exit === 0 ? 'in sync' : exit === 1 ? 'DRIFT' : 'COULD NOT CHECK';
   return [
     `drift ${node}: ${head} (${counts.ok} ok, ${counts.drift} drift, ${counts.error} could not check)`,
-    ...shown.map((c) => `  ${MARK[c.status]} ${c.id.padEnd(20)} ${c.reason}${c.status === 'drift' && c.fix ? ' [--fix mends it]' : ''}`),
+    ...shown.map(
+      (c) =>
+        `  ${MARK[c.status]} ${c.id.padEnd(20)} ${c.reason}${c.status === 'drift' && c.fix ? ' [--fix mends it]' : ''}`,
+    ),
     ...(opts.fixed?.length ? ['fixed:', ...opts.fixed.map((f) => `  ${f}`)] : []),
   ].join('\n');
 }
@@ -24,7 +41,13 @@ export function formatDriftReport(node: string, checks: readonly Check[], exit: 
 const escapeLabel = (v: string) => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
 
 /** Prometheus text format: one gauge per check (1 ok, 0 drift, -1 could not check), last run, duration, exit. */
-export function formatTextfile(node: string, checks: readonly Check[], exit: number, at: Date, durationSeconds: number): string {
+export function formatTextfile(
+  node: string,
+  checks: readonly Check[],
+  exit: number,
+  at: Date,
+  durationSeconds: number,
+): string {
   const n = escapeLabel(node);
   const value = (c: Check) => (c.status === 'ok' ? 1 : c.status === 'drift' ? 0 : -1);
   return [

@@ -27,7 +27,7 @@ export class UsageError extends Error {
  *   `Network "172.7.0.0/33": prefix must be 0-32, e.g. 172.7.0.0/16`
  */
 export function invalid(field: string, value: unknown, rule: string, example?: string): UsageError {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  const shown = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
   return new UsageError(`${field} ${shown}: ${rule}${example ? `, e.g. ${example}` : ''}`);
 }
 

@@ -61,9 +61,18 @@ export function loadTls(conn: EtcdConnection): EtcdTls {
       throw invalid(flag, path, `cannot read (${(e as NodeJS.ErrnoException).code ?? e})`, '/opt/flannel/cert/ca.pem');
     }
   };
-  const tls = { ca: read('--cafile', conn.cafile), cert: read('--certfile', conn.certfile), key: read('--keyfile', conn.keyfile) };
+  const tls = {
+    ca: read('--cafile', conn.cafile),
+    cert: read('--certfile', conn.certfile),
+    key: read('--keyfile', conn.keyfile),
+  };
   if (Boolean(tls.cert) !== Boolean(tls.key)) {
-    throw invalid(tls.cert ? '--keyfile' : '--certfile', conn.keyfile ?? conn.certfile ?? '', 'client certificate and key go together', '--certfile client.pem --keyfile client-key.pem');
+    throw invalid(
+      tls.cert ? '--keyfile' : '--certfile',
+      conn.keyfile ?? conn.certfile ?? '',
+      'client certificate and key go together',
+      '--certfile client.pem --keyfile client-key.pem',
+    );
   }
   return tls;
 }
@@ -79,8 +88,10 @@ export function parseEndpoints(text: string | readonly string[], field = '--endp
     } catch {
       throw invalid(field, e, 'is not a URL', 'https://10.4.7.12:2379');
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(field, e, 'scheme must be http or https', 'https://10.4.7.12:2379');
-    if (u.pathname !== '/' && u.pathname !== '') throw invalid(field, e, 'must not carry a path', 'https://10.4.7.12:2379');
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw invalid(field, e, 'scheme must be http or https', 'https://10.4.7.12:2379');
+    if (u.pathname !== '/' && u.pathname !== '')
+      throw invalid(field, e, 'must not carry a path', 'https://10.4.7.12:2379');
   }
   return list;
 }
@@ -103,13 +114,34 @@ export function classifyError(err: unknown, endpoint: string, conn: EtcdConnecti
   const code = e?.code ?? '';
   const msg = String(e?.message ?? err);
   const at = `etcd ${endpoint}`;
-  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL')
+  if (
+    code === 'ECONNREFUSED' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
+    code === 'ENOTFOUND' ||
+    code === 'EADDRNOTAVAIL'
+  )
     return new EtcdError('unreachable', endpoint, `${at}: unreachable (${code})`, code);
-  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || code === 'ECONNABORTED' || code === 'ABORT_ERR' || /timeout|timed out/i.test(msg))
+  if (
+    code === 'ETIMEDOUT' ||
+    code === 'ESOCKETTIMEDOUT' ||
+    code === 'ECONNABORTED' ||
+    code === 'ABORT_ERR' ||
+    /timeout|timed out/i.test(msg)
+  )
     return new EtcdError('timeout', endpoint, `${at}: no answer within ${conn.timeoutMs ?? 3000} ms`, code);
   if (TLS_CA_CODES.has(code))
-    return new EtcdError('tls-ca', endpoint, `${at}: TLS: the server's certificate is not trusted by --cafile ${conn.cafile ?? '(none given)'} (${code})`, code);
-  if (/alert (bad certificate|certificate required|unknown ca|handshake failure)|ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|HANDSHAKE_FAILURE)/i.test(msg + code))
+    return new EtcdError(
+      'tls-ca',
+      endpoint,
+      `${at}: TLS: the server's certificate is not trusted by --cafile ${conn.cafile ?? '(none given)'} (${code})`,
+      code,
+    );
+  if (
+    /alert (bad certificate|certificate required|unknown ca|handshake failure)|ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|HANDSHAKE_FAILURE)/i.test(
+      msg + code,
+    )
+  )
     return new EtcdError(
       'tls-client-cert',
       endpoint,
@@ -118,8 +150,14 @@ export function classifyError(err: unknown, endpoint: string, conn: EtcdConnecti
         : `${at}: TLS: the server requires a client certificate; give --certfile and --keyfile`,
       code,
     );
-  if (code === 'EPROTO' || code === 'ECONNRESET' || /wrong version number|packet length too long|socket hang up/i.test(msg)) {
-    const scheme = endpoint.startsWith('https') ? 'https:// but the port speaks plain HTTP' : 'http:// but the port speaks TLS (use https://)';
+  if (
+    code === 'EPROTO' ||
+    code === 'ECONNRESET' ||
+    /wrong version number|packet length too long|socket hang up/i.test(msg)
+  ) {
+    const scheme = endpoint.startsWith('https')
+      ? 'https:// but the port speaks plain HTTP'
+      : 'http:// but the port speaks TLS (use https://)';
     return new EtcdError('tls-scheme', endpoint, `${at}: TLS: endpoint is ${scheme}`, code);
   }
   if (/ssl|tls|certificate/i.test(msg + code)) return new EtcdError('tls-other', endpoint, `${at}: TLS: ${msg}`, code);
@@ -155,14 +193,22 @@ function requestOnce(
         cert: tls.cert,
         key: tls.key,
         signal: AbortSignal.timeout(timeoutMs),
-        headers: body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+        headers:
+          body === undefined
+            ? {}
+            : { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const idx = Number(res.headers['x-etcd-index']);
-          resolve({ endpoint, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), etcdIndex: Number.isFinite(idx) ? idx : undefined });
+          resolve({
+            endpoint,
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            etcdIndex: Number.isFinite(idx) ? idx : undefined,
+          });
         });
         res.on('error', reject);
       },
@@ -194,7 +240,11 @@ export async function v2Request(
       const res = await requestOnce(endpoint, method, path, body, tls, conn);
       // etcd 3.4 without --enable-v2 answers the v2 paths with a plain-text 404
       if (res.status === 404 && !res.body.trimStart().startsWith('{')) {
-        throw new EtcdError('v2-disabled', endpoint, `etcd ${endpoint}: the v2 API is off (etcd 3.4 needs --enable-v2=true; flannel < v0.18 reads only v2)`);
+        throw new EtcdError(
+          'v2-disabled',
+          endpoint,
+          `etcd ${endpoint}: the v2 API is off (etcd 3.4 needs --enable-v2=true; flannel < v0.18 reads only v2)`,
+        );
       }
       return res;
     } catch (e) {
@@ -233,21 +283,48 @@ export interface V2PutOptions {
 }
 
 /** PUT a key; a lost compare-and-swap is an EtcdError of kind 'compare-failed'. */
-export async function v2Put(conn: EtcdConnection, tls: EtcdTls, key: string, value: string, opts: V2PutOptions = {}): Promise<V2Response> {
-  const res = await v2Request(conn, tls, 'PUT', key, { prevExist: opts.prevExist, prevValue: opts.prevValue, prevIndex: opts.prevIndex }, {
-    value,
-    ...(opts.ttl !== undefined ? { ttl: String(opts.ttl) } : {}),
-  });
+export async function v2Put(
+  conn: EtcdConnection,
+  tls: EtcdTls,
+  key: string,
+  value: string,
+  opts: V2PutOptions = {},
+): Promise<V2Response> {
+  const res = await v2Request(
+    conn,
+    tls,
+    'PUT',
+    key,
+    { prevExist: opts.prevExist, prevValue: opts.prevValue, prevIndex: opts.prevIndex },
+    {
+      value,
+      ...(opts.ttl !== undefined ? { ttl: String(opts.ttl) } : {}),
+    },
+  );
   if (res.status === 200 || res.status === 201) return res;
   const err = parseV2Error(res.body);
   if (err && (err.errorCode === 101 || err.errorCode === 105)) {
-    throw new EtcdError('compare-failed', res.endpoint, `etcd: ${key} changed while we wrote it (${err.message}${err.cause ? `: ${err.cause}` : ''}); read it again and retry`);
+    throw new EtcdError(
+      'compare-failed',
+      res.endpoint,
+      `etcd: ${key} changed while we wrote it (${err.message}${err.cause ? `: ${err.cause}` : ''}); read it again and retry`,
+    );
   }
-  throw new EtcdError('http', res.endpoint, `etcd ${res.endpoint}: PUT ${key} answered ${res.status}: ${err?.message ?? res.body.slice(0, 200)}`);
+  throw new EtcdError(
+    'http',
+    res.endpoint,
+    `etcd ${res.endpoint}: PUT ${key} answered ${res.status}: ${err?.message ?? res.body.slice(0, 200)}`,
+  );
 }
 
 /** The `curl` command equal to a v2 PUT, for --dry-run output (key material stays in its files). */
-export function v2PutCommand(conn: EtcdConnection, key: string, value: string, opts: V2PutOptions, why: string): Command {
+export function v2PutCommand(
+  conn: EtcdConnection,
+  key: string,
+  value: string,
+  opts: V2PutOptions,
+  why: string,
+): Command {
   const qs = new URLSearchParams();
   if (opts.prevExist !== undefined) qs.set('prevExist', String(opts.prevExist));
   if (opts.prevValue !== undefined) qs.set('prevValue', opts.prevValue);
@@ -295,7 +372,11 @@ function silenceDep0123(): void {
  * Run `fn` with an etcd3 client whose every unary call has a deadline, then close it.
  * etcd3 is imported here, lazily: a v2-only run never pays its ~300 ms load time.
  */
-export async function withV3<T>(conn: EtcdConnection, tls: EtcdTls, fn: (client: Etcd3Client) => Promise<T>): Promise<T> {
+export async function withV3<T>(
+  conn: EtcdConnection,
+  tls: EtcdTls,
+  fn: (client: Etcd3Client) => Promise<T>,
+): Promise<T> {
   silenceDep0123();
   const { Etcd3 } = await import('etcd3');
   const { noop } = await import('cockatiel');
@@ -310,7 +391,11 @@ export async function withV3<T>(conn: EtcdConnection, tls: EtcdTls, fn: (client:
       faultHandling: { host: () => noop, global: noop },
     });
   } catch (e) {
-    throw new EtcdError('tls-other', conn.endpoints[0] ?? '', `etcd: cannot use the TLS files (${(e as Error).message}); check --certfile/--keyfile are a matching pair`);
+    throw new EtcdError(
+      'tls-other',
+      conn.endpoints[0] ?? '',
+      `etcd: cannot use the TLS files (${(e as Error).message}); check --certfile/--keyfile are a matching pair`,
+    );
   }
   try {
     return await fn(client);
@@ -325,13 +410,22 @@ function classifyV3Error(err: unknown, conn: EtcdConnection): EtcdError {
   if (err instanceof EtcdError) return err;
   const msg = String((err as Error)?.message ?? err);
   const endpoint = conn.endpoints.join(',');
-  if (/deadline exceeded/i.test(msg)) return new EtcdError('timeout', endpoint, `etcd ${endpoint}: no answer within ${conn.timeoutMs ?? 3000} ms (v3)`);
+  if (/deadline exceeded/i.test(msg))
+    return new EtcdError('timeout', endpoint, `etcd ${endpoint}: no answer within ${conn.timeoutMs ?? 3000} ms (v3)`);
   if (/ECONNREFUSED|No connection established|UNAVAILABLE.*connect/i.test(msg) && !/certificate|SSL|TLS/i.test(msg))
     return new EtcdError('unreachable', endpoint, `etcd ${endpoint}: unreachable (v3): ${msg.split('\n')[0]}`);
   if (/self.signed|unable to verify|certificate verify failed|CERTIFICATE_VERIFY_FAILED/i.test(msg))
-    return new EtcdError('tls-ca', endpoint, `etcd ${endpoint}: TLS: the server's certificate is not trusted by --cafile ${conn.cafile ?? '(none)'}`);
+    return new EtcdError(
+      'tls-ca',
+      endpoint,
+      `etcd ${endpoint}: TLS: the server's certificate is not trusted by --cafile ${conn.cafile ?? '(none)'}`,
+    );
   if (/bad certificate|certificate required|unknown ca/i.test(msg))
-    return new EtcdError('tls-client-cert', endpoint, `etcd ${endpoint}: TLS: the server refused the client certificate ${conn.certfile ?? '(none given)'}`);
+    return new EtcdError(
+      'tls-client-cert',
+      endpoint,
+      `etcd ${endpoint}: TLS: the server refused the client certificate ${conn.certfile ?? '(none given)'}`,
+    );
   return new EtcdError('unreachable', endpoint, `etcd ${endpoint}: ${msg.split('\n')[0]}`);
 }
 
@@ -339,6 +433,11 @@ function classifyV3Error(err: unknown, conn: EtcdConnection): EtcdError {
 export async function v3GetPrefix(conn: EtcdConnection, tls: EtcdTls, prefix: string): Promise<V3Kv[]> {
   return withV3(conn, tls, async (client) => {
     const res = await client.getAll().prefix(prefix).exec();
-    return res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), lease: String(kv.lease), modRevision: String(kv.mod_revision) }));
+    return res.kvs.map((kv) => ({
+      key: kv.key.toString(),
+      value: kv.value.toString(),
+      lease: String(kv.lease),
+      modRevision: String(kv.mod_revision),
+    }));
   });
 }

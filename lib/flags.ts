@@ -9,7 +9,15 @@ import { posix } from 'node:path';
 import minimist from 'minimist';
 import { invalid, UsageError } from './errors.ts';
 import { Ip4, Ip4Net } from './ip4.ts';
-import { DEFAULT_CERTS, etcdApiFor, etcdApiMismatch, type Cluster, type ClusterNode, type EtcdApi, type EtcdApiSetting } from './cluster.ts';
+import {
+  DEFAULT_CERTS,
+  etcdApiFor,
+  etcdApiMismatch,
+  type Cluster,
+  type ClusterNode,
+  type EtcdApi,
+  type EtcdApiSetting,
+} from './cluster.ts';
 import { checkEndpoint, checkEtcdPrefix, checkIfaceName, checkPort, DEFAULT_ETCD_PREFIX } from './flanneld-files.ts';
 
 export type FlagType = 'string' | 'boolean' | 'number' | 'list';
@@ -44,7 +52,11 @@ type ValueOf<F extends FlagSpec> = F['type'] extends 'boolean'
 
 /** Booleans are always set (default false); others are undefined unless given or defaulted. */
 export type FlagValues<S extends FlagsSpec> = {
-  -readonly [K in keyof S]: S[K] extends { type: 'boolean' } ? boolean : S[K] extends { default: unknown } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined;
+  -readonly [K in keyof S]: S[K] extends { type: 'boolean' }
+    ? boolean
+    : S[K] extends { default: unknown }
+      ? ValueOf<S[K]>
+      : ValueOf<S[K]> | undefined;
 };
 
 export interface ParsedFlags<S extends FlagsSpec> {
@@ -63,31 +75,95 @@ export function defineFlags<const S extends FlagsSpec>(spec: S): S {
 // the shared groups
 
 export const commonFlags = defineFlags({
-  root: { type: 'string', default: '/', placeholder: 'DIR', help: 'treat DIR as / for every host file (a lab host, a chroot)', example: '/tmp/lab/hdss7-21' },
+  root: {
+    type: 'string',
+    default: '/',
+    placeholder: 'DIR',
+    help: 'treat DIR as / for every host file (a lab host, a chroot)',
+    example: '/tmp/lab/hdss7-21',
+  },
   'dry-run': { type: 'boolean', help: 'print the commands as a shell script instead of running them' },
   json: { type: 'boolean', help: 'print the result as JSON on stdout' },
-  cluster: { type: 'string', placeholder: 'FILE', help: 'the cluster file (JSON) that holds every value', example: '/etc/flannel-runbook/cluster.json' },
-  node: { type: 'string', placeholder: 'NAME', help: 'this host\'s node in the cluster file (default: the node whose publicIp is local)', example: 'hdss7-21' },
+  cluster: {
+    type: 'string',
+    placeholder: 'FILE',
+    help: 'the cluster file (JSON) that holds every value',
+    example: '/etc/flannel-runbook/cluster.json',
+  },
+  node: {
+    type: 'string',
+    placeholder: 'NAME',
+    help: "this host's node in the cluster file (default: the node whose publicIp is local)",
+    example: 'hdss7-21',
+  },
   quiet: { type: 'boolean', alias: 'q', help: 'print only warnings and errors' },
   help: { type: 'boolean', alias: 'h', help: 'show this help' },
 });
 
 export const etcdFlags = defineFlags({
-  endpoints: { type: 'list', placeholder: 'URLS', help: 'etcd client URLs, comma-separated', example: 'https://10.4.7.12:2379,https://10.4.7.21:2379' },
-  cafile: { type: 'string', default: DEFAULT_CERTS.cafile, placeholder: 'FILE', help: 'CA that signed the etcd server certificates' },
+  endpoints: {
+    type: 'list',
+    placeholder: 'URLS',
+    help: 'etcd client URLs, comma-separated',
+    example: 'https://10.4.7.12:2379,https://10.4.7.21:2379',
+  },
+  cafile: {
+    type: 'string',
+    default: DEFAULT_CERTS.cafile,
+    placeholder: 'FILE',
+    help: 'CA that signed the etcd server certificates',
+  },
   certfile: { type: 'string', default: DEFAULT_CERTS.certfile, placeholder: 'FILE', help: 'etcd client certificate' },
-  keyfile: { type: 'string', default: DEFAULT_CERTS.keyfile, placeholder: 'FILE', help: 'etcd client key, readable by root only' },
-  'etcd-prefix': { type: 'string', default: DEFAULT_ETCD_PREFIX, placeholder: 'KEY', help: 'etcd key prefix of the flannel network' },
-  'etcd-api': { type: 'string', default: 'auto', choices: ['v2', 'v3', 'auto'], placeholder: 'API', help: 'etcd API; auto: v2 for flannel < v0.18.0, v3 after' },
+  keyfile: {
+    type: 'string',
+    default: DEFAULT_CERTS.keyfile,
+    placeholder: 'FILE',
+    help: 'etcd client key, readable by root only',
+  },
+  'etcd-prefix': {
+    type: 'string',
+    default: DEFAULT_ETCD_PREFIX,
+    placeholder: 'KEY',
+    help: 'etcd key prefix of the flannel network',
+  },
+  'etcd-api': {
+    type: 'string',
+    default: 'auto',
+    choices: ['v2', 'v3', 'auto'],
+    placeholder: 'API',
+    help: 'etcd API; auto: v2 for flannel < v0.18.0, v3 after',
+  },
 });
 
 export const nodeFlags = defineFlags({
-  'public-ip': { type: 'string', placeholder: 'IP', help: 'this node\'s address on the shared L2 network', example: '10.4.7.21' },
-  subnet: { type: 'string', placeholder: 'CIDR', help: 'this node\'s flannel subnet (network form)', example: '172.7.21.0/24' },
+  'public-ip': {
+    type: 'string',
+    placeholder: 'IP',
+    help: "this node's address on the shared L2 network",
+    example: '10.4.7.21',
+  },
+  subnet: {
+    type: 'string',
+    placeholder: 'CIDR',
+    help: "this node's flannel subnet (network form)",
+    example: '172.7.21.0/24',
+  },
   iface: { type: 'string', placeholder: 'NAME', help: 'interface that carries the public IP', example: 'eth0' },
   network: { type: 'string', placeholder: 'CIDR', help: 'the flannel (pod) network', example: '172.7.0.0/16' },
-  bridge: { type: 'string', default: 'docker0', placeholder: 'NAME', help: 'docker bridge whose bip is the node subnet' },
-  'healthz-port': { type: 'number', default: 2401, min: 1, max: 65535, placeholder: 'PORT', help: 'flanneld healthz port' },
+  bridge: {
+    type: 'string',
+    default: 'docker0',
+    placeholder: 'NAME',
+    help: 'docker bridge whose bip is the node subnet',
+  },
+  'healthz-port': {
+    type: 'number',
+    default: 2401,
+    min: 1,
+    max: 65535,
+    placeholder: 'PORT',
+    help: 'flanneld healthz port',
+  },
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -95,7 +171,10 @@ export const nodeFlags = defineFlags({
 
 function flagExample(name: string, f: FlagSpec): string {
   if (f.type === 'boolean') return `--${name}`;
-  const v = f.example ?? (f.choices ? f.choices[0] : undefined) ?? (f.default !== undefined ? String(f.default) : (f.placeholder ?? 'VALUE'));
+  const v =
+    f.example ??
+    (f.choices ? f.choices[0] : undefined) ??
+    (f.default !== undefined ? String(f.default) : (f.placeholder ?? 'VALUE'));
   return `--${name} ${v}`;
 }
 
@@ -110,7 +189,11 @@ export interface ParseOptions {
  * Forms: `--name value`, `--name=value`, `--flag`, `--no-flag`, `-h`; `--` ends the flags.
  * A boolean followed by the word true/false takes it (as minimist does).
  */
-export function parseFlags<const S extends FlagsSpec>(argv: readonly string[], spec: S, opts: ParseOptions = {}): ParsedFlags<S> {
+export function parseFlags<const S extends FlagsSpec>(
+  argv: readonly string[],
+  spec: S,
+  opts: ParseOptions = {},
+): ParsedFlags<S> {
   const byAlias = new Map<string, string>();
   for (const [name, f] of Object.entries(spec)) if (f.alias) byAlias.set(f.alias, name);
 
@@ -174,7 +257,9 @@ export function parseFlags<const S extends FlagsSpec>(argv: readonly string[], s
 
   const max = opts.positionals ?? 0;
   if (positionals.length > max) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[max])}${max === 0 ? ': this script takes only flags' : `: at most ${max}`}; see --help`);
+    throw new UsageError(
+      `unexpected argument ${JSON.stringify(positionals[max])}${max === 0 ? ': this script takes only flags' : `: at most ${max}`}; see --help`,
+    );
   }
 
   const names = Object.keys(spec);
@@ -187,7 +272,8 @@ export function parseFlags<const S extends FlagsSpec>(argv: readonly string[], s
   for (const name of names) {
     const f = spec[name]!;
     if (!explicit.has(name)) {
-      values[name] = f.type === 'boolean' ? (f.default ?? false) : Array.isArray(f.default) ? [...f.default] : f.default;
+      values[name] =
+        f.type === 'boolean' ? (f.default ?? false) : Array.isArray(f.default) ? [...f.default] : f.default;
       continue;
     }
     values[name] = convert(name, f, raw[name]);
@@ -210,10 +296,17 @@ function convert(name: string, f: FlagSpec, v: unknown): unknown {
   }
   if (f.type === 'list') {
     const items = text.split(',').map((s) => s.trim());
-    if (items.some((s) => s === '')) throw invalid(field, text, 'is a comma-separated list without empty items', f.example);
+    if (items.some((s) => s === ''))
+      throw invalid(field, text, 'is a comma-separated list without empty items', f.example);
     return items;
   }
-  if (text === '') throw invalid(field, text, 'must not be empty', f.example ?? (f.default !== undefined ? String(f.default) : undefined));
+  if (text === '')
+    throw invalid(
+      field,
+      text,
+      'must not be empty',
+      f.example ?? (f.default !== undefined ? String(f.default) : undefined),
+    );
   if (f.choices && !f.choices.includes(text)) {
     throw invalid(field, text, `must be one of ${f.choices.join(', ')}`, f.choices[0]);
   }
@@ -304,7 +397,8 @@ export function resolveSettings(flags: AnyParsed, cluster?: Cluster, node?: Clus
   const endpointsRaw = pick('endpoints', cluster?.etcd.endpoints);
   const endpoints = Array.isArray(endpointsRaw) ? endpointsRaw.map((e) => checkEndpoint('--endpoints', e)) : [];
   const apiSetting = String(pick('etcd-api', cluster?.etcd.api) ?? 'auto') as EtcdApiSetting;
-  if (!['v2', 'v3', 'auto'].includes(apiSetting)) throw invalid('--etcd-api', apiSetting, 'must be one of v2, v3, auto', 'auto');
+  if (!['v2', 'v3', 'auto'].includes(apiSetting))
+    throw invalid('--etcd-api', apiSetting, 'must be one of v2, v3, auto', 'auto');
   const prefix = checkEtcdPrefix('--etcd-prefix', pick('etcd-prefix', cluster?.etcd.prefix) ?? DEFAULT_ETCD_PREFIX);
   const file = (name: 'cafile' | 'certfile' | 'keyfile') => {
     const x = pick(name, cluster?.etcd[name]) ?? DEFAULT_CERTS[name];
@@ -323,10 +417,20 @@ export function resolveSettings(flags: AnyParsed, cluster?: Cluster, node?: Clus
   const iface = ifaceText === undefined ? undefined : checkIfaceName('--iface', ifaceText);
 
   if (network && subnet && !network.containsNet(subnet)) {
-    throw invalid('--subnet', subnet.toString(), `must lie inside the network ${network}`, `${network.network().ip.add(2 ** (32 - Math.max(subnet.prefix, network.prefix)))}/${subnet.prefix}`);
+    throw invalid(
+      '--subnet',
+      subnet.toString(),
+      `must lie inside the network ${network}`,
+      `${network.network().ip.add(2 ** (32 - Math.max(subnet.prefix, network.prefix)))}/${subnet.prefix}`,
+    );
   }
   if (network && publicIp && network.contains(publicIp)) {
-    throw invalid('--public-ip', publicIp.toString(), `must be the host's address, outside the pod network ${network}`, '10.4.7.21');
+    throw invalid(
+      '--public-ip',
+      publicIp.toString(),
+      `must be the host's address, outside the pod network ${network}`,
+      '10.4.7.21',
+    );
   }
 
   const bridge = checkIfaceName('--bridge', pick('bridge', cluster?.bridge) ?? 'docker0', 'docker0');

@@ -175,10 +175,17 @@ export function flanneldFlags(s: FlanneldSettings): FlanneldFlag[] {
   }
   const endpoints = s.endpoints.map((e, i) => checkEndpoint(`endpoints[${i}]`, e));
   if (new Set(endpoints).size !== endpoints.length) {
-    throw invalid('endpoints', endpoints.join(','), 'lists the same URL twice', 'https://10.4.7.12:2379,https://10.4.7.21:2379');
+    throw invalid(
+      'endpoints',
+      endpoints.join(','),
+      'lists the same URL twice',
+      'https://10.4.7.12:2379,https://10.4.7.21:2379',
+    );
   }
   if ((s.keyfile === undefined) !== (s.certfile === undefined)) {
-    throw new UsageError('keyfile/certfile: give both or neither (a client certificate needs its key), e.g. keyfile ./cert/client-key.pem with certfile ./cert/client.pem');
+    throw new UsageError(
+      'keyfile/certfile: give both or neither (a client certificate needs its key), e.g. keyfile ./cert/client-key.pem with certfile ./cert/client.pem',
+    );
   }
   const flags: FlanneldFlag[] = [
     { name: 'public-ip', value: publicIp },
@@ -187,8 +194,10 @@ export function flanneldFlags(s: FlanneldSettings): FlanneldFlag[] {
   if (s.etcdPrefix !== undefined && checkEtcdPrefix('etcdPrefix', s.etcdPrefix) !== DEFAULT_ETCD_PREFIX) {
     flags.push({ name: 'etcd-prefix', value: s.etcdPrefix });
   }
-  if (s.keyfile !== undefined) flags.push({ name: 'etcd-keyfile', value: nonEmpty('keyfile', s.keyfile, './cert/client-key.pem') });
-  if (s.certfile !== undefined) flags.push({ name: 'etcd-certfile', value: nonEmpty('certfile', s.certfile, './cert/client.pem') });
+  if (s.keyfile !== undefined)
+    flags.push({ name: 'etcd-keyfile', value: nonEmpty('keyfile', s.keyfile, './cert/client-key.pem') });
+  if (s.certfile !== undefined)
+    flags.push({ name: 'etcd-certfile', value: nonEmpty('certfile', s.certfile, './cert/client.pem') });
   if (s.cafile !== undefined) flags.push({ name: 'etcd-cafile', value: nonEmpty('cafile', s.cafile, './cert/ca.pem') });
   flags.push({ name: 'iface', value: checkIfaceName('iface', s.iface) });
   flags.push({ name: 'subnet-file', value: nonEmpty('subnetFile', s.subnetFile, './subnet.env') });
@@ -213,7 +222,12 @@ export function flanneldFlags(s: FlanneldSettings): FlanneldFlag[] {
     // 'iface' may repeat in flanneld (several candidate interfaces); the rest would silently
     // override what the settings say
     if (set.has(f.name) && f.name !== 'iface') {
-      throw invalid('extraArgs', `--${f.name}=${f.value}`, `--${f.name} is already set from the settings; change the setting instead`, '--v=2');
+      throw invalid(
+        'extraArgs',
+        `--${f.name}=${f.value}`,
+        `--${f.name} is already set from the settings; change the setting instead`,
+        '--v=2',
+      );
     }
     flags.push(f);
   }
@@ -281,29 +295,27 @@ export function renderSupervisorIni(s: ProgramSettings): string {
   const f = programFields(s);
   // supervisord splits `command` like a shell (shlex), so a path with blanks needs quotes
   const command = iniValue('command', shellQuote(f.command), '/opt/flannel/flanneld.sh');
-  return (
-    `${[
-      `[program:${f.program}]`,
-      `command=${command}`,
-      'numprocs=1',
-      `directory=${iniValue('directory', f.directory, '/opt/flannel')}`,
-      'autostart=true',
-      'autorestart=true',
-      `startsecs=${f.startSecs}`,
-      'startretries=3',
-      // flanneld exits 2 on SIGQUIT (Go's goroutine dump), which is how supervisord stops it
-      'exitcodes=0,2',
-      'stopsignal=QUIT',
-      'stopwaitsecs=10',
-      `user=${f.user}`,
-      'redirect_stderr=true',
-      `stdout_logfile=${iniValue('logFile', f.logFile, '/data/logs/flanneld/flanneld.stdout.log')}`,
-      'stdout_logfile_maxbytes=64MB',
-      'stdout_logfile_backups=4',
-      'stdout_capture_maxbytes=1MB',
-      'stdout_events_enabled=false',
-    ].join('\n')}\n`
-  );
+  return `${[
+    `[program:${f.program}]`,
+    `command=${command}`,
+    'numprocs=1',
+    `directory=${iniValue('directory', f.directory, '/opt/flannel')}`,
+    'autostart=true',
+    'autorestart=true',
+    `startsecs=${f.startSecs}`,
+    'startretries=3',
+    // flanneld exits 2 on SIGQUIT (Go's goroutine dump), which is how supervisord stops it
+    'exitcodes=0,2',
+    'stopsignal=QUIT',
+    'stopwaitsecs=10',
+    `user=${f.user}`,
+    'redirect_stderr=true',
+    `stdout_logfile=${iniValue('logFile', f.logFile, '/data/logs/flanneld/flanneld.stdout.log')}`,
+    'stdout_logfile_maxbytes=64MB',
+    'stdout_logfile_backups=4',
+    'stdout_capture_maxbytes=1MB',
+    'stdout_events_enabled=false',
+  ].join('\n')}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,32 +336,30 @@ function systemdPath(field: string, value: string, example: string): string {
  */
 export function renderSystemdUnit(s: ProgramSettings): string {
   const f = programFields(s);
-  return (
-    `${[
-      '[Unit]',
-      `Description=flannel overlay network agent (${f.program})`,
-      'Documentation=https://github.com/flannel-io/flannel',
-      // flanneld needs the public interface up and etcd reachable; etcd.service is only an
-      // ordering hint (harmless when etcd runs elsewhere)
-      'Wants=network-online.target',
-      'After=network-online.target etcd.service',
-      '',
-      '[Service]',
-      'Type=simple',
-      `User=${f.user}`,
-      `WorkingDirectory=${systemdPath('directory', f.directory, '/opt/flannel')}`,
-      `ExecStart=${systemdPath('command', f.command, '/opt/flannel/flanneld.sh')}`,
-      'Restart=on-failure',
-      'RestartSec=5',
-      // the runbook's exitcodes=0,2: exit 2 is flanneld stopping on a signal, not a failure
-      'SuccessExitStatus=2',
-      `StandardOutput=append:${systemdPath('logFile', f.logFile, '/data/logs/flanneld/flanneld.stdout.log')}`,
-      'StandardError=inherit',
-      '',
-      '[Install]',
-      'WantedBy=multi-user.target',
-    ].join('\n')}\n`
-  );
+  return `${[
+    '[Unit]',
+    `Description=flannel overlay network agent (${f.program})`,
+    'Documentation=https://github.com/flannel-io/flannel',
+    // flanneld needs the public interface up and etcd reachable; etcd.service is only an
+    // ordering hint (harmless when etcd runs elsewhere)
+    'Wants=network-online.target',
+    'After=network-online.target etcd.service',
+    '',
+    '[Service]',
+    'Type=simple',
+    `User=${f.user}`,
+    `WorkingDirectory=${systemdPath('directory', f.directory, '/opt/flannel')}`,
+    `ExecStart=${systemdPath('command', f.command, '/opt/flannel/flanneld.sh')}`,
+    'Restart=on-failure',
+    'RestartSec=5',
+    // the runbook's exitcodes=0,2: exit 2 is flanneld stopping on a signal, not a failure
+    'SuccessExitStatus=2',
+    `StandardOutput=append:${systemdPath('logFile', f.logFile, '/data/logs/flanneld/flanneld.stdout.log')}`,
+    'StandardError=inherit',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+  ].join('\n')}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,7 +375,12 @@ export function renderSystemdUnit(s: ProgramSettings): string {
 export function programNameFor(nodeName: string): string {
   const label = nonEmpty('node name', nodeName, 'hdss7-21').split('.')[0]!;
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,54}$/.test(label)) {
-    throw invalid('node name', nodeName, 'must start with a letter or digit and hold only A-Z a-z 0-9 _ - (and dots)', 'hdss7-21');
+    throw invalid(
+      'node name',
+      nodeName,
+      'must start with a letter or digit and hold only A-Z a-z 0-9 _ - (and dots)',
+      'hdss7-21',
+    );
   }
   const m = /^[A-Za-z]+(\d+(?:-\d+)+)$/.exec(label);
   return `flanneld-${m ? m[1] : label}`;
@@ -490,7 +505,9 @@ export function parseFlanneldSh(text: string): ParsedLauncher {
     const { flags, args } = parseFlagWords(cmd.slice(i + 1));
     return { command: bin, exec, flags, args };
   }
-  throw new UsageError('flanneld.sh: no command runs flanneld (expected a line like "./flanneld --public-ip=10.4.7.21 ..."), e.g. the output of renderFlanneldSh');
+  throw new UsageError(
+    'flanneld.sh: no command runs flanneld (expected a line like "./flanneld --public-ip=10.4.7.21 ..."), e.g. the output of renderFlanneldSh',
+  );
 }
 
 export interface FlagDifference {
@@ -514,7 +531,10 @@ function flagTable(flags: readonly FlanneldFlag[]): Map<string, string> {
  * What differs between the flags we would write and the flags a launcher passes, ignoring
  * order, and taking an absent flag as flanneld's default (see FLANNELD_DEFAULTS).
  */
-export function compareFlanneldFlags(expected: readonly FlanneldFlag[], actual: readonly FlanneldFlag[]): FlagDifference[] {
+export function compareFlanneldFlags(
+  expected: readonly FlanneldFlag[],
+  actual: readonly FlanneldFlag[],
+): FlagDifference[] {
   const e = flagTable(expected);
   const a = flagTable(actual);
   const names = [...new Set([...e.keys(), ...a.keys()])];
@@ -522,7 +542,8 @@ export function compareFlanneldFlags(expected: readonly FlanneldFlag[], actual: 
   for (const name of names) {
     const ev = e.get(name) ?? FLANNELD_DEFAULTS[name];
     const av = a.get(name) ?? FLANNELD_DEFAULTS[name];
-    if (ev !== av) out.push({ name, ...(ev !== undefined && { expected: ev }), ...(av !== undefined && { actual: av }) });
+    if (ev !== av)
+      out.push({ name, ...(ev !== undefined && { expected: ev }), ...(av !== undefined && { actual: av }) });
   }
   return out;
 }

@@ -31,42 +31,49 @@ export const KNOWN_LOG_ERRORS: readonly KnownLogError[] = [
   {
     id: 'config-v2-missing',
     pattern: /Couldn't fetch network config: 100: Key not found/,
-    meaning: 'flanneld (v0.11-v0.17, etcd v2 API) finds no network config in the v2 key space: it was never written, or it was written with the v3 API (`etcdctl put`), which v0.11 cannot see',
+    meaning:
+      'flanneld (v0.11-v0.17, etcd v2 API) finds no network config in the v2 key space: it was never written, or it was written with the v3 API (`etcdctl put`), which v0.11 cannot see',
     fix: 'write it through v2: scripts/etcd-config.ts --etcd-api v2 --network 172.7.0.0/16 --backend host-gw ...',
   },
   {
     id: 'config-v3-missing',
     pattern: /flannel config not found in etcd store\. Did you create your config using etcdv3 API\?/,
-    meaning: 'flanneld (v0.18+, etcd v3 API) finds no network config in the v3 key space: it was written only with the v2 API (`etcdctl set`)',
+    meaning:
+      'flanneld (v0.18+, etcd v3 API) finds no network config in the v3 key space: it was written only with the v2 API (`etcdctl set`)',
     fix: 'write it through v3: scripts/etcd-config.ts --etcd-api v3 ... (or --migrate v2-to-v3)',
   },
   {
     id: 'etcd-v2-disabled',
     pattern: /response is invalid json/,
-    meaning: 'etcd answers the v2 keys API with a plain-text 404: etcd 3.4+ runs without --enable-v2=true, and flanneld v0.11 speaks only v2',
+    meaning:
+      'etcd answers the v2 keys API with a plain-text 404: etcd 3.4+ runs without --enable-v2=true, and flanneld v0.11 speaks only v2',
     fix: 'start every etcd member with --enable-v2=true (etcd 3.5 is the last release with v2), or upgrade flannel to v0.18+ (v3)',
   },
   {
     id: 'tls-unknown-ca',
     pattern: /x509: certificate signed by unknown authority/,
-    meaning: "flanneld does not trust etcd's server certificate: --etcd-cafile is missing or is not the CA that signed etcd's certificate",
+    meaning:
+      "flanneld does not trust etcd's server certificate: --etcd-cafile is missing or is not the CA that signed etcd's certificate",
     fix: 'copy the cluster CA again (scripts/certs.ts --from ...) and check --etcd-cafile=./cert/ca.pem in flanneld.sh',
   },
   {
     id: 'tls-bad-certificate',
     pattern: /remote error: tls: bad certificate|client didn't provide a certificate/,
-    meaning: 'etcd refused the client certificate: --etcd-certfile/--etcd-keyfile are missing, or the certificate is not signed by the CA etcd trusts (--trusted-ca-file)',
+    meaning:
+      'etcd refused the client certificate: --etcd-certfile/--etcd-keyfile are missing, or the certificate is not signed by the CA etcd trusts (--trusted-ca-file)',
     fix: 'copy client.pem AND client-key.pem (the runbook forgets the key) with scripts/certs.ts, and check both flags in flanneld.sh',
   },
   {
     id: 'tls-scheme',
     pattern: /error #0: (unexpected )?EOF$|malformed HTTP response/,
-    meaning: 'the endpoint scheme does not match the port: http:// to a TLS port (or the connection was cut mid-answer)',
+    meaning:
+      'the endpoint scheme does not match the port: http:// to a TLS port (or the connection was cut mid-answer)',
     fix: 'use https:// endpoints for a TLS etcd (--etcd-endpoints=https://10.4.7.12:2379,...)',
   },
   {
     id: 'etcd-unreachable',
-    pattern: /etcd cluster is unavailable or misconfigured; error #0: dial tcp [^:]+:\d+: (connect: connection refused|i\/o timeout|connect: no route to host)/,
+    pattern:
+      /etcd cluster is unavailable or misconfigured; error #0: dial tcp [^:]+:\d+: (connect: connection refused|i\/o timeout|connect: no route to host)/,
     meaning: 'no etcd endpoint answers: etcd is down, or the endpoints/ports are wrong, or a firewall rejects 2379',
     fix: 'check etcd (etcdctl endpoint health) and --etcd-endpoints; allow tcp/2379 in INPUT on the etcd hosts',
   },
@@ -79,7 +86,8 @@ export const KNOWN_LOG_ERRORS: readonly KnownLogError[] = [
   {
     id: 'healthz-port-busy',
     pattern: /Start healthz server error\. listen tcp .*: bind: address already in use/,
-    meaning: 'another process (usually a second flanneld) already holds the healthz port; this flanneld panicked (exit 2, which the runbook ini counts as expected)',
+    meaning:
+      'another process (usually a second flanneld) already holds the healthz port; this flanneld panicked (exit 2, which the runbook ini counts as expected)',
     fix: 'find it with `ss -ltnp | grep 2401` and stop the duplicate (supervisorctl status)',
   },
   {
@@ -103,7 +111,8 @@ export const KNOWN_LOG_ERRORS: readonly KnownLogError[] = [
   {
     id: 'sigquit',
     pattern: /^SIGQUIT: quit/,
-    meaning: "flanneld was stopped with SIGQUIT (the runbook's stopsignal=QUIT): Go dumps its goroutines and exits 2, which exitcodes=0,2 accepts",
+    meaning:
+      "flanneld was stopped with SIGQUIT (the runbook's stopsignal=QUIT): Go dumps its goroutines and exits 2, which exitcodes=0,2 accepts",
     fix: 'nothing to fix; stopsignal=TERM gives a clean shutdown log instead',
   },
   {
@@ -138,7 +147,9 @@ export function explainLog(text: string): ExplainedLine[] {
 export function formatExplained(items: readonly ExplainedLine[]): string {
   return items
     .map(({ line, known }) =>
-      known ? `  ${line.raw}\n    -> ${known.meaning}\n    fix: ${known.fix}` : `  ${line.raw}\n    -> an error line this toolkit does not know; read it above`,
+      known
+        ? `  ${line.raw}\n    -> ${known.meaning}\n    fix: ${known.fix}`
+        : `  ${line.raw}\n    -> an error line this toolkit does not know; read it above`,
     )
     .join('\n');
 }

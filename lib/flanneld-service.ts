@@ -7,7 +7,13 @@
 import { posix } from 'node:path';
 import { invalid, UsageError } from './errors.ts';
 import { rooted } from './flags.ts';
-import { renderFlanneldSh, renderSupervisorIni, renderSystemdUnit, type FlanneldSettings, type ProgramSettings } from './flanneld-files.ts';
+import {
+  renderFlanneldSh,
+  renderSupervisorIni,
+  renderSystemdUnit,
+  type FlanneldSettings,
+  type ProgramSettings,
+} from './flanneld-files.ts';
 import type { Ip4, Ip4Net } from './ip4.ts';
 import type { Lease } from './lease.ts';
 import { subnetFitsConfig, type NetworkConfig } from './netconfig.ts';
@@ -67,11 +73,17 @@ export interface RenderedFiles {
 }
 
 /** flanneld's flags for this node, as start writes them into flanneld.sh (and drift expects them). */
-export function launcherSettings(i: Pick<StartInput, 'root' | 'publicIp' | 'endpoints' | 'tls' | 'iface' | 'healthzPort' | 'etcdPrefix'>): FlanneldSettings {
+export function launcherSettings(
+  i: Pick<StartInput, 'root' | 'publicIp' | 'endpoints' | 'tls' | 'iface' | 'healthzPort' | 'etcdPrefix'>,
+): FlanneldSettings {
   return {
     publicIp: i.publicIp,
     endpoints: i.endpoints,
-    ...(i.tls && { keyfile: launcherPath(i.root, i.tls.keyfile), certfile: launcherPath(i.root, i.tls.certfile), cafile: launcherPath(i.root, i.tls.cafile) }),
+    ...(i.tls && {
+      keyfile: launcherPath(i.root, i.tls.keyfile),
+      certfile: launcherPath(i.root, i.tls.certfile),
+      cafile: launcherPath(i.root, i.tls.cafile),
+    }),
     iface: i.iface,
     subnetFile: './subnet.env',
     healthzPort: i.healthzPort,
@@ -82,7 +94,12 @@ export function launcherSettings(i: Pick<StartInput, 'root' | 'publicIp' | 'endp
 }
 
 export function renderServiceFiles(i: StartInput): RenderedFiles {
-  const expectedEnv: SubnetEnv = { network: i.network.network(), subnet: i.subnet.gatewayForm(), mtu: i.mtu, ipMasq: false };
+  const expectedEnv: SubnetEnv = {
+    network: i.network.network(),
+    subnet: i.subnet.gatewayForm(),
+    mtu: i.mtu,
+    ipMasq: false,
+  };
   const program: ProgramSettings = {
     program: i.program,
     command: i.paths.flanneldSh,
@@ -121,22 +138,44 @@ export function planStart(i: StartInput, files: RenderedFiles, seen: ObservedSer
   if (!seen.logDirExists) a.push(makeDir(p.logDir, "flanneld's log (supervisord's stdout_logfile) goes here"));
   const envChanged = seen.subnetEnv !== files.subnetEnv;
   const shChanged = seen.flanneldSh !== files.flanneldSh;
-  if (envChanged) a.push(write(p.subnetEnv, files.subnetEnv, `subnet.env names ${i.subnet}, the subnet docker0 already uses, so flanneld reclaims it`));
-  if (shChanged) a.push(write(p.flanneldSh, files.flanneldSh, `flanneld's flags for ${i.publicIp} on ${i.iface}`, 0o755));
+  if (envChanged)
+    a.push(
+      write(
+        p.subnetEnv,
+        files.subnetEnv,
+        `subnet.env names ${i.subnet}, the subnet docker0 already uses, so flanneld reclaims it`,
+      ),
+    );
+  if (shChanged)
+    a.push(write(p.flanneldSh, files.flanneldSh, `flanneld's flags for ${i.publicIp} on ${i.iface}`, 0o755));
   const ctl = (args: string[], why: string) => run({ argv: ['supervisorctl', '-c', p.supervisorConf, ...args], why });
   if (i.manager === 'systemd') {
     const unitChanged = seen.unit !== files.unit;
     if (unitChanged) a.push(write(p.unit, files.unit, `systemd unit for ${i.program}`));
     if (unitChanged) a.push(run({ argv: ['systemctl', 'daemon-reload'], why: 'systemd reads the new unit' }));
-    if (unitChanged || envChanged || shChanged) a.push(run({ argv: ['systemctl', 'enable', '--now', `${i.program}.service`], why: 'start it now and at boot' }));
-    if (!unitChanged && (envChanged || shChanged)) a.push(run({ argv: ['systemctl', 'restart', `${i.program}.service`], why: 'flanneld reads its flags and subnet.env only at start' }));
+    if (unitChanged || envChanged || shChanged)
+      a.push(run({ argv: ['systemctl', 'enable', '--now', `${i.program}.service`], why: 'start it now and at boot' }));
+    if (!unitChanged && (envChanged || shChanged))
+      a.push(
+        run({
+          argv: ['systemctl', 'restart', `${i.program}.service`],
+          why: 'flanneld reads its flags and subnet.env only at start',
+        }),
+      );
     return a;
   }
   const iniChanged = seen.ini !== files.ini;
   if (iniChanged) a.push(write(p.ini, files.ini, `supervisord program ${i.program}`));
   const running = seen.status && (seen.status.state === 'RUNNING' || seen.status.state === 'STARTING');
   if (iniChanged || !seen.status || seen.status.state === 'UNKNOWN') {
-    a.push(ctl(['update'], iniChanged ? `load ${i.program} into supervisord (starts it, or restarts it with the new settings)` : `supervisord does not know ${i.program} yet`));
+    a.push(
+      ctl(
+        ['update'],
+        iniChanged
+          ? `load ${i.program} into supervisord (starts it, or restarts it with the new settings)`
+          : `supervisord does not know ${i.program} yet`,
+      ),
+    );
   } else if (envChanged || shChanged) {
     a.push(ctl(['restart', i.program], 'flanneld reads its flags and subnet.env only at start'));
   } else if (!running) {
@@ -151,20 +190,42 @@ export function planStart(i: StartInput, files: RenderedFiles, seen: ObservedSer
  * - our IP already holding another subnet: flanneld would reuse it and ignore subnet.env;
  * - no config, or our subnet outside what the config allows: it would wait, or pick a random subnet.
  */
-export function checkStartPreconditions(i: Pick<StartInput, 'publicIp' | 'subnet'>, config: NetworkConfig | undefined, leases: readonly Lease[], api: string): void {
+export function checkStartPreconditions(
+  i: Pick<StartInput, 'publicIp' | 'subnet'>,
+  config: NetworkConfig | undefined,
+  leases: readonly Lease[],
+  api: string,
+): void {
   if (!config) {
-    throw new UsageError(`no network config in etcd (${api} API): flanneld would wait forever; write it first (scripts/etcd-config.ts --network ... --backend host-gw)`);
+    throw new UsageError(
+      `no network config in etcd (${api} API): flanneld would wait forever; write it first (scripts/etcd-config.ts --network ... --backend host-gw)`,
+    );
   }
   if (!subnetFitsConfig(config, i.subnet)) {
-    throw invalid('--subnet', i.subnet.toString(), `does not fit the network config (Network ${config.network}, SubnetLen ${config.subnetLen}, SubnetMin ${config.subnetMin}, SubnetMax ${config.subnetMax}); flanneld would pick a random subnet`, `${config.subnetMin}/${config.subnetLen}`);
+    throw invalid(
+      '--subnet',
+      i.subnet.toString(),
+      `does not fit the network config (Network ${config.network}, SubnetLen ${config.subnetLen}, SubnetMin ${config.subnetMin}, SubnetMax ${config.subnetMax}); flanneld would pick a random subnet`,
+      `${config.subnetMin}/${config.subnetLen}`,
+    );
   }
   const holder = leases.find((l) => l.subnet.equals(i.subnet) && !l.publicIp.equals(i.publicIp));
   if (holder) {
-    throw invalid('--subnet', i.subnet.toString(), `is leased to ${holder.publicIp} (${holder.key}); flanneld would silently take that live lease over. Pick this node's own subnet, or delete the stale lease if that node is gone`, '172.7.21.0/24');
+    throw invalid(
+      '--subnet',
+      i.subnet.toString(),
+      `is leased to ${holder.publicIp} (${holder.key}); flanneld would silently take that live lease over. Pick this node's own subnet, or delete the stale lease if that node is gone`,
+      '172.7.21.0/24',
+    );
   }
   const own = leases.find((l) => l.publicIp.equals(i.publicIp) && !l.subnet.equals(i.subnet));
   if (own) {
-    throw invalid('--subnet', i.subnet.toString(), `but ${i.publicIp} already holds ${own.subnet} (${own.key}); flanneld would reuse that lease and rewrite subnet.env, so docker0 would not match. Use --subnet ${own.subnet}, or delete that lease first`, own.subnet.toString());
+    throw invalid(
+      '--subnet',
+      i.subnet.toString(),
+      `but ${i.publicIp} already holds ${own.subnet} (${own.key}); flanneld would reuse that lease and rewrite subnet.env, so docker0 would not match. Use --subnet ${own.subnet}, or delete that lease first`,
+      own.subnet.toString(),
+    );
   }
 }
 
@@ -176,11 +237,35 @@ export interface Readiness {
 }
 
 /** Is flanneld up, as the operator means it? Each part says what it saw. */
-export function readiness(i: Pick<StartInput, 'publicIp' | 'subnet'>, status: ProgramStatus | undefined, leases: readonly Lease[] | undefined, env: SubnetEnv | undefined, expectedEnv: SubnetEnv): Readiness {
-  const sup = status ? (status.state === 'RUNNING' ? 'RUNNING' : `${status.state}${status.detail ? ` (${status.detail})` : ''}`) : 'not loaded';
+export function readiness(
+  i: Pick<StartInput, 'publicIp' | 'subnet'>,
+  status: ProgramStatus | undefined,
+  leases: readonly Lease[] | undefined,
+  env: SubnetEnv | undefined,
+  expectedEnv: SubnetEnv,
+): Readiness {
+  const sup = status
+    ? status.state === 'RUNNING'
+      ? 'RUNNING'
+      : `${status.state}${status.detail ? ` (${status.detail})` : ''}`
+    : 'not loaded';
   const mine = leases?.find((l) => l.publicIp.equals(i.publicIp));
-  const lease = leases === undefined ? 'etcd not answering' : !mine ? 'no lease yet' : mine.subnet.equals(i.subnet) ? `${mine.subnet} ok` : `holds ${mine.subnet}, not ${i.subnet}`;
-  const envOk = Boolean(env?.subnet.identical(expectedEnv.subnet) && env.network.equals(expectedEnv.network) && env.mtu === expectedEnv.mtu);
+  const lease =
+    leases === undefined
+      ? 'etcd not answering'
+      : !mine
+        ? 'no lease yet'
+        : mine.subnet.equals(i.subnet)
+          ? `${mine.subnet} ok`
+          : `holds ${mine.subnet}, not ${i.subnet}`;
+  const envOk = Boolean(
+    env?.subnet.identical(expectedEnv.subnet) && env.network.equals(expectedEnv.network) && env.mtu === expectedEnv.mtu,
+  );
   const envText = env === undefined ? 'unreadable' : envOk ? 'matches' : `says ${env.subnet} mtu ${env.mtu}`;
-  return { ready: status?.state === 'RUNNING' && Boolean(mine?.subnet.equals(i.subnet)) && envOk, supervisor: sup, lease, subnetEnv: envText };
+  return {
+    ready: status?.state === 'RUNNING' && Boolean(mine?.subnet.equals(i.subnet)) && envOk,
+    supervisor: sup,
+    lease,
+    subnetEnv: envText,
+  };
 }

@@ -53,7 +53,9 @@ export async function readReports(t: StoreTarget, prefix: string): Promise<NodeR
   }
   return withV3(t.conn, t.tls, async (c) => {
     const kvs = await c.getAll().prefix(`${base}/`).strings();
-    return Object.values(kvs).map(parse).filter((x): x is NodeReport => Boolean(x));
+    return Object.values(kvs)
+      .map(parse)
+      .filter((x): x is NodeReport => Boolean(x));
   });
 }
 
@@ -65,16 +67,30 @@ export interface FleetRow {
 }
 
 /** One row per node of the cluster (and per reporting node not in it), stale ones marked. */
-export function fleetTable(reports: readonly NodeReport[], clusterNodes: readonly string[], now: Date, staleAfterSeconds: number): FleetRow[] {
+export function fleetTable(
+  reports: readonly NodeReport[],
+  clusterNodes: readonly string[],
+  now: Date,
+  staleAfterSeconds: number,
+): FleetRow[] {
   const byNode = new Map(reports.map((r) => [r.node, r]));
   const names = [...new Set([...clusterNodes, ...reports.map((r) => r.node)])].sort();
   return names.map((node) => {
     const r = byNode.get(node);
-    if (!r) return { node, state: 'NO REPORT', age: '-', detail: 'no report in etcd: drift --publish not running there, or its report expired' };
+    if (!r)
+      return {
+        node,
+        state: 'NO REPORT',
+        age: '-',
+        detail: 'no report in etcd: drift --publish not running there, or its report expired',
+      };
     const ageS = Math.max(0, Math.round((now.getTime() - Date.parse(r.at)) / 1000));
     const age = ageS < 120 ? `${ageS}s` : ageS < 7200 ? `${Math.round(ageS / 60)}m` : `${Math.round(ageS / 3600)}h`;
-    const detail = r.problems.length ? r.problems.map((p) => `${p.id}: ${p.reason}`).join('; ') : `${r.checks} checks ok`;
-    if (ageS > staleAfterSeconds) return { node, state: 'STALE', age, detail: `last report ${age} ago (exit ${r.exit}): ${detail}` };
+    const detail = r.problems.length
+      ? r.problems.map((p) => `${p.id}: ${p.reason}`).join('; ')
+      : `${r.checks} checks ok`;
+    if (ageS > staleAfterSeconds)
+      return { node, state: 'STALE', age, detail: `last report ${age} ago (exit ${r.exit}): ${detail}` };
     return { node, state: r.exit === 0 ? 'in sync' : r.exit === 1 ? 'DRIFT' : 'CANNOT CHECK', age, detail };
   });
 }

@@ -19,10 +19,18 @@ export interface Interface {
   /** the link's MAC address (a vxlan device's is its VtepMAC) */
   readonly mac?: string;
   /** vxlan settings from `ip -d` (id = VNI, local = public IP, port = UDP dstport) */
-  readonly vxlan?: { readonly id?: number; readonly local?: string; readonly port?: number; readonly learning?: boolean };
+  readonly vxlan?: {
+    readonly id?: number;
+    readonly local?: string;
+    readonly port?: number;
+    readonly learning?: boolean;
+  };
 }
 
-export const ipAddrCommand: Command = { argv: ['ip', '-j', '-4', 'addr', 'show'], why: "this host's interfaces and IPv4 addresses" };
+export const ipAddrCommand: Command = {
+  argv: ['ip', '-j', '-4', 'addr', 'show'],
+  why: "this host's interfaces and IPv4 addresses",
+};
 
 /** Parse `ip -j [-4] [-d] addr show`. */
 export function parseIpAddr(json: string): Interface[] {
@@ -30,17 +38,30 @@ export function parseIpAddr(json: string): Interface[] {
   try {
     doc = JSON.parse(json);
   } catch {
-    throw invalid('ip -j addr output', json.slice(0, 60), 'is not JSON', '[{"ifname":"eth0","mtu":1500,"addr_info":[...]}]');
+    throw invalid(
+      'ip -j addr output',
+      json.slice(0, 60),
+      'is not JSON',
+      '[{"ifname":"eth0","mtu":1500,"addr_info":[...]}]',
+    );
   }
-  if (!Array.isArray(doc)) throw invalid('ip -j addr output', json.slice(0, 60), 'must be a JSON array', '[{"ifname":"eth0",...}]');
+  if (!Array.isArray(doc))
+    throw invalid('ip -j addr output', json.slice(0, 60), 'must be a JSON array', '[{"ifname":"eth0",...}]');
   return doc.map((raw, i) => {
     const o = raw as Record<string, unknown>;
     if (typeof o?.ifname !== 'string' || typeof o.mtu !== 'number') {
-      throw invalid(`ip -j addr output [${i}]`, JSON.stringify(raw).slice(0, 60), 'needs ifname and mtu', '{"ifname":"eth0","mtu":1500}');
+      throw invalid(
+        `ip -j addr output [${i}]`,
+        JSON.stringify(raw).slice(0, 60),
+        'needs ifname and mtu',
+        '{"ifname":"eth0","mtu":1500}',
+      );
     }
     const addrs = (Array.isArray(o.addr_info) ? o.addr_info : [])
       .filter((a: Record<string, unknown>) => a?.family === 'inet' && typeof a.local === 'string')
-      .map((a: Record<string, unknown>) => Ip4Net.of(Ip4.parse(String(a.local), `${o.ifname} address`), Number(a.prefixlen)));
+      .map((a: Record<string, unknown>) =>
+        Ip4Net.of(Ip4.parse(String(a.local), `${o.ifname} address`), Number(a.prefixlen)),
+      );
     const flags = Array.isArray(o.flags) ? (o.flags as string[]) : [];
     const info = o.linkinfo as { info_kind?: string; info_data?: Record<string, unknown> } | undefined;
     const d = info?.info_data ?? {};

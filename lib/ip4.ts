@@ -145,7 +145,7 @@ export class Ip4Net {
   }
 
   contains(ip: Ip4): boolean {
-    return ((ip.value & this.mask) >>> 0) === ((this.ip.value & this.mask) >>> 0);
+    return (ip.value & this.mask) >>> 0 === (this.ip.value & this.mask) >>> 0;
   }
 
   /** Whole of `other` lies inside this network. */
@@ -156,7 +156,7 @@ export class Ip4Net {
   overlaps(other: Ip4Net): boolean {
     const p = Math.min(this.prefix, other.prefix);
     const m = maskOf(p);
-    return ((this.ip.value & m) >>> 0) === ((other.ip.value & m) >>> 0);
+    return (this.ip.value & m) >>> 0 === (other.ip.value & m) >>> 0;
   }
 
   /** Same network and prefix (host bits ignored). */

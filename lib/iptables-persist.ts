@@ -6,5 +6,7 @@ import { rooted } from './flags.ts';
 
 export function persistPath(root: string, flag?: string): string {
   if (flag) return rooted(root, flag);
-  return existsSync(rooted(root, '/etc/iptables')) ? rooted(root, '/etc/iptables/rules.v4') : rooted(root, '/etc/sysconfig/iptables');
+  return existsSync(rooted(root, '/etc/iptables'))
+    ? rooted(root, '/etc/iptables/rules.v4')
+    : rooted(root, '/etc/sysconfig/iptables');
 }

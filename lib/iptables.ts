@@ -107,9 +107,16 @@ export function parseIptablesSave(text: string): Ruleset {
     if (line === '' || line.startsWith('#')) return;
     if (line.startsWith('*')) {
       const name = line.slice(1);
-      if (open) throw lineError(n, line, `table ${open.table.name} (line ${open.line}) has no COMMIT before the next table`, 'COMMIT');
+      if (open)
+        throw lineError(
+          n,
+          line,
+          `table ${open.table.name} (line ${open.line}) has no COMMIT before the next table`,
+          'COMMIT',
+        );
       if (!/^[a-z]+$/.test(name)) throw lineError(n, line, 'a table name is lower-case letters', '*nat');
-      if (tables.some((t) => t.name === name)) throw lineError(n, line, `table ${name} appears twice (two outputs concatenated?)`, '*nat once');
+      if (tables.some((t) => t.name === name))
+        throw lineError(n, line, `table ${name} appears twice (two outputs concatenated?)`, '*nat once');
       open = { table: { name, chains: [] }, line: n };
       tables.push(open.table);
       return;
@@ -129,7 +136,8 @@ export function parseIptablesSave(text: string): Ruleset {
       if (policy !== '-' && !BUILTIN_POLICIES.has(policy)) {
         throw lineError(n, line, `policy ${policy} is not ACCEPT, DROP or "-"`, ':FORWARD DROP [0:0]');
       }
-      if (table.chains.some((c) => c.name === name)) throw lineError(n, line, `chain ${name} declared twice in table ${table.name}`);
+      if (table.chains.some((c) => c.name === name))
+        throw lineError(n, line, `chain ${name} declared twice in table ${table.name}`);
       table.chains.push({ name, policy, ...(counters ? { counters: parseCounters(counters) } : {}), rules: [] });
       return;
     }
@@ -141,7 +149,12 @@ export function parseIptablesSave(text: string): Ruleset {
       rest = rest.slice(cm[0].length);
     }
     if (!rest.startsWith('-A ')) {
-      throw lineError(n, line, 'not a line iptables-save prints (expected "*table", ":CHAIN", "-A CHAIN ...", "COMMIT" or "#")', '-A FORWARD -s 172.7.0.0/16 -j ACCEPT');
+      throw lineError(
+        n,
+        line,
+        'not a line iptables-save prints (expected "*table", ":CHAIN", "-A CHAIN ...", "COMMIT" or "#")',
+        '-A FORWARD -s 172.7.0.0/16 -j ACCEPT',
+      );
     }
     const words = splitWords(rest);
     if (typeof words === 'string') {
@@ -151,12 +164,22 @@ export function parseIptablesSave(text: string): Ruleset {
     const chainName = words[1];
     const chain = table.chains.find((c) => c.name === chainName);
     if (!chainName || !chain) {
-      throw lineError(n, line, `chain ${chainName ?? '(none)'} is not declared in table ${table.name} (no ":${chainName ?? 'CHAIN'} ..." line above)`, `:${chainName ?? 'FORWARD'} ACCEPT [0:0]`);
+      throw lineError(
+        n,
+        line,
+        `chain ${chainName ?? '(none)'} is not declared in table ${table.name} (no ":${chainName ?? 'CHAIN'} ..." line above)`,
+        `:${chainName ?? 'FORWARD'} ACCEPT [0:0]`,
+      );
     }
     chain.rules.push({ table: table.name, chain: chain.name, spec: words.slice(2), ...(counters ? { counters } : {}) });
   });
   if (open) {
-    throw invalid(`${SOURCE} line ${lines.length}`, 'end of input', `table ${open.table.name} (line ${open.line}) has no COMMIT`, 'COMMIT');
+    throw invalid(
+      `${SOURCE} line ${lines.length}`,
+      'end of input',
+      `table ${open.table.name} (line ${open.line}) has no COMMIT`,
+      'COMMIT',
+    );
   }
   return { tables };
 }
@@ -230,7 +253,10 @@ export function dockerMasqRule(subnet: Ip4Net, bridge = 'docker0'): Rule {
  * forwarded even when Docker >= 1.13 sets the FORWARD policy to DROP.
  */
 export function flannelForwardRules(network: Ip4Net): Rule[] {
-  return [rule('filter', 'FORWARD', `-s ${net(network)} -j ACCEPT`), rule('filter', 'FORWARD', `-d ${net(network)} -j ACCEPT`)];
+  return [
+    rule('filter', 'FORWARD', `-s ${net(network)} -j ACCEPT`),
+    rule('filter', 'FORWARD', `-d ${net(network)} -j ACCEPT`),
+  ];
 }
 
 // The four --ip-masq rules, in flannel's order; v0.20 adds the comment and a chain.
@@ -329,7 +355,12 @@ export interface SnatOptions {
 function checkSnatOptions(o: SnatOptions): string {
   const bridge = o.bridge ?? 'docker0';
   if (!o.network.containsNet(o.subnet)) {
-    throw invalid('subnet', o.subnet.toString(), `must lie inside the flannel network ${o.network.network()}`, '172.7.21.0/24 in 172.7.0.0/16');
+    throw invalid(
+      'subnet',
+      o.subnet.toString(),
+      `must lie inside the flannel network ${o.network.network()}`,
+      '172.7.21.0/24 in 172.7.0.0/16',
+    );
   }
   if (!/^[A-Za-z0-9_.@:-]{1,15}$/.test(bridge)) {
     throw invalid('bridge', bridge, 'must be an interface name (1-15 letters, digits, "_.-@:")', 'docker0');
@@ -542,7 +573,9 @@ export function forwardAllowed(rs: Ruleset, network: Ip4Net): Finding {
       parts.push(`${words} accepted by \`${formatRule(w.rule!)}\`${w.via ? ` (${w.via})` : ''}`);
     } else if (w.verdict === 'block') {
       ok = false;
-      parts.push(`${words} stopped by \`${formatRule(w.rule!)}\`${w.via ? ` (${w.via})` : ''} before any ACCEPT for it`);
+      parts.push(
+        `${words} stopped by \`${formatRule(w.rule!)}\`${w.via ? ` (${w.via})` : ''} before any ACCEPT for it`,
+      );
     } else if (forward.policy === 'ACCEPT') {
       parts.push(`${words} accepted by the FORWARD policy ACCEPT`);
     } else {

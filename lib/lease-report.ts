@@ -13,9 +13,18 @@ export function formatLeaseTable(leases: readonly Lease[]): string[] {
   if (leases.length === 0) return ['leases: none yet (flanneld writes one per node when it starts)'];
   const rows = [...leases]
     .sort((a, b) => a.subnet.ip.value - b.subnet.ip.value)
-    .map((l) => [l.subnet.toString(), l.publicIp.toString(), l.backendType || '-', l.ttl === undefined ? (l.expiration ? 'expiring' : 'no TTL') : formatDuration(l.ttl)]);
+    .map((l) => [
+      l.subnet.toString(),
+      l.publicIp.toString(),
+      l.backendType || '-',
+      l.ttl === undefined ? (l.expiration ? 'expiring' : 'no TTL') : formatDuration(l.ttl),
+    ]);
   const head = ['SUBNET', 'PUBLIC IP', 'BACKEND', 'TTL'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]) => `  ${r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()}`;
+  const fmt = (r: string[]) =>
+    `  ${r
+      .map((c, i) => c.padEnd(w[i]!))
+      .join('  ')
+      .trimEnd()}`;
   return [`leases (${leases.length}):`, fmt(head), ...rows.map(fmt)];
 }

@@ -81,7 +81,8 @@ export function parseLeaseKey(key: string, prefix = DEFAULT_ETCD_PREFIX): Ip4Net
 
 function subnetOfKey(key: string): Ip4Net {
   const at = typeof key === 'string' ? key.lastIndexOf('/subnets/') : -1;
-  if (at < 0) throw invalid('lease key', key, 'must end in /subnets/ADDR-PREFIX', `${DEFAULT_ETCD_PREFIX}/subnets/172.7.21.0-24`);
+  if (at < 0)
+    throw invalid('lease key', key, 'must end in /subnets/ADDR-PREFIX', `${DEFAULT_ETCD_PREFIX}/subnets/172.7.21.0-24`);
   return Ip4Net.parseLeaseKey(key.slice(at + '/subnets/'.length), 'lease key');
 }
 
@@ -115,7 +116,8 @@ export function parseLeaseValue(json: string, key: string, api: EtcdApi = 'v2'):
 
   const typeField = fields.get('BackendType');
   const backendType = typeField?.value ?? '';
-  if (typeof backendType !== 'string') throw invalid(`lease ${key} ${typeField!.key}`, backendType, 'must be a string', 'host-gw');
+  if (typeof backendType !== 'string')
+    throw invalid(`lease ${key} ${typeField!.key}`, backendType, 'must be a string', 'host-gw');
 
   const dataField = fields.get('BackendData');
   const backendData = dataField?.value ?? undefined;
@@ -126,7 +128,9 @@ export function parseLeaseValue(json: string, key: string, api: EtcdApi = 'v2'):
     const data = isJsonObject(backendData) ? foldFields(backendData, VXLAN_DATA_FIELDS).fields : undefined;
     const mac = data?.get('VtepMAC');
     if (mac === undefined) {
-      throw new UsageError(`lease ${key}: BackendData.VtepMAC is missing (a vxlan lease needs it), e.g. {"VtepMAC":"72:af:40:82:41:23"}`);
+      throw new UsageError(
+        `lease ${key}: BackendData.VtepMAC is missing (a vxlan lease needs it), e.g. {"VtepMAC":"72:af:40:82:41:23"}`,
+      );
     }
     if (typeof mac.value !== 'string' || !MAC.test(mac.value)) {
       throw invalid(`lease ${key} BackendData.${mac.key}`, mac.value, 'must be a MAC address', '72:af:40:82:41:23');
@@ -168,9 +172,14 @@ export function formatLeaseValue(
   if (form === 'v0.20') parts.push('"PublicIPv6":null');
   if (lease.backendType !== '') parts.push(`"BackendType":${JSON.stringify(lease.backendType)}`);
   if (lease.backendType === 'vxlan') {
-    if (lease.vtepMac === undefined) throw new UsageError(`lease value: a vxlan lease needs its VtepMAC, e.g. 72:af:40:82:41:23`);
+    if (lease.vtepMac === undefined)
+      throw new UsageError(`lease value: a vxlan lease needs its VtepMAC, e.g. 72:af:40:82:41:23`);
     const mac = JSON.stringify(lease.vtepMac);
-    parts.push(form === 'v0.20' ? `"BackendData":{"VNI":${lease.vni ?? 1},"VtepMAC":${mac}}` : `"BackendData":{"VtepMAC":${mac}}`);
+    parts.push(
+      form === 'v0.20'
+        ? `"BackendData":{"VNI":${lease.vni ?? 1},"VtepMAC":${mac}}`
+        : `"BackendData":{"VtepMAC":${mac}}`,
+    );
   } else if (lease.backendData !== undefined && lease.backendData !== null) {
     parts.push(`"BackendData":${JSON.stringify(lease.backendData)}`);
   }
@@ -210,10 +219,14 @@ export function parseV2Tree(json: string, prefix = DEFAULT_ETCD_PREFIX): LeaseTr
     if (doc.errorCode === 100) return { leases: [], invalid: [] }; // Key not found
     throw new RuntimeError(`etcd v2 error ${String(doc.errorCode)}: ${String(doc.message)} (${String(doc.cause)})`);
   }
-  if (!isJsonObject(doc) || !isJsonObject(doc.node)) throw new RuntimeError(`etcd v2 answer has no "node": ${String(json).slice(0, 60)}`);
+  if (!isJsonObject(doc) || !isJsonObject(doc.node))
+    throw new RuntimeError(`etcd v2 answer has no "node": ${String(json).slice(0, 60)}`);
 
   const base = trimPrefix(prefix);
-  const tree: { config?: string; configIndex?: number; leases: Lease[]; invalid: InvalidEntry[] } = { leases: [], invalid: [] };
+  const tree: { config?: string; configIndex?: number; leases: Lease[]; invalid: InvalidEntry[] } = {
+    leases: [],
+    invalid: [],
+  };
   const visit = (node: V2Node) => {
     const key = typeof node.key === 'string' ? node.key : '';
     if (node.dir === true) {

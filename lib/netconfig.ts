@@ -221,11 +221,13 @@ function checkOption(spec: OptionSpec, f: FoldedField): number | boolean {
   if (spec.kind === 'bool') {
     // Go refuses "true" (a string) for a bool field: flanneld exits with
     // "error decoding VXLAN backend config", so this must not pass.
-    if (typeof f.value !== 'boolean') throw invalid(field, f.value, 'must be true or false (a JSON boolean, not a string)', spec.example);
+    if (typeof f.value !== 'boolean')
+      throw invalid(field, f.value, 'must be true or false (a JSON boolean, not a string)', spec.example);
     return f.value;
   }
   const n = f.value;
-  if (typeof n !== 'number' || !Number.isInteger(n)) throw invalid(field, n, 'must be a whole number (a JSON number, not a string)', spec.example);
+  if (typeof n !== 'number' || !Number.isInteger(n))
+    throw invalid(field, n, 'must be a whole number (a JSON number, not a string)', spec.example);
   if (n < spec.min! || n > spec.max!) throw invalid(field, n, `must be ${spec.min}-${spec.max}`, spec.example);
   return n;
 }
@@ -313,24 +315,36 @@ export function parseNetworkConfig(text: string): NetworkConfig {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw invalidDocument('network config', text, `is not valid JSON (${(err as Error).message})`, RUNBOOK_CONFIG_EXAMPLE);
+    throw invalidDocument(
+      'network config',
+      text,
+      `is not valid JSON (${(err as Error).message})`,
+      RUNBOOK_CONFIG_EXAMPLE,
+    );
   }
-  if (!isJsonObject(doc)) throw invalidDocument('network config', text, 'must be a JSON object', RUNBOOK_CONFIG_EXAMPLE);
+  if (!isJsonObject(doc))
+    throw invalidDocument('network config', text, 'must be a JSON object', RUNBOOK_CONFIG_EXAMPLE);
   const notes: string[] = [];
   const { fields, unknown } = foldFields(doc, CONFIG_FIELDS);
   for (const key of unknown) {
     const later = CONFIG_FIELDS_LATER.some((n) => n.toLowerCase() === key.toLowerCase());
-    notes.push(later ? `${key}: flannel v0.11.0 does not read it (later releases only)` : `${key}: unknown key, flannel ignores it`);
+    notes.push(
+      later
+        ? `${key}: flannel v0.11.0 does not read it (later releases only)`
+        : `${key}: unknown key, flannel ignores it`,
+    );
   }
 
   const netField = fields.get('Network');
-  if (netField === undefined) throw missing('Network', 'flannel needs the pod network as a CIDR', '"Network": "172.7.0.0/16"');
+  if (netField === undefined)
+    throw missing('Network', 'flannel needs the pod network as a CIDR', '"Network": "172.7.0.0/16"');
   const given = Ip4Net.parse(netField.value as string, netField.key);
   const network = given.network();
   if (!given.isNetwork()) notes.push(`${netField.key} "${given}": host bits set, flannel uses ${network}`);
   // Newer flannel calls an all-zero network "empty" and refuses it; v0.11.0 would hand out
   // subnets of the whole IPv4 space. Neither is what anyone means.
-  if (network.prefix === 0) throw invalid(netField.key, netField.value, 'is the whole IPv4 space; give the pod network', '172.7.0.0/16');
+  if (network.prefix === 0)
+    throw invalid(netField.key, netField.value, 'is the whole IPv4 space; give the pod network', '172.7.0.0/16');
 
   let subnetLen: number;
   const lenField = fields.get('SubnetLen');
@@ -340,7 +354,8 @@ export function parseNetworkConfig(text: string): NetworkConfig {
   }
   if (lenValue > 0) {
     // a tunnel and a bridge address per node need at least a /30
-    if (lenValue > 30) throw invalid(lenField!.key, lenValue, 'must be 30 or less (flannel: SubnetLen must be less than /31)', '24');
+    if (lenValue > 30)
+      throw invalid(lenField!.key, lenValue, 'must be 30 or less (flannel: SubnetLen must be less than /31)', '24');
     // the first subnet is never leased, so the network must hold at least four
     if (lenValue < network.prefix + 2) {
       throw invalid(
@@ -354,7 +369,12 @@ export function parseNetworkConfig(text: string): NetworkConfig {
   } else {
     const d = defaultSubnetLen(network);
     if (d === undefined) {
-      throw invalid(netField.key, netField.value, 'is too small: flannel needs /28 or larger (Network is too small. Minimum useful network prefix is /28)', '172.7.0.0/16');
+      throw invalid(
+        netField.key,
+        netField.value,
+        'is too small: flannel needs /28 or larger (Network is too small. Minimum useful network prefix is /28)',
+        '172.7.0.0/16',
+      );
     }
     subnetLen = d;
   }
@@ -366,11 +386,21 @@ export function parseNetworkConfig(text: string): NetworkConfig {
     if (ip === undefined) return dflt;
     // flannel checks the range first, then the alignment, and says so in these words
     if (!network.contains(ip)) {
-      throw invalid(f!.key, f!.value, `is not inside Network ${network} (flannel: ${name} is not in the range of the Network)`, dflt.toString());
+      throw invalid(
+        f!.key,
+        f!.value,
+        `is not inside Network ${network} (flannel: ${name} is not in the range of the Network)`,
+        dflt.toString(),
+      );
     }
     if ((ip.value & mask) >>> 0 !== ip.value) {
       const aligned = Ip4.fromNumber((ip.value & mask) >>> 0);
-      throw invalid(f!.key, f!.value, `is not on a SubnetLen boundary (/${subnetLen}) (flannel: ${name} is not on a SubnetLen boundary)`, aligned.toString());
+      throw invalid(
+        f!.key,
+        f!.value,
+        `is not on a SubnetLen boundary (/${subnetLen}) (flannel: ${name} is not on a SubnetLen boundary)`,
+        aligned.toString(),
+      );
     }
     return ip;
   };
@@ -378,7 +408,12 @@ export function parseNetworkConfig(text: string): NetworkConfig {
   const subnetMax = bound('SubnetMax', defaultSubnetMax(network, subnetLen));
   // flannel does not check this; it then finds no free subnet and fails at lease time.
   if (subnetMax.value < subnetMin.value) {
-    throw invalid(fields.get('SubnetMax')?.key ?? 'SubnetMax', subnetMax.toString(), `is below SubnetMin ${subnetMin}: no subnet could be leased`, defaultSubnetMax(network, subnetLen).toString());
+    throw invalid(
+      fields.get('SubnetMax')?.key ?? 'SubnetMax',
+      subnetMax.toString(),
+      `is below SubnetMin ${subnetMin}: no subnet could be leased`,
+      defaultSubnetMax(network, subnetLen).toString(),
+    );
   }
 
   const backend = parseBackend(fields.get('Backend'), notes);
@@ -412,8 +447,10 @@ function backendEntries(backend: Backend): [string, unknown][] {
 function renderCanonical(cfg: NetworkConfig): string {
   const entries: [string, unknown][] = [['Network', cfg.network.toString()]];
   if (cfg.subnetLen !== defaultSubnetLen(cfg.network)) entries.push(['SubnetLen', cfg.subnetLen]);
-  if (!cfg.subnetMin.equals(defaultSubnetMin(cfg.network, cfg.subnetLen))) entries.push(['SubnetMin', cfg.subnetMin.toString()]);
-  if (!cfg.subnetMax.equals(defaultSubnetMax(cfg.network, cfg.subnetLen))) entries.push(['SubnetMax', cfg.subnetMax.toString()]);
+  if (!cfg.subnetMin.equals(defaultSubnetMin(cfg.network, cfg.subnetLen)))
+    entries.push(['SubnetMin', cfg.subnetMin.toString()]);
+  if (!cfg.subnetMax.equals(defaultSubnetMax(cfg.network, cfg.subnetLen)))
+    entries.push(['SubnetMax', cfg.subnetMax.toString()]);
   entries.push(['Backend', Object.fromEntries(backendEntries(cfg.backend))]);
   return renderJson(Object.fromEntries(entries));
 }
@@ -469,7 +506,8 @@ export function diffNetworkConfig(a: NetworkConfig | string, b: NetworkConfig | 
   // An option one backend has and the other lacks counts only when it is not at its
   // default: host-gw -> vxlan is one line, host-gw -> vxlan+DirectRouting is two.
   const specs = new Map<OptionKey, OptionSpec>();
-  for (const s of [...(MODELLED_OPTIONS[x.backend.type] ?? []), ...(MODELLED_OPTIONS[y.backend.type] ?? [])]) specs.set(s.key, s);
+  for (const s of [...(MODELLED_OPTIONS[x.backend.type] ?? []), ...(MODELLED_OPTIONS[y.backend.type] ?? [])])
+    specs.set(s.key, s);
   for (const s of specs.values()) {
     const u = x.backend[s.key];
     const v = y.backend[s.key];
@@ -478,7 +516,8 @@ export function diffNetworkConfig(a: NetworkConfig | string, b: NetworkConfig | 
     if (v === undefined && u === s.default) continue;
     line(`Backend.${s.json}`, u ?? '(unset)', v ?? '(unset)');
   }
-  const fold = (o: Readonly<Record<string, unknown>>) => new Map(Object.entries(o).map(([k, v]) => [k.toLowerCase(), { k, v: JSON.stringify(v) }]));
+  const fold = (o: Readonly<Record<string, unknown>>) =>
+    new Map(Object.entries(o).map(([k, v]) => [k.toLowerCase(), { k, v: JSON.stringify(v) }]));
   const ox = fold(x.backend.options);
   const oy = fold(y.backend.options);
   for (const key of new Set([...ox.keys(), ...oy.keys()])) {

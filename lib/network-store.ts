@@ -2,7 +2,17 @@
 // the leases, read in ONE range read (v2: one recursive GET; v3: one prefix range), and the
 // config written with compare-and-swap so two writers cannot clobber each other.
 
-import { EtcdError, loadTls, parseV2Error, v2Put, v2PutCommand, v2Request, withV3, type EtcdConnection, type EtcdTls } from './etcd.ts';
+import {
+  EtcdError,
+  loadTls,
+  parseV2Error,
+  v2Put,
+  v2PutCommand,
+  v2Request,
+  withV3,
+  type EtcdConnection,
+  type EtcdTls,
+} from './etcd.ts';
 import { parseV2Tree, parseV3Kvs, type EtcdApi, type LeaseTree } from './lease.ts';
 import type { Command } from './runner.ts';
 import { required, rooted, type Settings } from './flags.ts';
@@ -31,14 +41,22 @@ export async function readNetworkState(target: StoreTarget): Promise<NetworkStat
   if (target.api === 'v2') {
     const res = await v2Request(target.conn, target.tls, 'GET', target.prefix, { recursive: true });
     if (res.status !== 200 && parseV2Error(res.body)?.errorCode !== 100) {
-      throw new EtcdError('http', res.endpoint, `etcd ${res.endpoint}: GET ${target.prefix} answered ${res.status}: ${res.body.slice(0, 200)}`);
+      throw new EtcdError(
+        'http',
+        res.endpoint,
+        `etcd ${res.endpoint}: GET ${target.prefix} answered ${res.status}: ${res.body.slice(0, 200)}`,
+      );
     }
     const tree = parseV2Tree(res.body, target.prefix);
     return { ...tree, api: 'v2', ...(tree.configIndex !== undefined && { configVersion: String(tree.configIndex) }) };
   }
   return withV3(target.conn, target.tls, async (client) => {
     const res = await client.getAll().prefix(`${target.prefix}/`).exec();
-    const kvs = res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), rev: String(kv.mod_revision) }));
+    const kvs = res.kvs.map((kv) => ({
+      key: kv.key.toString(),
+      value: kv.value.toString(),
+      rev: String(kv.mod_revision),
+    }));
     const tree = parseV3Kvs(kvs, target.prefix);
     const cfg = kvs.find((k) => k.key === configKey);
     return { ...tree, api: 'v3' as const, ...(cfg && { configVersion: cfg.rev }) };
@@ -53,23 +71,45 @@ export async function readNetworkState(target: StoreTarget): Promise<NetworkStat
 export async function writeNetworkConfig(target: StoreTarget, value: string, expectVersion?: string): Promise<void> {
   const key = `${target.prefix}/config`;
   if (target.api === 'v2') {
-    await v2Put(target.conn, target.tls, key, value, expectVersion === undefined ? { prevExist: false } : { prevIndex: Number(expectVersion) });
+    await v2Put(
+      target.conn,
+      target.tls,
+      key,
+      value,
+      expectVersion === undefined ? { prevExist: false } : { prevIndex: Number(expectVersion) },
+    );
     return;
   }
   await withV3(target.conn, target.tls, async (client) => {
-    const cmp = expectVersion === undefined ? client.if(key, 'Create', '==', 0) : client.if(key, 'Mod', '==', expectVersion);
+    const cmp =
+      expectVersion === undefined ? client.if(key, 'Create', '==', 0) : client.if(key, 'Mod', '==', expectVersion);
     const res = await cmp.then(client.put(key).value(value)).commit();
     if (!res.succeeded) {
-      throw new EtcdError('compare-failed', target.conn.endpoints.join(','), `etcd: ${key} changed while we wrote it; read it again and retry`);
+      throw new EtcdError(
+        'compare-failed',
+        target.conn.endpoints.join(','),
+        `etcd: ${key} changed while we wrote it; read it again and retry`,
+      );
     }
   });
 }
 
 /** The shell command equal to writeNetworkConfig, for --dry-run (file paths only, no key material). */
-export function writeConfigCommand(target: StoreTarget, value: string, expectVersion: string | undefined, why: string): Command {
+export function writeConfigCommand(
+  target: StoreTarget,
+  value: string,
+  expectVersion: string | undefined,
+  why: string,
+): Command {
   const key = `${target.prefix}/config`;
   if (target.api === 'v2') {
-    return v2PutCommand(target.conn, key, value, expectVersion === undefined ? { prevExist: false } : { prevIndex: Number(expectVersion) }, why);
+    return v2PutCommand(
+      target.conn,
+      key,
+      value,
+      expectVersion === undefined ? { prevExist: false } : { prevIndex: Number(expectVersion) },
+      why,
+    );
   }
   const c = target.conn;
   const argv = ['etcdctl', `--endpoints=${c.endpoints.join(',')}`];
@@ -80,7 +120,11 @@ export function writeConfigCommand(target: StoreTarget, value: string, expectVer
   // etcdctl txn reads: compares, blank line, success requests, blank line, failure requests, blank line
   const compare = expectVersion === undefined ? `create("${key}") = "0"` : `mod("${key}") = "${expectVersion}"`;
   // etcdctl reads a double-quoted value with Go's unquoting; JSON string escapes are a subset
-  return { argv, input: `${compare}\n\nput ${key} ${JSON.stringify(value)}\n\n\n`, why: `${why} (prints SUCCESS, or FAILURE if the config changed meanwhile)` };
+  return {
+    argv,
+    input: `${compare}\n\nput ${key} ${JSON.stringify(value)}\n\n\n`,
+    why: `${why} (prints SUCCESS, or FAILURE if the config changed meanwhile)`,
+  };
 }
 
 /**
@@ -88,11 +132,19 @@ export function writeConfigCommand(target: StoreTarget, value: string, expectVer
  * --root. Plain http:// endpoints use no TLS files (the runbook's defaults would only fail).
  */
 export function connectionFor(s: Pick<Settings, 'root' | 'etcd'>, timeoutMs = 2500): EtcdConnection {
-  const endpoints = required(s.etcd.endpoints.length ? [...s.etcd.endpoints] : undefined, '--endpoints', 'https://10.4.7.12:2379,https://10.4.7.21:2379');
+  const endpoints = required(
+    s.etcd.endpoints.length ? [...s.etcd.endpoints] : undefined,
+    '--endpoints',
+    'https://10.4.7.12:2379,https://10.4.7.21:2379',
+  );
   const tls = endpoints.some((e) => e.startsWith('https:'));
   return {
     endpoints,
-    ...(tls && { cafile: rooted(s.root, s.etcd.cafile), certfile: rooted(s.root, s.etcd.certfile), keyfile: rooted(s.root, s.etcd.keyfile) }),
+    ...(tls && {
+      cafile: rooted(s.root, s.etcd.cafile),
+      certfile: rooted(s.root, s.etcd.certfile),
+      keyfile: rooted(s.root, s.etcd.keyfile),
+    }),
     timeoutMs,
   };
 }

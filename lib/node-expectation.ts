@@ -13,10 +13,29 @@ import type { Cluster, ClusterNode } from './cluster.ts';
 
 /** The flags drift and doctor add to the steps' vocabulary. */
 export const nodeCheckFlags = defineFlags({
-  program: { type: 'string', placeholder: 'NAME', help: 'supervisord program name (default: from the node name, hdss7-21 -> flanneld-7-21)' },
-  'supervisor-conf': { type: 'string', default: '/etc/supervisord.conf', placeholder: 'FILE', help: "supervisord's config (under --root)" },
-  persist: { type: 'string', placeholder: 'FILE', help: 'the persisted rules file (default as snat-fix: /etc/iptables/rules.v4 when /etc/iptables exists, else /etc/sysconfig/iptables)' },
-  reject: { type: 'string', default: 'drop', choices: ['drop', 'keep'], placeholder: 'POLICY', help: "iptables-services' REJECT catch-alls: drop (the runbook removes them) or keep" },
+  program: {
+    type: 'string',
+    placeholder: 'NAME',
+    help: 'supervisord program name (default: from the node name, hdss7-21 -> flanneld-7-21)',
+  },
+  'supervisor-conf': {
+    type: 'string',
+    default: '/etc/supervisord.conf',
+    placeholder: 'FILE',
+    help: "supervisord's config (under --root)",
+  },
+  persist: {
+    type: 'string',
+    placeholder: 'FILE',
+    help: 'the persisted rules file (default as snat-fix: /etc/iptables/rules.v4 when /etc/iptables exists, else /etc/sysconfig/iptables)',
+  },
+  reject: {
+    type: 'string',
+    default: 'drop',
+    choices: ['drop', 'keep'],
+    placeholder: 'POLICY',
+    help: "iptables-services' REJECT catch-alls: drop (the runbook removes them) or keep",
+  },
 });
 
 export interface NodeTarget {
@@ -28,7 +47,15 @@ export interface NodeTarget {
 
 /** The config a cluster file says etcd must hold, as etcd-config writes it. */
 export function clusterConfig(cluster: Cluster): string {
-  return formatNetworkConfig(parseNetworkConfig(JSON.stringify({ Network: cluster.network.toString(), ...(cluster.subnetLen && { SubnetLen: cluster.subnetLen }), Backend: cluster.backend })));
+  return formatNetworkConfig(
+    parseNetworkConfig(
+      JSON.stringify({
+        Network: cluster.network.toString(),
+        ...(cluster.subnetLen && { SubnetLen: cluster.subnetLen }),
+        Backend: cluster.backend,
+      }),
+    ),
+  );
 }
 
 export function nodeTarget(
@@ -41,7 +68,10 @@ export function nodeTarget(
   const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24');
   const iface = required(s.node.iface, '--iface', 'eth0');
   const network = required(s.network, '--network', '172.7.0.0/16');
-  const program = checkProgramName('--program', v.program ?? node?.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'));
+  const program = checkProgramName(
+    '--program',
+    v.program ?? node?.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'),
+  );
   const conn = connectionFor(s);
   const paths = servicePaths(s.root, { supervisorConf: v['supervisor-conf'], program });
   const persist = persistPath(s.root, v.persist);

@@ -14,7 +14,13 @@ import type { EtcdApi } from './lease.ts';
 import { parseIpRoute, type Route } from './routes.ts';
 import { parseFdb, parseNeighbours, type FdbEntry, type Neighbour } from './vxlan.ts';
 import { spawnRunner, type Runner } from './runner.ts';
-import { parseProcessInfoResponse, parseSupervisorStatus, processInfoRequest, supervisorSocketOf, type ProgramStatus } from './supervisor.ts';
+import {
+  parseProcessInfoResponse,
+  parseSupervisorStatus,
+  processInfoRequest,
+  supervisorSocketOf,
+  type ProgramStatus,
+} from './supervisor.ts';
 
 export interface ObservePaths {
   readonly subnetEnv: string;
@@ -27,7 +33,9 @@ export interface ObservePaths {
   readonly logFile: string;
 }
 
-export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string; readonly kind?: string };
+export type Outcome<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: string; readonly kind?: string };
 
 export interface NodeObservation {
   readonly at: Date;
@@ -49,7 +57,11 @@ export interface NodeObservation {
     readonly ipForward?: string;
   };
   /** neighbour and fdb entries of flannel.<VNI>, read only when such a vxlan device exists */
-  readonly vxlan?: { readonly dev: string; readonly neighbours: Outcome<Neighbour[]>; readonly fdb: Outcome<FdbEntry[]> };
+  readonly vxlan?: {
+    readonly dev: string;
+    readonly neighbours: Outcome<Neighbour[]>;
+    readonly fdb: Outcome<FdbEntry[]>;
+  };
   /** child processes this observation started */
   readonly processes: number;
 }
@@ -79,21 +91,45 @@ export function probeHealthz(port: number, timeoutMs = 2000): Promise<{ status: 
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('timeout', () => req.destroy(new Error(`healthz on 127.0.0.1:${port}: no answer within ${timeoutMs} ms`)));
-    req.on('error', (e: NodeJS.ErrnoException) => reject(new Error(e.code === 'ECONNREFUSED' ? `healthz on 127.0.0.1:${port}: connection refused (flanneld not running, or --healthz-port not set)` : e.message)));
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          e.code === 'ECONNREFUSED'
+            ? `healthz on 127.0.0.1:${port}: connection refused (flanneld not running, or --healthz-port not set)`
+            : e.message,
+        ),
+      ),
+    );
   });
 }
 
 /** POST one XML-RPC call to supervisord's unix socket. */
 function xmlRpc(socketPath: string, body: string, timeoutMs = 2000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path: '/RPC2', method: 'POST', headers: { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) }, timeout: timeoutMs, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`supervisord answered HTTP ${res.statusCode}`))));
-    });
-    req.on('timeout', () => req.destroy(new Error(`supervisord socket ${socketPath}: no answer within ${timeoutMs} ms`)));
-    req.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`supervisord not answering on ${socketPath} (${e.code ?? e.message}): is supervisord running?`)));
+    const req = http.request(
+      {
+        socketPath,
+        path: '/RPC2',
+        method: 'POST',
+        headers: { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) },
+        timeout: timeoutMs,
+        agent: false,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(text) : reject(new Error(`supervisord answered HTTP ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(new Error(`supervisord socket ${socketPath}: no answer within ${timeoutMs} ms`)),
+    );
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      reject(new Error(`supervisord not answering on ${socketPath} (${e.code ?? e.message}): is supervisord running?`)),
+    );
     req.end(body);
   });
 }
@@ -102,12 +138,24 @@ function xmlRpc(socketPath: string, body: string, timeoutMs = 2000): Promise<str
  * The program's state: over supervisord's own XML-RPC socket (no process started), or, when
  * the conf names no unix socket we can use, through `supervisorctl status` (one process).
  */
-export async function programStatus(conf: string, program: string, run: Runner = spawnRunner): Promise<{ status: ProgramStatus | undefined; processes: number }> {
+export async function programStatus(
+  conf: string,
+  program: string,
+  run: Runner = spawnRunner,
+): Promise<{ status: ProgramStatus | undefined; processes: number }> {
   const text = await readText(conf);
   if (text === undefined) throw new Error(`supervisord config ${conf} not found: is supervisord installed?`);
   const socket = supervisorSocketOf(text, conf);
-  if (socket) return { status: parseProcessInfoResponse(program, await xmlRpc(socket, processInfoRequest(program))), processes: 0 };
-  const out = await run({ argv: ['supervisorctl', '-c', conf, 'status', program], why: 'flanneld state', okStatus: [1, 2, 3, 4] });
+  if (socket)
+    return {
+      status: parseProcessInfoResponse(program, await xmlRpc(socket, processInfoRequest(program))),
+      processes: 0,
+    };
+  const out = await run({
+    argv: ['supervisorctl', '-c', conf, 'status', program],
+    why: 'flanneld state',
+    okStatus: [1, 2, 3, 4],
+  });
   return { status: parseSupervisorStatus(out.stdout).find((s) => s.program === program), processes: 1 };
 }
 
@@ -142,7 +190,16 @@ export async function observeNode(o: {
         readText('/proc/sys/net/ipv4/ip_forward'),
         stat(p.keyfile).catch(() => undefined),
       ]);
-      return { subnetEnv, flanneldSh, persisted, ca, cert, key, ipForward: ipForward?.trim(), ...(keyStat && { keyMode: keyStat.mode & 0o777 }) };
+      return {
+        subnetEnv,
+        flanneldSh,
+        persisted,
+        ca,
+        cert,
+        key,
+        ipForward: ipForward?.trim(),
+        ...(keyStat && { keyMode: keyStat.mode & 0o777 }),
+      };
     })(),
   ]);
   const routes = routesOut.ok ? await attempt(async () => parseIpRoute(routesOut.value.stdout)) : routesOut;
@@ -155,12 +212,30 @@ export async function observeNode(o: {
   let vxlan: NodeObservation['vxlan'];
   if (vdev) {
     const [n, f] = await Promise.all([
-      attempt(async () => parseNeighbours((await run({ argv: ['ip', '-j', 'neigh', 'show', 'dev', vdev.name], why: 'vxlan neighbours' })).stdout)),
-      attempt(async () => parseFdb((await run({ argv: ['bridge', '-j', 'fdb', 'show', 'dev', vdev.name], why: 'vxlan fdb' })).stdout)),
+      attempt(async () =>
+        parseNeighbours(
+          (await run({ argv: ['ip', '-j', 'neigh', 'show', 'dev', vdev.name], why: 'vxlan neighbours' })).stdout,
+        ),
+      ),
+      attempt(async () =>
+        parseFdb((await run({ argv: ['bridge', '-j', 'fdb', 'show', 'dev', vdev.name], why: 'vxlan fdb' })).stdout),
+      ),
     ]);
     vxlan = { dev: vdev.name, neighbours: n, fdb: f };
   }
-  return { at: new Date(), etcd, routes, iptablesSave, ruleset, ifaces, supervisor, healthz, files, ...(vxlan && { vxlan }), processes: 3 + (supOut.ok ? supOut.value.processes : 1) + (vxlan ? 2 : 0) };
+  return {
+    at: new Date(),
+    etcd,
+    routes,
+    iptablesSave,
+    ruleset,
+    ifaces,
+    supervisor,
+    healthz,
+    files,
+    ...(vxlan && { vxlan }),
+    processes: 3 + (supOut.ok ? supOut.value.processes : 1) + (vxlan ? 2 : 0),
+  };
 }
 
 // ------------------------------------------------------------------ doctor's extra probes
@@ -191,7 +266,11 @@ export async function readConfigIn(store: StoreTarget, api: EtcdApi): Promise<st
     const res = await v2Request(store.conn, store.tls, 'GET', key);
     if (res.status === 200) return (JSON.parse(res.body) as { node?: { value?: string } }).node?.value;
     if (parseV2Error(res.body)?.errorCode === 100) return undefined;
-    throw new EtcdError('http', res.endpoint, `etcd ${res.endpoint}: GET ${key} answered ${res.status}: ${res.body.slice(0, 200)}`);
+    throw new EtcdError(
+      'http',
+      res.endpoint,
+      `etcd ${res.endpoint}: GET ${key} answered ${res.status}: ${res.body.slice(0, 200)}`,
+    );
   }
   return withV3(store.conn, store.tls, async (client) => (await client.get(key).string()) ?? undefined);
 }
@@ -222,14 +301,29 @@ export async function observeDoctorProbes(o: {
   const e = o.obs.etcd;
   const other: EtcdApi = o.store.api === 'v2' ? 'v3' : 'v2';
   const wantOther = (e.ok && e.value.config === undefined) || (!e.ok && e.kind === 'v2-disabled');
-  const links = (argv: string[]) => attempt(async () => parseIpAddr((await run({ argv, why: 'links and their MTUs' })).stdout));
+  const links = (argv: string[]) =>
+    attempt(async () => parseIpAddr((await run({ argv, why: 'links and their MTUs' })).stdout));
   const pods = o.podNetns ?? [];
   const [otherKeySpace, log, hostLinks, podLinks] = await Promise.all([
-    wantOther ? attempt(async () => ({ api: other, config: await readConfigIn({ ...o.store, api: other }, other) })) : Promise.resolve(undefined),
+    wantOther
+      ? attempt(async () => ({ api: other, config: await readConfigIn({ ...o.store, api: other }, other) }))
+      : Promise.resolve(undefined),
     attempt(() => readLogTail(o.logFile)),
     // the host's links were read by observeNode already (all families, with master)
     Promise.resolve(o.obs.ifaces),
-    Promise.all(pods.map(async (netns) => ({ netns, links: await links(['ip', 'netns', 'exec', netns, 'ip', '-j', '-d', 'addr', 'show']) }))),
+    Promise.all(
+      pods.map(async (netns) => ({
+        netns,
+        links: await links(['ip', 'netns', 'exec', netns, 'ip', '-j', '-d', 'addr', 'show']),
+      })),
+    ),
   ]);
-  return { ...(otherKeySpace && { otherKeySpace }), logFile: o.logFile, log, links: hostLinks, pods: podLinks, processes: pods.length };
+  return {
+    ...(otherKeySpace && { otherKeySpace }),
+    logFile: o.logFile,
+    log,
+    links: hostLinks,
+    pods: podLinks,
+    processes: pods.length,
+  };
 }

@@ -48,7 +48,12 @@ export function parsePingOutput(text: string): PingResult {
   const err = /^ping: (.+)$/m.exec(text);
   if (!stats) {
     if (err) return { transmitted: 0, received: 0, loss: 100, error: err[1]!.trim() };
-    throw invalid('ping output', text.slice(0, 80), 'has no statistics line ("N packets transmitted, N received")', '2 packets transmitted, 2 received, 0% packet loss');
+    throw invalid(
+      'ping output',
+      text.slice(0, 80),
+      'has no statistics line ("N packets transmitted, N received")',
+      '2 packets transmitted, 2 received, 0% packet loss',
+    );
   }
   return {
     transmitted: Number(stats[1]),
@@ -62,7 +67,11 @@ export function parsePingOutput(text: string): PingResult {
 }
 
 /** Map over items with at most `limit` in flight; results keep the input order. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {

@@ -10,15 +10,33 @@ import { formatCommand, shellQuote, type Command, type Runner } from './runner.t
 
 export type Action =
   | { readonly kind: 'run'; readonly cmd: Command }
-  | { readonly kind: 'write'; readonly path: string; readonly content: string; readonly mode: number; readonly why: string }
+  | {
+      readonly kind: 'write';
+      readonly path: string;
+      readonly content: string;
+      readonly mode: number;
+      readonly why: string;
+    }
   | { readonly kind: 'mkdir'; readonly path: string; readonly mode: number; readonly why: string }
   | { readonly kind: 'copy'; readonly from: string; readonly to: string; readonly mode: number; readonly why: string }
   | { readonly kind: 'link'; readonly target: string; readonly path: string; readonly why: string };
 
 export const run = (cmd: Command): Action => ({ kind: 'run', cmd });
-export const write = (path: string, content: string, why: string, mode = 0o644): Action => ({ kind: 'write', path, content, mode, why });
+export const write = (path: string, content: string, why: string, mode = 0o644): Action => ({
+  kind: 'write',
+  path,
+  content,
+  mode,
+  why,
+});
 export const makeDir = (path: string, why: string, mode = 0o755): Action => ({ kind: 'mkdir', path, mode, why });
-export const copy = (from: string, to: string, why: string, mode = 0o644): Action => ({ kind: 'copy', from, to, mode, why });
+export const copy = (from: string, to: string, why: string, mode = 0o644): Action => ({
+  kind: 'copy',
+  from,
+  to,
+  mode,
+  why,
+});
 export const link = (target: string, path: string, why: string): Action => ({ kind: 'link', target, path, why });
 
 const EOF_MARK = 'FLANNEL_RUNBOOK_EOF';
@@ -99,7 +117,11 @@ export function traceChange(kind: string, what: string): void {
 }
 
 /** Execute the actions in order; stop at the first failure (as `set -e` would). */
-export async function applyPlan(actions: readonly Action[], runner: Runner, onAction?: (a: Action) => void): Promise<void> {
+export async function applyPlan(
+  actions: readonly Action[],
+  runner: Runner,
+  onAction?: (a: Action) => void,
+): Promise<void> {
   for (const a of actions) {
     onAction?.(a);
     traceChange(a.kind, describeAction(a));

@@ -10,19 +10,33 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
-export const DEFAULT_RELEASE_URL = 'https://github.com/coreos/flannel/releases/download/{version}/flannel-{version}-linux-amd64.tar.gz';
+export const DEFAULT_RELEASE_URL =
+  'https://github.com/coreos/flannel/releases/download/{version}/flannel-{version}-linux-amd64.tar.gz';
 
 /** Files a node adds to its release directory; an upgrade carries them to the new one. */
-export const NODE_FILES = ['subnet.env', 'flanneld.sh', 'cert/ca.pem', 'cert/client.pem', 'cert/client-key.pem'] as const;
+export const NODE_FILES = [
+  'subnet.env',
+  'flanneld.sh',
+  'cert/ca.pem',
+  'cert/client.pem',
+  'cert/client-key.pem',
+] as const;
 
 export function parseVersion(text: string, field = '--version'): string {
-  if (!/^v\d+\.\d+\.\d+$/.test(text ?? '')) throw invalid(field, text, 'must be a flannel release tag vMAJOR.MINOR.PATCH', 'v0.11.0');
+  if (!/^v\d+\.\d+\.\d+$/.test(text ?? ''))
+    throw invalid(field, text, 'must be a flannel release tag vMAJOR.MINOR.PATCH', 'v0.11.0');
   return text;
 }
 
 export function parseSha256(text: string, field = '--sha256'): string {
   const hex = (text ?? '').trim().toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw invalid(field, text, 'must be 64 hex digits (sha256sum of the tarball)', 'e.g. from `sha256sum flannel-v0.11.0-linux-amd64.tar.gz`');
+  if (!/^[0-9a-f]{64}$/.test(hex))
+    throw invalid(
+      field,
+      text,
+      'must be 64 hex digits (sha256sum of the tarball)',
+      'e.g. from `sha256sum flannel-v0.11.0-linux-amd64.tar.gz`',
+    );
   return hex;
 }
 
@@ -74,10 +88,20 @@ export function planInstall(input: InstallInput, state: ReleaseState): Action[] 
   const p = releasePaths(input.layout);
   const { version } = input.layout;
   if (state.current.kind === 'dir') {
-    throw invalid(p.link, 'a directory', 'must be a link to a release directory; move it aside (mv /opt/flannel /opt/flannel.old) and run install again', `${p.link} -> ${p.versionDir}`);
+    throw invalid(
+      p.link,
+      'a directory',
+      'must be a link to a release directory; move it aside (mv /opt/flannel /opt/flannel.old) and run install again',
+      `${p.link} -> ${p.versionDir}`,
+    );
   }
   if (state.versionInstalled && input.sha256 && state.recordedSha256 && state.recordedSha256 !== input.sha256) {
-    throw invalid('--sha256', input.sha256, `differs from the sha256 recorded when ${p.versionDir} was installed (${state.recordedSha256}); remove that directory to reinstall`, state.recordedSha256);
+    throw invalid(
+      '--sha256',
+      input.sha256,
+      `differs from the sha256 recorded when ${p.versionDir} was installed (${state.recordedSha256}); remove that directory to reinstall`,
+      state.recordedSha256,
+    );
   }
   const linked = state.current.kind === 'link' && normalize(state.current.target) === normalize(p.versionDir);
   if (state.versionInstalled && linked) return [];
@@ -85,21 +109,55 @@ export function planInstall(input: InstallInput, state: ReleaseState): Action[] 
   const actions: Action[] = [];
   if (!state.versionInstalled) {
     actions.push(makeDir(input.layout.optDir, 'releases live here'));
-    actions.push(run({ argv: ['rm', '-rf', p.staging, p.download], why: 'clear what an interrupted install may have left' }));
+    actions.push(
+      run({ argv: ['rm', '-rf', p.staging, p.download], why: 'clear what an interrupted install may have left' }),
+    );
     if (input.source.kind === 'url') {
-      actions.push(run({ argv: ['curl', '-fsSL', '--retry', '2', '--connect-timeout', '10', '-o', p.download, input.source.url], why: `download flannel ${version}` }));
+      actions.push(
+        run({
+          argv: ['curl', '-fsSL', '--retry', '2', '--connect-timeout', '10', '-o', p.download, input.source.url],
+          why: `download flannel ${version}`,
+        }),
+      );
     } else {
       actions.push(copy(input.source.path, p.download, `use the local tarball ${input.source.path}`));
     }
     if (input.sha256) {
-      actions.push(run({ argv: ['sh', '-c', 'echo "$1  $2" | sha256sum -c --quiet -', 'sh', input.sha256, p.download], why: 'refuse a tarball whose sha256 is not the one given' }));
+      actions.push(
+        run({
+          argv: ['sh', '-c', 'echo "$1  $2" | sha256sum -c --quiet -', 'sh', input.sha256, p.download],
+          why: 'refuse a tarball whose sha256 is not the one given',
+        }),
+      );
     }
-    actions.push(makeDir(p.staging, 'unpack into a staging directory: the live install stays untouched until the link switch'));
-    actions.push(run({ argv: ['tar', '-xzf', p.download, '-C', p.staging, '--no-same-owner'], why: 'unpack the release (flat: flanneld, mk-docker-opts.sh, README.md)' }));
-    actions.push(run({ argv: ['test', '-x', join(p.staging, 'flanneld')], why: 'a release without an executable flanneld is not one' }));
-    actions.push(run({ argv: ['sh', '-c', 'sha256sum "$1" | cut -d" " -f1 > "$2"', 'sh', p.download, join(p.staging, '.sha256')], why: 'record the tarball checksum next to the release' }));
+    actions.push(
+      makeDir(p.staging, 'unpack into a staging directory: the live install stays untouched until the link switch'),
+    );
+    actions.push(
+      run({
+        argv: ['tar', '-xzf', p.download, '-C', p.staging, '--no-same-owner'],
+        why: 'unpack the release (flat: flanneld, mk-docker-opts.sh, README.md)',
+      }),
+    );
+    actions.push(
+      run({
+        argv: ['test', '-x', join(p.staging, 'flanneld')],
+        why: 'a release without an executable flanneld is not one',
+      }),
+    );
+    actions.push(
+      run({
+        argv: ['sh', '-c', 'sha256sum "$1" | cut -d" " -f1 > "$2"', 'sh', p.download, join(p.staging, '.sha256')],
+        why: 'record the tarball checksum next to the release',
+      }),
+    );
     actions.push(makeDir(join(p.staging, 'cert'), 'flanneld.sh reads ./cert/{ca,client,client-key}.pem'));
-    actions.push(run({ argv: ['mv', '-T', p.staging, p.versionDir], why: `the release is complete: move it into place as ${p.versionDir}` }));
+    actions.push(
+      run({
+        argv: ['mv', '-T', p.staging, p.versionDir],
+        why: `the release is complete: move it into place as ${p.versionDir}`,
+      }),
+    );
     actions.push(run({ argv: ['rm', '-f', p.download], why: 'the tarball is no longer needed' }));
   } else {
     actions.push(makeDir(join(p.versionDir, 'cert'), 'flanneld.sh reads ./cert/{ca,client,client-key}.pem'));
@@ -107,21 +165,51 @@ export function planInstall(input: InstallInput, state: ReleaseState): Action[] 
   // carry the node's own files over, so flanneld finds them right after the switch
   if (state.current.kind === 'link' && !linked) {
     for (const f of state.nodeFiles) {
-      actions.push(copy(join(state.current.target, f), join(p.versionDir, f), `carry ${f} over from ${state.current.target}`, f.endsWith('key.pem') ? 0o600 : f.endsWith('.sh') ? 0o755 : 0o644));
+      actions.push(
+        copy(
+          join(state.current.target, f),
+          join(p.versionDir, f),
+          `carry ${f} over from ${state.current.target}`,
+          f.endsWith('key.pem') ? 0o600 : f.endsWith('.sh') ? 0o755 : 0o644,
+        ),
+      );
     }
-    actions.push(link(linkTarget(input.layout.optDir, state.current.target), p.previous, 'remember the previous release for --rollback'));
+    actions.push(
+      link(
+        linkTarget(input.layout.optDir, state.current.target),
+        p.previous,
+        'remember the previous release for --rollback',
+      ),
+    );
   }
-  actions.push(link(linkTarget(input.layout.optDir, p.versionDir), p.link, `switch ${p.link} to ${version} atomically (a new link renamed over the old one)`));
+  actions.push(
+    link(
+      linkTarget(input.layout.optDir, p.versionDir),
+      p.link,
+      `switch ${p.link} to ${version} atomically (a new link renamed over the old one)`,
+    ),
+  );
   return actions;
 }
 
 /** Actions that swap `/opt/flannel` back to the previous release (and remember the one left). */
 export function planRollback(layout: Pick<ReleaseLayout, 'optDir'>, state: ReleaseState): Action[] {
   const p = releasePaths({ ...layout, version: 'x' });
-  if (!state.previous) throw invalid('--rollback', `${p.previous}`, 'no previous release is recorded (install has switched versions only once, or never)', `${p.previous} -> /opt/flannel-v0.10.0`);
-  if (state.current.kind !== 'link') throw invalid(p.link, state.current.kind, 'must be a link to roll back', `${p.link} -> /opt/flannel-v0.11.0`);
+  if (!state.previous)
+    throw invalid(
+      '--rollback',
+      `${p.previous}`,
+      'no previous release is recorded (install has switched versions only once, or never)',
+      `${p.previous} -> /opt/flannel-v0.10.0`,
+    );
+  if (state.current.kind !== 'link')
+    throw invalid(p.link, state.current.kind, 'must be a link to roll back', `${p.link} -> /opt/flannel-v0.11.0`);
   return [
-    link(linkTarget(layout.optDir, state.current.target), p.previous, `remember ${state.current.target} so a second --rollback undoes this one`),
+    link(
+      linkTarget(layout.optDir, state.current.target),
+      p.previous,
+      `remember ${state.current.target} so a second --rollback undoes this one`,
+    ),
     link(linkTarget(layout.optDir, state.previous), p.link, `switch ${p.link} back to ${state.previous}`),
   ];
 }
@@ -175,10 +263,18 @@ export async function sha256File(path: string): Promise<string> {
  * `flanneld`, nothing absolute or climbing out with `..`.
  */
 export function checkTarballEntries(listing: string, field: string): void {
-  const entries = listing.split('\n').map((l) => l.trim()).filter(Boolean);
+  const entries = listing
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const bad = entries.find((e) => e.startsWith('/') || e.split('/').includes('..'));
   if (bad) throw invalid(field, bad, 'a release tarball entry must stay inside the release directory', 'flanneld');
   if (!entries.some((e) => e.replace(/^\.\//, '') === 'flanneld')) {
-    throw invalid(field, entries.slice(0, 4).join(' '), 'holds no flanneld at its top level: not a flannel release tarball', 'flannel-v0.11.0-linux-amd64.tar.gz (flanneld, mk-docker-opts.sh, README.md)');
+    throw invalid(
+      field,
+      entries.slice(0, 4).join(' '),
+      'holds no flanneld at its top level: not a flannel release tarball',
+      'flannel-v0.11.0-linux-amd64.tar.gz (flanneld, mk-docker-opts.sh, README.md)',
+    );
   }
 }

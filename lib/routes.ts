@@ -59,7 +59,12 @@ function parseDst(text: unknown, field: string): Ip4Net {
 function parseVia(text: unknown, field: string): Ip4 | undefined {
   if (text === undefined) return undefined;
   if (typeof text !== 'string' || !Ip4.isValid(text)) {
-    throw invalid(field, shorten(text), 'gateway must be an IPv4 address (IPv6 next hops are not supported)', '"10.4.7.22"');
+    throw invalid(
+      field,
+      shorten(text),
+      'gateway must be an IPv4 address (IPv6 next hops are not supported)',
+      '"10.4.7.22"',
+    );
   }
   return Ip4.parse(text, field);
 }
@@ -74,16 +79,31 @@ export function parseIpRoute(json: string): Route[] {
   try {
     data = JSON.parse(json);
   } catch (e) {
-    throw invalid(SOURCE, shorten(json.trim() || '(empty)'), `not JSON (${(e as Error).message})`, '[{"dst":"172.7.22.0/24","gateway":"10.4.7.22","dev":"eth0","flags":[]}]');
+    throw invalid(
+      SOURCE,
+      shorten(json.trim() || '(empty)'),
+      `not JSON (${(e as Error).message})`,
+      '[{"dst":"172.7.22.0/24","gateway":"10.4.7.22","dev":"eth0","flags":[]}]',
+    );
   }
   if (!Array.isArray(data)) {
-    throw invalid(SOURCE, shorten(data), 'must be a JSON array of routes', '[{"dst":"default","gateway":"10.4.0.1","dev":"eth0","flags":[]}]');
+    throw invalid(
+      SOURCE,
+      shorten(data),
+      'must be a JSON array of routes',
+      '[{"dst":"default","gateway":"10.4.0.1","dev":"eth0","flags":[]}]',
+    );
   }
   const routes: Route[] = [];
   data.forEach((entry: unknown, i) => {
     const at = `${SOURCE}[${i}]`;
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
-      throw invalid(at, shorten(entry), 'each route must be a JSON object', '{"dst":"172.7.22.0/24","gateway":"10.4.7.22","dev":"eth0"}');
+      throw invalid(
+        at,
+        shorten(entry),
+        'each route must be a JSON object',
+        '{"dst":"172.7.22.0/24","gateway":"10.4.7.22","dev":"eth0"}',
+      );
     }
     const e = entry as Record<string, unknown>;
     if (typeof e.dst === 'string' && e.dst.includes(':')) return; // IPv6
@@ -94,7 +114,12 @@ export function parseIpRoute(json: string): Route[] {
       nexthops = e.nexthops.map((nh: unknown, j) => {
         const n = (nh ?? {}) as Record<string, unknown>;
         if (typeof n.dev !== 'string' || n.dev === '') {
-          throw invalid(`${at}.nexthops[${j}].dev`, shorten(nh), 'every next hop needs a "dev"', '{"gateway":"10.4.0.1","dev":"eth0"}');
+          throw invalid(
+            `${at}.nexthops[${j}].dev`,
+            shorten(nh),
+            'every next hop needs a "dev"',
+            '{"gateway":"10.4.0.1","dev":"eth0"}',
+          );
         }
         const via = parseVia(n.gateway, `${at}.nexthops[${j}].gateway`);
         return via ? { via, dev: n.dev } : { dev: n.dev };
@@ -102,7 +127,12 @@ export function parseIpRoute(json: string): Route[] {
     }
     const deviceless = (type !== undefined && DEVICELESS.has(type)) || nexthops !== undefined;
     if (!deviceless && (typeof e.dev !== 'string' || e.dev === '')) {
-      throw invalid(`${at}.dev`, shorten(e.dev ?? 'missing'), `the ${type ?? 'unicast'} route to ${e.dst} needs a "dev"`, '{"dst":"172.7.22.0/24","gateway":"10.4.7.22","dev":"eth0"}');
+      throw invalid(
+        `${at}.dev`,
+        shorten(e.dev ?? 'missing'),
+        `the ${type ?? 'unicast'} route to ${e.dst} needs a "dev"`,
+        '{"dst":"172.7.22.0/24","gateway":"10.4.7.22","dev":"eth0"}',
+      );
     }
     if (e.flags !== undefined && !(Array.isArray(e.flags) && e.flags.every((f) => typeof f === 'string'))) {
       throw invalid(`${at}.flags`, shorten(e.flags), 'must be an array of strings', '["onlink"]');
@@ -167,7 +197,8 @@ export function formatRoute(r: Route): string {
 // without a type (taken structurally, or a reservation) is routed.
 function peersOf(leases: readonly PeerLease[], self: { publicIp: Ip4 }, backendType: string): PeerLease[] {
   return leases.filter(
-    (l) => !l.publicIp.equals(self.publicIp) && (l.backendType === undefined || l.backendType.toLowerCase() === backendType),
+    (l) =>
+      !l.publicIp.equals(self.publicIp) && (l.backendType === undefined || l.backendType.toLowerCase() === backendType),
   );
 }
 
@@ -257,7 +288,12 @@ export function diffRoutes(
   for (const d of desired) {
     const k = routeKey(d);
     if (wanted.has(k)) {
-      throw invalid('desired routes', k, 'two routes for one destination (two leases for one subnet?)', 'one route per lease subnet');
+      throw invalid(
+        'desired routes',
+        k,
+        'two routes for one destination (two leases for one subnet?)',
+        'one route per lease subnet',
+      );
     }
     wanted.set(k, d);
   }
@@ -270,7 +306,10 @@ export function diffRoutes(
 
   for (const [k, d] of wanted) {
     if (own?.overlaps(d.dst)) {
-      diff.conflicts.push({ route: d, why: `${k} overlaps this node's own subnet ${own.network()}: not routed away via ${d.via ?? d.dev}` });
+      diff.conflicts.push({
+        route: d,
+        why: `${k} overlaps this node's own subnet ${own.network()}: not routed away via ${d.via ?? d.dev}`,
+      });
       continue;
     }
     const present = byKey.get(k) ?? [];
@@ -278,7 +317,11 @@ export function diffRoutes(
     if (!first) {
       diff.add.push({ ...d, why: `no route for lease ${k} (${d.via ?? d.dev})` });
     } else if (!isOwned(first)) {
-      diff.conflicts.push({ route: d, actual: first, why: `"${formatRoute(first)}" is in the way and is not a route the toolkit owns: not replaced` });
+      diff.conflicts.push({
+        route: d,
+        actual: first,
+        why: `"${formatRoute(first)}" is in the way and is not a route the toolkit owns: not replaced`,
+      });
     } else if (!routeEqual(first, d)) {
       diff.replace.push({ from: first, to: d, why: mismatch(first, d) });
     }

@@ -86,7 +86,9 @@ export class RecordingRunner {
 export const spawnRunner: Runner = async (cmd) => {
   const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), { stdio: [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), {
+      stdio: [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout!.on('data', (c: Buffer) => out.push(c));
@@ -94,8 +96,13 @@ export const spawnRunner: Runner = async (cmd) => {
     child.on('error', (e: NodeJS.ErrnoException) => reject(new CommandError(cmd.argv, null, e.message)));
     child.on('close', (code, signal) => {
       const status = code ?? 128 + (signal ? 9 : 0);
-      const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), status };
-      if (status !== 0 && !(cmd.okStatus ?? []).includes(status)) reject(new CommandError(cmd.argv, status, result.stderr));
+      const result = {
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        status,
+      };
+      if (status !== 0 && !(cmd.okStatus ?? []).includes(status))
+        reject(new CommandError(cmd.argv, status, result.stderr));
       else resolve(result);
     });
     if (child.stdin) {

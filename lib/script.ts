@@ -44,7 +44,9 @@ export async function runScript(url: string, main: Main): Promise<void> {
   } catch (err) {
     code = exitCodeOf(err);
     const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`${name}: ${code === ExitCode.Usage && !(err instanceof UsageError) ? 'error: ' : ''}${msg}\n`);
+    process.stderr.write(
+      `${name}: ${code === ExitCode.Usage && !(err instanceof UsageError) ? 'error: ' : ''}${msg}\n`,
+    );
     if (process.env.FLANNEL_RUNBOOK_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   }
   process.exitCode = code;
@@ -79,7 +81,11 @@ export interface Loaded<S extends FlagsSpec> {
  * Parse argv, print --help (returns undefined), read the cluster file and pick this node,
  * then resolve every setting. All input checking happens here, before anything is observed.
  */
-export async function loadSettings<const S extends FlagsSpec>(argv: readonly string[], spec: S, info: ScriptInfo): Promise<Loaded<S> | undefined> {
+export async function loadSettings<const S extends FlagsSpec>(
+  argv: readonly string[],
+  spec: S,
+  info: ScriptInfo,
+): Promise<Loaded<S> | undefined> {
   const flags = parseFlags(argv, spec);
   if ((flags.values as Record<string, unknown>).help === true) {
     process.stdout.write(formatHelp(info.name, info.summary, spec, info.example));
@@ -94,7 +100,12 @@ export async function loadSettings<const S extends FlagsSpec>(argv: readonly str
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      throw invalid('--cluster', file, `cannot read (${(e as NodeJS.ErrnoException).code ?? e})`, '/etc/flannel-runbook/cluster.json');
+      throw invalid(
+        '--cluster',
+        file,
+        `cannot read (${(e as NodeJS.ErrnoException).code ?? e})`,
+        '/etc/flannel-runbook/cluster.json',
+      );
     }
     cluster = parseClusterFile(text, file);
     if (nodeName !== undefined || info.perNode) {
@@ -102,14 +113,24 @@ export async function loadSettings<const S extends FlagsSpec>(argv: readonly str
       node = selectNode(cluster, { name: nodeName, localIps: ips });
     }
   } else if (nodeName !== undefined) {
-    throw invalid('--node', nodeName, 'needs --cluster FILE to look the node up in', '--cluster cluster.json --node hdss7-21');
+    throw invalid(
+      '--node',
+      nodeName,
+      'needs --cluster FILE to look the node up in',
+      '--cluster cluster.json --node hdss7-21',
+    );
   }
   const settings = resolveSettings(flags, cluster, node);
   return { flags, settings, cluster, node };
 }
 
 /** Print the report: JSON with --json, else the human lines (nothing with --quiet and no news). */
-export function report(settings: Pick<Settings, 'json' | 'quiet'>, data: unknown, lines: readonly string[], important = true): void {
+export function report(
+  settings: Pick<Settings, 'json' | 'quiet'>,
+  data: unknown,
+  lines: readonly string[],
+  important = true,
+): void {
   if (settings.json) {
     process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
     return;

@@ -49,18 +49,33 @@ function exampleSubnet(network: Ip4Net): string {
 
 function checkSubnet(field: string, shown: string, network: Ip4Net, subnet: Ip4Net): void {
   if (!network.containsNet(subnet.network()) || subnet.prefix <= network.prefix) {
-    throw invalid(field, shown, `must be a subnet inside FLANNEL_NETWORK ${network}, with a longer prefix`, exampleSubnet(network));
+    throw invalid(
+      field,
+      shown,
+      `must be a subnet inside FLANNEL_NETWORK ${network}, with a longer prefix`,
+      exampleSubnet(network),
+    );
   }
   const ip = subnet.ip.value;
   if (subnet.prefix < 31 && (ip === subnet.network().ip.value || ip === subnet.lastAddress().value)) {
     // flannel always writes network+1; docker cannot use the network or broadcast address as bip
-    throw invalid(field, shown, 'must be a host address of the lease (flanneld writes its first address)', subnet.gatewayForm().toString());
+    throw invalid(
+      field,
+      shown,
+      'must be a host address of the lease (flanneld writes its first address)',
+      subnet.gatewayForm().toString(),
+    );
   }
 }
 
 function checkEnv(env: SubnetEnv): void {
   if (!env.network.isNetwork()) {
-    throw invalid('FLANNEL_NETWORK', env.network.toString(), `host bits are set (the network is ${env.network.network()})`, env.network.network().toString());
+    throw invalid(
+      'FLANNEL_NETWORK',
+      env.network.toString(),
+      `host bits are set (the network is ${env.network.network()})`,
+      env.network.network().toString(),
+    );
   }
   checkSubnet('FLANNEL_SUBNET', env.subnet.toString(), env.network, env.subnet);
   checkMtu('FLANNEL_MTU', env.mtu);
@@ -78,7 +93,12 @@ export function formatSubnetEnv(env: SubnetEnv): string {
 }
 
 /** What flanneld would write for this lease: FLANNEL_SUBNET is the lease's first address. */
-export function subnetEnvFromLease(network: Ip4Net, lease: Pick<Lease, 'subnet'> | Ip4Net, mtu: number, ipMasq: boolean): SubnetEnv {
+export function subnetEnvFromLease(
+  network: Ip4Net,
+  lease: Pick<Lease, 'subnet'> | Ip4Net,
+  mtu: number,
+  ipMasq: boolean,
+): SubnetEnv {
   const leased = lease instanceof Ip4Net ? lease : lease.subnet;
   const env = { network: network.network(), subnet: leased.gatewayForm(), mtu, ipMasq };
   checkEnv(env);
@@ -101,21 +121,43 @@ export function parseSubnetEnv(text: string, source = 'subnet.env'): SubnetEnv {
     const where = `${source} line ${n}`;
     if (raw.endsWith('\r')) {
       // `. subnet.env` keeps the CR in the value: dockerd gets --mtu=1500\r
-      throw invalid(where, raw, 'ends in a carriage return (Windows line endings); save it with LF only', EXAMPLE.FLANNEL_MTU);
+      throw invalid(
+        where,
+        raw,
+        'ends in a carriage return (Windows line endings); save it with LF only',
+        EXAMPLE.FLANNEL_MTU,
+      );
     }
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(raw);
-    if (!m) throw invalid(where, raw, 'must be KEY=VALUE with nothing around the = (the file is sourced by sh)', EXAMPLE.FLANNEL_MTU);
+    if (!m)
+      throw invalid(
+        where,
+        raw,
+        'must be KEY=VALUE with nothing around the = (the file is sourced by sh)',
+        EXAMPLE.FLANNEL_MTU,
+      );
     const key = m[1]!;
     let value = m[2]!;
     const q = /^(["'])(.*)\1$/.exec(value);
     if (q) value = q[2]!;
     if (!key.startsWith('FLANNEL_')) {
-      throw invalid(where, raw, `${key} is not a flannel variable; flanneld rewrites this file and would drop it`, EXAMPLE.FLANNEL_MTU);
+      throw invalid(
+        where,
+        raw,
+        `${key} is not a flannel variable; flanneld rewrites this file and would drop it`,
+        EXAMPLE.FLANNEL_MTU,
+      );
     }
     const prev = seen.get(key);
-    if (prev) throw invalid(key, value, `is set twice (lines ${prev.line} and ${n}); keep one`, EXAMPLE[key as Key] ?? `${key}=...`);
+    if (prev)
+      throw invalid(
+        key,
+        value,
+        `is set twice (lines ${prev.line} and ${n}); keep one`,
+        EXAMPLE[key as Key] ?? `${key}=...`,
+      );
     seen.set(key, { value, line: n });
   });
 
@@ -136,11 +178,13 @@ export function parseSubnetEnv(text: string, source = 'subnet.env'): SubnetEnv {
   const mtuText = get('FLANNEL_MTU');
   if (!/^\d{1,5}$/.test(mtuText)) throw invalid('FLANNEL_MTU', mtuText, 'must be a whole number 68-65535', '1500');
   const mtu = checkMtu('FLANNEL_MTU', Number(mtuText));
-  if (String(mtu) !== mtuText) throw invalid('FLANNEL_MTU', mtuText, 'must be written without leading zeros', String(mtu));
+  if (String(mtu) !== mtuText)
+    throw invalid('FLANNEL_MTU', mtuText, 'must be written without leading zeros', String(mtu));
 
   const masq = get('FLANNEL_IPMASQ');
   // mk-docker-opts.sh tests `= true`: "True" or "1" would silently mean false there
-  if (masq !== 'true' && masq !== 'false') throw invalid('FLANNEL_IPMASQ', masq, 'must be true or false (lowercase)', 'false');
+  if (masq !== 'true' && masq !== 'false')
+    throw invalid('FLANNEL_IPMASQ', masq, 'must be true or false (lowercase)', 'false');
 
   return { network, subnet, mtu, ipMasq: masq === 'true' };
 }

@@ -8,7 +8,16 @@ import { invalid, RuntimeError, UsageError } from './errors.ts';
 import { rooted } from './flags.ts';
 
 /** supervisord's process states (supervisor/states.py). */
-export const PROCESS_STATES = ['STOPPED', 'STARTING', 'RUNNING', 'BACKOFF', 'STOPPING', 'EXITED', 'FATAL', 'UNKNOWN'] as const;
+export const PROCESS_STATES = [
+  'STOPPED',
+  'STARTING',
+  'RUNNING',
+  'BACKOFF',
+  'STOPPING',
+  'EXITED',
+  'FATAL',
+  'UNKNOWN',
+] as const;
 export type ProcessState = (typeof PROCESS_STATES)[number];
 
 export interface ProgramStatus {
@@ -52,7 +61,10 @@ export function parseSupervisorStatus(stdout: string): ProgramStatus[] {
     if (line.trim() === '') continue;
     for (const d of DOWN) {
       const m = d.re.exec(line.trim());
-      if (m) throw new RuntimeError(`supervisorctl status: ${d.why}: ${m[1]}; start it (supervisord -c CONF) or check [supervisorctl] serverurl`);
+      if (m)
+        throw new RuntimeError(
+          `supervisorctl status: ${d.why}: ${m[1]}; start it (supervisord -c CONF) or check [supervisorctl] serverurl`,
+        );
     }
     if (/^(error|Error):|^Sorry, /.test(line)) {
       throw new RuntimeError(`supervisorctl status: ${line.trim()}`);
@@ -66,7 +78,9 @@ export function parseSupervisorStatus(stdout: string): ProgramStatus[] {
     // blanks, so blanks separate the three fields
     const m = /^(\S+)\s+([A-Z]+)(?:\s+(.*))?$/.exec(line);
     if (!m || !(PROCESS_STATES as readonly string[]).includes(m[2]!)) {
-      throw new UsageError(`supervisorctl status: line ${JSON.stringify(line)}: expected "NAME STATE DETAIL", e.g. "flanneld-7-21   RUNNING   pid 123, uptime 0:00:31"`);
+      throw new UsageError(
+        `supervisorctl status: line ${JSON.stringify(line)}: expected "NAME STATE DETAIL", e.g. "flanneld-7-21   RUNNING   pid 123, uptime 0:00:31"`,
+      );
     }
     const state = m[2] as ProcessState;
     const detail = (m[3] ?? '').trim();
@@ -102,7 +116,12 @@ function confPath(field: string, value: string, example: string): string {
   if (!value.startsWith('/')) throw invalid(field, value, 'must be an absolute path', example);
   // [include] files is split on blanks; control characters would end the line
   if (/[\s\u0000-\u001f;#]/.test(value)) {
-    throw invalid(field, value, 'must not contain blanks, control characters, ";" or "#" in a supervisord conf', example);
+    throw invalid(
+      field,
+      value,
+      'must not contain blanks, control characters, ";" or "#" in a supervisord conf',
+      example,
+    );
   }
   return value.replaceAll('%', '%%');
 }
@@ -128,34 +147,37 @@ export function renderSupervisordConf(s: SupervisordConfSettings = {}): string {
     throw invalid('includeGlob', p.includeGlob, 'must name .ini or .conf files', '/etc/supervisord.d/*.ini');
   }
   if (Buffer.byteLength(p.socket) > MAX_SOCKET_PATH) {
-    throw invalid('socket', p.socket, `a unix socket path must be at most ${MAX_SOCKET_PATH} bytes; use a shorter root or socket`, '/run/supervisor.sock');
+    throw invalid(
+      'socket',
+      p.socket,
+      `a unix socket path must be at most ${MAX_SOCKET_PATH} bytes; use a shorter root or socket`,
+      '/run/supervisor.sock',
+    );
   }
   const socket = confPath('socket', p.socket, '/run/supervisor.sock');
   const logfile = confPath('logfile', p.logfile, '/var/log/supervisor/supervisord.log');
   const childlogdir = logfile.slice(0, logfile.lastIndexOf('/')) || '/';
-  return (
-    `${[
-      '; supervisord for flanneld, rendered by flannel-runbook',
-      '[unix_http_server]',
-      `file=${socket}`,
-      // root only: whoever can write the socket can run any command as root
-      'chmod=0700',
-      '',
-      '[supervisord]',
-      `pidfile=${confPath('pidfile', p.pidfile, '/run/supervisord.pid')}`,
-      `logfile=${logfile}`,
-      `childlogdir=${childlogdir}`,
-      '',
-      '[rpcinterface:supervisor]',
-      'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface',
-      '',
-      '[supervisorctl]',
-      `serverurl=unix://${socket}`,
-      '',
-      '[include]',
-      `files = ${confPath('includeGlob', p.includeGlob, '/etc/supervisord.d/*.ini')}`,
-    ].join('\n')}\n`
-  );
+  return `${[
+    '; supervisord for flanneld, rendered by flannel-runbook',
+    '[unix_http_server]',
+    `file=${socket}`,
+    // root only: whoever can write the socket can run any command as root
+    'chmod=0700',
+    '',
+    '[supervisord]',
+    `pidfile=${confPath('pidfile', p.pidfile, '/run/supervisord.pid')}`,
+    `logfile=${logfile}`,
+    `childlogdir=${childlogdir}`,
+    '',
+    '[rpcinterface:supervisor]',
+    'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface',
+    '',
+    '[supervisorctl]',
+    `serverurl=unix://${socket}`,
+    '',
+    '[include]',
+    `files = ${confPath('includeGlob', p.includeGlob, '/etc/supervisord.d/*.ini')}`,
+  ].join('\n')}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,9 +229,11 @@ export function parseProcessInfoResponse(program: string, xml: string): ProgramS
     if (/BAD_NAME/.test(fault?.[1] ?? '')) return undefined;
     throw new RuntimeError(`supervisord: getProcessInfo(${program}): ${fault?.[1] ?? 'fault'}`);
   }
-  const member = (name: string) => new RegExp(`<name>${name}</name>\\s*<value>\\s*(?:<(?:string|int|i4)>)?([^<]*)`).exec(xml)?.[1];
+  const member = (name: string) =>
+    new RegExp(`<name>${name}</name>\\s*<value>\\s*(?:<(?:string|int|i4)>)?([^<]*)`).exec(xml)?.[1];
   const state = member('statename');
-  if (!state || !(PROCESS_STATES as readonly string[]).includes(state)) throw new RuntimeError(`supervisord: getProcessInfo(${program}): no statename in the answer`);
+  if (!state || !(PROCESS_STATES as readonly string[]).includes(state))
+    throw new RuntimeError(`supervisord: getProcessInfo(${program}): no statename in the answer`);
   const pid = Number(member('pid') ?? 0);
   const now = Number(member('now') ?? 0);
   const start = Number(member('start') ?? 0);

@@ -35,7 +35,11 @@ function jsonArray(json: string, what: string, example: string): Record<string, 
 
 /** `ip -j neigh show dev flannel.1`. */
 export function parseNeighbours(json: string): Neighbour[] {
-  return jsonArray(json, 'ip -j neigh output', '[{"dst":"172.7.22.0","lladdr":"5a:3f:40:67:88:d9","state":["PERMANENT"]}]')
+  return jsonArray(
+    json,
+    'ip -j neigh output',
+    '[{"dst":"172.7.22.0","lladdr":"5a:3f:40:67:88:d9","state":["PERMANENT"]}]',
+  )
     .filter((n) => typeof n.dst === 'string' && Ip4.isValid(n.dst))
     .map((n) => ({
       ip: Ip4.parse(String(n.dst)),
@@ -46,7 +50,11 @@ export function parseNeighbours(json: string): Neighbour[] {
 
 /** `bridge -j fdb show dev flannel.1`. */
 export function parseFdb(json: string): FdbEntry[] {
-  return jsonArray(json, 'bridge -j fdb output', '[{"mac":"5a:3f:40:67:88:d9","dst":"10.4.7.22","flags":["self"],"state":"permanent"}]')
+  return jsonArray(
+    json,
+    'bridge -j fdb output',
+    '[{"mac":"5a:3f:40:67:88:d9","dst":"10.4.7.22","flags":["self"],"state":"permanent"}]',
+  )
     .filter((e) => typeof e.mac === 'string')
     .map((e) => ({
       mac: String(e.mac).toLowerCase(),
@@ -70,9 +78,15 @@ export interface VxlanLease {
 }
 
 /** The peers flanneld programs on flannel.<VNI>: vxlan leases of other nodes, minus same-L2 ones under DirectRouting. */
-export function vxlanPeers(leases: readonly VxlanLease[], self: { publicIp: Ip4 }, opts: { directRouting?: boolean; sameL2?: (ip: Ip4) => boolean } = {}): VxlanPeer[] {
+export function vxlanPeers(
+  leases: readonly VxlanLease[],
+  self: { publicIp: Ip4 },
+  opts: { directRouting?: boolean; sameL2?: (ip: Ip4) => boolean } = {},
+): VxlanPeer[] {
   return leases
-    .filter((l) => !l.publicIp.equals(self.publicIp) && (l.backendType ?? 'vxlan').toLowerCase() === 'vxlan' && l.vtepMac)
+    .filter(
+      (l) => !l.publicIp.equals(self.publicIp) && (l.backendType ?? 'vxlan').toLowerCase() === 'vxlan' && l.vtepMac,
+    )
     .filter((l) => !(opts.directRouting && opts.sameL2?.(l.publicIp)))
     .map((l) => ({ subnet: l.subnet.network(), publicIp: l.publicIp, vtepMac: l.vtepMac!.toLowerCase() }));
 }
@@ -82,17 +96,27 @@ export interface VxlanPeerDiff {
   readonly fdb: { readonly peer: VxlanPeer; readonly why: string }[];
 }
 
-export function diffVxlanPeers(peers: readonly VxlanPeer[], neigh: readonly Neighbour[], fdb: readonly FdbEntry[]): VxlanPeerDiff {
+export function diffVxlanPeers(
+  peers: readonly VxlanPeer[],
+  neigh: readonly Neighbour[],
+  fdb: readonly FdbEntry[],
+): VxlanPeerDiff {
   const out: VxlanPeerDiff = { neighbours: [], fdb: [] };
   for (const p of peers) {
     const gw = p.subnet.ip;
     const n = neigh.find((x) => x.ip.equals(gw));
     if (!n) out.neighbours.push({ peer: p, why: `no neighbour ${gw} (${p.subnet} on ${p.publicIp})` });
-    else if (n.mac !== p.vtepMac) out.neighbours.push({ peer: p, why: `neighbour ${gw} is ${n.mac ?? 'incomplete'}, the lease says ${p.vtepMac}` });
-    else if (!n.states.includes('PERMANENT')) out.neighbours.push({ peer: p, why: `neighbour ${gw} is ${n.states.join(',') || 'not permanent'}, flanneld makes it PERMANENT` });
+    else if (n.mac !== p.vtepMac)
+      out.neighbours.push({ peer: p, why: `neighbour ${gw} is ${n.mac ?? 'incomplete'}, the lease says ${p.vtepMac}` });
+    else if (!n.states.includes('PERMANENT'))
+      out.neighbours.push({
+        peer: p,
+        why: `neighbour ${gw} is ${n.states.join(',') || 'not permanent'}, flanneld makes it PERMANENT`,
+      });
     const f = fdb.find((x) => x.mac === p.vtepMac && x.dst !== undefined);
     if (!f) out.fdb.push({ peer: p, why: `no fdb entry ${p.vtepMac} dst ${p.publicIp}` });
-    else if (!f.dst!.equals(p.publicIp)) out.fdb.push({ peer: p, why: `fdb ${p.vtepMac} goes to ${f.dst}, the lease says ${p.publicIp}` });
+    else if (!f.dst!.equals(p.publicIp))
+      out.fdb.push({ peer: p, why: `fdb ${p.vtepMac} goes to ${f.dst}, the lease says ${p.publicIp}` });
   }
   return out;
 }
@@ -118,13 +142,19 @@ export function planVxlanPeerCommands(d: VxlanPeerDiff, dev: string): Command[] 
 }
 
 /** flannel.<VNI> as flanneld makes it: vxlan id VNI, local = public IP, MTU iface - 50, address SUBNET.network/32. */
-export function checkVxlanDevice(dev: Interface | undefined, want: { name: string; vni: number; publicIp: Ip4; mtu: number; subnet: Ip4Net; port: number }): string[] {
+export function checkVxlanDevice(
+  dev: Interface | undefined,
+  want: { name: string; vni: number; publicIp: Ip4; mtu: number; subnet: Ip4Net; port: number },
+): string[] {
   if (!dev) return [`no ${want.name} device (flanneld with the vxlan backend creates it)`];
   const problems: string[] = [];
   if (dev.kind !== undefined && dev.kind !== 'vxlan') problems.push(`${want.name} is a ${dev.kind} device, not vxlan`);
-  if (dev.vxlan?.id !== undefined && dev.vxlan.id !== want.vni) problems.push(`${want.name} has vxlan id ${dev.vxlan.id}, the config says VNI ${want.vni}`);
-  if (dev.vxlan?.local !== undefined && dev.vxlan.local !== want.publicIp.toString()) problems.push(`${want.name} sends from ${dev.vxlan.local}, not ${want.publicIp}`);
-  if (dev.vxlan?.port !== undefined && dev.vxlan.port !== want.port) problems.push(`${want.name} uses UDP port ${dev.vxlan.port}, not ${want.port}`);
+  if (dev.vxlan?.id !== undefined && dev.vxlan.id !== want.vni)
+    problems.push(`${want.name} has vxlan id ${dev.vxlan.id}, the config says VNI ${want.vni}`);
+  if (dev.vxlan?.local !== undefined && dev.vxlan.local !== want.publicIp.toString())
+    problems.push(`${want.name} sends from ${dev.vxlan.local}, not ${want.publicIp}`);
+  if (dev.vxlan?.port !== undefined && dev.vxlan.port !== want.port)
+    problems.push(`${want.name} uses UDP port ${dev.vxlan.port}, not ${want.port}`);
   if (dev.mtu !== want.mtu) problems.push(`${want.name} MTU ${dev.mtu}, not ${want.mtu} (iface MTU - 50)`);
   const addr = want.subnet.network().ip;
   if (!dev.addrs.some((a) => a.ip.equals(addr) && a.prefix === 32)) problems.push(`${want.name} lacks ${addr}/32`);

@@ -26,20 +26,49 @@ export const flags = defineFlags({
   ...etcdFlags,
   ...nodeFlags,
   ...nodeCheckFlags,
-  log: { type: 'string', default: '/data/logs/flanneld/flanneld.stdout.log', placeholder: 'FILE', help: "flanneld's log, as the start step's supervisord ini writes it (under --root)" },
-  'pod-netns': { type: 'list', placeholder: 'NS', help: "pods' network namespaces whose MTU must match FLANNEL_MTU (besides docker0's ports)", example: 'cni-1234,cni-5678' },
-  'certs-from': { type: 'string', default: 'root@hdss7-200:/opt/certs', placeholder: 'SRC', help: 'where the certs fix copies the certificates from (scripts/certs.ts --from)' },
+  log: {
+    type: 'string',
+    default: '/data/logs/flanneld/flanneld.stdout.log',
+    placeholder: 'FILE',
+    help: "flanneld's log, as the start step's supervisord ini writes it (under --root)",
+  },
+  'pod-netns': {
+    type: 'list',
+    placeholder: 'NS',
+    help: "pods' network namespaces whose MTU must match FLANNEL_MTU (besides docker0's ports)",
+    example: 'cni-1234,cni-5678',
+  },
+  'certs-from': {
+    type: 'string',
+    default: 'root@hdss7-200:/opt/certs',
+    placeholder: 'SRC',
+    help: 'where the certs fix copies the certificates from (scripts/certs.ts --from)',
+  },
 });
 
 const info = {
   name: 'doctor',
-  summary: "Say why this node's flannel network is wrong, with the evidence and the command that fixes it (changes nothing).",
+  summary:
+    "Say why this node's flannel network is wrong, with the evidence and the command that fixes it (changes nothing).",
   example: 'scripts/doctor.ts --cluster /etc/flannel-runbook/cluster.json',
   perNode: true,
 };
 
 /** Flags given on the command line that a fix command must carry too (the operator's overrides). */
-const CARRIED = ['endpoints', 'cafile', 'certfile', 'keyfile', 'etcd-prefix', 'etcd-api', 'public-ip', 'subnet', 'iface', 'network', 'bridge', 'healthz-port'] as const;
+const CARRIED = [
+  'endpoints',
+  'cafile',
+  'certfile',
+  'keyfile',
+  'etcd-prefix',
+  'etcd-api',
+  'public-ip',
+  'subnet',
+  'iface',
+  'network',
+  'bridge',
+  'healthz-port',
+] as const;
 
 export async function main(argv: string[], runner: Runner = spawnRunner): Promise<number> {
   const loaded = await loadSettings(argv, flags, info);
@@ -64,12 +93,24 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
     store,
     program,
     healthzPort: s.healthzPort,
-    paths: { ...paths, persist, cafile: rooted(s.root, s.etcd.cafile), certfile: rooted(s.root, s.etcd.certfile), keyfile: rooted(s.root, s.etcd.keyfile) },
+    paths: {
+      ...paths,
+      persist,
+      cafile: rooted(s.root, s.etcd.cafile),
+      certfile: rooted(s.root, s.etcd.certfile),
+      keyfile: rooted(s.root, s.etcd.keyfile),
+    },
     runner,
   });
   if (tlsFiles) obs = { ...obs, etcd: { ok: false, error: tlsFiles, kind: 'tls-files' } };
   const checks = checkNode(expect, obs);
-  const probes = await observeDoctorProbes({ store, obs, logFile: rooted(s.root, v.log), podNetns: v['pod-netns'] ?? [], runner });
+  const probes = await observeDoctorProbes({
+    store,
+    obs,
+    logFile: rooted(s.root, v.log),
+    podNetns: v['pod-netns'] ?? [],
+    runner,
+  });
 
   // fixes are printed as the operator would run them on this node
   const carried = CARRIED.filter((k) => f.explicit.has(k)).flatMap((k) => [`--${k}`, [v[k]].flat().join(',')]);
@@ -81,17 +122,34 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
     ext: extname(fileURLToPath(import.meta.url)),
     nodeArgs: clusterFile
       ? ['--cluster', clusterFile, '--node', name, ...carried, ...root]
-      : mergeNodeFlags(carried, { 'public-ip': publicIp.toString(), subnet: subnet.toString(), iface, network: network.toString(), endpoints: conn.endpoints.join(',') }, root),
+      : mergeNodeFlags(
+          carried,
+          {
+            'public-ip': publicIp.toString(),
+            subnet: subnet.toString(),
+            iface,
+            network: network.toString(),
+            endpoints: conn.endpoints.join(','),
+          },
+          root,
+        ),
     clusterArgs: clusterFile
       ? ['--cluster', clusterFile, ...carried.filter((_, i, a) => isEtcdFlag(a, i)), ...root]
-      : mergeNodeFlags(carried.filter((_, i, a) => isEtcdFlag(a, i)), { endpoints: conn.endpoints.join(','), network: network.toString(), backend: 'host-gw' }, root),
+      : mergeNodeFlags(
+          carried.filter((_, i, a) => isEtcdFlag(a, i)),
+          { endpoints: conn.endpoints.join(','), network: network.toString(), backend: 'host-gw' },
+          root,
+        ),
     certsFrom: v['certs-from'],
   };
   const findings = diagnose(
     {
       expect,
       flannelVersion: s.flannelVersion,
-      etcd: { endpoints: conn.endpoints, ...(conn.cafile && { cafile: conn.cafile, certfile: conn.certfile, keyfile: conn.keyfile }) },
+      etcd: {
+        endpoints: conn.endpoints,
+        ...(conn.cafile && { cafile: conn.cafile, certfile: conn.certfile, keyfile: conn.keyfile }),
+      },
       healthzPort: s.healthzPort,
       peers: cluster?.nodes ?? [],
       run,
@@ -102,7 +160,13 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
   );
   const exit = doctorExit(findings);
   if (s.json) {
-    const out = { node: name, exit, findings, checks: checks.map((c) => ({ id: c.id, status: c.status, reason: c.reason })), childProcesses: obs.processes + probes.processes };
+    const out = {
+      node: name,
+      exit,
+      findings,
+      checks: checks.map((c) => ({ id: c.id, status: c.status, reason: c.reason })),
+      childProcesses: obs.processes + probes.processes,
+    };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   } else {
     process.stdout.write(`${formatDoctorReport(name, findings, checks)}\n`);
@@ -111,7 +175,11 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
 }
 
 /** `--flag value` pairs, the carried ones first, then the defaults not carried, then --root. */
-function mergeNodeFlags(carried: readonly string[], defaults: Record<string, string>, root: readonly string[]): string[] {
+function mergeNodeFlags(
+  carried: readonly string[],
+  defaults: Record<string, string>,
+  root: readonly string[],
+): string[] {
   const out = [...carried];
   for (const [k, val] of Object.entries(defaults)) if (!out.includes(`--${k}`)) out.push(`--${k}`, val);
   return [...out, ...root];
@@ -120,7 +188,9 @@ function mergeNodeFlags(carried: readonly string[], defaults: Record<string, str
 /** etcd-config takes the etcd flags of the carried pairs, not the node ones. */
 function isEtcdFlag(pairs: readonly string[], i: number): boolean {
   const flag = i % 2 === 0 ? pairs[i]! : pairs[i - 1]!;
-  return ['--endpoints', '--cafile', '--certfile', '--keyfile', '--etcd-prefix', '--etcd-api', '--network'].includes(flag);
+  return ['--endpoints', '--cafile', '--certfile', '--keyfile', '--etcd-prefix', '--etcd-api', '--network'].includes(
+    flag,
+  );
 }
 
 if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, (argv) => main(argv));

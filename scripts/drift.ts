@@ -29,18 +29,44 @@ export const flags = defineFlags({
   ...nodeFlags,
   ...nodeCheckFlags,
   fix: { type: 'boolean', help: 'mend what is safe to mend, then check again' },
-  textfile: { type: 'string', placeholder: 'FILE', help: "write Prometheus text format for node_exporter's textfile collector (atomically)", example: '/var/lib/node_exporter/textfile/flannel.prom' },
-  publish: { type: 'boolean', help: "write this node's result to etcd under --status-prefix (TTL --status-ttl) for scripts/fleet.ts" },
-  'status-prefix': { type: 'string', default: DEFAULT_STATUS_PREFIX, placeholder: 'KEY', help: 'etcd prefix of the published results' },
-  'status-ttl': { type: 'number', default: 600, min: 10, max: 86400, placeholder: 'S', help: 'TTL of a published result' },
-  lock: { type: 'string', default: '/run/flannel-runbook/drift.lock', placeholder: 'FILE', help: 'lock file: an overlapping run exits at once (under --root)' },
+  textfile: {
+    type: 'string',
+    placeholder: 'FILE',
+    help: "write Prometheus text format for node_exporter's textfile collector (atomically)",
+    example: '/var/lib/node_exporter/textfile/flannel.prom',
+  },
+  publish: {
+    type: 'boolean',
+    help: "write this node's result to etcd under --status-prefix (TTL --status-ttl) for scripts/fleet.ts",
+  },
+  'status-prefix': {
+    type: 'string',
+    default: DEFAULT_STATUS_PREFIX,
+    placeholder: 'KEY',
+    help: 'etcd prefix of the published results',
+  },
+  'status-ttl': {
+    type: 'number',
+    default: 600,
+    min: 10,
+    max: 86400,
+    placeholder: 'S',
+    help: 'TTL of a published result',
+  },
+  lock: {
+    type: 'string',
+    default: '/run/flannel-runbook/drift.lock',
+    placeholder: 'FILE',
+    help: 'lock file: an overlapping run exits at once (under --root)',
+  },
   all: { type: 'boolean', help: 'list the checks that are ok too' },
 });
 
 const info = {
   name: 'drift',
   summary: 'Compare this node with what it should be (cron: every minute); --fix mends what is safe.',
-  example: '* * * * * root /opt/flannel-runbook/dist/drift.mjs --cluster /etc/flannel-runbook/cluster.json --quiet --textfile /var/lib/node_exporter/textfile/flannel.prom --publish',
+  example:
+    '* * * * * root /opt/flannel-runbook/dist/drift.mjs --cluster /etc/flannel-runbook/cluster.json --quiet --textfile /var/lib/node_exporter/textfile/flannel.prom --publish',
   perNode: true,
 };
 
@@ -52,14 +78,17 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
   if (!loaded) return 0;
   const { settings: s, flags: f, cluster, node } = loaded;
   const v = f.values;
-  if (v.publish && s.dryRun) throw new UsageError('--publish with --dry-run: a dry run writes nothing, not even its result');
+  if (v.publish && s.dryRun)
+    throw new UsageError('--publish with --dry-run: a dry run writes nothing, not even its result');
   const { expect, conn, paths, persist } = nodeTarget(s, v, cluster, node);
   const { name, program, publicIp } = expect;
   const store = storeTarget(conn, s.etcd.api, s.etcd.prefix);
 
   const lock = takeLock(rooted(s.root, v.lock));
   if ('heldBy' in lock) {
-    process.stderr.write(`drift: another drift run (pid ${lock.heldBy}) holds ${rooted(s.root, v.lock)}; exiting without checking\n`);
+    process.stderr.write(
+      `drift: another drift run (pid ${lock.heldBy}) holds ${rooted(s.root, v.lock)}; exiting without checking\n`,
+    );
     return ExitCode.Runtime;
   }
   try {
@@ -69,7 +98,13 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
         store,
         program,
         healthzPort: s.healthzPort,
-        paths: { ...paths, persist, cafile: rooted(s.root, s.etcd.cafile), certfile: rooted(s.root, s.etcd.certfile), keyfile: rooted(s.root, s.etcd.keyfile) },
+        paths: {
+          ...paths,
+          persist,
+          cafile: rooted(s.root, s.etcd.cafile),
+          certfile: rooted(s.root, s.etcd.certfile),
+          keyfile: rooted(s.root, s.etcd.keyfile),
+        },
       });
     let obs: NodeObservation = await observe();
     let checks: Check[] = checkNode(expect, obs);
@@ -94,18 +129,32 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
     const durationS = (performance.now() - t0) / 1000;
     if (v.textfile) writeAtomic(v.textfile, formatTextfile(name, checks, exit, new Date(), durationS));
     if (v.publish) {
-      await publishReport(store, v['status-prefix'], {
-        node: name,
-        publicIp: publicIp.toString(),
-        at: new Date().toISOString(),
-        exit,
-        durationMs: Math.round(durationS * 1000),
-        checks: checks.length,
-        problems: checks.filter((c) => c.status !== 'ok').map((c) => ({ id: c.id, status: c.status, reason: c.reason })),
-      }, v['status-ttl']).catch((e) => note(`drift: --publish failed: ${(e as Error).message}`));
+      await publishReport(
+        store,
+        v['status-prefix'],
+        {
+          node: name,
+          publicIp: publicIp.toString(),
+          at: new Date().toISOString(),
+          exit,
+          durationMs: Math.round(durationS * 1000),
+          checks: checks.length,
+          problems: checks
+            .filter((c) => c.status !== 'ok')
+            .map((c) => ({ id: c.id, status: c.status, reason: c.reason })),
+        },
+        v['status-ttl'],
+      ).catch((e) => note(`drift: --publish failed: ${(e as Error).message}`));
     }
     if (s.json) {
-      const out = { node: name, exit, durationMs: Math.round(durationS * 1000), childProcesses: obs.processes, checks: checks.map((c) => ({ id: c.id, status: c.status, reason: c.reason, fixable: Boolean(c.fix) })), fixed };
+      const out = {
+        node: name,
+        exit,
+        durationMs: Math.round(durationS * 1000),
+        childProcesses: obs.processes,
+        checks: checks.map((c) => ({ id: c.id, status: c.status, reason: c.reason, fixable: Boolean(c.fix) })),
+        fixed,
+      };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     } else if (!(s.quiet && exit === 0)) {
       process.stdout.write(`${formatDriftReport(name, checks, exit, { all: v.all, fixed })}\n`);

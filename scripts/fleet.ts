@@ -15,8 +15,20 @@ import { isEntryPoint, loadSettings, runScript } from '../lib/script.ts';
 export const flags = defineFlags({
   ...commonFlags,
   ...etcdFlags,
-  'status-prefix': { type: 'string', default: DEFAULT_STATUS_PREFIX, placeholder: 'KEY', help: 'etcd prefix drift --publish writes to' },
-  'stale-after': { type: 'number', default: 180, min: 1, max: 86400, placeholder: 'S', help: 'a report older than this is stale (cron runs every 60 s)' },
+  'status-prefix': {
+    type: 'string',
+    default: DEFAULT_STATUS_PREFIX,
+    placeholder: 'KEY',
+    help: 'etcd prefix drift --publish writes to',
+  },
+  'stale-after': {
+    type: 'number',
+    default: 180,
+    min: 1,
+    max: 86400,
+    placeholder: 'S',
+    help: 'a report older than this is stale (cron runs every 60 s)',
+  },
 });
 
 const info = {
@@ -40,8 +52,14 @@ export async function main(argv: string[]): Promise<number> {
     const head = ['NODE', 'STATE', 'AGE', 'DETAIL'];
     const cells = rows.map((r) => [r.node, r.state, r.age, r.detail]);
     const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-    const fmt = (c: string[]) => c.map((x, i) => (i === 3 ? x : x.padEnd(w[i]!))).join('  ').trimEnd();
-    process.stdout.write(`${[fmt(head), ...cells.map(fmt), ...(rows.length ? [] : ['(no reports: run drift --publish on the nodes)'])].join('\n')}\n`);
+    const fmt = (c: string[]) =>
+      c
+        .map((x, i) => (i === 3 ? x : x.padEnd(w[i]!)))
+        .join('  ')
+        .trimEnd();
+    process.stdout.write(
+      `${[fmt(head), ...cells.map(fmt), ...(rows.length ? [] : ['(no reports: run drift --publish on the nodes)'])].join('\n')}\n`,
+    );
   }
   return ok ? ExitCode.Ok : ExitCode.Drift;
 }

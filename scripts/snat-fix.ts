@@ -23,13 +23,21 @@ export const flags = defineFlags({
   subnet: nodeFlags.subnet,
   network: nodeFlags.network,
   bridge: nodeFlags.bridge,
-  'drop-reject': { type: 'boolean', help: "also delete iptables-services' catch-all REJECT rules in INPUT and FORWARD (opens the host: an explicit choice)" },
-  persist: { type: 'string', placeholder: 'FILE', help: 'where the live rules are saved (default /etc/iptables/rules.v4 when /etc/iptables exists, else /etc/sysconfig/iptables)' },
+  'drop-reject': {
+    type: 'boolean',
+    help: "also delete iptables-services' catch-all REJECT rules in INPUT and FORWARD (opens the host: an explicit choice)",
+  },
+  persist: {
+    type: 'string',
+    placeholder: 'FILE',
+    help: 'where the live rules are saved (default /etc/iptables/rules.v4 when /etc/iptables exists, else /etc/sysconfig/iptables)',
+  },
 });
 
 const info = {
   name: 'snat-fix',
-  summary: "Runbook step 6: replace Docker's MASQUERADE rule with the runbook's SNAT rule in one iptables-restore transaction, and persist the rules.",
+  summary:
+    "Runbook step 6: replace Docker's MASQUERADE rule with the runbook's SNAT rule in one iptables-restore transaction, and persist the rules.",
   example: 'scripts/snat-fix.ts --subnet 172.7.21.0/24 --network 172.7.0.0/16 --drop-reject',
   perNode: true,
 };
@@ -44,11 +52,17 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
 
   // observe (read-only, also under --dry-run)
   const saved = (await zxRunner({ argv: ['iptables-save'], why: 'the live rules' })).stdout;
-  const plan = planSnatFix(parseIptablesSave(saved), { subnet, network, bridge: s.bridge, dropReject: f.values['drop-reject'] });
+  const plan = planSnatFix(parseIptablesSave(saved), {
+    subnet,
+    network,
+    bridge: s.bridge,
+    dropReject: f.values['drop-reject'],
+  });
   const persisted = await readFile(persist, 'utf8').catch(() => undefined);
 
   const actions: Action[] = planSnatCommands(plan).map(run);
-  const needPersist = actions.length > 0 || persisted === undefined || comparableSave(persisted) !== comparableSave(saved);
+  const needPersist =
+    actions.length > 0 || persisted === undefined || comparableSave(persisted) !== comparableSave(saved);
   if (needPersist) {
     if (!existsSync(dirname(persist))) actions.push(makeDir(dirname(persist), 'the rules file lives here'));
     actions.push(
@@ -61,7 +75,12 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
 
   const kept = plan.kept.map((k) => `kept: ${formatRule(k.rule)} (${k.why})`);
   if (actions.length === 0) {
-    report(s, { changed: false, changes: [], kept: plan.kept.map((k) => formatRule(k.rule)), persist }, ['snat-fix: nothing to do', ...kept], false);
+    report(
+      s,
+      { changed: false, changes: [], kept: plan.kept.map((k) => formatRule(k.rule)), persist },
+      ['snat-fix: nothing to do', ...kept],
+      false,
+    );
     return 0;
   }
   if (s.dryRun) {
@@ -75,7 +94,16 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
     ...(needPersist ? [`persisted: ${persist}`] : []),
     ...kept,
   ];
-  report(s, { changed: true, changes: plan.changes.map((c) => ({ action: c.action, rule: formatRule(c.rule), why: c.why })), kept: plan.kept.map((k) => formatRule(k.rule)), persist }, lines);
+  report(
+    s,
+    {
+      changed: true,
+      changes: plan.changes.map((c) => ({ action: c.action, rule: formatRule(c.rule), why: c.why })),
+      kept: plan.kept.map((k) => formatRule(k.rule)),
+      persist,
+    },
+    lines,
+  );
   return 0;
 }
 

@@ -14,7 +14,14 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { ExitCode, invalid, UsageError } from '../lib/errors.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags, required } from '../lib/flags.ts';
-import { checkStartPreconditions, planStart, readiness, renderServiceFiles, servicePaths, type StartInput } from '../lib/flanneld-service.ts';
+import {
+  checkStartPreconditions,
+  planStart,
+  readiness,
+  renderServiceFiles,
+  servicePaths,
+  type StartInput,
+} from '../lib/flanneld-service.ts';
 import { programNameFor, checkProgramName } from '../lib/flanneld-files.ts';
 import { explainLog, formatExplained } from '../lib/flanneld-log.ts';
 import { findInterface, ipAddrCommand, parseIpAddr } from '../lib/interfaces.ts';
@@ -36,18 +43,49 @@ export const flags = defineFlags({
   iface: nodeFlags.iface,
   network: nodeFlags.network,
   'healthz-port': nodeFlags['healthz-port'],
-  program: { type: 'string', placeholder: 'NAME', help: 'supervisord program name (default: from the node name, hdss7-21 -> flanneld-7-21; else flanneld)' },
-  'supervisor-conf': { type: 'string', default: '/etc/supervisord.conf', placeholder: 'FILE', help: "supervisord's config, passed to every supervisorctl -c (under --root)" },
-  supervisor: { type: 'string', default: 'supervisord', choices: ['supervisord', 'systemd'], placeholder: 'KIND', help: 'what runs flanneld: supervisord (the runbook) or a systemd unit' },
-  startsecs: { type: 'number', default: 30, min: 0, max: 3600, placeholder: 'S', help: "supervisord's startsecs: RUNNING only after flanneld lasted this long (the runbook's 30)" },
-  timeout: { type: 'number', default: 120, min: 1, max: 3600, placeholder: 'S', help: 'how long to wait for flanneld to be up' },
+  program: {
+    type: 'string',
+    placeholder: 'NAME',
+    help: 'supervisord program name (default: from the node name, hdss7-21 -> flanneld-7-21; else flanneld)',
+  },
+  'supervisor-conf': {
+    type: 'string',
+    default: '/etc/supervisord.conf',
+    placeholder: 'FILE',
+    help: "supervisord's config, passed to every supervisorctl -c (under --root)",
+  },
+  supervisor: {
+    type: 'string',
+    default: 'supervisord',
+    choices: ['supervisord', 'systemd'],
+    placeholder: 'KIND',
+    help: 'what runs flanneld: supervisord (the runbook) or a systemd unit',
+  },
+  startsecs: {
+    type: 'number',
+    default: 30,
+    min: 0,
+    max: 3600,
+    placeholder: 'S',
+    help: "supervisord's startsecs: RUNNING only after flanneld lasted this long (the runbook's 30)",
+  },
+  timeout: {
+    type: 'number',
+    default: 120,
+    min: 1,
+    max: 3600,
+    placeholder: 'S',
+    help: 'how long to wait for flanneld to be up',
+  },
   'no-wait': { type: 'boolean', help: 'write and start, but do not wait for flanneld to be up' },
 });
 
 const info = {
   name: 'start',
-  summary: 'Runbook step 4: write subnet.env, flanneld.sh and the supervisord program, start flanneld, wait until its lease is in etcd.',
-  example: 'scripts/start.ts --public-ip 10.4.7.21 --subnet 172.7.21.0/24 --iface eth0 --network 172.7.0.0/16 --endpoints https://10.4.7.12:2379,https://10.4.7.21:2379,https://10.4.7.22:2379',
+  summary:
+    'Runbook step 4: write subnet.env, flanneld.sh and the supervisord program, start flanneld, wait until its lease is in etcd.',
+  example:
+    'scripts/start.ts --public-ip 10.4.7.21 --subnet 172.7.21.0/24 --iface eth0 --network 172.7.0.0/16 --endpoints https://10.4.7.12:2379,https://10.4.7.21:2379,https://10.4.7.22:2379',
   perNode: true,
 };
 
@@ -68,27 +106,51 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
   const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21');
   const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24');
   const iface = required(s.node.iface, '--iface', 'eth0');
-  const program = checkProgramName('--program', v.program ?? node?.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'));
+  const program = checkProgramName(
+    '--program',
+    v.program ?? node?.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'),
+  );
   const conn = connectionFor(s);
   const target: StoreTarget = storeTarget(conn, s.etcd.api, s.etcd.prefix);
   const paths = servicePaths(s.root, { supervisorConf: v['supervisor-conf'], program });
   const manager = v.supervisor === 'systemd' ? 'systemd' : 'supervisor';
   if (manager === 'supervisor' && !existsSync(paths.supervisorConf)) {
-    throw invalid('--supervisor-conf', paths.supervisorConf, 'no such file; is supervisord installed? (yum/apt install supervisor)', '/etc/supervisord.conf');
+    throw invalid(
+      '--supervisor-conf',
+      paths.supervisorConf,
+      'no such file; is supervisord installed? (yum/apt install supervisor)',
+      '/etc/supervisord.conf',
+    );
   }
 
   // observe: the interface, etcd (config + leases in one read), the files, supervisord
   const ifaces = parseIpAddr((await zxRunner(ipAddrCommand)).stdout);
   const dev = findInterface(ifaces, iface);
-  if (!dev) throw invalid('--iface', iface, `no such interface on this host (have: ${ifaces.map((i) => i.name).join(', ')})`, 'eth0');
+  if (!dev)
+    throw invalid(
+      '--iface',
+      iface,
+      `no such interface on this host (have: ${ifaces.map((i) => i.name).join(', ')})`,
+      'eth0',
+    );
   if (!dev.addrs.some((a) => a.ip.equals(publicIp))) {
-    throw invalid('--public-ip', publicIp.toString(), `is not an address of ${iface} (${dev.addrs.join(', ') || 'none'}); host-gw routes point at it, so it must be`, dev.addrs[0]?.ip.toString() ?? '10.4.7.21');
+    throw invalid(
+      '--public-ip',
+      publicIp.toString(),
+      `is not an address of ${iface} (${dev.addrs.join(', ') || 'none'}); host-gw routes point at it, so it must be`,
+      dev.addrs[0]?.ip.toString() ?? '10.4.7.21',
+    );
   }
   const state = await readNetworkState(target);
   const config = state.config === undefined ? undefined : parseNetworkConfig(state.config);
   const network = s.network ?? config?.network;
   if (s.network && config && !s.network.equals(config.network)) {
-    throw invalid('--network', s.network.toString(), `differs from the Network in etcd (${config.network})`, config.network.toString());
+    throw invalid(
+      '--network',
+      s.network.toString(),
+      `differs from the Network in etcd (${config.network})`,
+      config.network.toString(),
+    );
   }
   checkStartPreconditions({ publicIp, subnet }, config, state.leases, s.etcd.api);
   const input: StartInput = {
@@ -137,7 +199,10 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
   const tty = process.stderr.isTTY && !s.quiet;
   for (;;) {
     const st = await programState(paths.supervisorConf, program).catch(() => undefined);
-    const leases: Lease[] | undefined = await readNetworkState(target).then((x) => x.leases, () => undefined);
+    const leases: Lease[] | undefined = await readNetworkState(target).then(
+      (x) => x.leases,
+      () => undefined,
+    );
     const envText = await read(paths.subnetEnv);
     let env: SubnetEnv | undefined;
     try {
@@ -153,8 +218,15 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
     last = line;
     if (r.ready) {
       if (tty) process.stderr.write('\n');
-      const lines = actions.length ? [...done, `start: ${program} is up after ${secs}s: lease ${subnet} -> ${publicIp}`] : [`start: nothing to do (${program} RUNNING, lease ${subnet} -> ${publicIp}, subnet.env matches)`];
-      report(s, { changed: actions.length > 0, actions: done, program, lease: subnet.toString(), seconds: secs }, lines, actions.length > 0);
+      const lines = actions.length
+        ? [...done, `start: ${program} is up after ${secs}s: lease ${subnet} -> ${publicIp}`]
+        : [`start: nothing to do (${program} RUNNING, lease ${subnet} -> ${publicIp}, subnet.env matches)`];
+      report(
+        s,
+        { changed: actions.length > 0, actions: done, program, lease: subnet.toString(), seconds: secs },
+        lines,
+        actions.length > 0,
+      );
       return 0;
     }
     if (Date.now() > deadline) {

@@ -24,11 +24,34 @@ export const flags = defineFlags({
   ...etcdFlags,
   'public-ip': nodeFlags['public-ip'],
   iface: nodeFlags.iface,
-  targets: { type: 'list', placeholder: 'IPS', help: 'addresses to ping (default: the first address of every other lease, i.e. its docker0)', example: '172.7.22.2' },
-  count: { type: 'number', default: 1, min: 1, max: 100, placeholder: 'N', help: 'pings per target (more: a loss figure, and 0.2 s more per target)' },
+  targets: {
+    type: 'list',
+    placeholder: 'IPS',
+    help: 'addresses to ping (default: the first address of every other lease, i.e. its docker0)',
+    example: '172.7.22.2',
+  },
+  count: {
+    type: 'number',
+    default: 1,
+    min: 1,
+    max: 100,
+    placeholder: 'N',
+    help: 'pings per target (more: a loss figure, and 0.2 s more per target)',
+  },
   wait: { type: 'number', default: 1, min: 1, max: 30, placeholder: 'S', help: 'seconds to wait for each reply' },
-  'from-netns': { type: 'string', placeholder: 'NS', help: 'ping from this network namespace (e.g. a pod\'s) instead of the host' },
-  concurrency: { type: 'number', default: 128, min: 1, max: 512, placeholder: 'N', help: 'targets pinged at once (one ping process each)' },
+  'from-netns': {
+    type: 'string',
+    placeholder: 'NS',
+    help: "ping from this network namespace (e.g. a pod's) instead of the host",
+  },
+  concurrency: {
+    type: 'number',
+    default: 128,
+    min: 1,
+    max: 512,
+    placeholder: 'N',
+    help: 'targets pinged at once (one ping process each)',
+  },
 });
 
 const info = {
@@ -65,7 +88,13 @@ export async function main(argv: string[]): Promise<number> {
     spawnRunner({ argv: ['ip', '-j', 'route', 'show'], why: 'the routing table' }),
     spawnRunner(ipAddrCommand),
   ]);
-  if (!state.config) throw invalid('etcd', `${s.etcd.prefix}/config`, `holds no network config (${s.etcd.api} API): run etcd-config first`, 'scripts/etcd-config.ts --network 172.7.0.0/16 --backend host-gw');
+  if (!state.config)
+    throw invalid(
+      'etcd',
+      `${s.etcd.prefix}/config`,
+      `holds no network config (${s.etcd.api} API): run etcd-config first`,
+      'scripts/etcd-config.ts --network 172.7.0.0/16 --backend host-gw',
+    );
   const config = parseNetworkConfig(state.config);
   const dev = findInterface(parseIpAddr(addrOut.stdout), iface);
   if (!dev) throw invalid('--iface', iface, 'no such interface on this host', 'eth0');
@@ -79,18 +108,40 @@ export async function main(argv: string[]): Promise<number> {
   const list = targets.length ? targets : peers.map((l) => l.subnet.firstHost());
   const routeVerdict = (ip: Ip4): { node: string; route: string; ok: boolean } => {
     const lease = state.leases.find((l) => l.subnet.contains(ip));
-    if (!lease) return { node: '-', route: config.network.contains(ip) ? 'no lease for it' : 'outside the flannel network', ok: !config.network.contains(ip) };
+    if (!lease)
+      return {
+        node: '-',
+        route: config.network.contains(ip) ? 'no lease for it' : 'outside the flannel network',
+        ok: !config.network.contains(ip),
+      };
     if (lease.publicIp.equals(publicIp)) return { node: `${lease.publicIp} (this node)`, route: 'local', ok: true };
     const want = desired.find((d) => d.dst.equals(lease.subnet));
     const have = actual.find((a) => a.dst.equals(lease.subnet));
-    if (!want) return { node: lease.publicIp.toString(), route: `lease backend ${lease.backendType}, not ${config.backend.type}`, ok: false };
+    if (!want)
+      return {
+        node: lease.publicIp.toString(),
+        route: `lease backend ${lease.backendType}, not ${config.backend.type}`,
+        ok: false,
+      };
     if (!have) return { node: lease.publicIp.toString(), route: `MISSING: want ${formatRoute(want)}`, ok: false };
-    if (!routeEqual(have, want)) return { node: lease.publicIp.toString(), route: `WRONG: ${formatRoute(have)}; want ${formatRoute(want)}`, ok: false };
+    if (!routeEqual(have, want))
+      return {
+        node: lease.publicIp.toString(),
+        route: `WRONG: ${formatRoute(have)}; want ${formatRoute(want)}`,
+        ok: false,
+      };
     return { node: lease.publicIp.toString(), route: formatRoute(have as Route), ok: true };
   };
 
   const results = await mapBounded(list, v.concurrency, async (ip) => {
-    const out = await spawnRunner(pingCommand(ip.toString(), { count: v.count, timeoutS: v.wait, intervalS: 0.2, ...(v['from-netns'] && { fromNetns: v['from-netns'] }) }));
+    const out = await spawnRunner(
+      pingCommand(ip.toString(), {
+        count: v.count,
+        timeoutS: v.wait,
+        intervalS: 0.2,
+        ...(v['from-netns'] && { fromNetns: v['from-netns'] }),
+      }),
+    );
     let r: PingResult;
     try {
       r = parsePingOutput(`${out.stdout}\n${out.stderr}`);
@@ -103,8 +154,20 @@ export async function main(argv: string[]): Promise<number> {
     const rv = routeVerdict(ip);
     const r = results[i]!;
     const answered = r.received > 0;
-    const reasons = [!rv.ok ? rv.route : '', !answered ? (r.icmpError ?? r.error ?? `no reply (${r.loss}% loss)`) : ''].filter(Boolean);
-    return { target: ip.toString(), node: rv.node, route: rv.route, loss: r.loss, rttMs: r.rttAvgMs ?? null, ttl: r.ttl ?? null, ok: rv.ok && answered, reason: reasons.join('; ') || 'ok' };
+    const reasons = [
+      !rv.ok ? rv.route : '',
+      !answered ? (r.icmpError ?? r.error ?? `no reply (${r.loss}% loss)`) : '',
+    ].filter(Boolean);
+    return {
+      target: ip.toString(),
+      node: rv.node,
+      route: rv.route,
+      loss: r.loss,
+      rttMs: r.rttAvgMs ?? null,
+      ttl: r.ttl ?? null,
+      ok: rv.ok && answered,
+      reason: reasons.join('; ') || 'ok',
+    };
   });
   // routes for leases that no target exercised still count
   const unrouted = [...diff.add, ...diff.replace.map((c) => ({ ...c.to, why: c.why })), ...diff.remove];
@@ -112,12 +175,26 @@ export async function main(argv: string[]): Promise<number> {
   const ok = rows.length > 0 && rows.every((r) => r.ok) && unrouted.length === 0;
 
   if (s.json) {
-    process.stdout.write(`${JSON.stringify({ ok, rows, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ok, rows, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`,
+    );
   } else {
     const head = ['TARGET', 'NODE', 'ROUTE', 'LOSS', 'RTT', 'TTL', 'VERDICT'];
-    const cells = rows.map((r) => [r.target, r.node, r.route, r.loss === null ? '-' : `${r.loss}%`, r.rttMs === null ? '-' : `${r.rttMs.toFixed(3)}ms`, r.ttl === null ? '-' : String(r.ttl), r.ok ? 'ok' : `FAIL: ${r.reason}`]);
+    const cells = rows.map((r) => [
+      r.target,
+      r.node,
+      r.route,
+      r.loss === null ? '-' : `${r.loss}%`,
+      r.rttMs === null ? '-' : `${r.rttMs.toFixed(3)}ms`,
+      r.ttl === null ? '-' : String(r.ttl),
+      r.ok ? 'ok' : `FAIL: ${r.reason}`,
+    ]);
     const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-    const fmt = (c: string[]) => c.map((x, i) => x.padEnd(w[i]!)).join('  ').trimEnd();
+    const fmt = (c: string[]) =>
+      c
+        .map((x, i) => x.padEnd(w[i]!))
+        .join('  ')
+        .trimEnd();
     const lines = [fmt(head), ...cells.map(fmt)];
     if (rows.length === 0) lines.push('FAIL: nothing to ping: no other lease in etcd and no --targets');
     for (const u of unrouted) lines.push(`route problem: ${formatRoute(u)}: ${u.why}`);

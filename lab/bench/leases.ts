@@ -31,7 +31,8 @@ export interface BenchLease {
 
 /** The i-th synthetic lease (0-based). */
 export function syntheticLease(i: number): BenchLease {
-  if (!Number.isInteger(i) || i < 0 || i >= MAX_LEASES) throw new RangeError(`lease index ${i}: must be 0-${MAX_LEASES - 1}`);
+  if (!Number.isInteger(i) || i < 0 || i >= MAX_LEASES)
+    throw new RangeError(`lease index ${i}: must be 0-${MAX_LEASES - 1}`);
   return { subnet: Ip4Net.of(FIRST_SUBNET.add(i * 256), 24), publicIp: FIRST_PUBLIC_IP.add(i) };
 }
 
@@ -42,7 +43,10 @@ export function syntheticLeases(from: number, to: number): BenchLease[] {
 
 /** The key and value flanneld writes for a host-gw lease, in that key space's own form. */
 export function leaseEntry(l: BenchLease, api: EtcdApi, prefix = BENCH_PREFIX): { key: string; value: string } {
-  return { key: leaseKey(prefix, l.subnet), value: formatLeaseValue({ publicIp: l.publicIp, backendType: 'host-gw', api }) };
+  return {
+    key: leaseKey(prefix, l.subnet),
+    value: formatLeaseValue({ publicIp: l.publicIp, backendType: 'host-gw', api }),
+  };
 }
 
 /**
@@ -50,10 +54,16 @@ export function leaseEntry(l: BenchLease, api: EtcdApi, prefix = BENCH_PREFIX): 
  * V3_TXN_OPS puts per transaction. etcdctl reads a double-quoted value with Go's unquoting,
  * of which JSON's string escapes are a subset.
  */
-export function v3TxnBatches(entries: readonly { key: string; value: string }[], leaseId?: string, ops = V3_TXN_OPS): string[] {
+export function v3TxnBatches(
+  entries: readonly { key: string; value: string }[],
+  leaseId?: string,
+  ops = V3_TXN_OPS,
+): string[] {
   const out: string[] = [];
   for (let i = 0; i < entries.length; i += ops) {
-    const puts = entries.slice(i, i + ops).map((e) => `put ${e.key} ${JSON.stringify(e.value)}${leaseId ? ` --lease=${leaseId}` : ''}`);
+    const puts = entries
+      .slice(i, i + ops)
+      .map((e) => `put ${e.key} ${JSON.stringify(e.value)}${leaseId ? ` --lease=${leaseId}` : ''}`);
     // compares (none), blank line, success requests, blank line, failure requests (none), blank line
     out.push(`\n${puts.join('\n')}\n\n\n`);
   }
@@ -105,18 +115,31 @@ export function naiveFixLoop(table: string, dev: string): string[] {
  * (what an operator types: etcdctl per key, iproute2 per subnet).
  */
 export function naiveCheckLoop(table: string, etcdctl: string): string[] {
-  return ['bash', '-c', `while read -r key dst; do ${etcdctl} get "$key" >/dev/null; ip route show "$dst" >/dev/null; done < ${table}`];
+  return [
+    'bash',
+    '-c',
+    `while read -r key dst; do ${etcdctl} get "$key" >/dev/null; ip route show "$dst" >/dev/null; done < ${table}`,
+  ];
 }
 
 /** etcdctl with the node's certificates, as an operator on the node runs it (one word list, shell-ready). */
-export function etcdctlWords(api: EtcdApi, endpoints: readonly string[], certs: { ca: string; cert: string; key: string }): string {
+export function etcdctlWords(
+  api: EtcdApi,
+  endpoints: readonly string[],
+  certs: { ca: string; cert: string; key: string },
+): string {
   return api === 'v3'
     ? `ETCDCTL_API=3 etcdctl --endpoints ${endpoints.join(',')} --cacert ${certs.ca} --cert ${certs.cert} --key ${certs.key}`
     : `ETCDCTL_API=2 etcdctl --no-sync --endpoints ${endpoints.join(',')} --ca-file ${certs.ca} --cert-file ${certs.cert} --key-file ${certs.key}`;
 }
 
 /** One etcd range read of everything under `prefix` by curl: v2 a recursive GET, v3 the gRPC gateway's range. */
-export function etcdReadCommand(api: EtcdApi, endpoint: string, prefix: string, certs: { ca: string; cert: string; key: string }): string {
+export function etcdReadCommand(
+  api: EtcdApi,
+  endpoint: string,
+  prefix: string,
+  certs: { ca: string; cert: string; key: string },
+): string {
   const tls = `--cacert ${certs.ca} --cert ${certs.cert} --key ${certs.key}`;
   return api === 'v2'
     ? `curl -sf ${tls} '${endpoint}/v2/keys${prefix}?recursive=true'`
@@ -124,8 +147,17 @@ export function etcdReadCommand(api: EtcdApi, endpoint: string, prefix: string, 
 }
 
 /** The floor: what drift must at least do, by a shell with no toolkit: one route dump, one rules dump, one etcd range read. */
-export function floorScript(api: EtcdApi, endpoint: string, prefix: string, certs: { ca: string; cert: string; key: string }): string[] {
-  return ['bash', '-c', `ip -j route show >/dev/null && iptables-save >/dev/null && ${etcdReadCommand(api, endpoint, prefix, certs)} >/dev/null`];
+export function floorScript(
+  api: EtcdApi,
+  endpoint: string,
+  prefix: string,
+  certs: { ca: string; cert: string; key: string },
+): string[] {
+  return [
+    'bash',
+    '-c',
+    `ip -j route show >/dev/null && iptables-save >/dev/null && ${etcdReadCommand(api, endpoint, prefix, certs)} >/dev/null`,
+  ];
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');

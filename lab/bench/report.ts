@@ -16,22 +16,47 @@ export function formatResults(r: Results): string {
   const out: string[] = [];
   out.push(`# flannel-runbook benchmark${p.quick ? ' (quick run)' : ''}`);
   out.push('');
-  out.push(`Machine: ${m.nproc} cores, ${m.cpu}, kernel ${m.kernel}, node ${m.node}, etcd ${m.etcd}, ${m.iproute2}. Commit ${m.commit}, ${r.startedAt}. Load average (1 min) ${m.loadavg.start.toFixed(2)} at the start, ${m.loadavg.end.toFixed(2)} at the end${m.otherLabs.length ? `; ${m.otherLabs.length} other lab(s) up on the machine at the start (${m.otherLabs.join(', ')}): figures include their noise` : ''}.`);
-  out.push(`Bench: ${num(r.benchSeconds)} s in all (lab ${num(r.setupSeconds.lab)} s, runbook ${num(r.setupSeconds.runbook)} s, ${num(r.setupSeconds.settle)} s waiting for a quiet machine: each block starts when the CPUs are under 35% busy, within ${p.settleS} s in all). N = ${p.n.join(', ')} synthetic leases (plus the 2 nodes' own) in etcd v2 and v3 under \`/bench/network\`, network 172.0.0.0/11.`);
-  out.push(`Every figure: median (min-max) of ${p.runs} runs after ${p.warmup} untimed warm-up run(s) (the shell loops: no warm-up), wall time in ms, peak RSS in MB, measured inside the node's namespace (\`lab/bench/measure.sh\`: bash's $EPOCHREALTIME, GNU time's %M).`);
+  out.push(
+    `Machine: ${m.nproc} cores, ${m.cpu}, kernel ${m.kernel}, node ${m.node}, etcd ${m.etcd}, ${m.iproute2}. Commit ${m.commit}, ${r.startedAt}. Load average (1 min) ${m.loadavg.start.toFixed(2)} at the start, ${m.loadavg.end.toFixed(2)} at the end${m.otherLabs.length ? `; ${m.otherLabs.length} other lab(s) up on the machine at the start (${m.otherLabs.join(', ')}): figures include their noise` : ''}.`,
+  );
+  out.push(
+    `Bench: ${num(r.benchSeconds)} s in all (lab ${num(r.setupSeconds.lab)} s, runbook ${num(r.setupSeconds.runbook)} s, ${num(r.setupSeconds.settle)} s waiting for a quiet machine: each block starts when the CPUs are under 35% busy, within ${p.settleS} s in all). N = ${p.n.join(', ')} synthetic leases (plus the 2 nodes' own) in etcd v2 and v3 under \`/bench/network\`, network 172.0.0.0/11.`,
+  );
+  out.push(
+    `Every figure: median (min-max) of ${p.runs} runs after ${p.warmup} untimed warm-up run(s) (the shell loops: no warm-up), wall time in ms, peak RSS in MB, measured inside the node's namespace (\`lab/bench/measure.sh\`: bash's $EPOCHREALTIME, GNU time's %M).`,
+  );
   out.push('');
   out.push('## Targets (issue 7)');
   out.push('');
-  out.push(table(['target', 'met', 'numbers'], r.targets.map((t) => [t.target, t.met === null ? 'reported' : t.met ? '**met**' : '**NOT met**', t.numbers])));
+  out.push(
+    table(
+      ['target', 'met', 'numbers'],
+      r.targets.map((t) => [t.target, t.met === null ? 'reported' : t.met ? '**met**' : '**NOT met**', t.numbers]),
+    ),
+  );
   out.push('');
 
   out.push('## drift, the cron path (`node dist/drift.mjs --quiet`)');
   out.push('');
-  out.push(`Floor: one \`ip -j route\`, one \`iptables-save\` and one etcd range read (curl: v2 recursive GET, v3 gateway range) by bash. Naive check: per lease one \`etcdctl get\` and one \`ip route show\`${r.check.some((c) => c.sampled < c.n) ? ` (N > ${p.checkSample}: a sample of ${p.checkSample} leases, extrapolated x N/${p.checkSample}; marked ~)` : ''}.`);
+  out.push(
+    `Floor: one \`ip -j route\`, one \`iptables-save\` and one etcd range read (curl: v2 recursive GET, v3 gateway range) by bash. Naive check: per lease one \`etcdctl get\` and one \`ip route show\`${r.check.some((c) => c.sampled < c.n) ? ` (N > ${p.checkSample}: a sample of ${p.checkSample} leases, extrapolated x N/${p.checkSample}; marked ~)` : ''}.`,
+  );
   out.push('');
   out.push(
     table(
-      ['N', 'API', 'drift ms', 'peak RSS MB', 'child processes (strace / self-reported)', 'floor ms', '`node -e 0` ms', 'drift / (floor + node -e 0)', 'naive check ms', 'naive / drift', 'CPU busy before the block %'],
+      [
+        'N',
+        'API',
+        'drift ms',
+        'peak RSS MB',
+        'child processes (strace / self-reported)',
+        'floor ms',
+        '`node -e 0` ms',
+        'drift / (floor + node -e 0)',
+        'naive check ms',
+        'naive / drift',
+        'CPU busy before the block %',
+      ],
       r.drift.map((d) => {
         const f = r.floor.find((x) => x.n === d.n && x.api === d.api);
         const c = r.check.find((x) => x.n === d.n && x.api === d.api);
@@ -57,21 +82,39 @@ export function formatResults(r: Results): string {
   const stderrNote = noisy.length
     ? ` A \`--quiet\` run wrote to stderr (cron mails it every minute) with ${[...new Set(noisy.map((d) => d.api))].join(', ')}: \`${noisy[0]!.quietStderr.trim().split('\n')[0]!.slice(0, 200)}\`.`
     : ' No `--quiet` run wrote to stderr.';
-  out.push(`\`node -e 0\` is measured beside the floor at each N.${stderrNote} drift's exit status in this lab: ${[...new Set(r.drift.map((d) => d.exit))].join(', ')} (checks not ok: ${[...new Set(r.drift.flatMap((d) => d.notOk))].join(', ') || 'none'}: flanneld.sh names the lab's real prefix, not /bench/network).`);
+  out.push(
+    `\`node -e 0\` is measured beside the floor at each N.${stderrNote} drift's exit status in this lab: ${[...new Set(r.drift.map((d) => d.exit))].join(', ')} (checks not ok: ${[...new Set(r.drift.flatMap((d) => d.notOk))].join(', ') || 'none'}: flanneld.sh names the lab's real prefix, not /bench/network).`,
+  );
   out.push('');
 
   out.push('## drift --fix: N deleted routes restored');
   out.push('');
-  out.push('Before every run one `ip -batch` deletes the N synthetic routes (untimed). Shell loop: `while read dst via; do ip route replace ...; done`.');
+  out.push(
+    'Before every run one `ip -batch` deletes the N synthetic routes (untimed). Shell loop: `while read dst via; do ip route replace ...; done`.',
+  );
   out.push('');
   out.push(
     table(
-      ['N', 'drift --fix v2 ms', 'drift --fix v3 ms', 'one ip -batch ms', 'shell loop ms', 'loop / drift --fix (v2, v3)'],
+      [
+        'N',
+        'drift --fix v2 ms',
+        'drift --fix v3 ms',
+        'one ip -batch ms',
+        'shell loop ms',
+        'loop / drift --fix (v2, v3)',
+      ],
       r.fixBaseline.map((b) => {
         const v2 = r.fix.find((x) => x.n === b.n && x.api === 'v2');
         const v3 = r.fix.find((x) => x.n === b.n && x.api === 'v3');
         const sp = (x: typeof v2) => (x ? `${(b.loop.wallMs.median / x.timing.wallMs.median).toFixed(1)}x` : '-');
-        return [b.n, v2 ? fig(v2.timing.wallMs) : '-', v3 ? fig(v3.timing.wallMs) : '-', fig(b.ipBatch.wallMs), fig(b.loop.wallMs), `${sp(v2)}, ${sp(v3)}`];
+        return [
+          b.n,
+          v2 ? fig(v2.timing.wallMs) : '-',
+          v3 ? fig(v3.timing.wallMs) : '-',
+          fig(b.ipBatch.wallMs),
+          fig(b.loop.wallMs),
+          `${sp(v2)}, ${sp(v3)}`,
+        ];
       }),
     ),
   );
@@ -79,20 +122,47 @@ export function formatResults(r: Results): string {
 
   out.push('## etcd reads per drift run, counted on the servers');
   out.push('');
-  out.push("Every member's /metrics scraped before and after one drift run; less the same counters over an idle interval as long (flanneld's watch, etcd's own reads); divided by what ONE range read by curl adds to them (etcd 3.4 counts a v2 GET twice: the read and its auth check's read of /2/enabled).");
+  out.push(
+    "Every member's /metrics scraped before and after one drift run; less the same counters over an idle interval as long (flanneld's watch, etcd's own reads); divided by what ONE range read by curl adds to them (etcd 3.4 counts a v2 GET twice: the read and its auth check's read of /2/enabled).",
+  );
   out.push('');
-  out.push(table(['N', 'API', 'counter (sum over the 3 members)', 'during the run', 'idle interval', 'net', 'one curl range read', 'range reads by drift'], r.etcd.map((e) => [e.n, e.api, `\`${e.metric}\``, e.during, e.idle, e.net, e.perRead, e.reads])));
+  out.push(
+    table(
+      [
+        'N',
+        'API',
+        'counter (sum over the 3 members)',
+        'during the run',
+        'idle interval',
+        'net',
+        'one curl range read',
+        'range reads by drift',
+      ],
+      r.etcd.map((e) => [e.n, e.api, `\`${e.metric}\``, e.during, e.idle, e.net, e.perRead, e.reads]),
+    ),
+  );
   out.push('');
 
   out.push('## verify-ping over 100 targets (from hdss7-21)');
   out.push('');
-  out.push("Targets: 50 addresses on hdss7-22's docker0, 50 on its pod's lo; the 10 that never answer are DROPped in the pod. Loop: `ping -n -c1 -W1` per target, one after the other (-W1: the same 1 s wait per reply as verify-ping's default --wait 1).");
-  out.push(`One silent target: \`ping -n -c1 -W1\` ${num(r.pingW1WaitMs)} ms; typed by hand without -W, \`ping -c1\` waits iputils' own ${num(r.pingDefaultWaitMs)} ms (1 run each), so the loop as typed would take about 10 x ${num((r.pingDefaultWaitMs - r.pingW1WaitMs) / 1000)} s more than the -W1 loop with 10 silent targets.`);
+  out.push(
+    "Targets: 50 addresses on hdss7-22's docker0, 50 on its pod's lo; the 10 that never answer are DROPped in the pod. Loop: `ping -n -c1 -W1` per target, one after the other (-W1: the same 1 s wait per reply as verify-ping's default --wait 1).",
+  );
+  out.push(
+    `One silent target: \`ping -n -c1 -W1\` ${num(r.pingW1WaitMs)} ms; typed by hand without -W, \`ping -c1\` waits iputils' own ${num(r.pingDefaultWaitMs)} ms (1 run each), so the loop as typed would take about 10 x ${num((r.pingDefaultWaitMs - r.pingW1WaitMs) / 1000)} s more than the -W1 loop with 10 silent targets.`,
+  );
   out.push('');
   out.push(
     table(
       ['scenario', 'verify-ping flags', 'verify-ping ms', 'ping -c1 loop ms', 'loop / verify-ping', 'rows failed'],
-      r.ping.map((x) => [x.scenario, x.flags || `(defaults: ${x.defaults})`, fig(x.verify.wallMs), fig(x.loop.wallMs), `${(x.loop.wallMs.median / x.verify.wallMs.median).toFixed(2)}x`, x.failed]),
+      r.ping.map((x) => [
+        x.scenario,
+        x.flags || `(defaults: ${x.defaults})`,
+        fig(x.verify.wallMs),
+        fig(x.loop.wallMs),
+        `${(x.loop.wallMs.median / x.verify.wallMs.median).toFixed(2)}x`,
+        x.failed,
+      ]),
     ),
   );
   out.push('');
@@ -113,9 +183,16 @@ export function formatResults(r: Results): string {
 
   out.push('## Loading the leases');
   out.push('');
-  out.push('v2: parallel PUTs with TTL (one keep-alive TLS agent, 32 in flight); v3: `etcdctl txn` batches of 128 puts bound to one lease grant; routes: one `ip -batch` in the node namespace.');
+  out.push(
+    'v2: parallel PUTs with TTL (one keep-alive TLS agent, 32 in flight); v3: `etcdctl txn` batches of 128 puts bound to one lease grant; routes: one `ip -batch` in the node namespace.',
+  );
   out.push('');
-  out.push(table(['N', 'leases added', 'v2 ms', 'v3 ms', 'routes ms'], r.load.map((l) => [l.n, l.added, num(l.v2Ms), num(l.v3Ms), num(l.routesMs)])));
+  out.push(
+    table(
+      ['N', 'leases added', 'v2 ms', 'v3 ms', 'routes ms'],
+      r.load.map((l) => [l.n, l.added, num(l.v2Ms), num(l.v3Ms), num(l.routesMs)]),
+    ),
+  );
   out.push('');
   return out.join('\n');
 }

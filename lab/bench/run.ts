@@ -56,8 +56,30 @@ import {
   v3TxnBatches,
 } from './leases.ts';
 import { formatResults } from './report.ts';
-import { countChildProcesses, METRIC_NAMES, parseMetrics, parseSamples, rangeReads, scaled, timing, type Timing } from './stats.ts';
-import { evaluateTargets, type CheckRow, type ColdRow, type DriftRow, type EtcdRow, type FixBaselineRow, type FixRow, type FloorRow, type LoadRow, type Machine, type PingRow, type Results } from './targets.ts';
+import {
+  countChildProcesses,
+  METRIC_NAMES,
+  parseMetrics,
+  parseSamples,
+  rangeReads,
+  scaled,
+  timing,
+  type Timing,
+} from './stats.ts';
+import {
+  evaluateTargets,
+  type CheckRow,
+  type ColdRow,
+  type DriftRow,
+  type EtcdRow,
+  type FixBaselineRow,
+  type FixRow,
+  type FloorRow,
+  type LoadRow,
+  type Machine,
+  type PingRow,
+  type Results,
+} from './targets.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const REPO = join(HERE, '..', '..');
@@ -112,7 +134,8 @@ interface Options {
 function intFlag(name: string, text: unknown, min: number, max: number, example: string): number {
   const s = String(text);
   const v = Number(s);
-  if (!/^\d+$/.test(s) || v < min || v > max) throw invalid(`--${name}`, s, `must be an integer ${min}-${max}`, example);
+  if (!/^\d+$/.test(s) || v < min || v > max)
+    throw invalid(`--${name}`, s, `must be an integer ${min}-${max}`, example);
   return v;
 }
 
@@ -132,7 +155,13 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
   const n = String(nText)
     .split(',')
     .map((x) => intFlag('n', x.trim(), 1, MAX_LEASES, '--n 10,100,1000,5000'));
-  if (n.length < 2) throw invalid('--n', nText, 'needs at least two lease counts (the targets compare the smallest with the largest)', '--n 10,5000');
+  if (n.length < 2)
+    throw invalid(
+      '--n',
+      nText,
+      'needs at least two lease counts (the targets compare the smallest with the largest)',
+      '--n 10,5000',
+    );
   return {
     n: [...new Set(n)].sort((x, y) => x - y),
     runs: intFlag('runs', a.runs ?? (quick ? 3 : 5), 1, 100, '--runs 5'),
@@ -148,10 +177,14 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(new Error('aborted'));
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(new Error('aborted'));
+      },
+      { once: true },
+    );
   });
 
 function sh(argv: string[]): string {
@@ -164,7 +197,22 @@ function sh(argv: string[]): string {
 
 /** The commit the run measures, taken when it starts (dist/ was just built from this tree). */
 function commitStamp(): string {
-  const dirty = sh(['git', '-C', REPO, 'status', '--porcelain', '--untracked-files=no', '--', 'lib', 'scripts', 'lab', ':(exclude)lab/bench/results.*']) !== '' ? ' (lib/, scripts/ or lab/ with uncommitted changes)' : '';
+  const dirty =
+    sh([
+      'git',
+      '-C',
+      REPO,
+      'status',
+      '--porcelain',
+      '--untracked-files=no',
+      '--',
+      'lib',
+      'scripts',
+      'lab',
+      ':(exclude)lab/bench/results.*',
+    ]) !== ''
+      ? ' (lib/, scripts/ or lab/ with uncommitted changes)'
+      : '';
   return `${sh(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'])}${dirty}`;
 }
 
@@ -175,7 +223,9 @@ function machine(commit: string, loadStart: number, otherLabs: string[]): Machin
     cpu,
     kernel: release(),
     node: process.version,
-    etcd: sh(['etcd', '--version']).split('\n')[0]!.replace(/^etcd Version: /, ''),
+    etcd: sh(['etcd', '--version'])
+      .split('\n')[0]!
+      .replace(/^etcd Version: /, ''),
     iproute2: sh(['ip', '-V']).replace(/^ip utility, /, 'iproute2 '),
     commit,
     loadavg: { start: loadStart, end: loadavg()[0]! },
@@ -243,22 +293,33 @@ class Bench {
    * `warmup` untimed ones. A status outside a job's okStatus fails the bench with that
    * command's own stderr.
    */
-  async measure(jobs: readonly Job[], o: { runs?: number; warmup?: number; timeoutMs?: number } = {}): Promise<Map<string, Timing>> {
+  async measure(
+    jobs: readonly Job[],
+    o: { runs?: number; warmup?: number; timeoutMs?: number } = {},
+  ): Promise<Map<string, Timing>> {
     const runs = o.runs ?? this.opts.runs;
     const warmup = o.warmup ?? this.opts.warmup;
     const spec = jobs.map((j) => [j.label, j.setup ?? '', j.argv.map(shellQuote).join(' ')].join('\x1f')).join('\n');
     const busyPct = await this.settle();
-    const r = await this.lab.exec(this.node.netns, ['bash', MEASURE, String(runs), String(warmup)], { input: `${spec}\n`, timeoutMs: o.timeoutMs ?? 900_000 });
+    const r = await this.lab.exec(this.node.netns, ['bash', MEASURE, String(runs), String(warmup)], {
+      input: `${spec}\n`,
+      timeoutMs: o.timeoutMs ?? 900_000,
+    });
     const samples = parseSamples(r.stdout);
     const out = new Map<string, Timing>();
     for (const j of jobs) {
       const got = samples.get(j.label) ?? [];
-      if (got.length !== runs) throw new Error(`measure.sh: ${got.length} runs of ${j.label}, expected ${runs}: ${r.stderr.slice(0, 500)}`);
+      if (got.length !== runs)
+        throw new Error(`measure.sh: ${got.length} runs of ${j.label}, expected ${runs}: ${r.stderr.slice(0, 500)}`);
       const ok = j.okStatus ?? [0];
       const bad = got.find((s) => !ok.includes(s.status));
       if (bad) {
-        const again = await this.lab.exec(this.node.netns, [...j.argv], { okStatus: [bad.status], timeoutMs: 120_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
-        throw new Error(`${j.label}: ${j.argv.join(' ').slice(0, 300)}: exit ${bad.status} (expected ${ok.join(' or ')}):\n${again.stderr.slice(-2000)}${again.stdout.slice(-1000)}`);
+        const again = await this.lab
+          .exec(this.node.netns, [...j.argv], { okStatus: [bad.status], timeoutMs: 120_000 })
+          .catch((e: Error) => ({ stdout: '', stderr: e.message }));
+        throw new Error(
+          `${j.label}: ${j.argv.join(' ').slice(0, 300)}: exit ${bad.status} (expected ${ok.join(' or ')}):\n${again.stderr.slice(-2000)}${again.stdout.slice(-1000)}`,
+        );
       }
       out.set(j.label, { ...timing(got), busyPct });
     }
@@ -273,35 +334,70 @@ class Bench {
   driftArgs(api: EtcdApi): string[] {
     return [
       join(this.dist, 'drift.mjs'),
-      '--etcd-prefix', BENCH_PREFIX,
-      '--etcd-api', api,
-      '--network', BENCH_NETWORK.toString(),
-      '--public-ip', this.node.ip,
-      '--subnet', this.node.subnet,
-      '--iface', this.node.iface,
-      '--endpoints', this.lab.etcd.endpoints.join(','),
-      '--root', this.node.root,
-      '--program', this.node.program,
+      '--etcd-prefix',
+      BENCH_PREFIX,
+      '--etcd-api',
+      api,
+      '--network',
+      BENCH_NETWORK.toString(),
+      '--public-ip',
+      this.node.ip,
+      '--subnet',
+      this.node.subnet,
+      '--iface',
+      this.node.iface,
+      '--endpoints',
+      this.lab.etcd.endpoints.join(','),
+      '--root',
+      this.node.root,
+      '--program',
+      this.node.program,
     ];
   }
 
   /** One drift --json: what it says about the node. Anything but flanneld.sh's prefix not ok fails the bench. */
-  async driftState(api: EtcdApi, extra: string[] = []): Promise<{ exit: number; childProcesses: number; notOk: string[]; fixed: string[]; reason: (id: string) => string }> {
-    const r = await this.lab.exec(this.node.netns, ['node', ...this.driftArgs(api), '--json', ...extra], { okStatus: [1, 3], timeoutMs: 120_000 });
-    let j: { exit: number; childProcesses: number; checks: { id: string; status: string; reason: string }[]; fixed: string[] };
+  async driftState(
+    api: EtcdApi,
+    extra: string[] = [],
+  ): Promise<{
+    exit: number;
+    childProcesses: number;
+    notOk: string[];
+    fixed: string[];
+    reason: (id: string) => string;
+  }> {
+    const r = await this.lab.exec(this.node.netns, ['node', ...this.driftArgs(api), '--json', ...extra], {
+      okStatus: [1, 3],
+      timeoutMs: 120_000,
+    });
+    let j: {
+      exit: number;
+      childProcesses: number;
+      checks: { id: string; status: string; reason: string }[];
+      fixed: string[];
+    };
     try {
       j = JSON.parse(r.stdout);
     } catch {
       throw new Error(`drift --json (${api}) exit ${r.status}: ${r.stderr.slice(-1000)}`);
     }
     const notOk = j.checks.filter((c) => c.status !== 'ok').map((c) => c.id);
-    return { exit: j.exit, childProcesses: j.childProcesses, notOk, fixed: j.fixed, reason: (id) => j.checks.find((c) => c.id === id)?.reason ?? '' };
+    return {
+      exit: j.exit,
+      childProcesses: j.childProcesses,
+      notOk,
+      fixed: j.fixed,
+      reason: (id) => j.checks.find((c) => c.id === id)?.reason ?? '',
+    };
   }
 
   async expectOnlyPrefixDrift(api: EtcdApi, what: string): Promise<Awaited<ReturnType<Bench['driftState']>>> {
     const s = await this.driftState(api);
     const unexpected = s.notOk.filter((id) => id !== 'flanneld.flags');
-    if (unexpected.length) throw new Error(`${what}: drift (${api}) finds ${unexpected.map((id) => `${id}: ${s.reason(id).slice(0, 300)}`).join('; ')}`);
+    if (unexpected.length)
+      throw new Error(
+        `${what}: drift (${api}) finds ${unexpected.map((id) => `${id}: ${s.reason(id).slice(0, 300)}`).join('; ')}`,
+      );
     return s;
   }
 
@@ -309,8 +405,18 @@ class Bench {
 
   private async v2Load(entries: { key: string; value: string; ttl?: number }[]): Promise<number> {
     const t0 = performance.now();
-    const job = { endpoint: this.lab.etcd.endpoints[0], ca: this.lab.etcd.cafile, cert: this.lab.etcd.certfile, key: this.lab.etcd.keyfile, concurrency: 32, entries };
-    await this.lab.exec(this.lab.hosts['hdss7-12']!.netns, ['node', '--import', TSX, join(HERE, 'v2-load.ts')], { input: JSON.stringify(job), timeoutMs: 300_000 });
+    const job = {
+      endpoint: this.lab.etcd.endpoints[0],
+      ca: this.lab.etcd.cafile,
+      cert: this.lab.etcd.certfile,
+      key: this.lab.etcd.keyfile,
+      concurrency: 32,
+      entries,
+    };
+    await this.lab.exec(this.lab.hosts['hdss7-12']!.netns, ['node', '--import', TSX, join(HERE, 'v2-load.ts')], {
+      input: JSON.stringify(job),
+      timeoutMs: 300_000,
+    });
     return performance.now() - t0;
   }
 
@@ -318,7 +424,8 @@ class Bench {
     const t0 = performance.now();
     for (const txn of v3TxnBatches(entries, leaseId)) {
       const r = await this.lab.etcdctl(['txn'], { input: txn, timeoutMs: 60_000 });
-      if (!/^SUCCESS/.test(r.stdout)) throw new Error(`etcdctl txn: ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 300)}`);
+      if (!/^SUCCESS/.test(r.stdout))
+        throw new Error(`etcdctl txn: ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 300)}`);
     }
     return performance.now() - t0;
   }
@@ -326,8 +433,12 @@ class Bench {
   /** The bench network's config and the two nodes' own leases, in both key spaces; then drift --fix until only flanneld.sh's prefix differs. */
   async setupNetwork(): Promise<void> {
     this.leaseId = parseLeaseGrant((await this.lab.etcdctl(['lease', 'grant', String(LEASE_TTL_S)])).stdout);
-    const ownEntries = (api: EtcdApi) => this.lab.nodes.map((n) => leaseEntry({ subnet: Ip4Net.parse(n.subnet), publicIp: Ip4.parse(n.ip) }, api));
-    await this.v2Load([{ key: `${BENCH_PREFIX}/config`, value: BENCH_CONFIG }, ...ownEntries('v2').map((e) => ({ ...e, ttl: LEASE_TTL_S }))]);
+    const ownEntries = (api: EtcdApi) =>
+      this.lab.nodes.map((n) => leaseEntry({ subnet: Ip4Net.parse(n.subnet), publicIp: Ip4.parse(n.ip) }, api));
+    await this.v2Load([
+      { key: `${BENCH_PREFIX}/config`, value: BENCH_CONFIG },
+      ...ownEntries('v2').map((e) => ({ ...e, ttl: LEASE_TTL_S })),
+    ]);
     await this.v3Load([{ key: `${BENCH_PREFIX}/config`, value: BENCH_CONFIG }]);
     await this.v3Load(ownEntries('v3'), this.leaseId);
     // the node as drift sees it with --network 172.0.0.0/11: the SNAT rule and subnet.env for
@@ -344,7 +455,10 @@ class Bench {
   async loadTo(n: number): Promise<LoadRow> {
     const add = syntheticLeases(this.loaded, n);
     const v2Ms = await this.v2Load(add.map((l) => ({ ...leaseEntry(l, 'v2'), ttl: LEASE_TTL_S })));
-    const v3Ms = await this.v3Load(add.map((l) => leaseEntry(l, 'v3')), this.leaseId);
+    const v3Ms = await this.v3Load(
+      add.map((l) => leaseEntry(l, 'v3')),
+      this.leaseId,
+    );
     const t0 = performance.now();
     await this.lab.exec(this.node.netns, ['ip', '-batch', '-'], { input: routeReplaceBatch(add, this.node.iface) });
     const routesMs = performance.now() - t0;
@@ -356,7 +470,17 @@ class Bench {
     const hosts = this.lab.hosts['hdss7-12']!;
     return Promise.all(
       this.lab.etcd.endpoints.map(async (ep) => {
-        const r = await this.lab.exec(hosts.netns, ['curl', '-sf', '--cacert', this.lab.etcd.cafile, '--cert', this.lab.etcd.certfile, '--key', this.lab.etcd.keyfile, `${ep}/metrics`]);
+        const r = await this.lab.exec(hosts.netns, [
+          'curl',
+          '-sf',
+          '--cacert',
+          this.lab.etcd.cafile,
+          '--cert',
+          this.lab.etcd.certfile,
+          '--key',
+          this.lab.etcd.keyfile,
+          `${ep}/metrics`,
+        ]);
         return parseMetrics(r.stdout);
       }),
     );
@@ -374,16 +498,37 @@ class Bench {
     await sleep(intervalMs, this.signal);
     const idle1 = total(await this.scrape());
     const c0 = total(await this.scrape());
-    await this.lab.exec(this.node.netns, ['bash', '-c', `${etcdReadCommand(api, this.lab.etcd.endpoints[0]!, BENCH_PREFIX, this.certs)} >/dev/null`]);
+    await this.lab.exec(this.node.netns, [
+      'bash',
+      '-c',
+      `${etcdReadCommand(api, this.lab.etcd.endpoints[0]!, BENCH_PREFIX, this.certs)} >/dev/null`,
+    ]);
     const perRead = total(await this.scrape()) - c0;
     const net = after - before - (idle1 - idle0);
-    return { row: { n, api, metric: METRIC_NAMES[api], during: after - before, idle: idle1 - idle0, net, perRead, reads: net / perRead, intervalMs }, stderr: run.stderr };
+    return {
+      row: {
+        n,
+        api,
+        metric: METRIC_NAMES[api],
+        during: after - before,
+        idle: idle1 - idle0,
+        net,
+        perRead,
+        reads: net / perRead,
+        intervalMs,
+      },
+      stderr: run.stderr,
+    };
   }
 
   // ------------------------------------------------------------------ measurements
 
   async coldStart(): Promise<{ nodeE0: Timing; zx: Timing; cold: ColdRow[] }> {
-    const dist = new Set(readdirSync(this.dist).filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4)));
+    const dist = new Set(
+      readdirSync(this.dist)
+        .filter((f) => f.endsWith('.mjs'))
+        .map((f) => f.slice(0, -4)),
+    );
     const scripts = readdirSync(join(REPO, 'scripts'))
       .filter((f) => f.endsWith('.ts') && dist.has(f.slice(0, -3)))
       .map((f) => f.slice(0, -3))
@@ -397,28 +542,53 @@ class Bench {
       ]),
     ]);
     const cold = scripts.map((s) => ({ script: s, dist: t.get(`dist:${s}`)!, tsx: t.get(`tsx:${s}`)! }));
-    for (const c of cold) this.log(`    cold start ${c.script}: dist ${c.dist.wallMs.median.toFixed(0)} ms, tsx ${c.tsx.wallMs.median.toFixed(0)} ms`);
+    for (const c of cold)
+      this.log(
+        `    cold start ${c.script}: dist ${c.dist.wallMs.median.toFixed(0)} ms, tsx ${c.tsx.wallMs.median.toFixed(0)} ms`,
+      );
     return { nodeE0: t.get('node-e0')!, zx: t.get('zx')!, cold };
   }
 
   async verifyPing(): Promise<{ ping: PingRow[]; pingDefaultWaitMs: number; pingW1WaitMs: number }> {
     const peer = this.peer;
     const octets = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `172.7.22.${from + i}`);
-    if (peer.subnet !== '172.7.22.0/24') throw new Error(`verify-ping targets assume hdss7-22 holds 172.7.22.0/24, not ${peer.subnet}`);
+    if (peer.subnet !== '172.7.22.0/24')
+      throw new Error(`verify-ping targets assume hdss7-22 holds 172.7.22.0/24, not ${peer.subnet}`);
     const onHost = octets(100, 150);
     const onPod = octets(150, 200);
     const dead = '172.7.22.190-172.7.22.199';
-    await this.lab.exec(peer.netns, ['ip', '-batch', '-'], { input: onHost.map((a) => `addr add ${a}/32 dev docker0\n`).join('') });
-    await this.lab.exec(peer.pod.netns, ['ip', '-batch', '-'], { input: onPod.map((a) => `addr add ${a}/32 dev lo\n`).join('') });
+    await this.lab.exec(peer.netns, ['ip', '-batch', '-'], {
+      input: onHost.map((a) => `addr add ${a}/32 dev docker0\n`).join(''),
+    });
+    await this.lab.exec(peer.pod.netns, ['ip', '-batch', '-'], {
+      input: onPod.map((a) => `addr add ${a}/32 dev lo\n`).join(''),
+    });
     const targets = [...onHost, ...onPod];
-    const verifyArgv = (flags: readonly string[]) => ['node', join(this.dist, 'verify-ping.mjs'), '--cluster', this.cluster, '--node', this.node.name, '--root', this.node.root, '--targets', targets.join(','), ...flags];
+    const verifyArgv = (flags: readonly string[]) => [
+      'node',
+      join(this.dist, 'verify-ping.mjs'),
+      '--cluster',
+      this.cluster,
+      '--node',
+      this.node.name,
+      '--root',
+      this.node.root,
+      '--targets',
+      targets.join(','),
+      ...flags,
+    ];
     const failedRows = async (flags: readonly string[]) => {
-      const r = await this.lab.exec(this.node.netns, [...verifyArgv(flags), '--json'], { okStatus: [1], timeoutMs: 120_000 });
+      const r = await this.lab.exec(this.node.netns, [...verifyArgv(flags), '--json'], {
+        okStatus: [1],
+        timeoutMs: 120_000,
+      });
       return (JSON.parse(r.stdout) as { rows: { ok: boolean }[] }).rows.filter((x) => !x.ok).length;
     };
     // verify-ping's defaults (as its --help states them), and two probes per target (a loss figure)
     const help = (await this.lab.exec(this.node.netns, ['node', join(this.dist, 'verify-ping.mjs'), '--help'])).stdout;
-    const defaults = ['count', 'wait', 'concurrency'].map((f) => `--${f} ${new RegExp(`--${f} .*\\(default (\\S+)\\)`).exec(help)?.[1] ?? '?'}`).join(' ');
+    const defaults = ['count', 'wait', 'concurrency']
+      .map((f) => `--${f} ${new RegExp(`--${f} .*\\(default (\\S+)\\)`).exec(help)?.[1] ?? '?'}`)
+      .join(' ');
     const variants: readonly (readonly string[])[] = [[], ['--count', '2']];
     const rows: PingRow[] = [];
     let pingDefaultWaitMs = NaN;
@@ -430,27 +600,59 @@ class Bench {
       await this.lab.exec(peer.pod.netns, ['iptables', deadOnes ? '-I' : '-D', ...drop]);
       for (const flags of variants) {
         const failed = await failedRows(flags);
-        if (failed !== (deadOnes ? 10 : 0)) throw new Error(`verify-ping ${flags.join(' ')} (${scenario}): ${failed} rows failed, expected ${deadOnes ? 10 : 0}`);
+        if (failed !== (deadOnes ? 10 : 0))
+          throw new Error(
+            `verify-ping ${flags.join(' ')} (${scenario}): ${failed} rows failed, expected ${deadOnes ? 10 : 0}`,
+          );
       }
       // seconds per run: no warm-up (the --json runs above warmed the caches)
       const t = await this.measure(
-        [{ label: 'loop', argv: pingLoop(targets, 1) }, ...variants.map((flags, i) => ({ label: `verify${i}`, argv: verifyArgv(flags), okStatus: [status] }))],
+        [
+          { label: 'loop', argv: pingLoop(targets, 1) },
+          ...variants.map((flags, i) => ({ label: `verify${i}`, argv: verifyArgv(flags), okStatus: [status] })),
+        ],
         { warmup: 0 },
       );
       variants.forEach((flags, i) => {
-        rows.push({ scenario, flags: flags.join(' '), defaults, verify: t.get(`verify${i}`)!, loop: t.get('loop')!, failed: deadOnes ? 10 : 0 });
-        this.log(`    verify-ping ${flags.join(' ') || '(defaults)'}, ${scenario}: ${t.get(`verify${i}`)!.wallMs.median.toFixed(0)} ms; ping -c1 loop ${t.get('loop')!.wallMs.median.toFixed(0)} ms`);
+        rows.push({
+          scenario,
+          flags: flags.join(' '),
+          defaults,
+          verify: t.get(`verify${i}`)!,
+          loop: t.get('loop')!,
+          failed: deadOnes ? 10 : 0,
+        });
+        this.log(
+          `    verify-ping ${flags.join(' ') || '(defaults)'}, ${scenario}: ${t.get(`verify${i}`)!.wallMs.median.toFixed(0)} ms; ping -c1 loop ${t.get('loop')!.wallMs.median.toFixed(0)} ms`,
+        );
       });
       if (deadOnes) {
         // one silent target with -W1 (as in the loop) and as typed by hand (no -W: iputils' own wait)
-        pingW1WaitMs = (await this.measureOne({ argv: ['ping', '-n', '-c1', '-W1', '172.7.22.199'], okStatus: [1] }, { runs: 1, warmup: 0 })).wallMs.median;
-        pingDefaultWaitMs = (await this.measureOne({ argv: ['ping', '-n', '-c1', '172.7.22.199'], okStatus: [1] }, { runs: 1, warmup: 0 })).wallMs.median;
+        pingW1WaitMs = (
+          await this.measureOne(
+            { argv: ['ping', '-n', '-c1', '-W1', '172.7.22.199'], okStatus: [1] },
+            { runs: 1, warmup: 0 },
+          )
+        ).wallMs.median;
+        pingDefaultWaitMs = (
+          await this.measureOne({ argv: ['ping', '-n', '-c1', '172.7.22.199'], okStatus: [1] }, { runs: 1, warmup: 0 })
+        ).wallMs.median;
       }
     }
     return { ping: rows, pingDefaultWaitMs, pingW1WaitMs };
   }
 
-  async atN(n: number, out: { drift: DriftRow[]; floor: FloorRow[]; check: CheckRow[]; fix: FixRow[]; fixBaseline: FixBaselineRow[]; etcd: EtcdRow[] }): Promise<void> {
+  async atN(
+    n: number,
+    out: {
+      drift: DriftRow[];
+      floor: FloorRow[];
+      check: CheckRow[];
+      fix: FixRow[];
+      fixBaseline: FixBaselineRow[];
+      etcd: EtcdRow[];
+    },
+  ): Promise<void> {
     const leases = syntheticLeases(0, n);
     const f = (name: string, text: string) => {
       const p = join(this.scratch, `${name}-${n}`);
@@ -469,44 +671,84 @@ class Bench {
     for (const api of APIS) {
       const state = await this.expectOnlyPrefixDrift(api, `${n} leases loaded`);
       const peers = state.reason('routes.peers');
-      if (!peers.includes(`${n + 1} peer routes`)) throw new Error(`drift (${api}) at N=${n}: routes.peers says "${peers}", expected ${n + 1} peer routes`);
+      if (!peers.includes(`${n + 1} peer routes`))
+        throw new Error(`drift (${api}) at N=${n}: routes.peers says "${peers}", expected ${n + 1} peer routes`);
       states.set(api, state);
     }
     // drift, the floor and node -e 0, side by side
     const t = await this.measure([
-      ...APIS.map((api) => ({ label: `drift-${api}`, argv: ['node', ...this.driftArgs(api), '--quiet'], okStatus: [0, 1] })),
+      ...APIS.map((api) => ({
+        label: `drift-${api}`,
+        argv: ['node', ...this.driftArgs(api), '--quiet'],
+        okStatus: [0, 1],
+      })),
       ...APIS.map((api) => ({ label: `floor-${api}`, argv: floorScript(api, endpoint, BENCH_PREFIX, this.certs) })),
       { label: 'node-e0', argv: ['node', '-e', '0'] },
     ]);
     const load1 = loadavg()[0]!;
     for (const api of APIS) {
       const straceLog = join(this.scratch, `strace-${api}-${n}`);
-      await this.lab.exec(this.node.netns, ['strace', '-f', '-qq', '-e', 'trace=execve', '-o', straceLog, 'node', ...this.driftArgs(api), '--quiet'], { okStatus: [1], timeoutMs: 120_000 });
+      await this.lab.exec(
+        this.node.netns,
+        ['strace', '-f', '-qq', '-e', 'trace=execve', '-o', straceLog, 'node', ...this.driftArgs(api), '--quiet'],
+        { okStatus: [1], timeoutMs: 120_000 },
+      );
       const kids = countChildProcesses(readFileSync(straceLog, 'utf8'));
       const state = states.get(api)!;
       const reads = await this.etcdReads(n, api);
       out.etcd.push(reads.row);
-      out.drift.push({ n, api, timing: t.get(`drift-${api}`)!, children: kids.count, childPrograms: kids.programs, selfReported: state.childProcesses, exit: state.exit, notOk: state.notOk, quietStderr: reads.stderr, load1 });
+      out.drift.push({
+        n,
+        api,
+        timing: t.get(`drift-${api}`)!,
+        children: kids.count,
+        childPrograms: kids.programs,
+        selfReported: state.childProcesses,
+        exit: state.exit,
+        notOk: state.notOk,
+        quietStderr: reads.stderr,
+        load1,
+      });
       out.floor.push({ n, api, timing: t.get(`floor-${api}`)!, nodeE0: t.get('node-e0')! });
     }
 
     // the naive check (a sample of the leases when N is large), both APIs side by side
     const ct = await this.measure(
-      APIS.map((api) => ({ label: `check-${api}`, argv: naiveCheckLoop(f(`check-${api}.txt`, checkTable(sample, api)), etcdctlWords(api, this.lab.etcd.endpoints, this.certs)) })),
+      APIS.map((api) => ({
+        label: `check-${api}`,
+        argv: naiveCheckLoop(
+          f(`check-${api}.txt`, checkTable(sample, api)),
+          etcdctlWords(api, this.lab.etcd.endpoints, this.certs),
+        ),
+      })),
       { warmup: 0 },
     );
-    for (const api of APIS) out.check.push({ n, api, sampled: sample.length, timing: ct.get(`check-${api}`)!, wallMs: scaled(ct.get(`check-${api}`)!.wallMs, n / sample.length) });
+    for (const api of APIS)
+      out.check.push({
+        n,
+        api,
+        sampled: sample.length,
+        timing: ct.get(`check-${api}`)!,
+        wallMs: scaled(ct.get(`check-${api}`)!.wallMs, n / sample.length),
+      });
 
     // drift --fix: once with --json to see it restore the routes, then timed beside one ip -batch
     for (const api of APIS) {
       await this.lab.exec(this.node.netns, ['ip', '-batch', delFile]);
       const fixed = await this.driftState(api, ['--fix']);
       if (!fixed.fixed.some((x) => /ip -batch/.test(x)) || fixed.notOk.some((id) => id !== 'flanneld.flags')) {
-        throw new Error(`drift --fix (${api}) at N=${n} did not restore the routes: fixed ${JSON.stringify(fixed.fixed)}, not ok ${fixed.notOk.join(', ')}`);
+        throw new Error(
+          `drift --fix (${api}) at N=${n} did not restore the routes: fixed ${JSON.stringify(fixed.fixed)}, not ok ${fixed.notOk.join(', ')}`,
+        );
       }
     }
     const ft = await this.measure([
-      ...APIS.map((api) => ({ label: `fix-${api}`, setup: del, argv: ['node', ...this.driftArgs(api), '--fix', '--quiet'], okStatus: [0, 1] })),
+      ...APIS.map((api) => ({
+        label: `fix-${api}`,
+        setup: del,
+        argv: ['node', ...this.driftArgs(api), '--fix', '--quiet'],
+        okStatus: [0, 1],
+      })),
       { label: 'ip-batch', setup: del, argv: ['ip', '-batch', addFile] },
     ]);
     for (const api of APIS) out.fix.push({ n, api, timing: ft.get(`fix-${api}`)! });
@@ -515,9 +757,13 @@ class Bench {
     for (const api of APIS) {
       const d = out.drift.find((x) => x.n === n && x.api === api)!;
       const fl = out.floor.find((x) => x.n === n && x.api === api)!;
-      this.log(`    N=${n} ${api}: drift ${d.timing.wallMs.median.toFixed(0)} ms, ${d.timing.rssMb.max.toFixed(0)} MB, ${d.children} children; floor ${fl.timing.wallMs.median.toFixed(0)} ms + node -e 0 ${fl.nodeE0.wallMs.median.toFixed(0)} ms; etcd reads ${out.etcd.find((x) => x.n === n && x.api === api)!.reads}; naive check ${out.check.find((x) => x.n === n && x.api === api)!.wallMs.median.toFixed(0)} ms; --fix ${ft.get(`fix-${api}`)!.wallMs.median.toFixed(0)} ms`);
+      this.log(
+        `    N=${n} ${api}: drift ${d.timing.wallMs.median.toFixed(0)} ms, ${d.timing.rssMb.max.toFixed(0)} MB, ${d.children} children; floor ${fl.timing.wallMs.median.toFixed(0)} ms + node -e 0 ${fl.nodeE0.wallMs.median.toFixed(0)} ms; etcd reads ${out.etcd.find((x) => x.n === n && x.api === api)!.reads}; naive check ${out.check.find((x) => x.n === n && x.api === api)!.wallMs.median.toFixed(0)} ms; --fix ${ft.get(`fix-${api}`)!.wallMs.median.toFixed(0)} ms`,
+      );
     }
-    this.log(`    N=${n}: ip -batch ${ft.get('ip-batch')!.wallMs.median.toFixed(1)} ms, ip route replace loop ${loop.wallMs.median.toFixed(0)} ms`);
+    this.log(
+      `    N=${n}: ip -batch ${ft.get('ip-batch')!.wallMs.median.toFixed(1)} ms, ip route replace loop ${loop.wallMs.median.toFixed(0)} ms`,
+    );
     // every route is back (the loop ran last)
     await this.expectOnlyPrefixDrift('v2', `after the fix measurements at N=${n}`);
   }
@@ -542,7 +788,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return ExitCode.Usage;
   }
   // the stopwatch and the process counter (lab/setup.sh does not install them yet)
-  const missing = [['/usr/bin/time', 'time'], ['/usr/bin/strace', 'strace']].filter(([f]) => !existsSync(f!)).map(([, pkg]) => pkg!);
+  const missing = [
+    ['/usr/bin/time', 'time'],
+    ['/usr/bin/strace', 'strace'],
+  ]
+    .filter(([f]) => !existsSync(f!))
+    .map(([, pkg]) => pkg!);
   if (missing.length) {
     log(`bench: needs ${missing.join(' and ')}: apt-get install ${missing.join(' ')}`);
     return ExitCode.Usage;
@@ -584,17 +835,37 @@ export async function main(argv: readonly string[]): Promise<number> {
     const { ping, pingDefaultWaitMs, pingW1WaitMs } = await b.verifyPing();
     log(`bench: the bench network ${BENCH_NETWORK} under ${BENCH_PREFIX} (v2 and v3)`);
     await b.setupNetwork();
-    const out = { drift: [] as DriftRow[], floor: [] as FloorRow[], check: [] as CheckRow[], fix: [] as FixRow[], fixBaseline: [] as FixBaselineRow[], etcd: [] as EtcdRow[] };
+    const out = {
+      drift: [] as DriftRow[],
+      floor: [] as FloorRow[],
+      check: [] as CheckRow[],
+      fix: [] as FixRow[],
+      fixBaseline: [] as FixBaselineRow[],
+      etcd: [] as EtcdRow[],
+    };
     const load: LoadRow[] = [];
     for (const n of opts.n) {
       const l = await b.loadTo(n);
       load.push(l);
-      log(`bench: N=${n}: +${l.added} leases (v2 ${l.v2Ms.toFixed(0)} ms, v3 ${l.v3Ms.toFixed(0)} ms), routes ${l.routesMs.toFixed(0)} ms`);
+      log(
+        `bench: N=${n}: +${l.added} leases (v2 ${l.v2Ms.toFixed(0)} ms, v3 ${l.v3Ms.toFixed(0)} ms), routes ${l.routesMs.toFixed(0)} ms`,
+      );
       await b.atN(n, out);
     }
     const partial = {
-      machine: machine(commit, loadStart, otherLabs.filter((p) => p !== lab!.prefix)),
-      params: { n: opts.n, runs: opts.runs, warmup: opts.warmup, checkSample: opts.checkSample, quick: opts.quick, settleS: opts.settleS },
+      machine: machine(
+        commit,
+        loadStart,
+        otherLabs.filter((p) => p !== lab!.prefix),
+      ),
+      params: {
+        n: opts.n,
+        runs: opts.runs,
+        warmup: opts.warmup,
+        checkSample: opts.checkSample,
+        quick: opts.quick,
+        settleS: opts.settleS,
+      },
       startedAt,
       benchSeconds: (performance.now() - t0) / 1000,
       setupSeconds: { lab: labS, runbook: runbookS, settle: b.settledS },

@@ -111,8 +111,12 @@ export function parseMetrics(text: string): Map<string, number> {
  * /2/enabled, so the bench calibrates with one curl GET counted the same way).
  */
 export function rangeReads(metrics: Map<string, number>, api: EtcdApi): number {
-  if (api === 'v3') return metrics.get('etcd_debugging_mvcc_range_total') ?? metrics.get('etcd_mvcc_range_total') ?? NaN;
-  return (metrics.get('etcd_debugging_store_reads_total{action="get"}') ?? 0) + (metrics.get('etcd_debugging_store_reads_total{action="getRecursive"}') ?? 0);
+  if (api === 'v3')
+    return metrics.get('etcd_debugging_mvcc_range_total') ?? metrics.get('etcd_mvcc_range_total') ?? NaN;
+  return (
+    (metrics.get('etcd_debugging_store_reads_total{action="get"}') ?? 0) +
+    (metrics.get('etcd_debugging_store_reads_total{action="getRecursive"}') ?? 0)
+  );
 }
 
 export const METRIC_NAMES: Record<EtcdApi, string> = {

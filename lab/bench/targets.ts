@@ -165,23 +165,44 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
   const mid = ns.includes(1000) && hi > 1000 ? 1000 : ns.at(-2);
   const out: TargetRow[] = [];
   const drift = (n: number, api: EtcdApi) => r.drift.find((d) => d.n === n && d.api === api);
-  const by = <T extends { n: number; api: EtcdApi }>(rows: readonly T[], n: number, api: EtcdApi) => rows.find((x) => x.n === n && x.api === api);
+  const by = <T extends { n: number; api: EtcdApi }>(rows: readonly T[], n: number, api: EtcdApi) =>
+    rows.find((x) => x.n === n && x.api === api);
 
   for (const api of APIS) {
     const a = drift(lo, api);
     const b = drift(hi, api);
     if (!a || !b) continue;
     const ratio = b.timing.wallMs.median / a.timing.wallMs.median;
-    out.push({ id: `drift.scale.${api}`, target: `drift (${api}) at ${hi} leases at most 1.5x its time at ${lo}`, met: ratio <= 1.5, numbers: `${ms(b.timing.wallMs.median)} ms vs ${ms(a.timing.wallMs.median)} ms = ${ratio.toFixed(2)}x` });
+    out.push({
+      id: `drift.scale.${api}`,
+      target: `drift (${api}) at ${hi} leases at most 1.5x its time at ${lo}`,
+      met: ratio <= 1.5,
+      numbers: `${ms(b.timing.wallMs.median)} ms vs ${ms(a.timing.wallMs.median)} ms = ${ratio.toFixed(2)}x`,
+    });
     const counts = ns.map((n) => drift(n, api)?.children);
     const constant = counts.every((c) => c === counts[0]);
-    out.push({ id: `drift.children.${api}`, target: `drift (${api}): a constant number of child processes whatever N`, met: constant, numbers: `${ns.map((n, i) => `N=${n}: ${counts[i]}`).join(', ')} (${(b.childPrograms ?? []).map((p) => p.split('/').at(-1)).join(', ')})` });
+    out.push({
+      id: `drift.children.${api}`,
+      target: `drift (${api}): a constant number of child processes whatever N`,
+      met: constant,
+      numbers: `${ns.map((n, i) => `N=${n}: ${counts[i]}`).join(', ')} (${(b.childPrograms ?? []).map((p) => p.split('/').at(-1)).join(', ')})`,
+    });
     const rss = b.timing.rssMb.max;
-    out.push({ id: `drift.rss.${api}`, target: `drift (${api}) peak RSS at ${hi} leases under 150 MB`, met: rss < 150, numbers: `${rss.toFixed(1)} MB (max of ${b.timing.rssMb.runs} runs)` });
+    out.push({
+      id: `drift.rss.${api}`,
+      target: `drift (${api}) peak RSS at ${hi} leases under 150 MB`,
+      met: rss < 150,
+      numbers: `${rss.toFixed(1)} MB (max of ${b.timing.rssMb.runs} runs)`,
+    });
     const floor = by(r.floor, hi, api);
     if (floor) {
       const base = floor.timing.wallMs.median + floor.nodeE0.wallMs.median;
-      out.push({ id: `drift.floor.${api}`, target: `drift (${api}) at ${hi} leases within 2x of (the floor + node -e 0)`, met: b.timing.wallMs.median <= 2 * base, numbers: `${ms(b.timing.wallMs.median)} ms vs 2 x (${ms(floor.timing.wallMs.median)} + ${ms(floor.nodeE0.wallMs.median)}) = ${ms(2 * base)} ms (${(b.timing.wallMs.median / base).toFixed(2)}x)` });
+      out.push({
+        id: `drift.floor.${api}`,
+        target: `drift (${api}) at ${hi} leases within 2x of (the floor + node -e 0)`,
+        met: b.timing.wallMs.median <= 2 * base,
+        numbers: `${ms(b.timing.wallMs.median)} ms vs 2 x (${ms(floor.timing.wallMs.median)} + ${ms(floor.nodeE0.wallMs.median)}) = ${ms(2 * base)} ms (${(b.timing.wallMs.median / base).toFixed(2)}x)`,
+      });
     }
     const fa = mid !== undefined ? by(r.fix, mid, api) : undefined;
     const fb = by(r.fix, hi, api);
@@ -190,34 +211,71 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     if (fa && fb && ba && bb && mid !== undefined) {
       const fixSlope = slope({ n: mid, ms: fa.timing.wallMs.median }, { n: hi, ms: fb.timing.wallMs.median });
       const batchSlope = slope({ n: mid, ms: ba.ipBatch.wallMs.median }, { n: hi, ms: bb.ipBatch.wallMs.median });
-      out.push({ id: `fix.slope.${api}`, target: `drift --fix (${api}): marginal cost per route (${mid} -> ${hi}) within 2x of ip -batch's`, met: fixSlope <= 2 * batchSlope, numbers: `${(fixSlope * 1000).toFixed(1)} us/route vs ip -batch ${(batchSlope * 1000).toFixed(1)} us/route = ${(fixSlope / batchSlope).toFixed(2)}x` });
+      out.push({
+        id: `fix.slope.${api}`,
+        target: `drift --fix (${api}): marginal cost per route (${mid} -> ${hi}) within 2x of ip -batch's`,
+        met: fixSlope <= 2 * batchSlope,
+        numbers: `${(fixSlope * 1000).toFixed(1)} us/route vs ip -batch ${(batchSlope * 1000).toFixed(1)} us/route = ${(fixSlope / batchSlope).toFixed(2)}x`,
+      });
     }
     if (fb && bb) {
       const speedup = bb.loop.wallMs.median / fb.timing.wallMs.median;
-      out.push({ id: `fix.loop.${api}`, target: `drift --fix (${api}) of ${hi} routes at least 8x faster than the shell loop`, met: speedup >= 8, numbers: `${ms(fb.timing.wallMs.median)} ms vs loop ${ms(bb.loop.wallMs.median)} ms = ${speedup.toFixed(1)}x` });
+      out.push({
+        id: `fix.loop.${api}`,
+        target: `drift --fix (${api}) of ${hi} routes at least 8x faster than the shell loop`,
+        met: speedup >= 8,
+        numbers: `${ms(fb.timing.wallMs.median)} ms vs loop ${ms(bb.loop.wallMs.median)} ms = ${speedup.toFixed(1)}x`,
+      });
     }
     const reads = ns.map((n) => by(r.etcd, n, api));
     if (reads.every(Boolean)) {
-      out.push({ id: `etcd.reads.${api}`, target: `etcd (${api}): exactly one range read per drift run whatever N (counted on the servers)`, met: reads.every((x) => x!.reads === 1), numbers: `${reads.map((x) => `N=${x!.n}: ${x!.reads}`).join(', ')} (counter net of idle / one curl read's count: ${reads.map((x) => `${x!.net}/${x!.perRead}`).join(', ')})` });
+      out.push({
+        id: `etcd.reads.${api}`,
+        target: `etcd (${api}): exactly one range read per drift run whatever N (counted on the servers)`,
+        met: reads.every((x) => x!.reads === 1),
+        numbers: `${reads.map((x) => `N=${x!.n}: ${x!.reads}`).join(', ')} (counter net of idle / one curl read's count: ${reads.map((x) => `${x!.net}/${x!.perRead}`).join(', ')})`,
+      });
     }
   }
   const dead = r.ping.find((p) => p.scenario === '10 of 100 never answer' && p.flags === '');
   if (dead) {
     const x = dead.loop.wallMs.median / dead.verify.wallMs.median;
-    out.push({ id: 'ping.dead', target: 'verify-ping over 100 targets, 10 never answering: at least 10x faster than a sequential `ping -c1 -W1` loop (the same 1 s wait per reply)', met: x >= 10, numbers: `${ms(dead.verify.wallMs.median)} ms vs loop ${ms(dead.loop.wallMs.median)} ms = ${x.toFixed(1)}x` });
+    out.push({
+      id: 'ping.dead',
+      target:
+        'verify-ping over 100 targets, 10 never answering: at least 10x faster than a sequential `ping -c1 -W1` loop (the same 1 s wait per reply)',
+      met: x >= 10,
+      numbers: `${ms(dead.verify.wallMs.median)} ms vs loop ${ms(dead.loop.wallMs.median)} ms = ${x.toFixed(1)}x`,
+    });
     // the loop as typed by hand waits iputils' default for each silent target instead of 1 s
     const typed = dead.loop.wallMs.median + 10 * (r.pingDefaultWaitMs - r.pingW1WaitMs);
     const y = typed / dead.verify.wallMs.median;
-    out.push({ id: 'ping.dead.typed', target: 'the same against `ping -c1` as typed by hand (no -W; extrapolated: the -W1 loop + 10 x the difference of one silent ping without and with -W1)', met: y >= 10, numbers: `${ms(dead.verify.wallMs.median)} ms vs ~${ms(typed)} ms = ${y.toFixed(1)}x (silent ping: ${ms(r.pingDefaultWaitMs)} ms without -W, ${ms(r.pingW1WaitMs)} ms with -W1)` });
+    out.push({
+      id: 'ping.dead.typed',
+      target:
+        'the same against `ping -c1` as typed by hand (no -W; extrapolated: the -W1 loop + 10 x the difference of one silent ping without and with -W1)',
+      met: y >= 10,
+      numbers: `${ms(dead.verify.wallMs.median)} ms vs ~${ms(typed)} ms = ${y.toFixed(1)}x (silent ping: ${ms(r.pingDefaultWaitMs)} ms without -W, ${ms(r.pingW1WaitMs)} ms with -W1)`,
+    });
   }
   const all = r.ping.find((p) => p.scenario === 'all 100 answer' && p.flags === '');
   if (all) {
-    out.push({ id: 'ping.all', target: 'verify-ping over 100 answering targets: no slower than the sequential loop', met: all.verify.wallMs.median <= all.loop.wallMs.median, numbers: `${ms(all.verify.wallMs.median)} ms vs loop ${ms(all.loop.wallMs.median)} ms = ${(all.verify.wallMs.median / all.loop.wallMs.median).toFixed(2)}x the loop's time` });
+    out.push({
+      id: 'ping.all',
+      target: 'verify-ping over 100 answering targets: no slower than the sequential loop',
+      met: all.verify.wallMs.median <= all.loop.wallMs.median,
+      numbers: `${ms(all.verify.wallMs.median)} ms vs loop ${ms(all.loop.wallMs.median)} ms = ${(all.verify.wallMs.median / all.loop.wallMs.median).toFixed(2)}x the loop's time`,
+    });
   }
   if (r.cold.length) {
     const worst = [...r.cold].sort((a, b) => b.dist.wallMs.median - a.dist.wallMs.median)[0]!;
     const worstTsx = [...r.cold].sort((a, b) => b.tsx.wallMs.median - a.tsx.wallMs.median)[0]!;
-    out.push({ id: 'startup', target: "each script's cold start against node -e 0 and a trivial zx script (reported)", met: null, numbers: `node -e 0 ${ms(r.nodeE0.wallMs.median)} ms, trivial zx ${ms(r.zx.wallMs.median)} ms; slowest dist ${worst.script} ${ms(worst.dist.wallMs.median)} ms, slowest tsx ${worstTsx.script} ${ms(worstTsx.tsx.wallMs.median)} ms` });
+    out.push({
+      id: 'startup',
+      target: "each script's cold start against node -e 0 and a trivial zx script (reported)",
+      met: null,
+      numbers: `node -e 0 ${ms(r.nodeE0.wallMs.median)} ms, trivial zx ${ms(r.zx.wallMs.median)} ms; slowest dist ${worst.script} ${ms(worst.dist.wallMs.median)} ms, slowest tsx ${worstTsx.script} ${ms(worstTsx.tsx.wallMs.median)} ms`,
+    });
   }
   return out;
 }

@@ -22,12 +22,23 @@ function put(agent: https.Agent, base: URL, key: string, value: string, ttl?: nu
   const body = new URLSearchParams({ value, ...(ttl !== undefined && { ttl: String(ttl) }) }).toString();
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host: base.hostname, port: base.port, path: `/v2/keys${key}`, method: 'PUT', agent, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: base.hostname,
+        port: base.port,
+        path: `/v2/keys${key}`,
+        method: 'PUT',
+        agent,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
-        res.on('end', () => ((res.statusCode ?? 0) < 300 ? resolve() : reject(new Error(`PUT ${key}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`))));
+        res.on('end', () =>
+          (res.statusCode ?? 0) < 300
+            ? resolve()
+            : reject(new Error(`PUT ${key}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`)),
+        );
       },
     );
     req.on('error', reject);
@@ -38,7 +49,13 @@ function put(agent: https.Agent, base: URL, key: string, value: string, ttl?: nu
 async function main(): Promise<number> {
   const job = JSON.parse(readFileSync(0, 'utf8')) as Job;
   const base = new URL(job.endpoint);
-  const agent = new https.Agent({ keepAlive: true, maxSockets: job.concurrency ?? 32, ca: readFileSync(job.ca), cert: readFileSync(job.cert), key: readFileSync(job.key) });
+  const agent = new https.Agent({
+    keepAlive: true,
+    maxSockets: job.concurrency ?? 32,
+    ca: readFileSync(job.ca),
+    cert: readFileSync(job.cert),
+    key: readFileSync(job.key),
+  });
   const t0 = performance.now();
   await mapBounded(job.entries, job.concurrency ?? 32, (e) => put(agent, base, e.key, e.value, e.ttl));
   agent.destroy();

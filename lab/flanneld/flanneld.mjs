@@ -37,7 +37,12 @@ let https;
 let execFile;
 let fs;
 async function loadModules() {
-  const [h, hs, cp, f] = await Promise.all([import('node:http'), import('node:https'), import('node:child_process'), import('node:fs')]);
+  const [h, hs, cp, f] = await Promise.all([
+    import('node:http'),
+    import('node:https'),
+    import('node:child_process'),
+    import('node:fs'),
+  ]);
   http = h.default;
   https = hs.default;
   execFile = cp.default.execFile;
@@ -145,7 +150,9 @@ function parseRfc3339Ns(s) {
 /** Go's time.Time.String() of a UTC time (as parsed from etcd's "expiration"). */
 function goTimeUTC(ns) {
   const d = new Date(Number(ns / 1000000n));
-  let frac = String(((ns % 1000000000n) + 1000000000n) % 1000000000n).padStart(9, '0').replace(/0+$/, '');
+  let frac = String(((ns % 1000000000n) + 1000000000n) % 1000000000n)
+    .padStart(9, '0')
+    .replace(/0+$/, '');
   if (frac) frac = `.${frac}`;
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${frac} +0000 UTC`;
 }
@@ -158,23 +165,58 @@ const isCanceled = (e) => e === errCanceled;
 // -------------------------------------------------------------------------------- flags
 // v0.11.0's flag set (flannelFlags, plus glog's v, vmodule, log_backtrace_at copied in).
 const FLAG_DEFS = [
-  ['etcd-endpoints', 'string', 'http://127.0.0.1:4001,http://127.0.0.1:2379', 'a comma-delimited list of etcd endpoints'],
+  [
+    'etcd-endpoints',
+    'string',
+    'http://127.0.0.1:4001,http://127.0.0.1:2379',
+    'a comma-delimited list of etcd endpoints',
+  ],
   ['etcd-prefix', 'string', '/coreos.com/network', 'etcd prefix'],
   ['etcd-keyfile', 'string', '', 'SSL key file used to secure etcd communication'],
   ['etcd-certfile', 'string', '', 'SSL certification file used to secure etcd communication'],
   ['etcd-cafile', 'string', '', 'SSL Certificate Authority file used to secure etcd communication'],
   ['etcd-username', 'string', '', 'username for BasicAuth to etcd'],
   ['etcd-password', 'string', '', 'password for BasicAuth to etcd'],
-  ['iface', 'slice', '', 'interface to use (IP or name) for inter-host communication. Can be specified multiple times to check each option in order. Returns the first match found.'],
-  ['iface-regex', 'slice', '', 'regex expression to match the first interface to use (IP or name) for inter-host communication. Can be specified multiple times to check each regex in order. Returns the first match found. Regexes are checked after specific interfaces specified by the iface option have already been checked.'],
-  ['subnet-file', 'string', '/run/flannel/subnet.env', 'filename where env variables (subnet, MTU, ... ) will be written to'],
+  [
+    'iface',
+    'slice',
+    '',
+    'interface to use (IP or name) for inter-host communication. Can be specified multiple times to check each option in order. Returns the first match found.',
+  ],
+  [
+    'iface-regex',
+    'slice',
+    '',
+    'regex expression to match the first interface to use (IP or name) for inter-host communication. Can be specified multiple times to check each regex in order. Returns the first match found. Regexes are checked after specific interfaces specified by the iface option have already been checked.',
+  ],
+  [
+    'subnet-file',
+    'string',
+    '/run/flannel/subnet.env',
+    'filename where env variables (subnet, MTU, ... ) will be written to',
+  ],
   ['public-ip', 'string', '', 'IP accessible by other nodes for inter-host communication'],
   ['subnet-lease-renew-margin', 'int', '60', 'subnet lease renewal margin, in minutes, ranging from 1 to 1439'],
   ['ip-masq', 'bool', 'false', 'setup IP masquerade rule for traffic destined outside of overlay network'],
   ['kube-subnet-mgr', 'bool', 'false', 'contact the Kubernetes API for subnet assignment instead of etcd.'],
-  ['kube-api-url', 'string', '', 'Kubernetes API server URL. Does not need to be specified if flannel is running in a pod.'],
-  ['kube-annotation-prefix', 'string', 'flannel.alpha.coreos.com', 'Kubernetes annotation prefix. Can contain single slash "/", otherwise it will be appended at the end.'],
-  ['kubeconfig-file', 'string', '', 'kubeconfig file location. Does not need to be specified if flannel is running in a pod.'],
+  [
+    'kube-api-url',
+    'string',
+    '',
+    'Kubernetes API server URL. Does not need to be specified if flannel is running in a pod.',
+  ],
+  [
+    'kube-annotation-prefix',
+    'string',
+    'flannel.alpha.coreos.com',
+    'Kubernetes annotation prefix. Can contain single slash "/", otherwise it will be appended at the end.',
+  ],
+  [
+    'kubeconfig-file',
+    'string',
+    '',
+    'kubeconfig file location. Does not need to be specified if flannel is running in a pod.',
+  ],
   ['version', 'bool', 'false', 'print version and exit'],
   ['healthz-ip', 'string', '0.0.0.0', 'the IP address for healthz server to listen'],
   ['healthz-port', 'int', '0', 'the port for healthz server to listen(0 to disable)'],
@@ -187,7 +229,12 @@ const FLAG_DEFS = [
 ];
 /** Flags v0.20.2 added. */
 const FLAG_DEFS_V020 = [
-  ['iface-can-reach', 'string', '', "detect interface to use (IP or name) for inter-host communication based on which will be used for provided IP. This is exactly the interface to use of command 'ip route get <ip-address>'"],
+  [
+    'iface-can-reach',
+    'string',
+    '',
+    "detect interface to use (IP or name) for inter-host communication based on which will be used for provided IP. This is exactly the interface to use of command 'ip route get <ip-address>'",
+  ],
   ['public-ipv6', 'string', '', 'IPv6 accessible by other nodes for inter-host communication'],
   ['set-node-network-unavailable', 'bool', 'true', 'set NodeNetworkUnavailable after ready'],
 ];
@@ -304,7 +351,9 @@ class FlagSet {
   usage() {
     let out = `Usage: ${invokedAs} [OPTION]...\n`;
     for (const def of [...this.defs.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const typeName = { string: 'string', int: 'int', bool: '', slice: 'value', level: 'value', value: 'value' }[def.type];
+      const typeName = { string: 'string', int: 'int', bool: '', slice: 'value', level: 'value', value: 'value' }[
+        def.type
+      ];
       let b = `  -${def.name}`;
       if (typeName) b += ` ${typeName}`;
       b += b.length <= 4 ? '\t' : '\n    \t';
@@ -322,15 +371,32 @@ class FlagSet {
 function cliFlagsConfig(opts) {
   const f = (name) => opts.get(name);
   const fields = [
-    ['etcdEndpoints', f('etcd-endpoints')], ['etcdPrefix', f('etcd-prefix')], ['etcdKeyfile', f('etcd-keyfile')],
-    ['etcdCertfile', f('etcd-certfile')], ['etcdCAFile', f('etcd-cafile')], ['etcdUsername', f('etcd-username')],
-    ['etcdPassword', f('etcd-password')], ['version', f('version')], ['kubeSubnetMgr', f('kube-subnet-mgr')],
-    ['kubeApiUrl', f('kube-api-url')], ['kubeAnnotationPrefix', f('kube-annotation-prefix')], ['kubeConfigFile', f('kubeconfig-file')],
-    ['iface', `[${f('iface').join(' ')}]`], ['ifaceRegex', `[${f('iface-regex').join(' ')}]`], ['ipMasq', f('ip-masq')],
-    ['ifaceCanReach', f('iface-can-reach')], ['subnetFile', f('subnet-file')], ['publicIP', f('public-ip')],
-    ['publicIPv6', f('public-ipv6')], ['subnetLeaseRenewMargin', f('subnet-lease-renew-margin')], ['healthzIP', f('healthz-ip')],
-    ['healthzPort', f('healthz-port')], ['iptablesResyncSeconds', f('iptables-resync')], ['iptablesForwardRules', f('iptables-forward-rules')],
-    ['netConfPath', f('net-config-path')], ['setNodeNetworkUnavailable', f('set-node-network-unavailable')],
+    ['etcdEndpoints', f('etcd-endpoints')],
+    ['etcdPrefix', f('etcd-prefix')],
+    ['etcdKeyfile', f('etcd-keyfile')],
+    ['etcdCertfile', f('etcd-certfile')],
+    ['etcdCAFile', f('etcd-cafile')],
+    ['etcdUsername', f('etcd-username')],
+    ['etcdPassword', f('etcd-password')],
+    ['version', f('version')],
+    ['kubeSubnetMgr', f('kube-subnet-mgr')],
+    ['kubeApiUrl', f('kube-api-url')],
+    ['kubeAnnotationPrefix', f('kube-annotation-prefix')],
+    ['kubeConfigFile', f('kubeconfig-file')],
+    ['iface', `[${f('iface').join(' ')}]`],
+    ['ifaceRegex', `[${f('iface-regex').join(' ')}]`],
+    ['ipMasq', f('ip-masq')],
+    ['ifaceCanReach', f('iface-can-reach')],
+    ['subnetFile', f('subnet-file')],
+    ['publicIP', f('public-ip')],
+    ['publicIPv6', f('public-ipv6')],
+    ['subnetLeaseRenewMargin', f('subnet-lease-renew-margin')],
+    ['healthzIP', f('healthz-ip')],
+    ['healthzPort', f('healthz-port')],
+    ['iptablesResyncSeconds', f('iptables-resync')],
+    ['iptablesForwardRules', f('iptables-forward-rules')],
+    ['netConfPath', f('net-config-path')],
+    ['setNodeNetworkUnavailable', f('set-node-network-unavailable')],
   ];
   return `{${fields.map(([k, v]) => `${k}:${v}`).join(' ')}}`;
 }
@@ -361,7 +427,7 @@ function parseIP4(s) {
   if (!m) return null;
   const parts = m.slice(1).map(Number);
   if (parts.some((p) => p > 255)) return null;
-  return (((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0);
+  return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
 }
 const ip4String = (n) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 const maskOf = (prefixLen) => (prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0);
@@ -396,11 +462,11 @@ class IP4Net {
     return new IP4Net((this.ip + 2 ** (32 - this.prefixLen)) % 2 ** 32, this.prefixLen);
   }
   contains(ip) {
-    return ((this.ip & this.mask()) >>> 0) === ((ip & this.mask()) >>> 0);
+    return (this.ip & this.mask()) >>> 0 === (ip & this.mask()) >>> 0;
   }
   overlaps(o) {
     const mask = this.prefixLen < o.prefixLen ? this.mask() : o.mask();
-    return ((this.ip & mask) >>> 0) === ((o.ip & mask) >>> 0);
+    return (this.ip & mask) >>> 0 === (o.ip & mask) >>> 0;
   }
   toString() {
     return `${ip4String(this.ip)}/${this.prefixLen}`;
@@ -491,13 +557,17 @@ async function listInterfaces() {
     index: l.ifindex,
     name: l.ifname,
     mtu: l.mtu || 0,
-    addrs: (l.addr_info || []).filter((a) => a.family === 'inet').map((a) => parseIP4(a.local)).filter((a) => a !== null),
+    addrs: (l.addr_info || [])
+      .filter((a) => a.family === 'inet')
+      .map((a) => parseIP4(a.local))
+      .filter((a) => a !== null),
   }));
 }
 
 const isLoopback = (ip) => ip >>> 24 === 127;
 const isLinkLocal = (ip) => ip >>> 16 === 0xa9fe;
-const isGlobalUnicast = (ip) => ip !== 0 && ip !== 0xffffffff && !isLoopback(ip) && !isLinkLocal(ip) && ip >>> 28 !== 0xe;
+const isGlobalUnicast = (ip) =>
+  ip !== 0 && ip !== 0xffffffff && !isLoopback(ip) && !isLinkLocal(ip) && ip >>> 28 !== 0xe;
 
 /** ip.GetIfaceIP4Addr: prefers a global unicast address, else a link-local one. */
 function ifaceIP4Addr(iface) {
@@ -575,7 +645,10 @@ async function lookupExtIface(ifname, ifregex, publicIP) {
       throw new GoError(`failed to find IPv4 address for interface ${iface.name}`);
     }
   }
-  log.info(T('main.go:527', 'match.go:259'), `Using interface with name ${iface.name} and address ${ip4String(ifaceAddr)}`);
+  log.info(
+    T('main.go:527', 'match.go:259'),
+    `Using interface with name ${iface.name} and address ${ip4String(ifaceAddr)}`,
+  );
   if (!iface.mtu) throw new GoError(`failed to determine MTU for ${ip4String(ifaceAddr)} interface`);
   let extAddr = null;
   if (publicIP) {
@@ -584,7 +657,10 @@ async function lookupExtIface(ifname, ifregex, publicIP) {
     log.info(T('main.go:540', 'match.go:277'), `Using ${ip4String(extAddr)} as external address`);
   }
   if (extAddr === null) {
-    log.info(T('main.go:544', 'match.go:281'), `Defaulting external address to interface address (${ip4String(ifaceAddr)})`);
+    log.info(
+      T('main.go:544', 'match.go:281'),
+      `Defaulting external address to interface address (${ip4String(ifaceAddr)})`,
+    );
     extAddr = ifaceAddr;
   }
   return { iface, ifaceAddr, extAddr };
@@ -605,14 +681,30 @@ const ERR_EVENT_INDEX_CLEARED = 401;
 const isEtcdError = (e) => e instanceof EtcdError;
 
 const GO_TLS_ALERTS = {
-  CLOSE_NOTIFY: 'close notify', UNEXPECTED_MESSAGE: 'unexpected message', BAD_RECORD_MAC: 'bad record MAC',
-  DECRYPTION_FAILED: 'decryption failed', RECORD_OVERFLOW: 'record overflow', DECOMPRESSION_FAILURE: 'decompression failure',
-  HANDSHAKE_FAILURE: 'handshake failure', BAD_CERTIFICATE: 'bad certificate', UNSUPPORTED_CERTIFICATE: 'unsupported certificate',
-  CERTIFICATE_REVOKED: 'revoked certificate', CERTIFICATE_EXPIRED: 'expired certificate', CERTIFICATE_UNKNOWN: 'unknown certificate',
-  ILLEGAL_PARAMETER: 'illegal parameter', UNKNOWN_CA: 'unknown certificate authority', ACCESS_DENIED: 'access denied',
-  DECODE_ERROR: 'error decoding message', DECRYPT_ERROR: 'error decrypting message', PROTOCOL_VERSION: 'protocol version not supported',
-  INSUFFICIENT_SECURITY: 'insufficient security level', INTERNAL_ERROR: 'internal error', USER_CANCELLED: 'user canceled',
-  NO_RENEGOTIATION: 'no renegotiation', CERTIFICATE_REQUIRED: 'certificate required', UNRECOGNIZED_NAME: 'unrecognized name',
+  CLOSE_NOTIFY: 'close notify',
+  UNEXPECTED_MESSAGE: 'unexpected message',
+  BAD_RECORD_MAC: 'bad record MAC',
+  DECRYPTION_FAILED: 'decryption failed',
+  RECORD_OVERFLOW: 'record overflow',
+  DECOMPRESSION_FAILURE: 'decompression failure',
+  HANDSHAKE_FAILURE: 'handshake failure',
+  BAD_CERTIFICATE: 'bad certificate',
+  UNSUPPORTED_CERTIFICATE: 'unsupported certificate',
+  CERTIFICATE_REVOKED: 'revoked certificate',
+  CERTIFICATE_EXPIRED: 'expired certificate',
+  CERTIFICATE_UNKNOWN: 'unknown certificate',
+  ILLEGAL_PARAMETER: 'illegal parameter',
+  UNKNOWN_CA: 'unknown certificate authority',
+  ACCESS_DENIED: 'access denied',
+  DECODE_ERROR: 'error decoding message',
+  DECRYPT_ERROR: 'error decrypting message',
+  PROTOCOL_VERSION: 'protocol version not supported',
+  INSUFFICIENT_SECURITY: 'insufficient security level',
+  INTERNAL_ERROR: 'internal error',
+  USER_CANCELLED: 'user canceled',
+  NO_RENEGOTIATION: 'no renegotiation',
+  CERTIFICATE_REQUIRED: 'certificate required',
+  UNRECOGNIZED_NAME: 'unrecognized name',
   NO_APPLICATION_PROTOCOL: 'no application protocol',
 };
 
@@ -621,21 +713,31 @@ const goTimeRFC3339 = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 /** The text of the Go error net/http + crypto/tls would report for a failed request. */
 function goNetError(e, ep, info) {
   const hp = `${ep.hostname.replace(/^\[|\]$/g, '')}:${ep.port || (ep.protocol === 'https:' ? 443 : 80)}`;
-  const hostport = hp.includes(':') && hp.split(':').length > 2 ? `[${hp.slice(0, hp.lastIndexOf(':'))}]${hp.slice(hp.lastIndexOf(':'))}` : hp;
+  const hostport =
+    hp.includes(':') && hp.split(':').length > 2
+      ? `[${hp.slice(0, hp.lastIndexOf(':'))}]${hp.slice(hp.lastIndexOf(':'))}`
+      : hp;
   const code = e?.code;
   if (info.dialTimeout) return `dial tcp ${hostport}: i/o timeout`;
   if (info.bodyAborted) return 'unexpected EOF';
   switch (code) {
-    case 'ECONNREFUSED': return `dial tcp ${hostport}: connect: connection refused`;
-    case 'EHOSTUNREACH': return `dial tcp ${hostport}: connect: no route to host`;
-    case 'ENETUNREACH': return `dial tcp ${hostport}: connect: network is unreachable`;
-    case 'EADDRNOTAVAIL': return `dial tcp ${hostport}: connect: cannot assign requested address`;
-    case 'ETIMEDOUT': return `dial tcp ${hostport}: connect: connection timed out`;
+    case 'ECONNREFUSED':
+      return `dial tcp ${hostport}: connect: connection refused`;
+    case 'EHOSTUNREACH':
+      return `dial tcp ${hostport}: connect: no route to host`;
+    case 'ENETUNREACH':
+      return `dial tcp ${hostport}: connect: network is unreachable`;
+    case 'EADDRNOTAVAIL':
+      return `dial tcp ${hostport}: connect: cannot assign requested address`;
+    case 'ETIMEDOUT':
+      return `dial tcp ${hostport}: connect: connection timed out`;
     case 'ENOTFOUND':
-    case 'EAI_AGAIN': return `dial tcp: lookup ${ep.hostname}: no such host`;
+    case 'EAI_AGAIN':
+      return `dial tcp: lookup ${ep.hostname}: no such host`;
     case 'ECONNRESET':
     case 'EPIPE':
-      if (e.syscall === 'read' && info.local) return `read tcp ${info.local}->${hostport}: read: connection reset by peer`;
+      if (e.syscall === 'read' && info.local)
+        return `read tcp ${info.local}->${hostport}: read: connection reset by peer`;
       return 'EOF';
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
     case 'SELF_SIGNED_CERT_IN_CHAIN':
@@ -652,17 +754,19 @@ function goNetError(e, ep, info) {
         const now = new Date();
         const to = new Date(cert.valid_to);
         const from = new Date(cert.valid_from);
-        if (code === 'CERT_HAS_EXPIRED') return `x509: certificate has expired or is not yet valid: current time ${goTimeRFC3339(now)} is after ${goTimeRFC3339(to)}`;
+        if (code === 'CERT_HAS_EXPIRED')
+          return `x509: certificate has expired or is not yet valid: current time ${goTimeRFC3339(now)} is after ${goTimeRFC3339(to)}`;
         return `x509: certificate has expired or is not yet valid: current time ${goTimeRFC3339(now)} is before ${goTimeRFC3339(from)}`;
       }
       return 'x509: certificate has expired or is not yet valid';
     }
     case 'ERR_TLS_CERT_ALTNAME_INVALID': {
-      const san = (e.cert?.subjectaltname) || '';
+      const san = e.cert?.subjectaltname || '';
       const ips = [...san.matchAll(/IP Address:([^,\s]+)/g)].map((m) => m[1]);
       const host = ep.hostname.replace(/^\[|\]$/g, '');
       if (parseIP4(host) !== null) {
-        if (ips.length === 0) return `x509: cannot validate certificate for ${host} because it doesn't contain any IP SANs`;
+        if (ips.length === 0)
+          return `x509: cannot validate certificate for ${host} because it doesn't contain any IP SANs`;
         return `x509: certificate is valid for ${ips.join(', ')}, not ${host}`;
       }
       const names = [...san.matchAll(/DNS:([^,\s]+)/g)].map((m) => m[1]);
@@ -678,7 +782,8 @@ function goNetError(e, ep, info) {
     default: {
       const alert = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(.+)$/.exec(code || '');
       if (alert) return `remote error: tls: ${GO_TLS_ALERTS[alert[1]] || alert[1].toLowerCase().replaceAll('_', ' ')}`;
-      if (code === 'EPROTO' && /wrong version number/.test(e.message)) return 'tls: first record does not look like a TLS handshake';
+      if (code === 'EPROTO' && /wrong version number/.test(e.message))
+        return 'tls: first record does not look like a TLS handshake';
       return e?.message ? e.message : String(e);
     }
   }
@@ -706,7 +811,8 @@ function parseEndpoint(s) {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(s);
   if (!scheme) {
     const firstSeg = s.split('/')[0];
-    if (firstSeg.includes(':')) throw new GoError(`parse ${goQuote(s)}: first path segment in URL cannot contain colon`);
+    if (firstSeg.includes(':'))
+      throw new GoError(`parse ${goQuote(s)}: first path segment in URL cannot contain colon`);
     return { protocol: ':', hostname: '', port: '', host: '', pathname: s, raw: s };
   }
   let u;
@@ -833,7 +939,12 @@ class EtcdV2Client {
         }
       });
       req.on('error', (e) => {
-        if (ep.protocol === 'https:' && req.socket && typeof req.socket.getPeerCertificate === 'function' && !info.peerCert) {
+        if (
+          ep.protocol === 'https:' &&
+          req.socket &&
+          typeof req.socket.getPeerCertificate === 'function' &&
+          !info.peerCert
+        ) {
           try {
             info.peerCert = req.socket.getPeerCertificate();
           } catch {
@@ -881,7 +992,10 @@ class EtcdV2Client {
 
   /** KeysAPI call: resolves the decoded response; etcd errors become EtcdError. */
   async keys(method, key, query, form, signal) {
-    const path = `/v2/keys${key.split('/').map((p) => encodeURIComponent(p)).join('/')}`;
+    const path = `/v2/keys${key
+      .split('/')
+      .map((p) => encodeURIComponent(p))
+      .join('/')}`;
     const res = await this.do(method, path, query, form, signal);
     const headerIndex = res.headers['x-etcd-index'] !== undefined ? Number(res.headers['x-etcd-index']) : undefined;
     if (res.status === 200 || res.status === 201) {
@@ -890,7 +1004,10 @@ class EtcdV2Client {
       try {
         parsed = JSON.parse(res.body);
       } catch {
-        throw new GoError(goJsonSyntaxError(res.body) || 'client: response is invalid json. The endpoint is probably not valid etcd cluster endpoint.');
+        throw new GoError(
+          goJsonSyntaxError(res.body) ||
+            'client: response is invalid json. The endpoint is probably not valid etcd cluster endpoint.',
+        );
       }
       parsed.index = headerIndex ?? 0;
       return parsed;
@@ -908,7 +1025,13 @@ class EtcdV2Client {
   }
 
   get(key, { recursive = false, quorum = false } = {}, signal) {
-    return this.keys('GET', key, { quorum: String(quorum), recursive: String(recursive), sorted: 'false' }, null, signal);
+    return this.keys(
+      'GET',
+      key,
+      { quorum: String(quorum), recursive: String(recursive), sorted: 'false' },
+      null,
+      signal,
+    );
   }
 
   /** setAction: prevExist / prevIndex as query, value and ttl in the form body. */
@@ -944,7 +1067,12 @@ class EtcdV2Client {
 function nodeToLease(node) {
   const sn = parseSubnetKey(node.key);
   if (!sn) throw new GoError(`failed to parse subnet key ${node.key}`);
-  return { subnet: sn, attrs: parseLeaseAttrs(node.value ?? ''), expiration: node.expiration ? parseRfc3339Ns(node.expiration) ?? 0n : 0n, asof: node.modifiedIndex };
+  return {
+    subnet: sn,
+    attrs: parseLeaseAttrs(node.value ?? ''),
+    expiration: node.expiration ? (parseRfc3339Ns(node.expiration) ?? 0n) : 0n,
+    asof: node.modifiedIndex,
+  };
 }
 
 function parseLeaseAttrs(value) {
@@ -955,15 +1083,23 @@ function parseLeaseAttrs(value) {
     throw new GoError(goJsonSyntaxError(value) || 'unexpected end of JSON input');
   }
   if (raw === null) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new GoError(`json: cannot unmarshal ${Array.isArray(raw) ? 'array' : typeof raw} into Go value of type subnet.LeaseAttrs`);
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new GoError(
+      `json: cannot unmarshal ${Array.isArray(raw) ? 'array' : typeof raw} into Go value of type subnet.LeaseAttrs`,
+    );
   const pub = jsonField(raw, 'PublicIP');
   let publicIP = 0;
   if (pub !== undefined && pub !== null) {
     publicIP = typeof pub === 'string' ? parseIP4(pub) : null;
-    if (publicIP === null) throw new GoError(`invalid IP address: ${typeof pub === 'string' ? pub : JSON.stringify(pub)}`);
+    if (publicIP === null)
+      throw new GoError(`invalid IP address: ${typeof pub === 'string' ? pub : JSON.stringify(pub)}`);
   }
   const bt = jsonField(raw, 'BackendType');
-  return { PublicIP: publicIP, BackendType: typeof bt === 'string' ? bt : '', BackendData: jsonField(raw, 'BackendData') };
+  return {
+    PublicIP: publicIP,
+    BackendType: typeof bt === 'string' ? bt : '',
+    BackendData: jsonField(raw, 'BackendData'),
+  };
 }
 
 /** The lease value exactly as Go's json.Marshal(LeaseAttrs) writes it. */
@@ -1034,13 +1170,23 @@ class EtcdV2Registry {
   }
 
   async createSubnet(sn, attrs, ttlSeconds, signal) {
-    const resp = await this.client.set(this.subnetKey(sn), leaseAttrsJSON(attrs), { prevExist: false, ttlSeconds }, signal);
-    return resp.node.expiration ? parseRfc3339Ns(resp.node.expiration) ?? 0n : 0n;
+    const resp = await this.client.set(
+      this.subnetKey(sn),
+      leaseAttrsJSON(attrs),
+      { prevExist: false, ttlSeconds },
+      signal,
+    );
+    return resp.node.expiration ? (parseRfc3339Ns(resp.node.expiration) ?? 0n) : 0n;
   }
 
   async updateSubnet(sn, attrs, ttlSeconds, asof, signal) {
-    const resp = await this.client.set(this.subnetKey(sn), leaseAttrsJSON(attrs), { prevIndex: asof, ttlSeconds }, signal);
-    return resp.node.expiration ? parseRfc3339Ns(resp.node.expiration) ?? 0n : 0n;
+    const resp = await this.client.set(
+      this.subnetKey(sn),
+      leaseAttrsJSON(attrs),
+      { prevIndex: asof, ttlSeconds },
+      signal,
+    );
+    return resp.node.expiration ? (parseRfc3339Ns(resp.node.expiration) ?? 0n) : 0n;
   }
 
   async deleteSubnet(sn, signal) {
@@ -1078,7 +1224,8 @@ function prefixEnd(key) {
 
 /** What the Go client's retry interceptor would say about the last failed connection. */
 function grpcConnectionError(msg) {
-  if (/connect: |dial tcp|i\/o timeout/.test(msg)) return `connection error: desc = "transport: Error while dialing ${msg}"`;
+  if (/connect: |dial tcp|i\/o timeout/.test(msg))
+    return `connection error: desc = "transport: Error while dialing ${msg}"`;
   if (/x509|tls: /.test(msg)) return `connection error: desc = "transport: authentication handshake failed: ${msg}"`;
   return 'connection closed';
 }
@@ -1155,8 +1302,13 @@ class EtcdV3Client extends EtcdV2Client {
     const ep = this.lastFailure.ep;
     const hostport = `${ep.hostname}:${ep.port || (ep.protocol === 'https:' ? 443 : 80)}`;
     return JSON.stringify({
-      level: 'warn', ts: new Date().toISOString(), logger: 'etcd-client', caller: 'v3/retry_interceptor.go:62',
-      msg: 'retrying of unary invoker failed', target: `etcd-endpoints://0xc000326a80/${hostport}`, attempt: 0,
+      level: 'warn',
+      ts: new Date().toISOString(),
+      logger: 'etcd-client',
+      caller: 'v3/retry_interceptor.go:62',
+      msg: 'retrying of unary invoker failed',
+      target: `etcd-endpoints://0xc000326a80/${hostport}`,
+      attempt: 0,
       error: `rpc error: code = Canceled desc = latest balancer error: last connection error: ${grpcConnectionError(this.lastFailure.msg)}`,
     });
   }
@@ -1192,8 +1344,13 @@ class V3Watch {
     const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
     if (c.auth) headers.Authorization = c.auth;
     const opts = {
-      protocol: ep.protocol, hostname: ep.hostname.replace(/^\[|\]$/g, ''), port: ep.port || (ep.protocol === 'https:' ? 443 : 80),
-      method: 'POST', path: `${ep.pathname.replace(/\/$/, '')}/v3/watch`, headers, agent: false,
+      protocol: ep.protocol,
+      hostname: ep.hostname.replace(/^\[|\]$/g, ''),
+      port: ep.port || (ep.protocol === 'https:' ? 443 : 80),
+      method: 'POST',
+      path: `${ep.pathname.replace(/\/$/, '')}/v3/watch`,
+      headers,
+      agent: false,
     };
     if (ep.protocol === 'https:') Object.assign(opts, c.tls);
     const mod = ep.protocol === 'https:' ? https : http;
@@ -1306,7 +1463,8 @@ class EtcdV3Registry {
 
   async getNetworkConfig(signal) {
     const r = await this.client.call('/v3/kv/range', { key: b64(joinPath(this.prefix, 'config')) }, signal);
-    if (!r.kvs || r.kvs.length === 0) throw new GoError('flannel config not found in etcd store. Did you create your config using etcdv3 API?');
+    if (!r.kvs || r.kvs.length === 0)
+      throw new GoError('flannel config not found in etcd store. Did you create your config using etcdv3 API?');
     return unb64(r.kvs[0].value);
   }
 
@@ -1339,10 +1497,14 @@ class EtcdV3Registry {
   async createSubnet(sn, attrs, ttlSeconds, signal) {
     const key = b64(this.subnetKey(sn));
     const g = await this.grant(ttlSeconds, signal);
-    const r = await this.client.call('/v3/kv/txn', {
-      compare: [{ key, target: 'VERSION', result: 'EQUAL', version: '0' }],
-      success: [{ request_put: { key, value: b64(leaseAttrsJSON(attrs)), lease: g.id } }],
-    }, signal);
+    const r = await this.client.call(
+      '/v3/kv/txn',
+      {
+        compare: [{ key, target: 'VERSION', result: 'EQUAL', version: '0' }],
+        success: [{ request_put: { key, value: b64(leaseAttrsJSON(attrs)), lease: g.id } }],
+      },
+      signal,
+    );
     if (!r.succeeded) {
       await this.client.call('/v3/lease/revoke', { ID: g.id }, signal).catch(() => {});
       throw errKeyExists;
@@ -1384,7 +1546,11 @@ class EtcdV3Registry {
     const k = unb64(ev.kv.key);
     const sn = parseSubnetKey(k);
     if (!sn) throw new GoError(`${ev.type || 'PUT'} ${JSON.stringify(k)}: not a subnet, skipping`);
-    if (ev.type === 'DELETE') return { event: { type: 'removed', lease: { subnet: sn, attrs: { PublicIP: 0, BackendType: '' }, expiration: 0n } }, index: w.cursor };
+    if (ev.type === 'DELETE')
+      return {
+        event: { type: 'removed', lease: { subnet: sn, attrs: { PublicIP: 0, BackendType: '' }, expiration: 0n } },
+        index: w.cursor,
+      };
     return { event: { type: 'added', lease: await kvToLease(this.client, ev.kv, signal) }, index: w.cursor };
   }
 
@@ -1414,9 +1580,10 @@ function joinPath(...parts) {
 function parseSubnetWatchResponse(resp) {
   const sn = parseSubnetKey(resp.node.key);
   if (!sn) throw new GoError(`${resp.action} ${JSON.stringify(resp.node.key)}: not a subnet, skipping`);
-  if (resp.action === 'delete' || resp.action === 'expire') return { type: 'removed', lease: { subnet: sn, attrs: { PublicIP: 0, BackendType: '' }, expiration: 0n } };
+  if (resp.action === 'delete' || resp.action === 'expire')
+    return { type: 'removed', lease: { subnet: sn, attrs: { PublicIP: 0, BackendType: '' }, expiration: 0n } };
   const attrs = parseLeaseAttrs(resp.node.value ?? '');
-  const expiration = resp.node.expiration ? parseRfc3339Ns(resp.node.expiration) ?? 0n : 0n;
+  const expiration = resp.node.expiration ? (parseRfc3339Ns(resp.node.expiration) ?? 0n) : 0n;
   return { type: 'added', lease: { subnet: sn, attrs, expiration } };
 }
 
@@ -1430,11 +1597,18 @@ function parseConfig(s) {
     throw new GoError(goJsonSyntaxError(s) || 'unexpected end of JSON input');
   }
   if (raw === null) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new GoError(`json: cannot unmarshal ${Array.isArray(raw) ? 'array' : typeof raw} into Go value of type subnet.Config`);
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new GoError(
+      `json: cannot unmarshal ${Array.isArray(raw) ? 'array' : typeof raw} into Go value of type subnet.Config`,
+    );
   const cfg = { network: IP4Net.zero(), subnetMin: 0, subnetMax: 0, subnetLen: 0, backendType: '', backend: undefined };
   const net = jsonField(raw, 'Network');
-  if (net !== undefined && net !== null) cfg.network = IP4Net.parseCIDR(typeof net === 'string' ? net : JSON.stringify(net));
-  for (const [field, prop] of [['SubnetMin', 'subnetMin'], ['SubnetMax', 'subnetMax']]) {
+  if (net !== undefined && net !== null)
+    cfg.network = IP4Net.parseCIDR(typeof net === 'string' ? net : JSON.stringify(net));
+  for (const [field, prop] of [
+    ['SubnetMin', 'subnetMin'],
+    ['SubnetMax', 'subnetMax'],
+  ]) {
     const v = jsonField(raw, field);
     if (v === undefined || v === null) continue;
     const ip = typeof v === 'string' ? parseIP4(v) : null;
@@ -1443,14 +1617,18 @@ function parseConfig(s) {
   }
   const len = jsonField(raw, 'SubnetLen');
   if (len !== undefined && len !== null) {
-    if (typeof len !== 'number' || !Number.isInteger(len) || len < 0) throw new GoError(`json: cannot unmarshal ${typeof len === 'number' ? `number ${len}` : typeof len} into Go struct field Config.SubnetLen of type uint`);
+    if (typeof len !== 'number' || !Number.isInteger(len) || len < 0)
+      throw new GoError(
+        `json: cannot unmarshal ${typeof len === 'number' ? `number ${len}` : typeof len} into Go struct field Config.SubnetLen of type uint`,
+      );
     cfg.subnetLen = len;
   }
   cfg.backend = jsonField(raw, 'Backend');
 
   if (cfg.subnetLen > 0) {
     if (cfg.subnetLen > 30) throw new GoError('SubnetLen must be less than /31');
-    if (cfg.subnetLen < cfg.network.prefixLen + 1) throw new GoError('Network must be able to accommodate at least four subnets');
+    if (cfg.subnetLen < cfg.network.prefixLen + 1)
+      throw new GoError('Network must be able to accommodate at least four subnets');
   } else if (cfg.network.prefixLen > 28) {
     throw new GoError('Network is too small. Minimum useful network prefix is /28');
   } else if (cfg.network.prefixLen <= 22) {
@@ -1464,14 +1642,18 @@ function parseConfig(s) {
   if (cfg.subnetMax === 0) cfg.subnetMax = (cfg.network.next().ip - subnetSize + 2 ** 32) % 2 ** 32;
   else if (!cfg.network.contains(cfg.subnetMax)) throw new GoError('SubnetMax is not in the range of the Network');
   const mask = maskOf(cfg.subnetLen);
-  if (((cfg.subnetMin & mask) >>> 0) !== cfg.subnetMin) throw new GoError(`SubnetMin is not on a SubnetLen boundary: ${ip4String(cfg.subnetMin)}`);
-  if (((cfg.subnetMax & mask) >>> 0) !== cfg.subnetMax) throw new GoError(`SubnetMax is not on a SubnetLen boundary: ${ip4String(cfg.subnetMax)}`);
+  if ((cfg.subnetMin & mask) >>> 0 !== cfg.subnetMin)
+    throw new GoError(`SubnetMin is not on a SubnetLen boundary: ${ip4String(cfg.subnetMin)}`);
+  if ((cfg.subnetMax & mask) >>> 0 !== cfg.subnetMax)
+    throw new GoError(`SubnetMax is not on a SubnetLen boundary: ${ip4String(cfg.subnetMax)}`);
   if (cfg.backend === undefined) {
     cfg.backendType = 'udp';
   } else if (cfg.backend === null) {
     cfg.backendType = '';
   } else if (typeof cfg.backend !== 'object' || Array.isArray(cfg.backend)) {
-    throw new GoError(`error decoding Backend property of config: json: cannot unmarshal ${Array.isArray(cfg.backend) ? 'array' : typeof cfg.backend} into Go value of type struct { Type string }`);
+    throw new GoError(
+      `error decoding Backend property of config: json: cannot unmarshal ${Array.isArray(cfg.backend) ? 'array' : typeof cfg.backend} into Go value of type struct { Type string }`,
+    );
   } else {
     const t = jsonField(cfg.backend, 'Type');
     cfg.backendType = typeof t === 'string' ? t : '';
@@ -1479,7 +1661,8 @@ function parseConfig(s) {
   return cfg;
 }
 
-const isSubnetConfigCompat = (config, sn) => !(sn.ip < config.subnetMin || sn.ip > config.subnetMax) && sn.prefixLen === config.subnetLen;
+const isSubnetConfigCompat = (config, sn) =>
+  !(sn.ip < config.subnetMin || sn.ip > config.subnetMax) && sn.prefixLen === config.subnetLen;
 
 const errTryAgain = new GoError('try again');
 
@@ -1518,12 +1701,18 @@ class LocalManager {
     const mine = leases.find((l) => l.attrs.PublicIP === extIaddr);
     if (mine) {
       if (isSubnetConfigCompat(config, mine.subnet)) {
-        log.info('local_manager.go:147', `Found lease (${mine.subnet}) for current IP (${ip4String(extIaddr)}), reusing`);
+        log.info(
+          'local_manager.go:147',
+          `Found lease (${mine.subnet}) for current IP (${ip4String(extIaddr)}), reusing`,
+        );
         const ttl = mine.expiration !== 0n ? SUBNET_TTL_S : 0;
         const exp = await this.registry.updateSubnet(mine.subnet, attrs, ttl, 0, signal);
         return { subnet: mine.subnet, attrs: { ...attrs }, expiration: exp };
       }
-      log.info('local_manager.go:161', `Found lease (${mine.subnet}) for current IP (${ip4String(extIaddr)}) but not compatible with current config, deleting`);
+      log.info(
+        'local_manager.go:161',
+        `Found lease (${mine.subnet}) for current IP (${ip4String(extIaddr)}) but not compatible with current config, deleting`,
+      );
       await this.registry.deleteSubnet(mine.subnet, signal);
     }
 
@@ -1538,13 +1727,19 @@ class LocalManager {
           const exp = await this.registry.updateSubnet(held.subnet, attrs, ttl, 0, signal);
           return { subnet: held.subnet, attrs: { ...attrs }, expiration: exp };
         }
-        log.info('local_manager.go:191', `Found lease (${held.subnet}) matching previously leased subnet but not compatible with current config, deleting`);
+        log.info(
+          'local_manager.go:191',
+          `Found lease (${held.subnet}) matching previously leased subnet but not compatible with current config, deleting`,
+        );
         await this.registry.deleteSubnet(held.subnet, signal);
       } else if (isSubnetConfigCompat(config, this.previousSubnet)) {
         log.info('local_manager.go:201', `Found previously leased subnet (${this.previousSubnet}), reusing`);
         sn = this.previousSubnet;
       } else {
-        log.error('local_manager.go:204', `Found previously leased subnet (${this.previousSubnet}) that is not compatible with the Etcd network config, ignoring`);
+        log.error(
+          'local_manager.go:204',
+          `Found previously leased subnet (${this.previousSubnet}) that is not compatible with the Etcd network config, ignoring`,
+        );
       }
     }
 
@@ -1564,7 +1759,10 @@ class LocalManager {
   }
 
   allocateSubnet(config, leases) {
-    log.info('local_manager.go:234', `Picking subnet in range ${ip4String(config.subnetMin)} ... ${ip4String(config.subnetMax)}`);
+    log.info(
+      'local_manager.go:234',
+      `Picking subnet in range ${ip4String(config.subnetMin)} ... ${ip4String(config.subnetMax)}`,
+    );
     const bag = [];
     const step = 2 ** (32 - config.subnetLen);
     for (let ip = config.subnetMin; ip <= config.subnetMax && bag.length < 100; ip += step) {
@@ -1636,12 +1834,18 @@ class LocalManagerV020 extends LocalManager {
     const mine = leases.find((l) => l.attrs.PublicIP === extIaddr);
     if (mine) {
       if (isSubnetConfigCompat(config, mine.subnet)) {
-        log.info('local_manager.go:148', `Found lease (ip: ${mine.subnet} ipv6: ::/0) for current IP (${ip4String(extIaddr)}), reusing`);
+        log.info(
+          'local_manager.go:148',
+          `Found lease (ip: ${mine.subnet} ipv6: ::/0) for current IP (${ip4String(extIaddr)}), reusing`,
+        );
         const ttl = mine.expiration !== 0n ? SUBNET_TTL_S : 0;
         const exp = await this.registry.updateSubnet(mine.subnet, attrs, ttl, 0, signal);
         return { subnet: mine.subnet, attrs: { ...attrs }, expiration: exp };
       }
-      log.info('local_manager.go:161', `Found lease (ip: ${mine.subnet} ipv6: ::/0) for current IP (${ip4String(extIaddr)}) but not compatible with current config, deleting`);
+      log.info(
+        'local_manager.go:161',
+        `Found lease (ip: ${mine.subnet} ipv6: ::/0) for current IP (${ip4String(extIaddr)}) but not compatible with current config, deleting`,
+      );
       await this.registry.deleteSubnet(mine.subnet, signal);
     }
 
@@ -1652,7 +1856,10 @@ class LocalManagerV020 extends LocalManager {
         log.info('local_manager.go:179', `Found previously leased subnet (${this.previousSubnet}), reusing`);
         sn = this.previousSubnet;
       } else {
-        log.error('local_manager.go:182', `Found previously leased subnet (${this.previousSubnet}) that is not compatible with the Etcd network config, ignoring`);
+        log.error(
+          'local_manager.go:182',
+          `Found previously leased subnet (${this.previousSubnet}) that is not compatible with the Etcd network config, ignoring`,
+        );
       }
     }
 
@@ -1666,12 +1873,18 @@ class LocalManagerV020 extends LocalManager {
       if (e === errKeyExists) throw errTryAgain;
       throw e;
     }
-    log.info('local_manager.go:199', `Allocated lease (ip: ${sn} ipv6: ::/0) to current node (${ip4String(extIaddr)}) `);
+    log.info(
+      'local_manager.go:199',
+      `Allocated lease (ip: ${sn} ipv6: ::/0) to current node (${ip4String(extIaddr)}) `,
+    );
     return { subnet: sn, attrs: { ...attrs }, expiration: exp };
   }
 
   allocateSubnet(config, leases) {
-    log.info('local_manager.go:216', `Picking subnet in range ${ip4String(config.subnetMin)} ... ${ip4String(config.subnetMax)}`);
+    log.info(
+      'local_manager.go:216',
+      `Picking subnet in range ${ip4String(config.subnetMin)} ... ${ip4String(config.subnetMax)}`,
+    );
     const bag = [];
     const step = 2 ** (32 - config.subnetLen);
     for (let ip = config.subnetMin; ip <= config.subnetMax && bag.length < 100; ip += step) {
@@ -1728,7 +1941,8 @@ class LeaseWatcher {
           this.leases.pop();
           batch.push({ type: 'removed', lease: old });
         } else {
-          if (V020) log.error('watch.go:224', `Removed subnet (${e.lease.subnet}) and ipv6 subnet (::/0) were not found`);
+          if (V020)
+            log.error('watch.go:224', `Removed subnet (${e.lease.subnet}) and ipv6 subnet (::/0) were not found`);
           else log.error('watch.go:148', `Removed subnet (${e.lease.subnet}) was not found`);
           batch.push({ type: 'removed', lease: e.lease });
         }
@@ -1816,7 +2030,10 @@ class RouteNetwork {
         log.warn('route_network.go:97', `Unable to list routes: ${e.message}`);
       }
       if (existing.length > 0 && !routeEqual(existing[0], route)) {
-        log.warn('route_network.go:102', `Replacing existing route to ${l.subnet} via ${existing[0].gw ?? '<nil>'} dev index ${existing[0].linkIndex} with ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${route.linkIndex}.`);
+        log.warn(
+          'route_network.go:102',
+          `Replacing existing route to ${l.subnet} via ${existing[0].gw ?? '<nil>'} dev index ${existing[0].linkIndex} with ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${route.linkIndex}.`,
+        );
         try {
           await routeDel(existing[0]);
         } catch (e) {
@@ -1826,12 +2043,18 @@ class RouteNetwork {
         this.removeFromRouteList(existing[0]);
       }
       if (existing.length > 0 && routeEqual(existing[0], route)) {
-        log.info('route_network.go:112', `Route to ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${existing[0].linkIndex} already exists, skipping.`);
+        log.info(
+          'route_network.go:112',
+          `Route to ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${existing[0].linkIndex} already exists, skipping.`,
+        );
       } else {
         try {
           await routeReplace(route);
         } catch (e) {
-          log.error('route_network.go:114', `Error adding route to ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${route.linkIndex}: ${e.message}`);
+          log.error(
+            'route_network.go:114',
+            `Error adding route to ${l.subnet} via ${ip4String(l.attrs.PublicIP)} dev index ${route.linkIndex}: ${e.message}`,
+          );
         }
       }
     } else {
@@ -1854,7 +2077,10 @@ class RouteNetwork {
   async handleSubnetEventV020(evt) {
     const l = evt.lease;
     if (l.attrs.BackendType !== this.backendType) {
-      log.warn(evt.type === 'added' ? 'route_network.go:87' : 'route_network.go:107', `Ignoring non-${this.backendType} subnet: type=${l.attrs.BackendType}`);
+      log.warn(
+        evt.type === 'added' ? 'route_network.go:87' : 'route_network.go:107',
+        `Ignoring non-${this.backendType} subnet: type=${l.attrs.BackendType}`,
+      );
       return;
     }
     const route = this.getRoute(l);
@@ -1868,7 +2094,10 @@ class RouteNetwork {
         log.warn('route_network.go:146', `Unable to list routes: ${e.message}`);
       }
       if (existing.length > 0 && !routeEqual(existing[0], route)) {
-        log.warn('route_network.go:151', `Replacing existing route to ${goRouteString(existing[0], 254)} with ${goRouteString(route, 0)}`);
+        log.warn(
+          'route_network.go:151',
+          `Replacing existing route to ${goRouteString(existing[0], 254)} with ${goRouteString(route, 0)}`,
+        );
         try {
           await routeDel(existing[0]);
         } catch (e) {
@@ -1920,7 +2149,10 @@ class RouteNetwork {
     try {
       list = await mainRoutes();
     } catch (e) {
-      log.error(T('route_network.go:197', 'route_network.go:258'), `Error fetching route list. Will automatically retry: ${e.message}`);
+      log.error(
+        T('route_network.go:197', 'route_network.go:258'),
+        `Error fetching route list. Will automatically retry: ${e.message}`,
+      );
       return;
     }
     for (const route of [...this.routes]) {
@@ -1952,7 +2184,13 @@ async function toRoutes(entries) {
   for (const r of entries) {
     if (!r.dst || r.dst === 'default') continue;
     const dst = r.dst.includes('/') ? r.dst : `${r.dst}/32`;
-    out.push({ dst, gw: r.gateway ?? null, dev: r.dev, linkIndex: r.dev ? await linkIndexByName(r.dev) : 0, flags: r.flags ?? [] });
+    out.push({
+      dst,
+      gw: r.gateway ?? null,
+      dev: r.dev,
+      linkIndex: r.dev ? await linkIndexByName(r.dev) : 0,
+      flags: r.flags ?? [],
+    });
   }
   return out;
 }
@@ -1982,7 +2220,9 @@ const routeDel = (route) => ipRoute('del', route);
 class HostGwBackend {
   constructor(sm, extIface) {
     if (extIface.extAddr !== extIface.ifaceAddr) {
-      throw new GoError("your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend");
+      throw new GoError(
+        "your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend",
+      );
     }
     this.sm = sm;
     this.extIface = extIface;
@@ -2005,7 +2245,12 @@ class HostGwBackend {
       mtu: iface.mtu,
       linkIndex: iface.index,
       lease,
-      getRoute: (l) => ({ dst: l.subnet.toString(), gw: ip4String(l.attrs.PublicIP), dev: iface.name, linkIndex: iface.index }),
+      getRoute: (l) => ({
+        dst: l.subnet.toString(),
+        gw: ip4String(l.attrs.PublicIP),
+        dev: iface.name,
+        linkIndex: iface.index,
+      }),
     });
   }
 }
@@ -2027,8 +2272,11 @@ function parseVxlanConfig(backend) {
     const isInt = f === 'VNI' || f === 'Port';
     const ok = isInt ? typeof v === 'number' && Number.isInteger(v) : typeof v === 'boolean';
     if (!ok) {
-      const what = typeof v === 'number' ? `number ${v}` : Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v;
-      throw new GoError(`error decoding VXLAN backend config: json: cannot unmarshal ${what} into Go struct field .${f} of type ${isInt ? 'int' : 'bool'}`);
+      const what =
+        typeof v === 'number' ? `number ${v}` : Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v;
+      throw new GoError(
+        `error decoding VXLAN backend config: json: cannot unmarshal ${what} into Go struct field .${f} of type ${isInt ? 'int' : 'bool'}`,
+      );
     }
     cfg[f] = v;
   }
@@ -2056,8 +2304,10 @@ function vxlanLinksIncompat(want, link) {
   if (kind !== 'vxlan') return `link type: vxlan vs ${kind}`;
   const d = link.linkinfo.info_data ?? {};
   if (d.id !== want.vni) return `vni: ${want.vni} vs ${d.id}`;
-  if (d.link && d.link !== want.vtepDev) return `vtep (external) interface: ${want.vtepIndex} vs ${d.linkIndex ?? d.link}`;
-  if (d.local && d.local !== ip4String(want.vtepAddr)) return `vtep (external) IP: ${ip4String(want.vtepAddr)} vs ${d.local}`;
+  if (d.link && d.link !== want.vtepDev)
+    return `vtep (external) interface: ${want.vtepIndex} vs ${d.linkIndex ?? d.link}`;
+  if (d.local && d.local !== ip4String(want.vtepAddr))
+    return `vtep (external) IP: ${ip4String(want.vtepAddr)} vs ${d.local}`;
   if (want.port > 0 && d.port > 0 && d.port !== want.port) return `port: ${want.port} vs ${d.port}`;
   if (Boolean(d.gbp) !== want.gbp) return `gbp: ${want.gbp} vs ${Boolean(d.gbp)}`;
   return '';
@@ -2074,18 +2324,35 @@ class VxlanDevice {
   static async ensure(a) {
     const add = () =>
       runCmd([
-        'ip', 'link', 'add', a.name,
+        'ip',
+        'link',
+        'add',
+        a.name,
         // netlink sends the Go zero value: no transmit queue, as on the real node
-        'txqueuelen', '0',
-        'type', 'vxlan', 'id', String(a.vni), 'local', ip4String(a.vtepAddr), 'dev', a.vtepDev,
-        'dstport', String(a.port || VXLAN_KERNEL_PORT), a.learning ? 'learning' : 'nolearning', ...(a.gbp ? ['gbp'] : []),
+        'txqueuelen',
+        '0',
+        'type',
+        'vxlan',
+        'id',
+        String(a.vni),
+        'local',
+        ip4String(a.vtepAddr),
+        'dev',
+        a.vtepDev,
+        'dstport',
+        String(a.port || VXLAN_KERNEL_PORT),
+        a.learning ? 'learning' : 'nolearning',
+        ...(a.gbp ? ['gbp'] : []),
       ]);
     let r = await add();
     if (r.code !== 0 && /File exists/i.test(r.stderr)) {
       const [existing] = await ipJson(['-d', 'link', 'show', 'dev', a.name]);
       const incompat = vxlanLinksIncompat(a, existing);
       if (incompat !== '') {
-        log.warn(T('device.go:95', 'device.go:118'), `${goQuote(a.name)} already exists with incompatable configuration: ${incompat}; recreating device`);
+        log.warn(
+          T('device.go:95', 'device.go:118'),
+          `${goQuote(a.name)} already exists with incompatable configuration: ${incompat}; recreating device`,
+        );
         const del = await runCmd(['ip', 'link', 'del', a.name]);
         if (del.code !== 0) throw new GoError(`failed to delete interface: ${netlinkErrText(del.stderr)}`);
         r = await add();
@@ -2110,21 +2377,25 @@ class VxlanDevice {
     try {
       const [link] = await ipJson(['-4', 'addr', 'show', 'dev', this.name]);
       const addrs = (link?.addr_info ?? []).filter((x) => x.family === 'inet');
-      if (addrs.length > 1) throw new GoError(`link has incompatible addresses. Remove additional addresses and try again. ${this.name}`);
+      if (addrs.length > 1)
+        throw new GoError(`link has incompatible addresses. Remove additional addresses and try again. ${this.name}`);
       if (addrs.length === 1 && `${addrs[0].local}/${addrs[0].prefixlen}` !== want) {
         const del = await runCmd(['ip', 'addr', 'del', `${addrs[0].local}/${addrs[0].prefixlen}`, 'dev', this.name]);
-        if (del.code !== 0) throw new GoError(`failed to remove IP address ${want} from ${this.name}: ${netlinkErrText(del.stderr)}`);
+        if (del.code !== 0)
+          throw new GoError(`failed to remove IP address ${want} from ${this.name}: ${netlinkErrText(del.stderr)}`);
         addrs.length = 0;
       }
       if (addrs.length === 0) {
         const add = await runCmd(['ip', 'addr', 'add', want, 'dev', this.name]);
-        if (add.code !== 0) throw new GoError(`failed to add IP address ${want} to ${this.name}: ${netlinkErrText(add.stderr)}`);
+        if (add.code !== 0)
+          throw new GoError(`failed to add IP address ${want} to ${this.name}: ${netlinkErrText(add.stderr)}`);
       }
     } catch (e) {
       throw new GoError(`failed to ensure address of interface ${this.name}: ${e.message}`);
     }
     const up = await runCmd(['ip', 'link', 'set', this.name, 'up']);
-    if (up.code !== 0) throw new GoError(`failed to set interface ${this.name} to UP state: ${netlinkErrText(up.stderr)}`);
+    if (up.code !== 0)
+      throw new GoError(`failed to set interface ${this.name} to UP state: ${netlinkErrText(up.stderr)}`);
   }
 
   /** NeighSet, NUD_PERMANENT: the remote VTEP's MAC for its subnet address. */
@@ -2149,9 +2420,13 @@ class VxlanDevice {
 /** hardwareAddr.UnmarshalJSON of the lease's BackendData.VtepMAC. */
 function vtepMACOf(backendData) {
   if (backendData === undefined || backendData === null) throw new GoError('unexpected end of JSON input');
-  if (typeof backendData !== 'object' || Array.isArray(backendData)) throw new GoError(`json: cannot unmarshal ${Array.isArray(backendData) ? 'array' : typeof backendData} into Go value of type vxlan.vxlanLeaseAttrs`);
+  if (typeof backendData !== 'object' || Array.isArray(backendData))
+    throw new GoError(
+      `json: cannot unmarshal ${Array.isArray(backendData) ? 'array' : typeof backendData} into Go value of type vxlan.vxlanLeaseAttrs`,
+    );
   const mac = jsonField(backendData, 'VtepMAC');
-  if (typeof mac !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) throw new GoError(`address ${mac}: invalid MAC address`);
+  if (typeof mac !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac))
+    throw new GoError(`address ${mac}: invalid MAC address`);
   return mac.toLowerCase();
 }
 
@@ -2164,15 +2439,33 @@ class VXLANBackend {
 
   async registerNetwork(signal, config) {
     const cfg = parseVxlanConfig(config.backend);
-    if (V020) log.info('vxlan.go:138', `VXLAN config: VNI=${cfg.VNI} Port=${cfg.Port} GBP=${cfg.GBP} Learning=${cfg.Learning} DirectRouting=${cfg.DirectRouting}`);
-    else log.info('vxlan.go:120', `VXLAN config: VNI=${cfg.VNI} Port=${cfg.Port} GBP=${cfg.GBP} DirectRouting=${cfg.DirectRouting}`);
+    if (V020)
+      log.info(
+        'vxlan.go:138',
+        `VXLAN config: VNI=${cfg.VNI} Port=${cfg.Port} GBP=${cfg.GBP} Learning=${cfg.Learning} DirectRouting=${cfg.DirectRouting}`,
+      );
+    else
+      log.info(
+        'vxlan.go:120',
+        `VXLAN config: VNI=${cfg.VNI} Port=${cfg.Port} GBP=${cfg.GBP} DirectRouting=${cfg.DirectRouting}`,
+      );
     const { iface, ifaceAddr, extAddr } = this.extIface;
     const dev = await VxlanDevice.ensure({
-      name: `flannel.${cfg.VNI}`, vni: cfg.VNI, vtepIndex: iface.index, vtepDev: iface.name, vtepAddr: ifaceAddr,
-      port: cfg.Port, gbp: cfg.GBP, learning: cfg.Learning,
+      name: `flannel.${cfg.VNI}`,
+      vni: cfg.VNI,
+      vtepIndex: iface.index,
+      vtepDev: iface.name,
+      vtepAddr: ifaceAddr,
+      port: cfg.Port,
+      gbp: cfg.GBP,
+      learning: cfg.Learning,
     });
     dev.directRouting = cfg.DirectRouting;
-    const attrs = { PublicIP: extAddr, BackendType: 'vxlan', BackendData: V020 ? { VNI: cfg.VNI, VtepMAC: dev.mac } : { VtepMAC: dev.mac } };
+    const attrs = {
+      PublicIP: extAddr,
+      BackendType: 'vxlan',
+      BackendData: V020 ? { VNI: cfg.VNI, VtepMAC: dev.mac } : { VtepMAC: dev.mac },
+    };
     let lease;
     try {
       lease = await this.sm.acquireLease(attrs, signal);
@@ -2187,7 +2480,13 @@ class VXLANBackend {
       throw new GoError(`failed to configure interface ${dev.name}: ${e.message}`);
     }
     // v0.11.0 reports the device's MTU (the kernel's lower MTU - 50); v0.20.2 computes it
-    return new VxlanNetwork({ sm: this.sm, extIface: this.extIface, dev, lease, mtu: V020 ? iface.mtu - VXLAN_OVERHEAD : dev.mtu });
+    return new VxlanNetwork({
+      sm: this.sm,
+      extIface: this.extIface,
+      dev,
+      lease,
+      mtu: V020 ? iface.mtu - VXLAN_OVERHEAD : dev.mtu,
+    });
   }
 }
 
@@ -2215,7 +2514,8 @@ class VxlanNetwork {
     const sn = evt.lease.subnet;
     const attrs = evt.lease.attrs;
     if (attrs.BackendType !== 'vxlan') {
-      if (V020) log.warn('vxlan_network.go:97', `ignoring non-vxlan v4Subnet(${sn}) v6Subnet(::/0): type=${attrs.BackendType}`);
+      if (V020)
+        log.warn('vxlan_network.go:97', `ignoring non-vxlan v4Subnet(${sn}) v6Subnet(::/0): type=${attrs.BackendType}`);
       else log.warn('vxlan_network.go:95', `ignoring non-vxlan subnet(${sn}): type=${attrs.BackendType}`);
       return;
     }
@@ -2250,7 +2550,10 @@ class VxlanNetwork {
         try {
           await routeReplace(directRoute);
         } catch (e) {
-          log.error(T('vxlan_network.go:135', 'vxlan_network.go:141'), `Error adding route to ${sn} via ${pub}: ${e.message}`);
+          log.error(
+            T('vxlan_network.go:135', 'vxlan_network.go:141'),
+            `Error adding route to ${sn} via ${pub}: ${e.message}`,
+          );
         }
         return;
       }
@@ -2264,39 +2567,75 @@ class VxlanNetwork {
         await this.dev.addFDB(pub, mac);
       } catch (e) {
         log.error(T('vxlan_network.go:146', 'vxlan_network.go:152'), `AddFDB failed: ${e.message}`);
-        await this.dev.delARP(gw, mac).catch((e2) => log.error(T('vxlan_network.go:150', 'vxlan_network.go:156'), `DelARP failed: ${e2.message}`));
+        await this.dev
+          .delARP(gw, mac)
+          .catch((e2) => log.error(T('vxlan_network.go:150', 'vxlan_network.go:156'), `DelARP failed: ${e2.message}`));
         return;
       }
       // the route last: the kernel would ARP for the gateway if the neighbour were not there yet
       try {
         await routeReplace(vxlanRoute);
       } catch (e) {
-        log.error(T('vxlan_network.go:158', 'vxlan_network.go:164'), `failed to add vxlanRoute (${vxlanRoute.dst} -> ${gw}): ${e.message}`);
-        await this.dev.delARP(gw, mac).catch((e2) => log.error(T('vxlan_network.go:162', 'vxlan_network.go:168'), `DelARP failed: ${e2.message}`));
-        await this.dev.delFDB(pub, mac).catch((e2) => log.error(T('vxlan_network.go:166', 'vxlan_network.go:172'), `DelFDB failed: ${e2.message}`));
+        log.error(
+          T('vxlan_network.go:158', 'vxlan_network.go:164'),
+          `failed to add vxlanRoute (${vxlanRoute.dst} -> ${gw}): ${e.message}`,
+        );
+        await this.dev
+          .delARP(gw, mac)
+          .catch((e2) => log.error(T('vxlan_network.go:162', 'vxlan_network.go:168'), `DelARP failed: ${e2.message}`));
+        await this.dev
+          .delFDB(pub, mac)
+          .catch((e2) => log.error(T('vxlan_network.go:166', 'vxlan_network.go:172'), `DelFDB failed: ${e2.message}`));
       }
       return;
     }
     if (directRoutingOK) {
-      await routeDel(directRoute).catch((e) => log.error(T('vxlan_network.go:177', 'vxlan_network.go:184'), `Error deleting route to ${sn} via ${pub}: ${e.message}`));
+      await routeDel(directRoute).catch((e) =>
+        log.error(
+          T('vxlan_network.go:177', 'vxlan_network.go:184'),
+          `Error deleting route to ${sn} via ${pub}: ${e.message}`,
+        ),
+      );
       return;
     }
     // try to remove all entries, whatever fails
-    await this.dev.delARP(gw, mac).catch((e) => log.error(T('vxlan_network.go:185', 'vxlan_network.go:192'), `DelARP failed: ${e.message}`));
-    await this.dev.delFDB(pub, mac).catch((e) => log.error(T('vxlan_network.go:189', 'vxlan_network.go:196'), `DelFDB failed: ${e.message}`));
-    await routeDel(vxlanRoute).catch((e) => log.error(T('vxlan_network.go:193', 'vxlan_network.go:200'), `failed to delete vxlanRoute (${vxlanRoute.dst} -> ${gw}): ${e.message}`));
+    await this.dev
+      .delARP(gw, mac)
+      .catch((e) => log.error(T('vxlan_network.go:185', 'vxlan_network.go:192'), `DelARP failed: ${e.message}`));
+    await this.dev
+      .delFDB(pub, mac)
+      .catch((e) => log.error(T('vxlan_network.go:189', 'vxlan_network.go:196'), `DelFDB failed: ${e.message}`));
+    await routeDel(vxlanRoute).catch((e) =>
+      log.error(
+        T('vxlan_network.go:193', 'vxlan_network.go:200'),
+        `failed to delete vxlanRoute (${vxlanRoute.dst} -> ${gw}): ${e.message}`,
+      ),
+    );
   }
 }
 
 /** Backend constructors by (lower-case) type, as backend.Manager looks them up. */
 const BACKENDS = { 'host-gw': HostGwBackend, vxlan: VXLANBackend };
-const REAL_BACKENDS_NOT_BUILT = ['udp', 'alloc', 'ipip', 'ipsec', 'aws-vpc', 'gce', 'ali-vpc', 'extension', ...(V020 ? ['wireguard', 'tencent-vpc'] : [])];
+const REAL_BACKENDS_NOT_BUILT = [
+  'udp',
+  'alloc',
+  'ipip',
+  'ipsec',
+  'aws-vpc',
+  'gce',
+  'ali-vpc',
+  'extension',
+  ...(V020 ? ['wireguard', 'tencent-vpc'] : []),
+];
 
 function getBackend(sm, extIface, backendType) {
   const betype = backendType.toLowerCase();
   const ctor = BACKENDS[betype];
   if (!ctor) {
-    if (REAL_BACKENDS_NOT_BUILT.includes(betype)) throw new GoError(`backend type ${betype} is not implemented by the lab's flanneld stand-in (lab/flanneld/flanneld.mjs)`);
+    if (REAL_BACKENDS_NOT_BUILT.includes(betype))
+      throw new GoError(
+        `backend type ${betype} is not implemented by the lab's flanneld stand-in (lab/flanneld/flanneld.mjs)`,
+      );
     throw new GoError(`unknown backend type: ${betype}`);
   }
   return new ctor(sm, extIface);
@@ -2472,21 +2811,37 @@ function masqRulesV020(network, lease, randomFully) {
     // run flannel's rules before any other of the node
     { table: 'nat', action: '-I', chain: 'POSTROUTING', spec: [...c, '-j', 'FLANNEL-POSTRTG'] },
     // kube-proxy's marked traffic is not masqueraded twice (the double NAT bug of some kernels)
-    { table: 'nat', action: '-A', chain: 'FLANNEL-POSTRTG', spec: ['-m', 'mark', '--mark', KUBE_PROXY_MARK, ...c, '-j', 'RETURN'] },
+    {
+      table: 'nat',
+      action: '-A',
+      chain: 'FLANNEL-POSTRTG',
+      spec: ['-m', 'mark', '--mark', KUBE_PROXY_MARK, ...c, '-j', 'RETURN'],
+    },
     // don't NAT traffic within the overlay network (e.g. coming out of docker0)
     { table: 'nat', action: '-A', chain: 'FLANNEL-POSTRTG', spec: ['-s', n, '-d', n, ...c, '-j', 'RETURN'] },
     // NAT if it's not multicast traffic
-    { table: 'nat', action: '-A', chain: 'FLANNEL-POSTRTG', spec: ['-s', n, '!', '-d', '224.0.0.0/4', ...c, '-j', 'MASQUERADE', ...rf] },
+    {
+      table: 'nat',
+      action: '-A',
+      chain: 'FLANNEL-POSTRTG',
+      spec: ['-s', n, '!', '-d', '224.0.0.0/4', ...c, '-j', 'MASQUERADE', ...rf],
+    },
     // don't masquerade external traffic arriving from the node that owns the pod IP
     { table: 'nat', action: '-A', chain: 'FLANNEL-POSTRTG', spec: ['!', '-s', n, '-d', sn, ...c, '-j', 'RETURN'] },
     // masquerade anything headed towards flannel from the host
-    { table: 'nat', action: '-A', chain: 'FLANNEL-POSTRTG', spec: ['!', '-s', n, '-d', n, ...c, '-j', 'MASQUERADE', ...rf] },
+    {
+      table: 'nat',
+      action: '-A',
+      chain: 'FLANNEL-POSTRTG',
+      spec: ['!', '-s', n, '-d', n, ...c, '-j', 'MASQUERADE', ...rf],
+    },
   ];
 }
 
 const FLANNEL_CHAINS = ['FLANNEL-FWD', 'FLANNEL-POSTRTG'];
 /** The flannel chain a rule lives in or jumps to, if any. */
-const flannelChainOf = (rule) => (FLANNEL_CHAINS.includes(rule.chain) ? rule.chain : FLANNEL_CHAINS.find((c) => rule.spec[rule.spec.length - 1] === c));
+const flannelChainOf = (rule) =>
+  FLANNEL_CHAINS.includes(rule.chain) ? rule.chain : FLANNEL_CHAINS.find((c) => rule.spec[rule.spec.length - 1] === c);
 
 async function chainExists(ipt, table, chain) {
   const r = await ipt.run(['-t', table, '-S', chain, '1']);
@@ -2518,7 +2873,10 @@ async function ipTablesBootstrap(ipt, rules) {
     const chain = flannelChainOf(rule);
     if (chain && !(await chainExists(ipt, rule.table, chain))) {
       const r = await ipt.run(['-t', rule.table, '-N', chain]);
-      if (r.code !== 0) throw new GoError(`failed to check existing rules: failed to create rule chain: running [${r.argv.join(' ')}]: exit status ${r.code}: ${r.stderr}`);
+      if (r.code !== 0)
+        throw new GoError(
+          `failed to check existing rules: failed to create rule chain: running [${r.argv.join(' ')}]: exit status ${r.code}: ${r.stderr}`,
+        );
     }
     let exists;
     try {
@@ -2587,11 +2945,14 @@ function sleep(ms, signal) {
       resolve(false);
     };
     const arm = (left) => {
-      t = setTimeout(() => {
-        if (left > 2147483647) return arm(left - 2147483647);
-        if (signal) signal.removeEventListener('abort', onAbort);
-        resolve(true);
-      }, Math.max(0, Math.min(left, 2147483647)));
+      t = setTimeout(
+        () => {
+          if (left > 2147483647) return arm(left - 2147483647);
+          if (signal) signal.removeEventListener('abort', onAbort);
+          resolve(true);
+        },
+        Math.max(0, Math.min(left, 2147483647)),
+      );
     };
     arm(ms);
     if (signal) signal.addEventListener('abort', onAbort, { once: true });
@@ -2621,7 +2982,10 @@ function readCIDRFromSubnetFile(path, key) {
   try {
     vals = readEnvFile(path);
   } catch (e) {
-    log.error('main.go:605', `Couldn't fetch previous ${key} from subnet file at ${path}: ${goFsError(e, 'open', path)}`);
+    log.error(
+      'main.go:605',
+      `Couldn't fetch previous ${key} from subnet file at ${path}: ${goFsError(e, 'open', path)}`,
+    );
     return IP4Net.zero();
   }
   if (!(key in vals)) return IP4Net.zero();
@@ -2636,8 +3000,12 @@ function readCIDRFromSubnetFile(path, key) {
 function goFsError(e, op, path) {
   if (e instanceof GoError) return e.message;
   const text = {
-    ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'is a directory',
-    ENOTDIR: 'not a directory', EROFS: 'read-only file system', ENOSPC: 'no space left on device',
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EISDIR: 'is a directory',
+    ENOTDIR: 'not a directory',
+    EROFS: 'read-only file system',
+    ENOSPC: 'no space left on device',
   }[e?.code];
   return text ? `${e.code === 'EISDIR' ? 'read' : op} ${path}: ${text}` : String(e?.message);
 }
@@ -2665,7 +3033,9 @@ function writeSubnetFile(path, network, ipMasq, bn) {
   try {
     fs.renameSync(temp, path);
   } catch (e) {
-    throw new GoError(e?.code ? `rename ${temp} ${path}: ${goFsError(e, 'rename', path).replace(/^\S+ \S+: /, '')}` : String(e));
+    throw new GoError(
+      e?.code ? `rename ${temp} ${path}: ${goFsError(e, 'rename', path).replace(/^\S+ \S+: /, '')}` : String(e),
+    );
   }
 }
 
@@ -2691,7 +3061,8 @@ function loadEtcdTLS(opts) {
   const cafile = opts.get('etcd-cafile');
   const tls = {};
   if (keyfile || certfile) {
-    if (!keyfile || !certfile) throw new GoError(`KeyFile and CertFile must both be present[key: ${keyfile}, cert: ${certfile}]`);
+    if (!keyfile || !certfile)
+      throw new GoError(`KeyFile and CertFile must both be present[key: ${keyfile}, cert: ${certfile}]`);
     const read = (p) => {
       try {
         return fs.readFileSync(p);
@@ -2713,7 +3084,8 @@ function loadEtcdTLS(opts) {
       throw new GoError(goFsError(e, 'open', cafile));
     }
     // (etcd v2's pkg/transport says this; v0.20.2's v3 client does not)
-    if (!V020) capnslogLine('warning: ignoring ServerName for user-provided CA for backwards compatibility is deprecated');
+    if (!V020)
+      capnslogLine('warning: ignoring ServerName for user-provided CA for backwards compatibility is deprecated');
   }
   return tls;
 }
@@ -2724,14 +3096,22 @@ function checkKeyPair(certPem, keyPem) {
   const cb = blocks(certPem);
   if (cb.length === 0) throw new GoError('tls: failed to find any PEM data in certificate input');
   if (!cb.includes('CERTIFICATE')) {
-    if (cb.some((b) => b.endsWith('PRIVATE KEY'))) throw new GoError('tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched');
-    throw new GoError(`tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping PEM blocks of the following types: [${cb.join(' ')}]`);
+    if (cb.some((b) => b.endsWith('PRIVATE KEY')))
+      throw new GoError(
+        'tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched',
+      );
+    throw new GoError(
+      `tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping PEM blocks of the following types: [${cb.join(' ')}]`,
+    );
   }
   const kb = blocks(keyPem);
   if (kb.length === 0) throw new GoError('tls: failed to find any PEM data in key input');
   if (!kb.some((b) => b === 'PRIVATE KEY' || b.endsWith(' PRIVATE KEY'))) {
-    if (kb.includes('CERTIFICATE')) throw new GoError('tls: found a certificate rather than a key in the PEM for the private key');
-    throw new GoError(`tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping PEM blocks of the following types: [${kb.join(' ')}]`);
+    if (kb.includes('CERTIFICATE'))
+      throw new GoError('tls: found a certificate rather than a key in the PEM for the private key');
+    throw new GoError(
+      `tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping PEM blocks of the following types: [${kb.join(' ')}]`,
+    );
   }
 }
 
@@ -2739,9 +3119,17 @@ function checkKeyPair(certPem, keyPem) {
 function probeTLSMaterial(tls) {
   let req;
   try {
-    req = https.request({ hostname: 'tls-probe.invalid', port: 1, cert: tls.cert, key: tls.key, agent: false, lookup: () => {} });
+    req = https.request({
+      hostname: 'tls-probe.invalid',
+      port: 1,
+      cert: tls.cert,
+      key: tls.key,
+      agent: false,
+      lookup: () => {},
+    });
   } catch (e) {
-    if (e && e.code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH') throw new GoError('tls: private key does not match public key');
+    if (e && e.code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH')
+      throw new GoError('tls: private key does not match public key');
     throw new GoError(`tls: failed to parse private key`);
   }
   req.on('error', () => {});
@@ -2773,17 +3161,31 @@ function startHealthz(opts) {
       res.writeHead(200, ['Date', date, 'Content-Length', '19', 'Content-Type', 'text/plain; charset=utf-8']);
       return res.end(req.method === 'HEAD' ? undefined : 'flanneld is running');
     }
-    res.writeHead(404, ['Content-Type', 'text/plain; charset=utf-8', 'X-Content-Type-Options', 'nosniff', 'Date', date, 'Content-Length', '19']);
+    res.writeHead(404, [
+      'Content-Type',
+      'text/plain; charset=utf-8',
+      'X-Content-Type-Options',
+      'nosniff',
+      'Date',
+      date,
+      'Content-Length',
+      '19',
+    ]);
     res.end(req.method === 'HEAD' ? undefined : '404 page not found\n');
   });
   server.keepAliveTimeout = 0;
   const fatal = (err) => {
-    const text = {
-      EADDRINUSE: 'bind: address already in use', EADDRNOTAVAIL: 'bind: cannot assign requested address', EACCES: 'bind: permission denied',
-    }[err.code] || err.message;
+    const text =
+      {
+        EADDRINUSE: 'bind: address already in use',
+        EADDRNOTAVAIL: 'bind: cannot assign requested address',
+        EACCES: 'bind: permission denied',
+      }[err.code] || err.message;
     const msg = `listen tcp ${address}: ${text}`;
     log.error(T('main.go:595', 'main.go:530'), `Start healthz server error. ${msg}`);
-    process.stderr.write(`panic: ${msg}\n\ngoroutine 23 [running]:\nmain.mustRunHealthz()\n\tflannel/main.go:596 +0x233\n`);
+    process.stderr.write(
+      `panic: ${msg}\n\ngoroutine 23 [running]:\nmain.mustRunHealthz()\n\tflannel/main.go:596 +0x233\n`,
+    );
     exitNow(2);
   };
   // Go listens on a dual-stack socket for 0.0.0.0 ("*:2401" in ss)
@@ -2830,23 +3232,43 @@ function exitNow(code) {
 function quitDump(state) {
   const hex = (n) => `0x${n.toString(16)}`;
   const g = [];
-  g.push(`SIGQUIT: quit\nPC=${hex(0x46ea21)} m=0 sigcode=0\n\ngoroutine 0 [idle]:\nruntime.futex(${hex(0x23f8dc8)}, 0x80, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x7ffd4b8c1e48, 0x4134b2, ...)\n\t/usr/local/go/src/runtime/sys_linux_amd64.s:535 +0x21\nruntime.futexsleep(${hex(0x23f8dc8)}, 0x0, 0xffffffffffffffff)\n\t/usr/local/go/src/runtime/os_linux.go:44 +0x46\nruntime.notesleep(${hex(0x23f8dc8)})\n\t/usr/local/go/src/runtime/lock_futex.go:151 +0x9f\nruntime.mPark()\n\t/usr/local/go/src/runtime/proc.go:1340 +0x39\nruntime.stoplockedm()\n\t/usr/local/go/src/runtime/proc.go:2495 +0x6e\nruntime.schedule()\n\t/usr/local/go/src/runtime/proc.go:3103 +0x48c\nruntime.park_m(0xc000000180)\n\t/usr/local/go/src/runtime/proc.go:3318 +0x2d\nruntime.mcall()\n\t/usr/local/go/src/runtime/asm_amd64.s:327 +0x43\n`);
+  g.push(
+    `SIGQUIT: quit\nPC=${hex(0x46ea21)} m=0 sigcode=0\n\ngoroutine 0 [idle]:\nruntime.futex(${hex(0x23f8dc8)}, 0x80, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x7ffd4b8c1e48, 0x4134b2, ...)\n\t/usr/local/go/src/runtime/sys_linux_amd64.s:535 +0x21\nruntime.futexsleep(${hex(0x23f8dc8)}, 0x0, 0xffffffffffffffff)\n\t/usr/local/go/src/runtime/os_linux.go:44 +0x46\nruntime.notesleep(${hex(0x23f8dc8)})\n\t/usr/local/go/src/runtime/lock_futex.go:151 +0x9f\nruntime.mPark()\n\t/usr/local/go/src/runtime/proc.go:1340 +0x39\nruntime.stoplockedm()\n\t/usr/local/go/src/runtime/proc.go:2495 +0x6e\nruntime.schedule()\n\t/usr/local/go/src/runtime/proc.go:3103 +0x48c\nruntime.park_m(0xc000000180)\n\t/usr/local/go/src/runtime/proc.go:3318 +0x2d\nruntime.mcall()\n\t/usr/local/go/src/runtime/asm_amd64.s:327 +0x43\n`,
+  );
   if (state.phase === 'config') {
-    g.push(`goroutine 1 [select]:\nmain.getConfig(0x18d3f40, 0xc0003b0040, 0x18e0ac0, 0xc000328090, 0x0, 0x0, 0x0)\n\tflannel/main.go:389 +0x1c7\nmain.main()\n\tflannel/main.go:271 +0x8b5\n`);
+    g.push(
+      `goroutine 1 [select]:\nmain.getConfig(0x18d3f40, 0xc0003b0040, 0x18e0ac0, 0xc000328090, 0x0, 0x0, 0x0)\n\tflannel/main.go:389 +0x1c7\nmain.main()\n\tflannel/main.go:271 +0x8b5\n`,
+    );
   } else {
-    g.push(`goroutine 1 [select]:\nmain.MonitorLease(0x18d3f40, 0xc0003b0040, 0x18e0ac0, 0xc000328090, 0x18dd3c0, 0xc0003ac0a0, 0xc000320370, 0x0, 0x0)\n\tflannel/main.go:412 +0x3ea\nmain.main()\n\tflannel/main.go:332 +0xd39\n`);
+    g.push(
+      `goroutine 1 [select]:\nmain.MonitorLease(0x18d3f40, 0xc0003b0040, 0x18e0ac0, 0xc000328090, 0x18dd3c0, 0xc0003ac0a0, 0xc000320370, 0x0, 0x0)\n\tflannel/main.go:412 +0x3ea\nmain.main()\n\tflannel/main.go:332 +0xd39\n`,
+    );
   }
-  g.push(`goroutine 6 [chan receive]:\ngithub.com/coreos/flannel/vendor/github.com/golang/glog.(*loggingT).flushDaemon(${hex(0x23f7a40)})\n\tflannel/vendor/github.com/golang/glog/glog.go:882 +0x8b\ncreated by github.com/coreos/flannel/vendor/github.com/golang/glog.init.0\n\tflannel/vendor/github.com/golang/glog/glog.go:410 +0x26f\n`);
-  g.push(`goroutine 18 [select]:\nmain.shutdownHandler(0x18d3f40, 0xc0003b0040, 0xc0000b40c0, 0xc0003ae0e0)\n\tflannel/main.go:364 +0xb4\nmain.main.func1(0xc000320370, 0x18d3f40, 0xc0003b0040, 0xc0000b40c0, 0xc0003ae0e0)\n\tflannel/main.go:261 +0x4d\ncreated by main.main\n\tflannel/main.go:260 +0x6b1\n`);
+  g.push(
+    `goroutine 6 [chan receive]:\ngithub.com/coreos/flannel/vendor/github.com/golang/glog.(*loggingT).flushDaemon(${hex(0x23f7a40)})\n\tflannel/vendor/github.com/golang/glog/glog.go:882 +0x8b\ncreated by github.com/coreos/flannel/vendor/github.com/golang/glog.init.0\n\tflannel/vendor/github.com/golang/glog/glog.go:410 +0x26f\n`,
+  );
+  g.push(
+    `goroutine 18 [select]:\nmain.shutdownHandler(0x18d3f40, 0xc0003b0040, 0xc0000b40c0, 0xc0003ae0e0)\n\tflannel/main.go:364 +0xb4\nmain.main.func1(0xc000320370, 0x18d3f40, 0xc0003b0040, 0xc0000b40c0, 0xc0003ae0e0)\n\tflannel/main.go:261 +0x4d\ncreated by main.main\n\tflannel/main.go:260 +0x6b1\n`,
+  );
   if (state.healthz) {
-    g.push(`goroutine 19 [IO wait]:\ninternal/poll.runtime_pollWait(0x7f3c5c2a8f08, 0x72, 0x0)\n\t/usr/local/go/src/runtime/netpoll.go:302 +0x89\nnet.(*netFD).accept(0xc000394000, 0x0, 0x0, 0x0)\n\t/usr/local/go/src/net/fd_unix.go:172 +0x35\nnet/http.(*Server).Serve(0xc0003a2000, 0x18d1e00, 0xc00031a1b8, 0x0, 0x0)\n\t/usr/local/go/src/net/http/server.go:3039 +0x385\nmain.mustRunHealthz()\n\tflannel/main.go:594 +0x1b1\ncreated by main.main\n\tflannel/main.go:267 +0x75d\n`);
+    g.push(
+      `goroutine 19 [IO wait]:\ninternal/poll.runtime_pollWait(0x7f3c5c2a8f08, 0x72, 0x0)\n\t/usr/local/go/src/runtime/netpoll.go:302 +0x89\nnet.(*netFD).accept(0xc000394000, 0x0, 0x0, 0x0)\n\t/usr/local/go/src/net/fd_unix.go:172 +0x35\nnet/http.(*Server).Serve(0xc0003a2000, 0x18d1e00, 0xc00031a1b8, 0x0, 0x0)\n\t/usr/local/go/src/net/http/server.go:3039 +0x385\nmain.mustRunHealthz()\n\tflannel/main.go:594 +0x1b1\ncreated by main.main\n\tflannel/main.go:267 +0x75d\n`,
+    );
   }
   if (state.phase === 'running') {
-    g.push(`goroutine 34 [select]:\ngithub.com/coreos/flannel/backend.(*RouteNetwork).Run(0xc0003ac0a0, 0x18d3f40, 0xc0003b0040)\n\tflannel/backend/route_network.go:71 +0x1e5\nmain.main.func2(0xc000320370, 0x18dd3c0, 0xc0003ac0a0, 0x18d3f40, 0xc0003b0040)\n\tflannel/main.go:324 +0x5b\ncreated by main.main\n\tflannel/main.go:323 +0xcd9\n`);
-    g.push(`goroutine 35 [select]:\nnet/http.(*persistConn).roundTrip(0xc000178000, 0xc0003d2000, 0x0, 0x0, 0x0)\n\t/usr/local/go/src/net/http/transport.go:2620 +0x7d2\ngithub.com/coreos/flannel/subnet.WatchLeases(0x18d3f40, 0xc0003b0040, 0x18e0ac0, 0xc000328090, 0xc0003ac0c8, 0xc0003b4060)\n\tflannel/subnet/watch.go:37 +0x10f\ncreated by github.com/coreos/flannel/backend.(*RouteNetwork).Run\n\tflannel/backend/route_network.go:56 +0x15b\n`);
-    g.push(`goroutine 36 [sleep]:\ntime.Sleep(0x12a05f200)\n\t/usr/local/go/src/runtime/time.go:195 +0xd2\ngithub.com/coreos/flannel/network.SetupAndEnsureIPTables(0xc0003b8000, 0x2, 0x2, 0x5)\n\tflannel/network/iptables.go:118 +0x10c\ncreated by main.main\n\tflannel/main.go:310 +0xb9d\n`);
+    g.push(
+      `goroutine 34 [select]:\ngithub.com/coreos/flannel/backend.(*RouteNetwork).Run(0xc0003ac0a0, 0x18d3f40, 0xc0003b0040)\n\tflannel/backend/route_network.go:71 +0x1e5\nmain.main.func2(0xc000320370, 0x18dd3c0, 0xc0003ac0a0, 0x18d3f40, 0xc0003b0040)\n\tflannel/main.go:324 +0x5b\ncreated by main.main\n\tflannel/main.go:323 +0xcd9\n`,
+    );
+    g.push(
+      `goroutine 35 [select]:\nnet/http.(*persistConn).roundTrip(0xc000178000, 0xc0003d2000, 0x0, 0x0, 0x0)\n\t/usr/local/go/src/net/http/transport.go:2620 +0x7d2\ngithub.com/coreos/flannel/subnet.WatchLeases(0x18d3f40, 0xc0003b0040, 0x18e0ac0, 0xc000328090, 0xc0003ac0c8, 0xc0003b4060)\n\tflannel/subnet/watch.go:37 +0x10f\ncreated by github.com/coreos/flannel/backend.(*RouteNetwork).Run\n\tflannel/backend/route_network.go:56 +0x15b\n`,
+    );
+    g.push(
+      `goroutine 36 [sleep]:\ntime.Sleep(0x12a05f200)\n\t/usr/local/go/src/runtime/time.go:195 +0xd2\ngithub.com/coreos/flannel/network.SetupAndEnsureIPTables(0xc0003b8000, 0x2, 0x2, 0x5)\n\tflannel/network/iptables.go:118 +0x10c\ncreated by main.main\n\tflannel/main.go:310 +0xb9d\n`,
+    );
   }
-  process.stderr.write(`${g.join('\n')}\nrax    0xca\nrbx    0x0\nrcx    0x46ea23\nrdx    0x0\nrdi    0x23f8dc8\nrsi    0x80\nrbp    0x7ffd4b8c1e18\nrsp    0x7ffd4b8c1dd0\nr8     0x0\nr9     0x0\nr10    0x0\nr11    0x286\nr12    0x0\nr13    0x1\nr14    0x23f7740\nr15    0x0\nrip    0x46ea21\nrflags 0x286\ncs     0x33\nfs     0x0\ngs     0x0\n`);
+  process.stderr.write(
+    `${g.join('\n')}\nrax    0xca\nrbx    0x0\nrcx    0x46ea23\nrdx    0x0\nrdi    0x23f8dc8\nrsi    0x80\nrbp    0x7ffd4b8c1e18\nrsp    0x7ffd4b8c1dd0\nr8     0x0\nr9     0x0\nr10    0x0\nr11    0x286\nr12    0x0\nr13    0x1\nr14    0x23f7740\nr15    0x0\nrip    0x46ea21\nrflags 0x286\ncs     0x33\nfs     0x0\ngs     0x0\n`,
+  );
   exitNow(2);
 }
 
@@ -2923,11 +3345,15 @@ async function monitorLease(ctx, sm, bn, renewMarginMin) {
         await sm.renewLease(bn.lease, ctx.signal);
       } catch (e) {
         if (ctx.signal.aborted) continue;
-        log.error(T('main.go:416', 'local_manager.go:386'), `Error renewing lease (trying again in 1 min): ${e.message}`);
+        log.error(
+          T('main.go:416', 'local_manager.go:386'),
+          `Error renewing lease (trying again in 1 min): ${e.message}`,
+        );
         dur = 60n * 1000000000n;
         continue;
       }
-      if (V020) log.info('local_manager.go:391', `Lease renewed, new expiration: ${goTimeWithMono(bn.lease.expiration)}`);
+      if (V020)
+        log.info('local_manager.go:391', `Lease renewed, new expiration: ${goTimeWithMono(bn.lease.expiration)}`);
       else log.info('main.go:421', `Lease renewed, new expiration: ${goTimeUTC(bn.lease.expiration)}`);
       dur = until(bn.lease.expiration);
       continue;
@@ -2988,9 +3414,11 @@ github.com/flannel-io/flannel/subnet/etcd.(*LocalManager).WatchLeases(0xc00052e1
 	flannel/subnet/etcd/local_manager.go:344 +0xfe
 github.com/flannel-io/flannel/subnet.WatchLeases({0x1d13aa8, 0xc00015dd00}, {0x1d17770, 0xc00052e180}, 0x1d13aa8?, 0xc00015dd00?)
 	flannel/subnet/watch.go:36 +0xcc
-${vxlan
+${
+  vxlan
     ? 'github.com/flannel-io/flannel/backend/vxlan.(*network).Run.func1()\n\tflannel/backend/vxlan/vxlan_network.go:65 +0x45\ncreated by github.com/flannel-io/flannel/backend/vxlan.(*network).Run\n\tflannel/backend/vxlan/vxlan_network.go:64 +0x171\n'
-    : 'github.com/flannel-io/flannel/backend.(*RouteNetwork).Run.func1()\n\tflannel/backend/route_network.go:59 +0x3d\ncreated by github.com/flannel-io/flannel/backend.(*RouteNetwork).Run\n\tflannel/backend/route_network.go:58 +0x165\n'}`;
+    : 'github.com/flannel-io/flannel/backend.(*RouteNetwork).Run.func1()\n\tflannel/backend/route_network.go:59 +0x3d\ncreated by github.com/flannel-io/flannel/backend.(*RouteNetwork).Run\n\tflannel/backend/route_network.go:58 +0x165\n'
+}`;
 
 function goPanic(text) {
   process.stderr.write(text);
@@ -3032,7 +3460,10 @@ async function findExtIface(opts) {
       log.info('main.go:316', `Could not find valid interface matching ifaceCanReach: ${canReach}: ${e.message}`);
     }
   }
-  log.error(T('main.go:234', 'main.go:322'), 'Failed to find interface to use that matches the interfaces and/or regexes provided');
+  log.error(
+    T('main.go:234', 'main.go:322'),
+    'Failed to find interface to use that matches the interfaces and/or regexes provided',
+  );
   process.exit(1);
 }
 
@@ -3061,14 +3492,20 @@ async function main() {
   let extIface = V020 ? null : await findExtIface(opts);
 
   if (opts.get('kube-subnet-mgr')) {
-    log.error(T('main.go:241', 'main.go:220'), "Failed to create SubnetManager: --kube-subnet-mgr is not implemented by the lab's flanneld stand-in");
+    log.error(
+      T('main.go:241', 'main.go:220'),
+      "Failed to create SubnetManager: --kube-subnet-mgr is not implemented by the lab's flanneld stand-in",
+    );
     process.exit(1);
   }
   let sm;
   try {
     sm = newSubnetManager(opts);
   } catch (e) {
-    log.error(T('main.go:241', 'main.go:220'), `Failed to create SubnetManager: ${e instanceof GoError ? e.message : e}`);
+    log.error(
+      T('main.go:241', 'main.go:220'),
+      `Failed to create SubnetManager: ${e instanceof GoError ? e.message : e}`,
+    );
     process.exit(1);
   }
   log.info(T('main.go:244', 'main.go:224'), `Created subnet manager: ${sm.name()}`);
@@ -3161,7 +3598,10 @@ async function main() {
       // MasqRules falls back to rules without --random-fully
     }
     if (!prevNetwork.equal(config.network) && !prevSubnet.equal(bn.lease.subnet)) {
-      log.info(T('main.go:351', 'main.go:612'), `Current network or subnet (${config.network}, ${bn.lease.subnet}) is not equal to previous one (${prevNetwork}, ${prevSubnet}), trying to recycle old iptables rules`);
+      log.info(
+        T('main.go:351', 'main.go:612'),
+        `Current network or subnet (${config.network}, ${bn.lease.subnet}) is not equal to previous one (${prevNetwork}, ${prevSubnet}), trying to recycle old iptables rules`,
+      );
       try {
         if (V020) await deleteIPTablesV020(masqRulesV020(prevNetwork, { subnet: prevSubnet }, randomFully));
         else await deleteIPTables(masqRules(prevNetwork, { subnet: prevSubnet }, randomFully));
@@ -3171,18 +3611,30 @@ async function main() {
     }
     if (V020) {
       log.info('main.go:342', 'Setting up masking rules');
-      background.push(setupAndEnsureIPTablesV020(ctx, masqRulesV020(config.network, bn.lease, randomFully), opts.get('iptables-resync')));
+      background.push(
+        setupAndEnsureIPTablesV020(
+          ctx,
+          masqRulesV020(config.network, bn.lease, randomFully),
+          opts.get('iptables-resync'),
+        ),
+      );
     } else {
-      background.push(setupAndEnsureIPTables(ctx, masqRules(config.network, bn.lease, randomFully), opts.get('iptables-resync')));
+      background.push(
+        setupAndEnsureIPTables(ctx, masqRules(config.network, bn.lease, randomFully), opts.get('iptables-resync')),
+      );
     }
   }
   if (opts.get('iptables-forward-rules')) {
     if (V020) {
       // (only the message: v0.20.2 leaves the policy alone and jumps to FLANNEL-FWD first)
       log.info('main.go:364', 'Changing default FORWARD chain policy to ACCEPT');
-      background.push(setupAndEnsureIPTablesV020(ctx, forwardRulesV020(config.network.toString()), opts.get('iptables-resync')));
+      background.push(
+        setupAndEnsureIPTablesV020(ctx, forwardRulesV020(config.network.toString()), opts.get('iptables-resync')),
+      );
     } else {
-      background.push(setupAndEnsureIPTables(ctx, forwardRules(config.network.toString()), opts.get('iptables-resync')));
+      background.push(
+        setupAndEnsureIPTables(ctx, forwardRules(config.network.toString()), opts.get('iptables-resync')),
+      );
     }
   }
 
@@ -3216,7 +3668,9 @@ async function main() {
 
 const state = { phase: 'config', healthz: false, watching: false };
 
-loadModules().then(main).catch((e) => {
-  process.stderr.write(`panic: ${e?.stack ? e.stack : e}\n`);
-  exitNow(2);
-});
+loadModules()
+  .then(main)
+  .catch((e) => {
+    process.stderr.write(`panic: ${e?.stack ? e.stack : e}\n`);
+    exitNow(2);
+  });

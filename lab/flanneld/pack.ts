@@ -27,11 +27,14 @@ const VERSION_LINE = "const VERSION = 'v0.11.0';";
 /** The stand-in's source as `version`: the same file with its VERSION line rewritten. */
 export async function standinSource(version: string = 'v0.11.0'): Promise<string> {
   if (!(STANDIN_VERSIONS as readonly string[]).includes(version)) {
-    throw new Error(`version ${JSON.stringify(version)}: the stand-in plays ${STANDIN_VERSIONS.join(' and ')} only (e.g. v0.20.2); pack a real flanneld with flanneldBin for others`);
+    throw new Error(
+      `version ${JSON.stringify(version)}: the stand-in plays ${STANDIN_VERSIONS.join(' and ')} only (e.g. v0.20.2); pack a real flanneld with flanneldBin for others`,
+    );
   }
   const src = await readFile(STANDIN_PATH, 'utf8');
   const at = src.indexOf(VERSION_LINE);
-  if (at < 0 || src.indexOf(VERSION_LINE, at + 1) >= 0) throw new Error(`${STANDIN_PATH}: expected exactly one line ${VERSION_LINE}`);
+  if (at < 0 || src.indexOf(VERSION_LINE, at + 1) >= 0)
+    throw new Error(`${STANDIN_PATH}: expected exactly one line ${VERSION_LINE}`);
   return src.replace(VERSION_LINE, `const VERSION = '${version}';`);
 }
 
@@ -65,14 +68,26 @@ export async function packFlannelTarball(
     await chmod(join(stage, 'README.md'), 0o644);
     // Fixed owner, order, mtime and no gzip name/time: the same inputs give the same sha256.
     await run('tar', [
-      '--create', '--file', out, '--directory', stage,
-      '--owner=0', '--group=0', '--numeric-owner', '--mtime=@1548115200', '--sort=name',
+      '--create',
+      '--file',
+      out,
+      '--directory',
+      stage,
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mtime=@1548115200',
+      '--sort=name',
       '--use-compress-program=gzip -n',
-      'flanneld', 'mk-docker-opts.sh', 'README.md',
+      'flanneld',
+      'mk-docker-opts.sh',
+      'README.md',
     ]);
   } finally {
     await rm(stage, { recursive: true, force: true });
   }
-  const sha256 = createHash('sha256').update(await readFile(out)).digest('hex');
+  const sha256 = createHash('sha256')
+    .update(await readFile(out))
+    .digest('hex');
   return { path: out, sha256 };
 }

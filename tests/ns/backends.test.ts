@@ -19,11 +19,18 @@ const DR = { Type: 'VxLAN', Directrouting: true };
 
 /** dockerd restarted with mk-docker-opts.sh's --mtu: docker0, its ports and the pods at the backend MTU. */
 async function bridgeMtu(lab: Lab, mtu: number): Promise<void> {
-  await Promise.all(lab.nodes.map(async (n) => {
-    const ports = (JSON.parse((await lab.exec(n.netns, ['ip', '-j', 'link', 'show', 'master', 'docker0'])).stdout) as { ifname: string }[]).map((p) => p.ifname);
-    for (const dev of ['docker0', ...ports]) await lab.exec(n.netns, ['ip', 'link', 'set', 'dev', dev, 'mtu', String(mtu)]);
-    await lab.exec(n.pod.netns, ['ip', 'link', 'set', 'dev', 'eth0', 'mtu', String(mtu)]);
-  }));
+  await Promise.all(
+    lab.nodes.map(async (n) => {
+      const ports = (
+        JSON.parse((await lab.exec(n.netns, ['ip', '-j', 'link', 'show', 'master', 'docker0'])).stdout) as {
+          ifname: string;
+        }[]
+      ).map((p) => p.ifname);
+      for (const dev of ['docker0', ...ports])
+        await lab.exec(n.netns, ['ip', 'link', 'set', 'dev', dev, 'mtu', String(mtu)]);
+      await lab.exec(n.pod.netns, ['ip', 'link', 'set', 'dev', 'eth0', 'mtu', String(mtu)]);
+    }),
+  );
 }
 
 async function driftOf(lab: Lab, cluster: string, n: LabNode): Promise<{ status: number; bad: string[] }> {
@@ -34,11 +41,12 @@ async function driftOf(lab: Lab, cluster: string, n: LabNode): Promise<{ status:
 
 async function podsPing(lab: Lab): Promise<string[]> {
   const failed: string[] = [];
-  for (const a of lab.nodes) for (const b of lab.nodes) {
-    if (a === b) continue;
-    const r = await lab.exec(a.pod.netns, ['ping', '-n', '-c', '1', '-W', '2', b.pod.ip], { okStatus: [1] });
-    if (r.status !== 0) failed.push(`${a.name} pod -> ${b.name} pod`);
-  }
+  for (const a of lab.nodes)
+    for (const b of lab.nodes) {
+      if (a === b) continue;
+      const r = await lab.exec(a.pod.netns, ['ping', '-n', '-c', '1', '-W', '2', b.pod.ip], { okStatus: [1] });
+      if (r.status !== 0) failed.push(`${a.name} pod -> ${b.name} pod`);
+    }
   return failed;
 }
 
@@ -46,7 +54,12 @@ const cases = [
   { name: 'host-gw, flannel v0.20.2 (etcd v3)', backend: HOSTGW, version: 'v0.20.2', segments: 1 as const },
   { name: 'vxlan, flannel v0.11.0 (etcd v2)', backend: VXLAN, version: 'v0.11.0', segments: 1 as const },
   { name: 'vxlan, flannel v0.20.2 (etcd v3)', backend: VXLAN, version: 'v0.20.2', segments: 1 as const },
-  { name: 'vxlan + DirectRouting across two L2 segments, flannel v0.11.0 (etcd v2)', backend: DR, version: 'v0.11.0', segments: 2 as const },
+  {
+    name: 'vxlan + DirectRouting across two L2 segments, flannel v0.11.0 (etcd v2)',
+    backend: DR,
+    version: 'v0.11.0',
+    segments: 2 as const,
+  },
   { name: 'vxlan + DirectRouting, flannel v0.20.2 (etcd v3)', backend: DR, version: 'v0.20.2', segments: 1 as const },
 ];
 
@@ -69,17 +82,28 @@ describe('backends x etcd API', { skip: notRoot }, () => {
         assert.deepEqual([quiet.status, quiet.stdout, quiet.stderr], [0, '', '']);
         const api = c.version === 'v0.20.2' ? 'v3' : 'v2';
         const key = '/coreos.com/network/config';
-        const stored = api === 'v3' ? (await lab.etcdctl(['get', '--print-value-only', key])).stdout.trim() : (await lab.etcdctl(['get', key], { api: 2 })).stdout.trim();
+        const stored =
+          api === 'v3'
+            ? (await lab.etcdctl(['get', '--print-value-only', key])).stdout.trim()
+            : (await lab.etcdctl(['get', key], { api: 2 })).stdout.trim();
         assert.match(stored, vxlan ? /"Type": "vxlan"/ : /"Type": "host-gw"/, `config written through ${api}`);
         if (c.backend === DR) assert.match(stored, /"DirectRouting": true/);
         const h21 = lab.nodes[0]!;
         const routes = (await lab.exec(h21.netns, ['ip', 'route', 'show'])).stdout;
         for (const peer of lab.nodes.slice(1)) {
           const direct = c.backend === HOSTGW || (c.backend === DR && peer.segment === h21.segment);
-          const want = direct ? `${peer.subnet} via ${peer.ip} dev eth0` : `${peer.subnet} via ${peer.subnet.replace(/\/24$/, '')} dev flannel.1 onlink`;
+          const want = direct
+            ? `${peer.subnet} via ${peer.ip} dev eth0`
+            : `${peer.subnet} via ${peer.subnet.replace(/\/24$/, '')} dev flannel.1 onlink`;
           assert.ok(routes.includes(want), `${h21.name}: wants "${want}" in\n${routes}`);
         }
-        t.diagnostic(`${lab.nodes.length} nodes, routes on ${h21.name}: ${routes.trim().split('\n').filter((l) => /via/.test(l)).join(' | ')}`);
+        t.diagnostic(
+          `${lab.nodes.length} nodes, routes on ${h21.name}: ${routes
+            .trim()
+            .split('\n')
+            .filter((l) => /via/.test(l))
+            .join(' | ')}`,
+        );
       } finally {
         await lab.destroy();
       }
@@ -93,12 +117,20 @@ describe('backends x etcd API', { skip: notRoot }, () => {
       const cluster = writeClusterFile(lab);
       const [h21] = lab.nodes as [LabNode];
       const remote = lab.nodes.find((n) => n.segment !== h21.segment)!;
-      const ping = await runStep(lab, h21, 'verify-ping', [...nodeArgs(cluster, h21), '--targets', remote.pod.ip, '--count', '1']);
+      const ping = await runStep(lab, h21, 'verify-ping', [
+        ...nodeArgs(cluster, h21),
+        '--targets',
+        remote.pod.ip,
+        '--count',
+        '1',
+      ]);
       assert.equal(ping.status, 1);
       assert.match(ping.stdout, new RegExp(`${remote.pod.ip.replace(/\./g, '\\.')} .*FAIL`));
       const doc = await runStep(lab, h21, 'doctor', [...nodeArgs(cluster, h21), '--json']);
       assert.equal(doc.status, 1);
-      const findings = JSON.parse(doc.stdout) as { findings: { id: string; fix: string }[] } | { id: string; fix: string }[];
+      const findings = JSON.parse(doc.stdout) as
+        | { findings: { id: string; fix: string }[] }
+        | { id: string; fix: string }[];
       const list = Array.isArray(findings) ? findings : findings.findings;
       const f = list.find((x) => x.id === 'routes.peer-not-l2');
       assert.ok(f, JSON.stringify(list.map((x) => x.id)));
@@ -119,22 +151,37 @@ describe('backends x etcd API', { skip: notRoot }, () => {
       const refused = await runStep(lab, h21, 'etcd-config', ['--cluster', vx, '--root', h21.root]);
       assert.equal(refused.status, 1);
       assert.match(refused.stderr, /Backend\.Type: host-gw -> vxlan/);
-      assert.equal((await runStep(lab, h21, 'etcd-config', ['--cluster', vx, '--root', h21.root, '--force'])).status, 0);
+      assert.equal(
+        (await runStep(lab, h21, 'etcd-config', ['--cluster', vx, '--root', h21.root, '--force'])).status,
+        0,
+      );
       // in between: flanneld has not re-read the config; drift against the new cluster file names it
       const between = await driftOf(lab, vx, h21);
       assert.equal(between.status, 1);
-      assert.ok(between.bad.some((b) => b.startsWith('subnet-env.lease') || b.startsWith('vxlan.device') || b.startsWith('routes.')), between.bad.join('; '));
+      assert.ok(
+        between.bad.some(
+          (b) => b.startsWith('subnet-env.lease') || b.startsWith('vxlan.device') || b.startsWith('routes.'),
+        ),
+        between.bad.join('; '),
+      );
       // 2. restart flanneld node by node; 3. dockerd with the new MTU (mk-docker-opts.sh)
       for (const n of [h21, h22]) await lab.supervisorctl(n, ['restart', n.program]);
       await bridgeMtu(lab, 1450);
-      await waitFor(async () => (await lab.exec(h21.netns, ['ip', 'route', 'show', h22.subnet])).stdout.includes('flannel.1'));
+      await waitFor(async () =>
+        (await lab.exec(h21.netns, ['ip', 'route', 'show', h22.subnet])).stdout.includes('flannel.1'),
+      );
       for (const n of [h21, h22]) assert.equal((await driftOf(lab, vx, n)).status, 0);
       assert.deepEqual(await podsPing(lab), []);
       // and back: the same steps with the host-gw file (flannel.1 stays; MTU back to 1500)
-      assert.equal((await runStep(lab, h21, 'etcd-config', ['--cluster', hostgw, '--root', h21.root, '--force'])).status, 0);
+      assert.equal(
+        (await runStep(lab, h21, 'etcd-config', ['--cluster', hostgw, '--root', h21.root, '--force'])).status,
+        0,
+      );
       for (const n of [h21, h22]) await lab.supervisorctl(n, ['restart', n.program]);
       await bridgeMtu(lab, 1500);
-      await waitFor(async () => (await lab.exec(h21.netns, ['ip', 'route', 'show', h22.subnet])).stdout.includes(`via ${h22.ip} dev eth0`));
+      await waitFor(async () =>
+        (await lab.exec(h21.netns, ['ip', 'route', 'show', h22.subnet])).stdout.includes(`via ${h22.ip} dev eth0`),
+      );
       for (const n of [h21, h22]) {
         const d = await driftOf(lab, hostgw, n);
         assert.equal(d.status, 0, d.bad.join('; '));

@@ -45,7 +45,8 @@ function parseReport(text: string): Found[] {
 }
 
 const args = (n: LabNode, file = cluster) => nodeArgs(file, n);
-const fixFor = (n: LabNode, script: string, extra: string[] = [], file = cluster) => [S(script), ...args(n, file), ...extra].join(' ');
+const fixFor = (n: LabNode, script: string, extra: string[] = [], file = cluster) =>
+  [S(script), ...args(n, file), ...extra].join(' ');
 const ctl = (n: LabNode, verb: string) => `supervisorctl -c ${n.supervisordConf} ${verb} ${n.program}`;
 
 async function drift(n: LabNode, extra: string[] = [], file = cluster) {
@@ -55,7 +56,14 @@ async function drift(n: LabNode, extra: string[] = [], file = cluster) {
 }
 
 /** doctor's exit and findings; asserts `id` is among them with exactly `fix` as its fix line. */
-async function doctor(n: LabNode, extra: string[], id: string, fix: string, exit = 1, file = cluster): Promise<Found[]> {
+async function doctor(
+  n: LabNode,
+  extra: string[],
+  id: string,
+  fix: string,
+  exit = 1,
+  file = cluster,
+): Promise<Found[]> {
   const r = await runStep(lab, n, 'doctor', [...args(n, file), ...extra]);
   const found = parseReport(r.stdout);
   assert.equal(r.status, exit, `doctor exit ${r.status}\n${r.stdout}${r.stderr}`);
@@ -72,7 +80,8 @@ async function runFix(n: LabNode, fix: string) {
   assert.equal(r.status, 0, `${fix}\n${r.stdout}${r.stderr}`);
 }
 
-const pingOk = async () => (await lab.exec(h21.pod.netns, ['ping', '-c1', '-W1', h22.pod.ip], { okStatus: [1] })).status === 0;
+const pingOk = async () =>
+  (await lab.exec(h21.pod.netns, ['ping', '-c1', '-W1', h22.pod.ip], { okStatus: [1] })).status === 0;
 
 /** drift exits 0 on every given node within `ms` (flanneld reacts within a second or two). */
 async function settles(nodes: LabNode[], ms = 12_000, file = cluster) {
@@ -80,7 +89,10 @@ async function settles(nodes: LabNode[], ms = 12_000, file = cluster) {
   for (;;) {
     const rs = await Promise.all(nodes.map((n) => drift(n, [], file)));
     if (rs.every((r) => r.status === 0)) return;
-    if (Date.now() > deadline) assert.fail(`drift did not settle: ${rs.map((r, i) => `${nodes[i]!.name} exit ${r.status} ${r.bad.join(',')}`).join('; ')}`);
+    if (Date.now() > deadline)
+      assert.fail(
+        `drift did not settle: ${rs.map((r, i) => `${nodes[i]!.name} exit ${r.status} ${r.bad.join(',')}`).join('; ')}`,
+      );
     await new Promise((r) => setTimeout(r, 400));
   }
 }
@@ -108,7 +120,24 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
     const dir = join(h21.root, SCRATCH);
     mkdirSync(dir, { recursive: true });
     copyFileSync(lab.etcd.certfile, join(dir, 'notca.pem'));
-    await lab.exec(h21.netns, ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'stranger-key.pem'), '-out', join(dir, 'stranger.pem'), '-subj', '/CN=stranger', '-days', '2']);
+    await lab.exec(h21.netns, [
+      'openssl',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(dir, 'stranger-key.pem'),
+      '-out',
+      join(dir, 'stranger.pem'),
+      '-subj',
+      '/CN=stranger',
+      '-days',
+      '2',
+    ]);
   });
   after(async () => {
     await lab?.destroy();
@@ -147,8 +176,27 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
     const url = 'http://127.0.0.1:22379';
     const etcd: ChildProcess = spawn(
       'ip',
-      ['netns', 'exec', h21.netns, 'etcd', '--name', 'v2off', '--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url,
-        '--listen-peer-urls', 'http://127.0.0.1:22380', '--initial-advertise-peer-urls', 'http://127.0.0.1:22380', '--initial-cluster', 'v2off=http://127.0.0.1:22380', '--enable-v2=false'],
+      [
+        'netns',
+        'exec',
+        h21.netns,
+        'etcd',
+        '--name',
+        'v2off',
+        '--data-dir',
+        dir,
+        '--listen-client-urls',
+        url,
+        '--advertise-client-urls',
+        url,
+        '--listen-peer-urls',
+        'http://127.0.0.1:22380',
+        '--initial-advertise-peer-urls',
+        'http://127.0.0.1:22380',
+        '--initial-cluster',
+        'v2off=http://127.0.0.1:22380',
+        '--enable-v2=false',
+      ],
       { stdio: 'ignore' },
     );
     const exited = new Promise((r) => etcd.once('exit', r));
@@ -156,18 +204,30 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
       etcd.kill('SIGKILL'); // `ip netns exec` execs etcd: this pid is etcd's
       await exited;
     });
-    await waitFor('the v2-less etcd', async () => (await lab.exec(h21.netns, ['curl', '-sf', `${url}/version`], { okStatus: [7, 22, 52, 56] })).status === 0);
+    await waitFor(
+      'the v2-less etcd',
+      async () =>
+        (await lab.exec(h21.netns, ['curl', '-sf', `${url}/version`], { okStatus: [7, 22, 52, 56] })).status === 0,
+    );
     const d = await drift(h21, ['--endpoints', url]);
     assert.equal(d.status, 3);
     assert.ok(d.bad.includes('etcd.reachable'));
-    await doctor(h21, ['--endpoints', url], 'etcd.v2-disabled', "grep -qx 'ETCD_ENABLE_V2=true' /etc/default/etcd || echo 'ETCD_ENABLE_V2=true' >> /etc/default/etcd; systemctl restart etcd");
+    await doctor(
+      h21,
+      ['--endpoints', url],
+      'etcd.v2-disabled',
+      "grep -qx 'ETCD_ENABLE_V2=true' /etc/default/etcd || echo 'ETCD_ENABLE_V2=true' >> /etc/default/etcd; systemctl restart etcd",
+    );
   });
 
   test('etcd.tls-ca: --cafile is a client certificate; its fix copies the cluster CA there', async () => {
     const wrong = ['--cafile', `${SCRATCH}/notca.pem`];
     const d = await drift(h21, wrong);
     assert.equal(d.status, 3);
-    const fix = fixFor(h21, 'certs', ['--from', 'root@hdss7-200:/opt/certs']).replace(` --root`, ` ${wrong.join(' ')} --root`);
+    const fix = fixFor(h21, 'certs', ['--from', 'root@hdss7-200:/opt/certs']).replace(
+      ` --root`,
+      ` ${wrong.join(' ')} --root`,
+    );
     await doctor(h21, wrong, 'etcd.tls-ca', fix);
     // the printed line, plus how this lab's cert host is reached
     await runFix(h21, `${fix} --identity ${lab.certHost.identity} --known-hosts ${lab.certHost.knownHosts}`);
@@ -179,18 +239,26 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
     const wrong = ['--certfile', `${SCRATCH}/stranger.pem`, '--keyfile', `${SCRATCH}/stranger-key.pem`];
     const d = await drift(h21, wrong);
     assert.equal(d.status, 3);
-    const fix = fixFor(h21, 'certs', ['--from', 'root@hdss7-200:/opt/certs']).replace(` --root`, ` ${wrong.join(' ')} --root`);
+    const fix = fixFor(h21, 'certs', ['--from', 'root@hdss7-200:/opt/certs']).replace(
+      ` --root`,
+      ` ${wrong.join(' ')} --root`,
+    );
     await doctor(h21, wrong, 'etcd.tls-client-cert', fix);
     await runFix(h21, `${fix} --identity ${lab.certHost.identity} --known-hosts ${lab.certHost.knownHosts}`);
     const after = parseReport((await runStep(lab, h21, 'doctor', [...args(h21), ...wrong])).stdout);
     assert.ok(!after.some((f) => f.id.startsWith('etcd.')), JSON.stringify(after));
   });
 
-  test('etcd.tls-scheme: http:// endpoints on etcd\'s TLS port; the fix names the https:// ones', async () => {
+  test("etcd.tls-scheme: http:// endpoints on etcd's TLS port; the fix names the https:// ones", async () => {
     const http = lab.etcd.endpoints.map((e) => e.replace('https:', 'http:'));
     const d = await drift(h21, ['--endpoints', http.join(',')]);
     assert.equal(d.status, 3);
-    await doctor(h21, ['--endpoints', http.join(',')], 'etcd.tls-scheme', fixFor(h21, 'start', ['--endpoints', lab.etcd.endpoints.join(',')]));
+    await doctor(
+      h21,
+      ['--endpoints', http.join(',')],
+      'etcd.tls-scheme',
+      fixFor(h21, 'start', ['--endpoints', lab.etcd.endpoints.join(',')]),
+    );
   });
 
   test('routes.peer-not-l2: a lease whose PublicIP is off the L2 segment; host-gw cannot route it', async () => {
@@ -200,7 +268,15 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
       const d = await drift(h21);
       assert.equal(d.status, 1);
       assert.ok(d.bad.includes('routes.peers'), d.bad.join(','));
-      await doctor(h21, [], 'routes.peer-not-l2', fixFor(h21, 'etcd-config', ['--backend', 'vxlan', '--direct-routing', '--force']).replace(`--node ${h21.name} `, ''));
+      await doctor(
+        h21,
+        [],
+        'routes.peer-not-l2',
+        fixFor(h21, 'etcd-config', ['--backend', 'vxlan', '--direct-routing', '--force']).replace(
+          `--node ${h21.name} `,
+          '',
+        ),
+      );
     } finally {
       await lab.etcdctl(['rm', key], { api: 2 });
     }
@@ -208,7 +284,20 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
   });
 
   test("iptables.docker-masq: Docker's MASQUERADE rule back; its fix (snat-fix) brings the ping back", async () => {
-    await lab.exec(h21.netns, ['iptables', '-t', 'nat', '-I', 'POSTROUTING', '-s', h21.subnet, '!', '-o', 'docker0', '-j', 'MASQUERADE']);
+    await lab.exec(h21.netns, [
+      'iptables',
+      '-t',
+      'nat',
+      '-I',
+      'POSTROUTING',
+      '-s',
+      h21.subnet,
+      '!',
+      '-o',
+      'docker0',
+      '-j',
+      'MASQUERADE',
+    ]);
     const d = await drift(h21);
     assert.equal(d.status, 1);
     assert.ok(d.bad.includes('iptables.docker-masq'), d.bad.join(','));
@@ -220,7 +309,11 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
 
   test("iptables.forward-drop: FORWARD policy DROP, flannel's ACCEPT rules gone (flanneld stopped); drift --fix mends", async () => {
     await lab.supervisorctl(h21, ['stop', h21.program]);
-    await lab.exec(h21.netns, ['sh', '-c', 'iptables -P FORWARD DROP && iptables -D FORWARD -s 172.7.0.0/16 -j ACCEPT && iptables -D FORWARD -d 172.7.0.0/16 -j ACCEPT']);
+    await lab.exec(h21.netns, [
+      'sh',
+      '-c',
+      'iptables -P FORWARD DROP && iptables -D FORWARD -s 172.7.0.0/16 -j ACCEPT && iptables -D FORWARD -d 172.7.0.0/16 -j ACCEPT',
+    ]);
     const d = await drift(h21);
     assert.equal(d.status, 1);
     assert.ok(d.bad.includes('iptables.forward'), d.bad.join(','));
@@ -247,7 +340,11 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
   });
 
   test("docker0.bip-mismatch: docker0 readdressed; its fix puts the lease's first address back", async () => {
-    await lab.exec(h21.netns, ['sh', '-c', `ip addr del ${h21.bridgeIp}/24 dev docker0 && ip addr add 172.7.21.9/24 dev docker0`]);
+    await lab.exec(h21.netns, [
+      'sh',
+      '-c',
+      `ip addr del ${h21.bridgeIp}/24 dev docker0 && ip addr add 172.7.21.9/24 dev docker0`,
+    ]);
     const d = await drift(h21);
     assert.equal(d.status, 1);
     assert.ok(d.bad.includes('docker0.bip'), d.bad.join(','));
@@ -275,7 +372,12 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
     await lab.etcdctl(['rm', leaseKey(h21.subnet)], { api: 2 });
     await lab.etcdctl(['rm', CONFIG_KEY], { api: 2 });
     await lab.supervisorctl(h21, ['start', h21.program]);
-    await waitFor('healthz', async () => (await lab.exec(h21.netns, ['curl', '-sf', 'http://127.0.0.1:2401/healthz'], { okStatus: [7, 22, 52, 56] })).status === 0);
+    await waitFor(
+      'healthz',
+      async () =>
+        (await lab.exec(h21.netns, ['curl', '-sf', 'http://127.0.0.1:2401/healthz'], { okStatus: [7, 22, 52, 56] }))
+          .status === 0,
+    );
     const d = await drift(h21);
     assert.equal(d.status, 1, 'etcd answered: no config is drift');
     assert.ok(d.bad.includes('lease.own'), d.bad.join(','));
@@ -291,7 +393,9 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
     await lab.etcdctl(['rm', leaseKey(h22.subnet)], { api: 2 });
     copyFileSync(join(h21.root, 'opt/flannel/subnet.env'), join(h22.root, 'opt/flannel/subnet.env'));
     await lab.supervisorctl(h22, ['start', h22.program]);
-    await waitFor('the takeover', async () => (await lab.etcdctl(['get', leaseKey(h21.subnet)], { api: 2 })).stdout.includes(h22.ip));
+    await waitFor('the takeover', async () =>
+      (await lab.etcdctl(['get', leaseKey(h21.subnet)], { api: 2 })).stdout.includes(h22.ip),
+    );
     const [d21, d22] = await Promise.all([drift(h21), drift(h22)]);
     assert.equal(d22.status, 1);
     assert.ok(d22.bad.includes('lease.own'), d22.bad.join(','));
@@ -312,7 +416,9 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
     const standin = readFileSync(new URL('../../lab/flanneld/flanneld.mjs', import.meta.url), 'utf8');
     const packed = readFileSync(join(h21.root, 'opt/flannel/flanneld'), 'utf8');
     if (!/const BACKENDS = \{[^}]*\bvxlan\b/.test(standin) || !/const BACKENDS = \{[^}]*\bvxlan\b/.test(packed)) {
-      t.skip("the lab's flanneld stand-in speaks host-gw only (vxlan is being added): the rule is unit-tested on the real v0.11.0 vxlan state");
+      t.skip(
+        "the lab's flanneld stand-in speaks host-gw only (vxlan is being added): the rule is unit-tested on the real v0.11.0 vxlan state",
+      );
       return;
     }
     // the lab switched to vxlan: its own cluster file, the config replaced, both flanneld restarted
@@ -321,10 +427,18 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
     writeFileSync(vx, JSON.stringify({ ...doc, backend: { Type: 'vxlan' } }, null, 2));
     const vxArgs = ['--cluster', vx, '--root', h21.root];
     // as an operator would after the switch: dockerd restarted with mk-docker-opts.sh's --mtu=1450
-    const bridgeMtu = (mtu: number) => Promise.all([h21, h22].map(async (n) => {
-      const ports = (JSON.parse((await lab.exec(n.netns, ['ip', '-j', 'link', 'show', 'master', 'docker0'])).stdout) as { ifname: string }[]).map((p) => p.ifname);
-      for (const dev of ['docker0', ...ports]) await lab.exec(n.netns, ['ip', 'link', 'set', 'dev', dev, 'mtu', String(mtu)]);
-    }));
+    const bridgeMtu = (mtu: number) =>
+      Promise.all(
+        [h21, h22].map(async (n) => {
+          const ports = (
+            JSON.parse((await lab.exec(n.netns, ['ip', '-j', 'link', 'show', 'master', 'docker0'])).stdout) as {
+              ifname: string;
+            }[]
+          ).map((p) => p.ifname);
+          for (const dev of ['docker0', ...ports])
+            await lab.exec(n.netns, ['ip', 'link', 'set', 'dev', dev, 'mtu', String(mtu)]);
+        }),
+      );
     let back = false;
     const backTo = async () => {
       if (back) return;
@@ -336,7 +450,8 @@ describe('doctor on a broken lab', { skip: notRoot }, () => {
     t.after(backTo);
     assert.equal((await runStep(lab, h21, 'etcd-config', [...vxArgs, '--force'])).status, 0);
     await Promise.all([h21, h22].map((n) => lab.supervisorctl(n, ['restart', n.program])));
-    const viaVxlan = async () => (await lab.exec(h21.netns, ['ip', '-j', 'route', 'show', h22.subnet])).stdout.includes('flannel.1');
+    const viaVxlan = async () =>
+      (await lab.exec(h21.netns, ['ip', '-j', 'route', 'show', h22.subnet])).stdout.includes('flannel.1');
     try {
       await waitFor('the vxlan route', viaVxlan, 8000);
     } catch {

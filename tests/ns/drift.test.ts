@@ -35,7 +35,9 @@ interface DriftJson {
 
 async function drift(node: LabNode, extra: string[] = []) {
   const trace = join(scratch, `trace-${Math.random().toString(16).slice(2)}`);
-  const r = await runStep(lab, node, 'drift', [...nodeArgs(cluster, node), ...extra], { env: { ...process.env, FLANNEL_RUNBOOK_TRACE: trace } });
+  const r = await runStep(lab, node, 'drift', [...nodeArgs(cluster, node), ...extra], {
+    env: { ...process.env, FLANNEL_RUNBOOK_TRACE: trace },
+  });
   const changes = existsSync(trace) ? readFileSync(trace, 'utf8').trim().split('\n').filter(Boolean) : [];
   return { ...r, changes };
 }
@@ -44,12 +46,16 @@ async function driftJson(node: LabNode, extra: string[] = []): Promise<DriftJson
   return { ...(JSON.parse(r.stdout) as DriftJson), status: r.status };
 }
 const bad = (j: DriftJson) => j.checks.filter((c) => c.status !== 'ok').map((c) => c.id);
-const pingPods = async () => (await lab.exec(h21.pod.netns, ['ping', '-n', '-c', '1', '-W', '1', h22.pod.ip], { okStatus: [1] })).status;
+const pingPods = async () =>
+  (await lab.exec(h21.pod.netns, ['ping', '-n', '-c', '1', '-W', '1', h22.pod.ip], { okStatus: [1] })).status;
 
 describe('drift', { skip: notRoot }, () => {
   before(async () => {
     // the cron path is the bundle: build it from these very sources (esbuild, ~0.1 s)
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: 'ignore' });
+    execFileSync('npm', ['run', '--silent', 'build'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      stdio: 'ignore',
+    });
     lab = await createLab({});
     await runbookWithScripts(lab, { startsecs: 2 });
     cluster = writeClusterFile(lab);
@@ -65,8 +71,39 @@ describe('drift', { skip: notRoot }, () => {
     const j = await driftJson(h21);
     assert.equal(j.status, 0, JSON.stringify(bad(j)));
     assert.deepEqual(bad(j), []);
-    for (const id of ['etcd.reachable', 'etcd.config', 'lease.own', 'lease.ttl', 'lease.duplicate-ip', 'lease.subnet-taken', 'routes.peers', 'routes.stale', 'routes.own-subnet', 'iptables.snat', 'iptables.docker-masq', 'iptables.forward', 'iptables.reject', 'iptables.persisted', 'subnet-env.lease', 'docker0.bip', 'flanneld.running', 'flanneld.flags', 'flanneld.healthz', 'certs.chain', 'certs.expiry', 'certs.key-mode', 'sysctl.ip-forward', 'vxlan.device', 'vxlan.neighbours', 'vxlan.fdb', 'mtu.bridge']) {
-      assert.ok(j.checks.some((c) => c.id === id), `check ${id} missing`);
+    for (const id of [
+      'etcd.reachable',
+      'etcd.config',
+      'lease.own',
+      'lease.ttl',
+      'lease.duplicate-ip',
+      'lease.subnet-taken',
+      'routes.peers',
+      'routes.stale',
+      'routes.own-subnet',
+      'iptables.snat',
+      'iptables.docker-masq',
+      'iptables.forward',
+      'iptables.reject',
+      'iptables.persisted',
+      'subnet-env.lease',
+      'docker0.bip',
+      'flanneld.running',
+      'flanneld.flags',
+      'flanneld.healthz',
+      'certs.chain',
+      'certs.expiry',
+      'certs.key-mode',
+      'sysctl.ip-forward',
+      'vxlan.device',
+      'vxlan.neighbours',
+      'vxlan.fdb',
+      'mtu.bridge',
+    ]) {
+      assert.ok(
+        j.checks.some((c) => c.id === id),
+        `check ${id} missing`,
+      );
     }
     // ip -j route, iptables-save, ip -j addr; supervisord is asked over its socket
     assert.equal(j.childProcesses, 3);
@@ -82,7 +119,10 @@ describe('drift', { skip: notRoot }, () => {
     const viaTsx = await driftJson(h21);
     const j = JSON.parse(viaDist.stdout) as DriftJson;
     assert.equal(viaDist.status, 0);
-    assert.deepEqual(j.checks.map((c) => [c.id, c.status]), viaTsx.checks.map((c) => [c.id, c.status]));
+    assert.deepEqual(
+      j.checks.map((c) => [c.id, c.status]),
+      viaTsx.checks.map((c) => [c.id, c.status]),
+    );
   });
 
   test('--textfile writes one Prometheus gauge per check, the last run and the duration', async () => {
@@ -102,12 +142,18 @@ describe('drift', { skip: notRoot }, () => {
     const before = await nodeState(lab, h21);
     const dry = await drift(h21, ['--fix', '--dry-run']);
     assert.equal(dry.status, 1);
-    assert.match(dry.stdout, /^set -e\n# .*\nip -batch - <<'FLANNEL_RUNBOOK_EOF'\nroute replace 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev eth0\nFLANNEL_RUNBOOK_EOF\n/);
+    assert.match(
+      dry.stdout,
+      /^set -e\n# .*\nip -batch - <<'FLANNEL_RUNBOOK_EOF'\nroute replace 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev eth0\nFLANNEL_RUNBOOK_EOF\n/,
+    );
     assert.deepEqual(dry.changes, []);
     assert.deepEqual((await nodeState(lab, h21)).routes, before.routes);
     const r = await drift(h21);
     assert.equal(r.status, 1);
-    assert.match(r.stdout, /DRIFT routes\.peers +1 of 1 peer routes missing or wrong: 172\.7\.22\.0\/24 via 10\.4\.7\.99 dev eth0: route via 10\.4\.7\.99 but the lease says 10\.4\.7\.22/);
+    assert.match(
+      r.stdout,
+      /DRIFT routes\.peers +1 of 1 peer routes missing or wrong: 172\.7\.22\.0\/24 via 10\.4\.7\.99 dev eth0: route via 10\.4\.7\.99 but the lease says 10\.4\.7\.22/,
+    );
     assert.notEqual(await pingPods(), 0);
     const fixed = await driftJson(h21, ['--fix']);
     assert.equal(fixed.status, 0, JSON.stringify(bad(fixed)));
@@ -115,8 +161,21 @@ describe('drift', { skip: notRoot }, () => {
     assert.equal(await pingPods(), 0);
   });
 
-  test('Docker\'s MASQUERADE rule back (dockerd restart): iptables.docker-masq; --fix removes it in one iptables-restore and persists', async () => {
-    await lab.exec(h21.netns, ['iptables', '-t', 'nat', '-I', 'POSTROUTING', '-s', '172.7.21.0/24', '!', '-o', 'docker0', '-j', 'MASQUERADE']);
+  test("Docker's MASQUERADE rule back (dockerd restart): iptables.docker-masq; --fix removes it in one iptables-restore and persists", async () => {
+    await lab.exec(h21.netns, [
+      'iptables',
+      '-t',
+      'nat',
+      '-I',
+      'POSTROUTING',
+      '-s',
+      '172.7.21.0/24',
+      '!',
+      '-o',
+      'docker0',
+      '-j',
+      'MASQUERADE',
+    ]);
     const j = await driftJson(h21);
     assert.equal(j.status, 1);
     assert.deepEqual(bad(j), ['iptables.docker-masq', 'iptables.persisted']);
@@ -208,7 +267,8 @@ describe('drift', { skip: notRoot }, () => {
   });
 
   test('cron: drift --fix every 2 s; a route deleted between runs is back by the next run', async (t) => {
-    const routeThere = async () => /via 10\.4\.7\.22 dev eth0/.test((await lab.exec(h21.netns, ['ip', 'route', 'show', '172.7.22.0/24'])).stdout);
+    const routeThere = async () =>
+      /via 10\.4\.7\.22 dev eth0/.test((await lab.exec(h21.netns, ['ip', 'route', 'show', '172.7.22.0/24'])).stdout);
     const runs: DriftJson[] = [];
     for (let i = 0; i < 4; i++) {
       if (i === 2) await lab.exec(h21.netns, ['ip', 'route', 'del', '172.7.22.0/24']); // between two cron runs
@@ -216,12 +276,20 @@ describe('drift', { skip: notRoot }, () => {
       if (i === 2) {
         assert.ok(await routeThere(), 'the route is back right after the next run');
         // flanneld's own check runs only every 10 s; this run found the route missing and put it back
-        t.diagnostic(`run after the delete fixed: ${runs[2]!.fixed.join('; ') || '(flanneld had already restored it)'}`);
+        t.diagnostic(
+          `run after the delete fixed: ${runs[2]!.fixed.join('; ') || '(flanneld had already restored it)'}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 2000));
     }
-    assert.ok(runs.every((j) => j.exit === 0), `every run ends in sync after --fix: ${runs.map((j) => j.exit)}`);
-    assert.ok(runs.slice(0, 2).every((j) => j.fixed.length === 0), 'nothing to fix before the delete');
+    assert.ok(
+      runs.every((j) => j.exit === 0),
+      `every run ends in sync after --fix: ${runs.map((j) => j.exit)}`,
+    );
+    assert.ok(
+      runs.slice(0, 2).every((j) => j.fixed.length === 0),
+      'nothing to fix before the delete',
+    );
   });
 
   test('--publish feeds fleet: both nodes in sync; a node that stops reporting turns STALE', async () => {

@@ -55,7 +55,8 @@ function makeNs(t: TestContext): string {
   return name;
 }
 
-const skip = process.getuid?.() !== 0 ? 'needs root: creates network namespaces' : !have('ip') ? 'needs iproute2 (ip)' : false;
+const skip =
+  process.getuid?.() !== 0 ? 'needs root: creates network namespaces' : !have('ip') ? 'needs iproute2 (ip)' : false;
 
 const N = Ip4Net.parse('172.7.0.0/16');
 const S21 = Ip4Net.parse('172.7.21.0/24');
@@ -95,14 +96,17 @@ describe('iptables-restore --noflush with the snat-fix payload (network namespac
     }
   });
   after(() => {
-    const left = must(['ip', 'netns', 'list']).split('\n').filter((l) => l.startsWith(`${PREFIX}${process.pid}-`));
+    const left = must(['ip', 'netns', 'list'])
+      .split('\n')
+      .filter((l) => l.startsWith(`${PREFIX}${process.pid}-`));
     assert.deepEqual(left, [], 'every namespace of this run was deleted');
   });
 
   for (const b of backends) {
     const skipB = have(b.restore) && have(b.save) ? false : `${b.restore} is not installed`;
     describe(`${b.name} backend`, { skip: skipB }, () => {
-      const inNs = (ns: string, argv: readonly string[], input?: string) => must(['ip', 'netns', 'exec', ns, ...argv], input);
+      const inNs = (ns: string, argv: readonly string[], input?: string) =>
+        must(['ip', 'netns', 'exec', ns, ...argv], input);
       const observe = (ns: string): Ruleset => parseIptablesSave(inNs(ns, [b.save]));
       // The plan's command, with the backend's binary in place of iptables-restore.
       const apply = (ns: string, plan: ReturnType<typeof planSnatFix>) => {
@@ -132,8 +136,14 @@ describe('iptables-restore --noflush with the snat-fix payload (network namespac
           '-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT',
           '-A INPUT -i lo -j ACCEPT',
         ]);
-        assert.deepEqual(chain(afterFix, 'filter', 'FORWARD'), ['-A FORWARD -s 172.7.0.0/16 -j ACCEPT', '-A FORWARD -d 172.7.0.0/16 -j ACCEPT']);
-        assert.deepEqual(checkSnat(afterFix, opts).filter((f) => !f.ok), []);
+        assert.deepEqual(chain(afterFix, 'filter', 'FORWARD'), [
+          '-A FORWARD -s 172.7.0.0/16 -j ACCEPT',
+          '-A FORWARD -d 172.7.0.0/16 -j ACCEPT',
+        ]);
+        assert.deepEqual(
+          checkSnat(afterFix, opts).filter((f) => !f.ok),
+          [],
+        );
         assert.equal(forwardAllowed(afterFix, N).ok, true);
 
         const again = planSnatFix(afterFix, opts);
@@ -145,7 +155,16 @@ describe('iptables-restore --noflush with the snat-fix payload (network namespac
         inNs(
           ns,
           [b.restore],
-          ['*nat', ':POSTROUTING ACCEPT [0:0]', ':KUBE-POSTROUTING - [0:0]', '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING', `-A POSTROUTING ${DOCKER}`, ...FLANNEL_MASQ.map((r) => `-A POSTROUTING ${r}`), 'COMMIT', ''].join('\n'),
+          [
+            '*nat',
+            ':POSTROUTING ACCEPT [0:0]',
+            ':KUBE-POSTROUTING - [0:0]',
+            '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+            `-A POSTROUTING ${DOCKER}`,
+            ...FLANNEL_MASQ.map((r) => `-A POSTROUTING ${r}`),
+            'COMMIT',
+            '',
+          ].join('\n'),
         );
         const opts = { subnet: S21, network: N, dropReject: false };
         const plan = planSnatFix(observe(ns), opts);

@@ -61,7 +61,11 @@ const VOLATILE = new Set(['valid_life_time', 'preferred_life_time', 'stats', 'st
 function stripVolatile(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(stripVolatile);
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).filter(([k]) => !VOLATILE.has(k)).map(([k, x]) => [k, stripVolatile(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => !VOLATILE.has(k))
+        .map(([k, x]) => [k, stripVolatile(x)]),
+    );
   }
   return v;
 }
@@ -102,7 +106,9 @@ async function leftoversOf(prefix: string, state: LabState | undefined) {
   return {
     netns: (await listNetns()).filter((n) => n.startsWith(`${prefix}-`)),
     etcNetns: existsSync(ETC_NETNS) ? readdirSync(ETC_NETNS).filter((d) => d.startsWith(`${prefix}-`)) : [],
-    mounts: readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(prefix)),
+    mounts: readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(prefix)),
     labdir: existsSync(labDirOf(prefix)) ? [labDirOf(prefix)] : [],
     recordedPids: (state?.pids ?? []).filter(pidAlive).map((p) => `${p.pid} ${p.what}`),
     processes: processesMentioning(labDirOf(prefix)).map(String),
@@ -115,7 +121,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 // ---------------------------------------------------------------------------------------------
 
 describe('lab topology plan (pure)', () => {
-  test('the default plan is the runbook\'s cluster', () => {
+  test("the default plan is the runbook's cluster", () => {
     const t = planTopology({ prefix: 'frb0000', dir: '/tmp/frb0000-lab' });
     assert.deepEqual(
       t.hosts.map((h) => [h.name, h.ip, h.netns, h.etcd, h.node?.subnet ?? null, h.certHost]),
@@ -128,7 +134,8 @@ describe('lab topology plan (pure)', () => {
     );
     assert.equal(t.hosts[1]!.root, '/tmp/frb0000-lab/hdss7-21');
     // every veth is made with both ends already in lab namespaces
-    for (const line of planVethBatch(t.veths)) assert.match(line, /^link add \S+ netns frb0000-\S+ type veth peer name \S+ netns frb0000-\S+$/);
+    for (const line of planVethBatch(t.veths))
+      assert.match(line, /^link add \S+ netns frb0000-\S+ type veth peer name \S+ netns frb0000-\S+$/);
   });
 
   test('node i is hdss7-(21+i); only the first two nodes are etcd members', () => {
@@ -164,48 +171,94 @@ describe('lab topology plan (pure)', () => {
   test('segments: 2 adds l2b (10.5.0.0/16) behind a router and hdss7-31 on it; the default plan has neither', () => {
     const plain = planTopology({ prefix: 'frb0000', dir: '/x' });
     assert.equal(plain.router, undefined);
-    assert.deepEqual(plain.segments.map((s) => s.name), ['l2']);
+    assert.deepEqual(
+      plain.segments.map((s) => s.name),
+      ['l2'],
+    );
     assert.ok(plain.namespaces.every((n) => !n.routes.some((r) => r.dst === '10.5.0.0/16')));
 
     const t = planTopology({ prefix: 'frb0000', dir: '/x', segments: 2 });
-    assert.deepEqual(t.segments.map((s) => [s.name, s.netns, s.cidr, s.gateway]), [
-      ['l2', 'frb0000-l2', '10.4.0.0/16', '10.4.0.1'],
-      ['l2b', 'frb0000-l2b', '10.5.0.0/16', '10.5.0.1'],
-    ]);
+    assert.deepEqual(
+      t.segments.map((s) => [s.name, s.netns, s.cidr, s.gateway]),
+      [
+        ['l2', 'frb0000-l2', '10.4.0.0/16', '10.4.0.1'],
+        ['l2b', 'frb0000-l2b', '10.5.0.0/16', '10.5.0.1'],
+      ],
+    );
     assert.deepEqual(t.router, { netns: 'frb0000-rtr', ips: ['10.4.0.254', '10.5.0.1'] });
     const h31 = t.hosts.find((h) => h.name === 'hdss7-31')!;
-    assert.deepEqual([h31.ip, h31.cidr, h31.segment, h31.netns, h31.etcd, h31.node?.subnet, h31.node?.pod.ip], ['10.5.7.31', '10.5.7.31/16', 'l2b', 'frb0000-h31', false, '172.7.31.0/24', '172.7.31.2']);
+    assert.deepEqual(
+      [h31.ip, h31.cidr, h31.segment, h31.netns, h31.etcd, h31.node?.subnet, h31.node?.pod.ip],
+      ['10.5.7.31', '10.5.7.31/16', 'l2b', 'frb0000-h31', false, '172.7.31.0/24', '172.7.31.2'],
+    );
     const batch = (ns: string) => planNetnsBatch(t.namespaces.find((n) => n.netns === ns)!, t.veths);
-    assert.deepEqual(batch('frb0000-rtr'), ['link set lo up', 'link set eth0 up', 'link set eth1 up', 'addr add 10.4.0.254/16 dev eth0', 'addr add 10.5.0.1/16 dev eth1', 'route replace default via 10.4.0.1']);
-    assert.deepEqual(batch('frb0000-h31').slice(-2), ['addr add 10.5.7.31/16 dev eth0', 'route replace default via 10.5.0.1']);
-    for (const ns of ['frb0000-h12', 'frb0000-h21', 'frb0000-h200', 'frb0000-gw']) assert.equal(batch(ns).at(-1), 'route replace 10.5.0.0/16 via 10.4.0.254', ns);
-    assert.ok(t.namespaces.find((n) => n.netns === 'frb0000-rtr')!.forward);
-    assert.deepEqual(planVethBatch(t.veths).filter((l) => /rtr|h31/.test(l)), [
-      'link add eth0 netns frb0000-rtr type veth peer name rtr netns frb0000-l2',
-      'link add eth1 netns frb0000-rtr type veth peer name rtr netns frb0000-l2b',
-      'link add eth0 netns frb0000-h31 type veth peer name h31 netns frb0000-l2b',
-      'link add eth0 netns frb0000-p31 type veth peer name veth31 netns frb0000-h31',
+    assert.deepEqual(batch('frb0000-rtr'), [
+      'link set lo up',
+      'link set eth0 up',
+      'link set eth1 up',
+      'addr add 10.4.0.254/16 dev eth0',
+      'addr add 10.5.0.1/16 dev eth1',
+      'route replace default via 10.4.0.1',
     ]);
-    assert.deepEqual(planTopology({ prefix: 'frb0000', dir: '/x', segments: 2, remoteNodes: 2 }).hosts.filter((h) => h.segment === 'l2b').map((h) => h.ip), ['10.5.7.31', '10.5.7.32']);
-    assert.throws(() => planTopology({ prefix: 'frb0000', dir: '/x', remoteNodes: 1 }), /remoteNodes 1: needs segments: 2/);
+    assert.deepEqual(batch('frb0000-h31').slice(-2), [
+      'addr add 10.5.7.31/16 dev eth0',
+      'route replace default via 10.5.0.1',
+    ]);
+    for (const ns of ['frb0000-h12', 'frb0000-h21', 'frb0000-h200', 'frb0000-gw'])
+      assert.equal(batch(ns).at(-1), 'route replace 10.5.0.0/16 via 10.4.0.254', ns);
+    assert.ok(t.namespaces.find((n) => n.netns === 'frb0000-rtr')!.forward);
+    assert.deepEqual(
+      planVethBatch(t.veths).filter((l) => /rtr|h31/.test(l)),
+      [
+        'link add eth0 netns frb0000-rtr type veth peer name rtr netns frb0000-l2',
+        'link add eth1 netns frb0000-rtr type veth peer name rtr netns frb0000-l2b',
+        'link add eth0 netns frb0000-h31 type veth peer name h31 netns frb0000-l2b',
+        'link add eth0 netns frb0000-p31 type veth peer name veth31 netns frb0000-h31',
+      ],
+    );
+    assert.deepEqual(
+      planTopology({ prefix: 'frb0000', dir: '/x', segments: 2, remoteNodes: 2 })
+        .hosts.filter((h) => h.segment === 'l2b')
+        .map((h) => h.ip),
+      ['10.5.7.31', '10.5.7.32'],
+    );
+    assert.throws(
+      () => planTopology({ prefix: 'frb0000', dir: '/x', remoteNodes: 1 }),
+      /remoteNodes 1: needs segments: 2/,
+    );
     assert.throws(() => planTopology({ prefix: 'frb0000', dir: '/x', segments: 3 as 2 }), /segments 3: must be 1 or 2/);
-    assert.throws(() => planTopology({ prefix: 'frb0000', dir: '/x', segments: 2, remoteNodes: 10 }), /remoteNodes 10: must be an integer 1-9/);
+    assert.throws(
+      () => planTopology({ prefix: 'frb0000', dir: '/x', segments: 2, remoteNodes: 10 }),
+      /remoteNodes 10: must be an integer 1-9/,
+    );
   });
 
   test('the release tarball path follows the flannel version (coreos/flannel, later flannel-io/flannel)', () => {
-    assert.equal(tarballUrlPath('v0.11.0'), '/coreos/flannel/releases/download/v0.11.0/flannel-v0.11.0-linux-amd64.tar.gz');
-    assert.equal(tarballUrlPath('v0.20.2'), '/flannel-io/flannel/releases/download/v0.20.2/flannel-v0.20.2-linux-amd64.tar.gz');
+    assert.equal(
+      tarballUrlPath('v0.11.0'),
+      '/coreos/flannel/releases/download/v0.11.0/flannel-v0.11.0-linux-amd64.tar.gz',
+    );
+    assert.equal(
+      tarballUrlPath('v0.20.2'),
+      '/flannel-io/flannel/releases/download/v0.20.2/flannel-v0.20.2-linux-amd64.tar.gz',
+    );
   });
 
   test('the node firewall: REJECT rules only with rejectRules, etcd ports only on members', () => {
     const t = planTopology({ prefix: 'frb0000', dir: '/x', nodes: 3 });
     const h21 = t.hosts.find((h) => h.name === 'hdss7-21')!;
     const h23 = t.hosts.find((h) => h.name === 'hdss7-23')!;
-    assert.match(renderNodeFirewall(h21, { rejectRules: true }), /-A FORWARD -j REJECT --reject-with icmp-host-prohibited\n/);
+    assert.match(
+      renderNodeFirewall(h21, { rejectRules: true }),
+      /-A FORWARD -j REJECT --reject-with icmp-host-prohibited\n/,
+    );
     assert.doesNotMatch(renderNodeFirewall(h21, { rejectRules: false }), /REJECT/);
     assert.match(renderNodeFirewall(h21, { rejectRules: true }), /--dport 2380 -j ACCEPT/);
     assert.doesNotMatch(renderNodeFirewall(h23, { rejectRules: true }), /--dport 2379/);
-    assert.match(renderNodeFirewall(h23, { rejectRules: true }), /-A POSTROUTING -s 172\.7\.23\.0\/24 ! -o docker0 -j MASQUERADE\n/);
+    assert.match(
+      renderNodeFirewall(h23, { rejectRules: true }),
+      /-A POSTROUTING -s 172\.7\.23\.0\/24 ! -o docker0 -j MASQUERADE\n/,
+    );
   });
 });
 
@@ -264,15 +317,20 @@ describe('lab', { skip: notRoot }, () => {
       assert.match(lab.prefix, /^frb[0-9a-f]{4}$/);
       for (const ns of lab.namespaces) assert.ok(ns.startsWith(`${lab.prefix}-`), ns);
       assert.deepEqual(Object.keys(lab.hosts).sort(), ['hdss7-12', 'hdss7-200', 'hdss7-21', 'hdss7-22']);
-      assert.deepEqual(lab.nodes.map((x) => [x.name, x.ip, x.subnet, x.program]), [
-        ['hdss7-21', '10.4.7.21', '172.7.21.0/24', 'flanneld-7-21'],
-        ['hdss7-22', '10.4.7.22', '172.7.22.0/24', 'flanneld-7-22'],
-      ]);
+      assert.deepEqual(
+        lab.nodes.map((x) => [x.name, x.ip, x.subnet, x.program]),
+        [
+          ['hdss7-21', '10.4.7.21', '172.7.21.0/24', 'flanneld-7-21'],
+          ['hdss7-22', '10.4.7.22', '172.7.22.0/24', 'flanneld-7-22'],
+        ],
+      );
     });
 
     test('every host has its address on eth0 and a default route via the gateway', async () => {
       for (const host of Object.values(lab.hosts)) {
-        const addrs = JSON.parse((await lab.exec(host.netns, ['ip', '-j', '-4', 'addr', 'show', 'dev', 'eth0'])).stdout);
+        const addrs = JSON.parse(
+          (await lab.exec(host.netns, ['ip', '-j', '-4', 'addr', 'show', 'dev', 'eth0'])).stdout,
+        );
         assert.equal(addrs[0].addr_info[0].local, host.ip, host.name);
         assert.equal(addrs[0].addr_info[0].prefixlen, 16, host.name);
         const def = (await routesIn(lab, host.netns)).find((r) => r.dst === 'default');
@@ -282,21 +340,34 @@ describe('lab', { skip: notRoot }, () => {
 
     test('the L2 segment bridge lives in its own namespace, not in the root namespace', async () => {
       const seg = lab.topology.segments[0]!;
-      const ports = JSON.parse((await lab.exec(seg.netns, ['ip', '-j', 'link', 'show', 'master', seg.bridge])).stdout) as { ifname: string }[];
+      const ports = JSON.parse(
+        (await lab.exec(seg.netns, ['ip', '-j', 'link', 'show', 'master', seg.bridge])).stdout,
+      ) as { ifname: string }[];
       assert.deepEqual(ports.map((p) => p.ifname).sort(), ['gw', 'h12', 'h200', 'h21', 'h22']);
       const rootLinks = JSON.parse((await run(['ip', '-j', 'link', 'show'])).stdout) as { ifname: string }[];
-      assert.deepEqual(rootLinks.filter((l) => ['br0', 'h12', 'h21', 'h22', 'h200', 'gw', 'docker0', 'veth21', 'veth22'].includes(l.ifname)), []);
+      assert.deepEqual(
+        rootLinks.filter((l) =>
+          ['br0', 'h12', 'h21', 'h22', 'h200', 'gw', 'docker0', 'veth21', 'veth22'].includes(l.ifname),
+        ),
+        [],
+      );
     });
 
     test('host names resolve per namespace through /etc/netns/<ns>/hosts, without DNS', async () => {
       const t0 = performance.now();
       const r = await lab.exec(n(0).netns, ['getent', 'hosts', 'hdss7-200', 'hdss7-12', 'hdss7-22']);
       assert.ok(performance.now() - t0 < 2000, 'no resolver timeout');
-      assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)), [
-        ['10.4.7.200', 'hdss7-200'],
-        ['10.4.7.12', 'hdss7-12'],
-        ['10.4.7.22', 'hdss7-22'],
-      ]);
+      assert.deepEqual(
+        r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split(/\s+/)),
+        [
+          ['10.4.7.200', 'hdss7-200'],
+          ['10.4.7.12', 'hdss7-12'],
+          ['10.4.7.22', 'hdss7-22'],
+        ],
+      );
       assert.ok(existsSync(join(ETC_NETNS, n(0).netns, 'hosts')));
       // the root namespace's resolution is untouched
       assert.equal((await run(['getent', 'hosts', 'hdss7-200'], { okStatus: [2] })).status, 2);
@@ -337,7 +408,9 @@ describe('lab', { skip: notRoot }, () => {
 
     test('before the runbook, a pod cannot leave its node (FORWARD REJECT) and no host-gw route exists', async () => {
       assert.equal(await whoami(lab, n(0).pod.netns, lab.outside.ip, lab.outside.port), '');
-      assert.deepEqual(await missingHostGwRoutes(lab, n(0)), [{ dst: '172.7.22.0/24', gateway: '10.4.7.22', dev: 'eth0' }]);
+      assert.deepEqual(await missingHostGwRoutes(lab, n(0)), [
+        { dst: '172.7.22.0/24', gateway: '10.4.7.22', dev: 'eth0' },
+      ]);
     });
   });
 
@@ -347,33 +420,58 @@ describe('lab', { skip: notRoot }, () => {
       const lines = (health.stdout + health.stderr).trim().split('\n');
       assert.equal(lines.filter((l) => /is healthy/.test(l)).length, 3, lines.join('\n'));
       for (const ep of ['https://10.4.7.12:2379', 'https://10.4.7.21:2379', 'https://10.4.7.22:2379']) {
-        assert.ok(lines.some((l) => l.startsWith(`${ep} is healthy`)), ep);
+        assert.ok(
+          lines.some((l) => l.startsWith(`${ep} is healthy`)),
+          ep,
+        );
       }
       const members = (await lab.etcdctl(['member', 'list', '-w', 'json'])).stdout;
       const list = JSON.parse(members).members as { name: string; peerURLs: string[]; clientURLs: string[] }[];
-      assert.deepEqual(
-        list.map((m) => [m.name, m.peerURLs[0], m.clientURLs[0]]).sort(),
-        [
-          ['etcd-server-7-12', 'https://10.4.7.12:2380', 'https://10.4.7.12:2379'],
-          ['etcd-server-7-21', 'https://10.4.7.21:2380', 'https://10.4.7.21:2379'],
-          ['etcd-server-7-22', 'https://10.4.7.22:2380', 'https://10.4.7.22:2379'],
-        ],
-      );
+      assert.deepEqual(list.map((m) => [m.name, m.peerURLs[0], m.clientURLs[0]]).sort(), [
+        ['etcd-server-7-12', 'https://10.4.7.12:2380', 'https://10.4.7.12:2379'],
+        ['etcd-server-7-21', 'https://10.4.7.21:2380', 'https://10.4.7.21:2379'],
+        ['etcd-server-7-22', 'https://10.4.7.22:2380', 'https://10.4.7.22:2379'],
+      ]);
     });
 
     test('a client without a certificate is refused (client-cert auth)', async () => {
       const url = 'https://10.4.7.12:2379/version';
       const tls = ['--cacert', lab.etcd.cafile];
-      const withCert = await lab.exec(n(0).netns, ['curl', '-sS', '--fail', '--max-time', '5', ...tls, '--cert', lab.etcd.certfile, '--key', lab.etcd.keyfile, url]);
+      const withCert = await lab.exec(n(0).netns, [
+        'curl',
+        '-sS',
+        '--fail',
+        '--max-time',
+        '5',
+        ...tls,
+        '--cert',
+        lab.etcd.certfile,
+        '--key',
+        lab.etcd.keyfile,
+        url,
+      ]);
       assert.match(withCert.stdout, /"etcdserver":"3\.4\./);
       // TLS 1.3 refuses the certificate-less client after the handshake: curl reports 35, 55 or 56
       const anyFailure = Array.from({ length: 99 }, (_, i) => i + 1);
-      const without = await lab.exec(n(0).netns, ['curl', '-sS', '--max-time', '5', ...tls, url], { okStatus: anyFailure });
+      const without = await lab.exec(n(0).netns, ['curl', '-sS', '--max-time', '5', ...tls, url], {
+        okStatus: anyFailure,
+      });
       assert.notEqual(without.status, 0, without.stdout);
       assert.equal(without.stdout, '');
       const ctl = await lab.exec(
         n(0).netns,
-        ['etcdctl', '--endpoints', 'https://10.4.7.22:2379', ...tls, '--dial-timeout', '1s', '--command-timeout', '1s', 'endpoint', 'health'],
+        [
+          'etcdctl',
+          '--endpoints',
+          'https://10.4.7.22:2379',
+          ...tls,
+          '--dial-timeout',
+          '1s',
+          '--command-timeout',
+          '1s',
+          'endpoint',
+          'health',
+        ],
         { env: { ...process.env, ETCDCTL_API: '3' }, okStatus: [1] },
       );
       assert.equal(ctl.status, 1);
@@ -383,7 +481,15 @@ describe('lab', { skip: notRoot }, () => {
       const key = `/lab-test/${lab.prefix}`;
       await lab.etcdctl(['set', key, 'v2-value'], { api: 2 });
       const r = await lab.exec(n(1).netns, [
-        'curl', '-sS', '--fail', '--cacert', lab.etcd.cafile, '--cert', lab.etcd.certfile, '--key', lab.etcd.keyfile,
+        'curl',
+        '-sS',
+        '--fail',
+        '--cacert',
+        lab.etcd.cafile,
+        '--cert',
+        lab.etcd.certfile,
+        '--key',
+        lab.etcd.keyfile,
         `https://10.4.7.22:2379/v2/keys${key}`,
       ]);
       assert.equal(JSON.parse(r.stdout).node.value, 'v2-value');
@@ -396,7 +502,9 @@ describe('lab', { skip: notRoot }, () => {
       const client = new X509Certificate(await readFile(lab.etcd.certfile));
       assert.ok(client.verify(ca.publicKey) && client.checkIssued(ca));
       assert.deepEqual(client.keyUsage, ['1.3.6.1.5.5.7.3.2']);
-      assert.ok(client.checkPrivateKey((await import('node:crypto')).createPrivateKey(await readFile(lab.etcd.keyfile))));
+      assert.ok(
+        client.checkPrivateKey((await import('node:crypto')).createPrivateKey(await readFile(lab.etcd.keyfile))),
+      );
       for (const m of ['hdss7-12', 'hdss7-21', 'hdss7-22']) {
         const cert = new X509Certificate(await readFile(join(h(m).root, 'opt', 'etcd', 'certs', 'etcd-peer.pem')));
         assert.equal(cert.subjectAltName, `IP Address:${h(m).ip}, IP Address:127.0.0.1`, m);
@@ -406,20 +514,31 @@ describe('lab', { skip: notRoot }, () => {
   });
 
   describe('cert host', () => {
-    test('scp over the real sshd copies /opt/certs byte for byte (the bind mount is sshd\'s only)', async () => {
+    test("scp over the real sshd copies /opt/certs byte for byte (the bind mount is sshd's only)", async () => {
       const dest = await mkdtemp(join(tmpdir(), `${lab.prefix}-scp-`));
       try {
         for (const f of ['ca.pem', 'client.pem', 'client-key.pem']) {
           await lab.exec(n(0).netns, [
-            'scp', '-i', lab.certHost.identity, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${lab.certHost.knownHosts}`,
-            `root@hdss7-200:/opt/certs/${f}`, join(dest, f),
+            'scp',
+            '-i',
+            lab.certHost.identity,
+            '-o',
+            'BatchMode=yes',
+            '-o',
+            `UserKnownHostsFile=${lab.certHost.knownHosts}`,
+            `root@hdss7-200:/opt/certs/${f}`,
+            join(dest, f),
           ]);
           assert.deepEqual(await readFile(join(dest, f)), await readFile(join(lab.certHost.certsPath, f)), f);
         }
         assert.deepEqual(await readFile(join(dest, 'ca.pem')), await readFile(lab.etcd.cafile));
         assert.equal(statSync(join(lab.certHost.certsPath, 'client-key.pem')).mode & 0o777, 0o600);
         // the machine's own /opt is untouched
-        assert.equal(existsSync('/opt/certs/client-key.pem') && readFileSync('/opt/certs/client-key.pem').equals(readFileSync(lab.etcd.keyfile)), false);
+        assert.equal(
+          existsSync('/opt/certs/client-key.pem') &&
+            readFileSync('/opt/certs/client-key.pem').equals(readFileSync(lab.etcd.keyfile)),
+          false,
+        );
       } finally {
         await rm(dest, { recursive: true, force: true });
       }
@@ -428,7 +547,19 @@ describe('lab', { skip: notRoot }, () => {
     test('host key checking stays on: an unknown host key is refused', async () => {
       const r = await lab.exec(
         n(1).netns,
-        ['ssh', '-i', lab.certHost.identity, '-o', 'BatchMode=yes', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', 'root@hdss7-200', 'true'],
+        [
+          'ssh',
+          '-i',
+          lab.certHost.identity,
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          'UserKnownHostsFile=/dev/null',
+          '-o',
+          'StrictHostKeyChecking=yes',
+          'root@hdss7-200',
+          'true',
+        ],
         { okStatus: [255] },
       );
       assert.equal(r.status, 255);
@@ -436,20 +567,32 @@ describe('lab', { skip: notRoot }, () => {
     });
 
     test('the release tarball is fetched over HTTP from hdss7-200 with the right sha256', async () => {
-      assert.equal(lab.tarball.url, 'http://10.4.7.200:8080/coreos/flannel/releases/download/v0.11.0/flannel-v0.11.0-linux-amd64.tar.gz');
+      assert.equal(
+        lab.tarball.url,
+        'http://10.4.7.200:8080/coreos/flannel/releases/download/v0.11.0/flannel-v0.11.0-linux-amd64.tar.gz',
+      );
       const dest = join(lab.dir, `fetch-test.tar.gz`);
       await lab.exec(n(1).netns, ['curl', '-sS', '--fail', '-o', dest, lab.tarball.url]);
       assert.equal(sha256(await readFile(dest)), lab.tarball.sha256);
       assert.equal(sha256(await readFile(lab.tarball.path)), lab.tarball.sha256);
       const list = (await run(['tar', 'tzf', dest])).stdout.trim().split('\n').sort();
       assert.deepEqual(list, ['README.md', 'flanneld', 'mk-docker-opts.sh']);
-      const missing = await lab.exec(n(1).netns, ['curl', '-sS', '--path-as-is', '-o', '/dev/null', '-w', '%{http_code}', 'http://10.4.7.200:8080/../../etc/passwd']);
+      const missing = await lab.exec(n(1).netns, [
+        'curl',
+        '-sS',
+        '--path-as-is',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        'http://10.4.7.200:8080/../../etc/passwd',
+      ]);
       assert.equal(missing.stdout, '404');
     });
   });
 
   describe('supervisord', () => {
-    test('every node\'s supervisord answers supervisorctl status with its own config', async () => {
+    test("every node's supervisord answers supervisorctl status with its own config", async () => {
       for (const node of lab.nodes) {
         const r = await lab.supervisorctl(node, ['status'], { okStatus: [3, 4] });
         assert.doesNotMatch(r.stdout + r.stderr, /no such file|refused|error/i, node.name);
@@ -472,9 +615,17 @@ describe('lab', { skip: notRoot }, () => {
       }
     });
 
-    test('both leases are in etcd v2 with the runbook\'s public IPs and a TTL', async () => {
+    test("both leases are in etcd v2 with the runbook's public IPs and a TTL", async () => {
       const r = await lab.exec(n(0).netns, [
-        'curl', '-sS', '--fail', '--cacert', lab.etcd.cafile, '--cert', lab.etcd.certfile, '--key', lab.etcd.keyfile,
+        'curl',
+        '-sS',
+        '--fail',
+        '--cacert',
+        lab.etcd.cafile,
+        '--cert',
+        lab.etcd.certfile,
+        '--key',
+        lab.etcd.keyfile,
         'https://10.4.7.12:2379/v2/keys/coreos.com/network/subnets',
       ]);
       const nodes = JSON.parse(r.stdout).node.nodes as { key: string; value: string; ttl?: number }[];
@@ -487,11 +638,18 @@ describe('lab', { skip: notRoot }, () => {
     });
 
     test('host-gw routes: one per other node, via its address, on eth0', async () => {
-      for (const [node, other] of [[n(0), n(1)], [n(1), n(0)]] as const) {
+      for (const [node, other] of [
+        [n(0), n(1)],
+        [n(1), n(0)],
+      ] as const) {
         const routes = await routesIn(lab, node.netns);
         const r = routes.find((x) => x.dst === other.subnet);
         assert.deepEqual({ gateway: r?.gateway, dev: r?.dev }, { gateway: other.ip, dev: 'eth0' }, node.name);
-        assert.equal(routes.find((x) => x.dst === node.subnet)?.dev, 'docker0', `${node.name}: no route for its own lease`);
+        assert.equal(
+          routes.find((x) => x.dst === node.subnet)?.dev,
+          'docker0',
+          `${node.name}: no route for its own lease`,
+        );
       }
     });
 
@@ -509,7 +667,10 @@ describe('lab', { skip: notRoot }, () => {
 
     test('the verification table of `npm run lab` is all ok', async () => {
       const rows = await verifyLab(lab, { allPairs: true });
-      assert.deepEqual(rows.filter((r) => !rowOk(r)), []);
+      assert.deepEqual(
+        rows.filter((r) => !rowOk(r)),
+        [],
+      );
     });
   });
 
@@ -519,7 +680,9 @@ describe('lab', { skip: notRoot }, () => {
       assert.ok(state && state.pids.length >= 8, 'the state file records the daemons');
       const t0 = performance.now();
       const report = await lab.destroy();
-      t.diagnostic(`lab teardown: ${((performance.now() - t0) / 1000).toFixed(2)} s (killed ${report.killed} processes, ${report.netns.length} namespaces)`);
+      t.diagnostic(
+        `lab teardown: ${((performance.now() - t0) / 1000).toFixed(2)} s (killed ${report.killed} processes, ${report.netns.length} namespaces)`,
+      );
       assert.deepEqual(await leftoversOf(lab.prefix, state), NOTHING);
       assert.deepEqual(await snapshotRoot(), rootBefore);
     });
@@ -542,7 +705,9 @@ describe('a crashed run', { skip: notRoot }, () => {
       process.stdout.write(lab.prefix + '\\n');
       setInterval(() => {}, 1000);
     `;
-    child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     prefix = await new Promise<string>((resolve, reject) => {
       let out = '';
       child!.stdout!.on('data', (b: Buffer) => {
@@ -554,7 +719,7 @@ describe('a crashed run', { skip: notRoot }, () => {
     assert.match(prefix, /^frb[0-9a-f]{4}$/);
     assert.equal(listLabs().find((l) => l.prefix === prefix)?.ownerAlive, true);
     // (other runs' leftovers may be removed meanwhile: assert only about this one)
-    assert.ok(!(await cleanupLeftovers()).includes(prefix), 'a live owner\'s lab is not a leftover');
+    assert.ok(!(await cleanupLeftovers()).includes(prefix), "a live owner's lab is not a leftover");
     assert.ok(existsSync(labDirOf(prefix)));
     await assert.rejects(destroyLab(prefix), /still owned by running process/);
 

@@ -30,7 +30,8 @@ export function fileTree(root: string): Record<string, string> {
       else if (st.isDirectory()) {
         out[rel] = `dir ${mode}`;
         walk(p);
-      } else if (st.isFile()) out[rel] = `file ${mode} ${createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16)}`;
+      } else if (st.isFile())
+        out[rel] = `file ${mode} ${createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16)}`;
     }
   };
   walk(root);

@@ -26,8 +26,23 @@ function key(name: string, rsa = false): void {
 
 function ca(name: string, cn: string): void {
   key(name);
-  openssl('req', '-x509', '-new', '-key', `${name}.key`, '-out', `${name}.pem`, '-days', '3650', '-subj', `/CN=${cn}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  openssl(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    `${name}.key`,
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '3650',
+    '-subj',
+    `/CN=${cn}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
 }
 
 /** A leaf signed by `issuer`; `ext` lines go to the extension file (empty: no extensions). */
@@ -35,7 +50,21 @@ function leaf(name: string, issuer: string, opts: { days?: number; ext?: string[
   key(name, opts.rsa);
   openssl('req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
   const ext = opts.ext ?? ['extendedKeyUsage=clientAuth', 'keyUsage=critical,digitalSignature'];
-  const args = ['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', String(opts.days ?? 365), '-out', `${name}.pem`];
+  const args = [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${issuer}.pem`,
+    '-CAkey',
+    `${issuer}.key`,
+    '-CAcreateserial',
+    '-days',
+    String(opts.days ?? 365),
+    '-out',
+    `${name}.pem`,
+  ];
   if (ext.length) {
     writeFileSync(join(dir, `${name}.ext`), `${ext.join('\n')}\n`);
     args.push('-extfile', `${name}.ext`);
@@ -46,7 +75,14 @@ function leaf(name: string, issuer: string, opts: { days?: number; ext?: string[
 const read = (f: string) => readFileSync(join(dir, f), 'utf8');
 
 function check(over: Partial<CertSetInput> = {}): Finding[] {
-  return checkCertSet({ caPem: pem.ca!, certPem: pem.client!, keyPem: pem.clientKey!, keyMode: 0o100600, now: start, ...over });
+  return checkCertSet({
+    caPem: pem.ca!,
+    certPem: pem.client!,
+    keyPem: pem.clientKey!,
+    keyMode: 0o100600,
+    now: start,
+    ...over,
+  });
 }
 
 function finding(findings: Finding[], id: string): Finding {
@@ -111,26 +147,134 @@ describe('certs', () => {
 
   test('finds what is wrong and names the file at fault', () => {
     const cases: [string, Partial<CertSetInput>, string, 'warn' | 'error', RegExp][] = [
-      ['another CA', { certPem: pem.foreign!, keyPem: pem['foreign.key']! }, 'cert-signed-by-ca', 'error', /^client\.pem: issued by "other-ca", not by the CA in ca\.pem/],
-      ['a CA of the same name', { certPem: pem.twin!, keyPem: pem['twin.key']! }, 'cert-signed-by-ca', 'error', /^client\.pem: names "flannel-test-ca" as issuer but was not signed by the key of that CA in ca\.pem/],
-      ['a key of another cert', { keyPem: pem.strayKey! }, 'key-matches-cert', 'error', /^client-key\.pem: is not the key of client\.pem/],
-      ['an RSA key for an EC cert', { keyPem: pem.rsaKey! }, 'key-matches-cert', 'error', /^client-key\.pem: is not the key of client\.pem/],
-      ['an expired issuing CA in a bundle', { caPem: pem.ca! + pem['other-ca']!, now: new Date(start.getTime() + 4000 * DAY), certPem: pem.client! }, 'ca-validity', 'error', /^ca\.pem: "flannel-test-ca" is not valid now/],
-      ['expired', { certPem: pem.short!, keyPem: pem['short.key']!, now: new Date(start.getTime() + 2 * DAY) }, 'cert-validity', 'error', /^client\.pem: expired on \d{4}-.*; issue a new certificate$/],
-      ['not yet valid', { now: new Date(start.getTime() - 2 * DAY) }, 'cert-validity', 'error', /^client\.pem: not valid before .*; check this host's clock$/],
-      ['expiring tomorrow', { certPem: pem.short!, keyPem: pem['short.key']! }, 'cert-validity', 'warn', /^client\.pem: expires in 0 day\(s\)/],
-      ['expiring within 30 days', { certPem: pem.month!, keyPem: pem['month.key']! }, 'cert-validity', 'warn', /^client\.pem: expires in (19|20) day\(s\)/],
-      ['server-only EKU', { certPem: pem.server!, keyPem: pem['server.key']! }, 'cert-client-auth', 'error', /^client\.pem: extended key usage does not allow clientAuth \(it lists serverAuth\)/],
-      ['a group-readable key', { keyMode: 0o100640 }, 'key-mode', 'error', /^client-key\.pem: mode 0640 lets other users read the key; chmod 0600 client-key\.pem$/],
+      [
+        'another CA',
+        { certPem: pem.foreign!, keyPem: pem['foreign.key']! },
+        'cert-signed-by-ca',
+        'error',
+        /^client\.pem: issued by "other-ca", not by the CA in ca\.pem/,
+      ],
+      [
+        'a CA of the same name',
+        { certPem: pem.twin!, keyPem: pem['twin.key']! },
+        'cert-signed-by-ca',
+        'error',
+        /^client\.pem: names "flannel-test-ca" as issuer but was not signed by the key of that CA in ca\.pem/,
+      ],
+      [
+        'a key of another cert',
+        { keyPem: pem.strayKey! },
+        'key-matches-cert',
+        'error',
+        /^client-key\.pem: is not the key of client\.pem/,
+      ],
+      [
+        'an RSA key for an EC cert',
+        { keyPem: pem.rsaKey! },
+        'key-matches-cert',
+        'error',
+        /^client-key\.pem: is not the key of client\.pem/,
+      ],
+      [
+        'an expired issuing CA in a bundle',
+        { caPem: pem.ca! + pem['other-ca']!, now: new Date(start.getTime() + 4000 * DAY), certPem: pem.client! },
+        'ca-validity',
+        'error',
+        /^ca\.pem: "flannel-test-ca" is not valid now/,
+      ],
+      [
+        'expired',
+        { certPem: pem.short!, keyPem: pem['short.key']!, now: new Date(start.getTime() + 2 * DAY) },
+        'cert-validity',
+        'error',
+        /^client\.pem: expired on \d{4}-.*; issue a new certificate$/,
+      ],
+      [
+        'not yet valid',
+        { now: new Date(start.getTime() - 2 * DAY) },
+        'cert-validity',
+        'error',
+        /^client\.pem: not valid before .*; check this host's clock$/,
+      ],
+      [
+        'expiring tomorrow',
+        { certPem: pem.short!, keyPem: pem['short.key']! },
+        'cert-validity',
+        'warn',
+        /^client\.pem: expires in 0 day\(s\)/,
+      ],
+      [
+        'expiring within 30 days',
+        { certPem: pem.month!, keyPem: pem['month.key']! },
+        'cert-validity',
+        'warn',
+        /^client\.pem: expires in (19|20) day\(s\)/,
+      ],
+      [
+        'server-only EKU',
+        { certPem: pem.server!, keyPem: pem['server.key']! },
+        'cert-client-auth',
+        'error',
+        /^client\.pem: extended key usage does not allow clientAuth \(it lists serverAuth\)/,
+      ],
+      [
+        'a group-readable key',
+        { keyMode: 0o100640 },
+        'key-mode',
+        'error',
+        /^client-key\.pem: mode 0640 lets other users read the key; chmod 0600 client-key\.pem$/,
+      ],
       ['a world-readable key', { keyMode: 0o100644 }, 'key-mode', 'error', /mode 0644/],
-      ['a passphrase on the key', { keyPem: pem.encKey! }, 'key-readable', 'error', /^client-key\.pem: the key is passphrase-protected; flanneld cannot read it/],
-      ['cert and key swapped', { certPem: pem.clientKey!, keyPem: pem.client! }, 'cert-readable', 'error', /^client\.pem: holds a private key, not a certificate \(files swapped\?\)$/],
-      ['cert and key swapped (key side)', { certPem: pem.clientKey!, keyPem: pem.client! }, 'key-readable', 'error', /^client-key\.pem: holds a certificate, not a private key/],
-      ['the client cert as CA', { caPem: pem.client! }, 'ca-is-ca', 'error', /^ca\.pem: "client" is not a CA certificate/],
-      ['an expired CA', { now: new Date(start.getTime() + 4000 * DAY) }, 'ca-validity', 'error', /^ca\.pem: "flannel-test-ca" is not valid now/],
+      [
+        'a passphrase on the key',
+        { keyPem: pem.encKey! },
+        'key-readable',
+        'error',
+        /^client-key\.pem: the key is passphrase-protected; flanneld cannot read it/,
+      ],
+      [
+        'cert and key swapped',
+        { certPem: pem.clientKey!, keyPem: pem.client! },
+        'cert-readable',
+        'error',
+        /^client\.pem: holds a private key, not a certificate \(files swapped\?\)$/,
+      ],
+      [
+        'cert and key swapped (key side)',
+        { certPem: pem.clientKey!, keyPem: pem.client! },
+        'key-readable',
+        'error',
+        /^client-key\.pem: holds a certificate, not a private key/,
+      ],
+      [
+        'the client cert as CA',
+        { caPem: pem.client! },
+        'ca-is-ca',
+        'error',
+        /^ca\.pem: "client" is not a CA certificate/,
+      ],
+      [
+        'an expired CA',
+        { now: new Date(start.getTime() + 4000 * DAY) },
+        'ca-validity',
+        'error',
+        /^ca\.pem: "flannel-test-ca" is not valid now/,
+      ],
       ['no PEM at all', { caPem: 'hello\n' }, 'ca-readable', 'error', /^ca\.pem: no PEM certificate/],
-      ['a broken PEM block', { certPem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }, 'cert-readable', 'error', /^client\.pem: a CERTIFICATE block is not a valid X\.509 certificate$/],
-      ['a broken key block', { keyPem: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' }, 'key-readable', 'error', /^client-key\.pem: the PRIVATE KEY block cannot be decoded$/],
+      [
+        'a broken PEM block',
+        { certPem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' },
+        'cert-readable',
+        'error',
+        /^client\.pem: a CERTIFICATE block is not a valid X\.509 certificate$/,
+      ],
+      [
+        'a broken key block',
+        { keyPem: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' },
+        'key-readable',
+        'error',
+        /^client-key\.pem: the PRIVATE KEY block cannot be decoded$/,
+      ],
     ];
     for (const [what, over, id, level, re] of cases) {
       const findings = check(over);
@@ -145,12 +289,25 @@ describe('certs', () => {
   test('accepts a certificate without extended key usage, and a 0400 key', () => {
     assert.equal(finding(check({ certPem: pem.noeku!, keyPem: pem['noeku.key']! }), 'cert-client-auth').level, 'ok');
     assert.equal(finding(check({ keyMode: 0o100400 }), 'key-mode').level, 'ok');
-    assert.equal(check({ keyMode: undefined }).some((f) => f.id === 'key-mode'), false, 'no mode, no check');
+    assert.equal(
+      check({ keyMode: undefined }).some((f) => f.id === 'key-mode'),
+      false,
+      'no mode, no check',
+    );
   });
 
   test('names the files as given', () => {
-    const f = finding(check({ keyPem: pem.strayKey!, files: { key: '/opt/flannel/cert/client-key.pem', cert: '/opt/flannel/cert/client.pem' } }), 'key-matches-cert');
-    assert.equal(f.message, '/opt/flannel/cert/client-key.pem: is not the key of /opt/flannel/cert/client.pem (copied from another certificate?)');
+    const f = finding(
+      check({
+        keyPem: pem.strayKey!,
+        files: { key: '/opt/flannel/cert/client-key.pem', cert: '/opt/flannel/cert/client.pem' },
+      }),
+      'key-matches-cert',
+    );
+    assert.equal(
+      f.message,
+      '/opt/flannel/cert/client-key.pem: is not the key of /opt/flannel/cert/client.pem (copied from another certificate?)',
+    );
   });
 
   test('never puts key material in a message', () => {
@@ -161,7 +318,11 @@ describe('certs', () => {
       { keyPem: pem.strayKey! },
       { keyPem: pem.encKey! },
       { certPem: pem.clientKey!, keyPem: pem.client! },
-      { caPem: pem.rsaKey!, certPem: pem.strayKey!, keyPem: pem.rsaKey!.replace(/\n[A-Za-z0-9+/]{10}/, '\n!!!!!!!!!!') },
+      {
+        caPem: pem.rsaKey!,
+        certPem: pem.strayKey!,
+        keyPem: pem.rsaKey!.replace(/\n[A-Za-z0-9+/]{10}/, '\n!!!!!!!!!!'),
+      },
     ];
     for (const over of inputs) {
       for (const f of check(over)) {

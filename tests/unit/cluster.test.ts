@@ -54,26 +54,53 @@ describe('cluster', () => {
     assert.equal(c.healthzPort, 2401);
     assert.equal(c.subnetLen, undefined);
     assert.deepEqual(c.backend, { Type: 'vxlan', DirectRouting: true });
-    assert.deepEqual(c.nodes.map((n) => n.program), ['flanneld-node-a', 'flanneld-node-b']);
+    assert.deepEqual(
+      c.nodes.map((n) => n.program),
+      ['flanneld-node-a', 'flanneld-node-b'],
+    );
   });
 
-  test('keeps the backend object raw, accepting flannel\'s case-insensitive spellings', () => {
-    const c = parseClusterFile(edited((d) => (d.backend = { Type: 'VxLAN', Directrouting: true })), 'c.json');
+  test("keeps the backend object raw, accepting flannel's case-insensitive spellings", () => {
+    const c = parseClusterFile(
+      edited((d) => (d.backend = { Type: 'VxLAN', Directrouting: true })),
+      'c.json',
+    );
     assert.deepEqual(c.backend, { Type: 'VxLAN', Directrouting: true });
   });
 
   test('rejects bad values with one line naming the file, the JSON path, the value and the rule', () => {
     const cases: [(d: Doc) => void, RegExp][] = [
-      [(d) => (d.nodes[1].publicIp = '10.4.7'), /^c\.json: nodes\[1\]\.publicIp "10\.4\.7": must be an IPv4 address .*, e\.g\. 10\.4\.7\.21$/],
-      [(d) => (d.nodes[1].name = 'hdss7-21'), /^c\.json: nodes\[1\]\.name "hdss7-21": is already used by nodes\[0\] \(hdss7-21\)/],
-      [(d) => (d.nodes[1].publicIp = '10.4.7.21'), /^c\.json: nodes\[1\]\.publicIp "10\.4\.7\.21": is already used by nodes\[0\]/],
-      [(d) => (d.nodes[1].subnet = '172.7.21.0/24'), /^c\.json: nodes\[1\]\.subnet "172\.7\.21\.0\/24": overlaps nodes\[0\]\.subnet/],
+      [
+        (d) => (d.nodes[1].publicIp = '10.4.7'),
+        /^c\.json: nodes\[1\]\.publicIp "10\.4\.7": must be an IPv4 address .*, e\.g\. 10\.4\.7\.21$/,
+      ],
+      [
+        (d) => (d.nodes[1].name = 'hdss7-21'),
+        /^c\.json: nodes\[1\]\.name "hdss7-21": is already used by nodes\[0\] \(hdss7-21\)/,
+      ],
+      [
+        (d) => (d.nodes[1].publicIp = '10.4.7.21'),
+        /^c\.json: nodes\[1\]\.publicIp "10\.4\.7\.21": is already used by nodes\[0\]/,
+      ],
+      [
+        (d) => (d.nodes[1].subnet = '172.7.21.0/24'),
+        /^c\.json: nodes\[1\]\.subnet "172\.7\.21\.0\/24": overlaps nodes\[0\]\.subnet/,
+      ],
       [(d) => (d.nodes[1].program = 'flanneld-7-21'), /^c\.json: nodes\[1\]\.program "flanneld-7-21": is already used/],
-      [(d) => (d.nodes[0].subnet = '172.8.21.0/24'), /^c\.json: nodes\[0\]\.subnet "172\.8\.21\.0\/24": must lie inside the network 172\.7\.0\.0\/16, e\.g\. 172\.7\.1\.0\/24$/],
-      [(d) => (d.nodes[0].subnet = '172.7.21.1/24'), /^c\.json: nodes\[0\]\.subnet "172\.7\.21\.1\/24": host bits are set/],
+      [
+        (d) => (d.nodes[0].subnet = '172.8.21.0/24'),
+        /^c\.json: nodes\[0\]\.subnet "172\.8\.21\.0\/24": must lie inside the network 172\.7\.0\.0\/16, e\.g\. 172\.7\.1\.0\/24$/,
+      ],
+      [
+        (d) => (d.nodes[0].subnet = '172.7.21.1/24'),
+        /^c\.json: nodes\[0\]\.subnet "172\.7\.21\.1\/24": host bits are set/,
+      ],
       [(d) => (d.nodes[0].subnet = '172.7.21.0/25'), /must be a \/24 \(every flannel lease has the SubnetLen\)/],
       [(d) => (d.nodes[0].subnet = '172.7.0.0/24'), /flannel never leases the first subnet of 172\.7\.0\.0\/16/],
-      [(d) => (d.nodes[0].publicIp = '172.7.3.4'), /nodes\[0\]\.publicIp "172\.7\.3\.4": must be the host's address, outside the pod network/],
+      [
+        (d) => (d.nodes[0].publicIp = '172.7.3.4'),
+        /nodes\[0\]\.publicIp "172\.7\.3\.4": must be the host's address, outside the pod network/,
+      ],
       [(d) => (d.nodes[0].iface = 'eth 0'), /^c\.json: nodes\[0\]\.iface "eth 0": must be an interface name/],
       [(d) => (d.nodes[0].program = 'flanneld:7-21'), /^c\.json: nodes\[0\]\.program/],
       [(d) => (d.nodes[0].name = 'hdss_7'), /^c\.json: nodes\[0\]\.name "hdss_7": must be a host name/],
@@ -86,10 +113,16 @@ describe('cluster', () => {
       [(d) => delete d.backend, /^c\.json: backend: missing; flannel would use udp/],
       [(d) => (d.backend = { Type: 'vxlam' }), /^c\.json: backend\.Type "vxlam": must be one of .*host-gw.*vxlan/],
       [(d) => (d.backend = { Type: 'vxlan', type: 'udp' }), /^c\.json: backend .*must have exactly one "Type"/],
-      [(d) => (d.etcd.endpoints = ['10.4.7.12:2379']), /^c\.json: etcd\.endpoints\[0\] "10\.4\.7\.12:2379": must start with http:\/\/ or https:\/\//],
+      [
+        (d) => (d.etcd.endpoints = ['10.4.7.12:2379']),
+        /^c\.json: etcd\.endpoints\[0\] "10\.4\.7\.12:2379": must start with http:\/\/ or https:\/\//,
+      ],
       [(d) => (d.etcd.endpoints = []), /^c\.json: etcd\.endpoints \[\]: must be a non-empty list/],
       [(d) => (d.etcd.api = 'v4'), /^c\.json: etcd\.api "v4": must be v2, v3 or auto/],
-      [(d) => (d.etcd.prefix = 'coreos.com/network'), /^c\.json: etcd\.prefix "coreos\.com\/network": must start with "\/"/],
+      [
+        (d) => (d.etcd.prefix = 'coreos.com/network'),
+        /^c\.json: etcd\.prefix "coreos\.com\/network": must start with "\/"/,
+      ],
       [(d) => (d.flannelVersion = '0.11'), /^c\.json: flannelVersion "0\.11": must be a flannel release version/],
       [(d) => (d.healthzPort = 70000), /^c\.json: healthzPort 70000: must be a port number 1-65535/],
       [(d) => (d.bridge = ''), /^c\.json: bridge "": must be a non-empty string/],
@@ -105,15 +138,28 @@ describe('cluster', () => {
 
   test('rejects unknown keys and lists the known ones', () => {
     const cases: [(d: Doc) => void, string][] = [
-      [(d) => (d.Network = '172.7.0.0/16'), 'c.json: Network: unknown key; known keys: flannelVersion, etcd, network, backend, subnetLen, bridge, healthzPort, nodes'],
-      [(d) => (d.etcd.ca = 'x'), 'c.json: etcd.ca: unknown key; known keys of etcd: endpoints, cafile, certfile, keyfile, prefix, api'],
-      [(d) => (d.nodes[1].publicIP = '10.4.7.22'), 'c.json: nodes[1].publicIP: unknown key; known keys of nodes[1]: name, publicIp, iface, subnet, program'],
+      [
+        (d) => (d.Network = '172.7.0.0/16'),
+        'c.json: Network: unknown key; known keys: flannelVersion, etcd, network, backend, subnetLen, bridge, healthzPort, nodes',
+      ],
+      [
+        (d) => (d.etcd.ca = 'x'),
+        'c.json: etcd.ca: unknown key; known keys of etcd: endpoints, cafile, certfile, keyfile, prefix, api',
+      ],
+      [
+        (d) => (d.nodes[1].publicIP = '10.4.7.22'),
+        'c.json: nodes[1].publicIP: unknown key; known keys of nodes[1]: name, publicIp, iface, subnet, program',
+      ],
     ];
-    for (const [edit, msg] of cases) assert.throws(() => parseClusterFile(edited(edit), 'c.json'), { name: 'UsageError', message: msg });
+    for (const [edit, msg] of cases)
+      assert.throws(() => parseClusterFile(edited(edit), 'c.json'), { name: 'UsageError', message: msg });
   });
 
   test('rejects text that is not a JSON object, with the line and column', () => {
-    assert.throws(() => parseClusterFile('{\n  "network": "172.7.0.0/16",\n}', 'c.json'), (e: unknown) => e instanceof UsageError && /^c\.json: not valid JSON: .* at line 3 column 1$/.test(e.message));
+    assert.throws(
+      () => parseClusterFile('{\n  "network": "172.7.0.0/16",\n}', 'c.json'),
+      (e: unknown) => e instanceof UsageError && /^c\.json: not valid JSON: .* at line 3 column 1$/.test(e.message),
+    );
     assert.throws(() => parseClusterFile('[]', 'c.json'), /c\.json: must hold a JSON object/);
     assert.throws(() => parseClusterFile('', 'c.json'), /c\.json: not valid JSON/);
   });
@@ -129,12 +175,26 @@ describe('cluster', () => {
     const c = runbookCluster();
     const twoLocal = { ...c, nodes: c.nodes };
     const cases: [{ name?: string; localIps: string[] }, RegExp][] = [
-      [{ name: 'hdss7-23', localIps: [] }, /^--node "hdss7-23": no such node in the cluster file \(nodes: hdss7-21, hdss7-22\), e\.g\. hdss7-21$/],
-      [{ localIps: ['10.4.7.200'] }, /^--node: not given, and no node's publicIp is an address of this host \(local IPv4: 10\.4\.7\.200; nodes: hdss7-21, hdss7-22\); pass --node NAME/],
+      [
+        { name: 'hdss7-23', localIps: [] },
+        /^--node "hdss7-23": no such node in the cluster file \(nodes: hdss7-21, hdss7-22\), e\.g\. hdss7-21$/,
+      ],
+      [
+        { localIps: ['10.4.7.200'] },
+        /^--node: not given, and no node's publicIp is an address of this host \(local IPv4: 10\.4\.7\.200; nodes: hdss7-21, hdss7-22\); pass --node NAME/,
+      ],
       [{ localIps: [] }, /local IPv4: none/],
-      [{ localIps: ['10.4.7.21', '10.4.7.22'] }, /^--node: not given, and several nodes' publicIp are addresses of this host \(hdss7-21 10\.4\.7\.21, hdss7-22 10\.4\.7\.22\)/],
+      [
+        { localIps: ['10.4.7.21', '10.4.7.22'] },
+        /^--node: not given, and several nodes' publicIp are addresses of this host \(hdss7-21 10\.4\.7\.21, hdss7-22 10\.4\.7\.22\)/,
+      ],
     ];
-    for (const [opts, re] of cases) assert.throws(() => selectNode(twoLocal, opts), (e: unknown) => e instanceof UsageError && re.test(e.message), JSON.stringify(opts));
+    for (const [opts, re] of cases)
+      assert.throws(
+        () => selectNode(twoLocal, opts),
+        (e: unknown) => e instanceof UsageError && re.test(e.message),
+        JSON.stringify(opts),
+      );
   });
 
   test('picks the etcd API the flannel version speaks', () => {
@@ -150,7 +210,8 @@ describe('cluster', () => {
       ['v0.20.2', 'v2', 'v2'],
     ];
     for (const [version, api, want] of cases) assert.equal(etcdApiFor(version, api), want, `${version} ${api}`);
-    for (const bad of ['', 'latest', 'v0.11', 'v0.11.0.1']) assert.throws(() => etcdApiFor(bad, 'auto'), UsageError, bad);
+    for (const bad of ['', 'latest', 'v0.11', 'v0.11.0.1'])
+      assert.throws(() => etcdApiFor(bad, 'auto'), UsageError, bad);
     assert.throws(() => etcdApiFor('v0.11.0', 'v4' as 'v2'), /etcd\.api "v4"/);
   });
 

@@ -75,7 +75,14 @@ interface State {
 }
 
 function healthy(): State {
-  const flanneld = launcherSettings({ root: '/', publicIp: Ip4.parse('10.4.7.21'), endpoints: ['http://10.4.7.12:2379'], iface: 'eth0', healthzPort: 2401, etcdPrefix: '/coreos.com/network' });
+  const flanneld = launcherSettings({
+    root: '/',
+    publicIp: Ip4.parse('10.4.7.21'),
+    endpoints: ['http://10.4.7.12:2379'],
+    iface: 'eth0',
+    healthzPort: 2401,
+    etcdPrefix: '/coreos.com/network',
+  });
   const e: NodeExpectation = {
     name: 'hdss7-21',
     publicIp: Ip4.parse('10.4.7.21'),
@@ -89,14 +96,21 @@ function healthy(): State {
     prefix: '/coreos.com/network',
     reject: 'drop',
     flanneld,
-    paths: { subnetEnv: '/opt/flannel/subnet.env', supervisorConf: '/etc/supervisord.conf', persist: '/etc/sysconfig/iptables' },
+    paths: {
+      subnetEnv: '/opt/flannel/subnet.env',
+      supervisorConf: '/etc/supervisord.conf',
+      persist: '/etc/sysconfig/iptables',
+    },
     certWarnDays: 30,
   };
   return {
     e,
     at: AT,
     flannelVersion: 'v0.11.0',
-    etcd: { ok: true, value: { config: CONFIG, leases: [lease('172.7.21.0/24', '10.4.7.21'), lease('172.7.22.0/24', '10.4.7.22')] } },
+    etcd: {
+      ok: true,
+      value: { config: CONFIG, leases: [lease('172.7.21.0/24', '10.4.7.21'), lease('172.7.22.0/24', '10.4.7.22')] },
+    },
     routes: fixture('h21-routes.json'),
     save: fixture('h21-iptables-save.txt'),
     addr: fixture('h21-ip-addr.json'),
@@ -110,7 +124,12 @@ function healthy(): State {
   };
 }
 
-const RUN: Invocation = { scriptsDir: S, nodeArgs: ['--cluster', C, '--node', 'hdss7-21'], clusterArgs: ['--cluster', C], certsFrom: 'root@hdss7-200:/opt/certs' };
+const RUN: Invocation = {
+  scriptsDir: S,
+  nodeArgs: ['--cluster', C, '--node', 'hdss7-21'],
+  clusterArgs: ['--cluster', C],
+  certsFrom: 'root@hdss7-200:/opt/certs',
+};
 
 function examine(s: State): { findings: Finding[]; checks: ReturnType<typeof checkNode> } {
   const obs: NodeObservation = {
@@ -120,9 +139,24 @@ function examine(s: State): { findings: Finding[]; checks: ReturnType<typeof che
     iptablesSave: { ok: true, value: s.save },
     ruleset: { ok: true, value: parseIptablesSave(s.save) },
     ifaces: { ok: true, value: parseIpAddr(s.addr) },
-    supervisor: { ok: true, value: s.supervisor === 'unknown' ? undefined : { program: s.e.program, state: s.supervisor, detail: s.supervisor === 'RUNNING' ? 'pid 15215, uptime 0:01:00' : '' } },
+    supervisor: {
+      ok: true,
+      value:
+        s.supervisor === 'unknown'
+          ? undefined
+          : {
+              program: s.e.program,
+              state: s.supervisor,
+              detail: s.supervisor === 'RUNNING' ? 'pid 15215, uptime 0:01:00' : '',
+            },
+    },
     healthz: s.healthz,
-    files: { subnetEnv: s.subnetEnv, flanneldSh: renderFlanneldSh(s.e.flanneld), persisted: s.save, ipForward: s.ipForward },
+    files: {
+      subnetEnv: s.subnetEnv,
+      flanneldSh: renderFlanneldSh(s.e.flanneld),
+      persisted: s.save,
+      ipForward: s.ipForward,
+    },
     ...(s.vxlan && { vxlan: s.vxlan }),
     processes: 3,
   };
@@ -141,8 +175,18 @@ function examine(s: State): { findings: Finding[]; checks: ReturnType<typeof che
     etcd: s.etcdConn,
     healthzPort: 2401,
     peers: [
-      { name: 'hdss7-21', publicIp: Ip4.parse('10.4.7.21'), subnet: Ip4Net.parse('172.7.21.0/24'), program: 'flanneld-7-21' },
-      { name: 'hdss7-22', publicIp: Ip4.parse('10.4.7.22'), subnet: Ip4Net.parse('172.7.22.0/24'), program: 'flanneld-7-22' },
+      {
+        name: 'hdss7-21',
+        publicIp: Ip4.parse('10.4.7.21'),
+        subnet: Ip4Net.parse('172.7.21.0/24'),
+        program: 'flanneld-7-21',
+      },
+      {
+        name: 'hdss7-22',
+        publicIp: Ip4.parse('10.4.7.22'),
+        subnet: Ip4Net.parse('172.7.22.0/24'),
+        program: 'flanneld-7-22',
+      },
     ],
     run: RUN,
   };
@@ -170,13 +214,25 @@ function vxlanNode(s: State, config: string, leases: Lease[]): void {
   s.e = { ...s.e, desiredConfig: config };
   s.subnetEnv = s.subnetEnv!.replace('FLANNEL_MTU=1500', 'FLANNEL_MTU=1450');
   for (const n of ['docker0', 'veth21']) s.addr = editLink(s.addr, n, (l) => (l.mtu = 1450));
-  const flannel1 = { ifname: 'flannel.1', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, address: '72:af:40:82:41:23', linkinfo: { info_kind: 'vxlan', info_data: { id: 1, local: '10.4.7.21', port: 8472, learning: false } }, addr_info: [{ family: 'inet', local: '172.7.21.0', prefixlen: 32 }] };
+  const flannel1 = {
+    ifname: 'flannel.1',
+    flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
+    mtu: 1450,
+    address: '72:af:40:82:41:23',
+    linkinfo: { info_kind: 'vxlan', info_data: { id: 1, local: '10.4.7.21', port: 8472, learning: false } },
+    addr_info: [{ family: 'inet', local: '172.7.21.0', prefixlen: 32 }],
+  };
   s.addr = JSON.stringify([...(JSON.parse(s.addr) as object[]), flannel1]);
   const v = (f: string) => readFileSync(join('tests/fixtures/v0.11.0', f), 'utf8');
-  s.vxlan = { dev: 'flannel.1', neighbours: { ok: true, value: parseNeighbours(v('61-vxlan-h21-neigh.json')) }, fdb: { ok: true, value: parseFdb(v('61-vxlan-h21-fdb.json')) } };
+  s.vxlan = {
+    dev: 'flannel.1',
+    neighbours: { ok: true, value: parseNeighbours(v('61-vxlan-h21-neigh.json')) },
+    fdb: { ok: true, value: parseFdb(v('61-vxlan-h21-fdb.json')) },
+  };
 }
 const withRoute = (routes: string, r: object) => JSON.stringify([...(JSON.parse(routes) as object[]), r]);
-const withoutRoute = (routes: string, dst: string) => JSON.stringify((JSON.parse(routes) as { dst: string }[]).filter((r) => r.dst !== dst));
+const withoutRoute = (routes: string, dst: string) =>
+  JSON.stringify((JSON.parse(routes) as { dst: string }[]).filter((r) => r.dst !== dst));
 const glog = (at: Date, level: string, src: string, msg: string) => {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${level}${p(at.getMonth() + 1)}${p(at.getDate())} ${p(at.getHours())}:${p(at.getMinutes())}:${p(at.getSeconds())}.000000   15215 ${src}] ${msg}`;
@@ -238,7 +294,12 @@ const CASES: Case[] = [
     id: 'etcd.v2-disabled',
     name: 'the probe finds v2 off (etcd 3.4 without --enable-v2)',
     break: (s) => {
-      s.etcd = { ok: false, kind: 'v2-disabled', error: 'etcd http://10.4.7.12:2379: the v2 API is off (etcd 3.4 needs --enable-v2=true; flannel < v0.18 reads only v2)' };
+      s.etcd = {
+        ok: false,
+        kind: 'v2-disabled',
+        error:
+          'etcd http://10.4.7.12:2379: the v2 API is off (etcd 3.4 needs --enable-v2=true; flannel < v0.18 reads only v2)',
+      };
     },
     fix: "grep -qx 'ETCD_ENABLE_V2=true' /etc/default/etcd || echo 'ETCD_ENABLE_V2=true' >> /etc/default/etcd; systemctl restart etcd",
     explains: ['etcd.reachable', 'lease.own', 'routes.peers'],
@@ -256,8 +317,18 @@ const CASES: Case[] = [
     id: 'etcd.tls-ca',
     name: 'the probe with the node ca.pem cannot verify etcd (tls-ca)',
     break: (s) => {
-      s.etcd = { ok: false, kind: 'tls-ca', error: "etcd https://10.4.7.12:2379: TLS: the server's certificate is not trusted by --cafile /opt/flannel/cert/ca.pem (UNABLE_TO_VERIFY_LEAF_SIGNATURE)" };
-      s.etcdConn = { endpoints: ['https://10.4.7.12:2379'], cafile: '/opt/flannel/cert/ca.pem', certfile: '/opt/flannel/cert/client.pem', keyfile: '/opt/flannel/cert/client-key.pem' };
+      s.etcd = {
+        ok: false,
+        kind: 'tls-ca',
+        error:
+          "etcd https://10.4.7.12:2379: TLS: the server's certificate is not trusted by --cafile /opt/flannel/cert/ca.pem (UNABLE_TO_VERIFY_LEAF_SIGNATURE)",
+      };
+      s.etcdConn = {
+        endpoints: ['https://10.4.7.12:2379'],
+        cafile: '/opt/flannel/cert/ca.pem',
+        certfile: '/opt/flannel/cert/client.pem',
+        keyfile: '/opt/flannel/cert/client-key.pem',
+      };
     },
     fix: `${S}/certs.ts ${NODE} --from root@hdss7-200:/opt/certs`,
     evidence: /not trusted by --cafile \/opt\/flannel\/cert\/ca\.pem/,
@@ -277,8 +348,18 @@ const CASES: Case[] = [
     id: 'etcd.tls-client-cert',
     name: 'etcd refuses the client certificate (tls-client-cert)',
     break: (s) => {
-      s.etcd = { ok: false, kind: 'tls-client-cert', error: 'etcd https://10.4.7.12:2379: TLS: the server refused the client certificate --certfile /opt/flannel/cert/client.pem' };
-      s.etcdConn = { endpoints: ['https://10.4.7.12:2379'], cafile: '/opt/flannel/cert/ca.pem', certfile: '/opt/flannel/cert/client.pem', keyfile: '/opt/flannel/cert/client-key.pem' };
+      s.etcd = {
+        ok: false,
+        kind: 'tls-client-cert',
+        error:
+          'etcd https://10.4.7.12:2379: TLS: the server refused the client certificate --certfile /opt/flannel/cert/client.pem',
+      };
+      s.etcdConn = {
+        endpoints: ['https://10.4.7.12:2379'],
+        cafile: '/opt/flannel/cert/ca.pem',
+        certfile: '/opt/flannel/cert/client.pem',
+        keyfile: '/opt/flannel/cert/client-key.pem',
+      };
     },
     fix: `${S}/certs.ts ${NODE} --from root@hdss7-200:/opt/certs`,
     cause: /client\.pem is not signed by the CA etcd trusts/,
@@ -296,7 +377,11 @@ const CASES: Case[] = [
     id: 'etcd.tls-scheme',
     name: 'http:// endpoints on the TLS port (tls-scheme): the fix names the https:// ones',
     break: (s) => {
-      s.etcd = { ok: false, kind: 'tls-scheme', error: 'etcd http://10.4.7.12:2379: TLS: endpoint is http:// but the port speaks TLS (use https://)' };
+      s.etcd = {
+        ok: false,
+        kind: 'tls-scheme',
+        error: 'etcd http://10.4.7.12:2379: TLS: endpoint is http:// but the port speaks TLS (use https://)',
+      };
       s.etcdConn = { endpoints: ['http://10.4.7.12:2379', 'http://10.4.7.21:2379'] };
     },
     fix: `${S}/start.ts ${NODE} --endpoints https://10.4.7.12:2379,https://10.4.7.21:2379`,
@@ -327,7 +412,8 @@ const CASES: Case[] = [
       s.log += `${glog(AT, 'E', 'route_network.go:114', 'Error adding route to 172.7.30.0/24 via 10.5.7.30 dev index 2: network is unreachable')}\n`;
     },
     fix: `${S}/etcd-config.ts --cluster ${C} --backend vxlan --direct-routing --force`,
-    evidence: /PublicIP 10\.5\.7\.30[\s\S]*missing route: 172\.7\.30\.0\/24 via 10\.5\.7\.30 dev eth0[\s\S]*network is unreachable/,
+    evidence:
+      /PublicIP 10\.5\.7\.30[\s\S]*missing route: 172\.7\.30\.0\/24 via 10\.5\.7\.30 dev eth0[\s\S]*network is unreachable/,
     explains: ['routes.peers'],
   },
   {
@@ -343,7 +429,10 @@ const CASES: Case[] = [
     id: 'iptables.docker-masq',
     name: "Docker's MASQUERADE rule is back at the top of POSTROUTING",
     break: (s) => {
-      s.save = s.save.replace(':POSTROUTING ACCEPT [319:19260]\n', ':POSTROUTING ACCEPT [319:19260]\n-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE\n');
+      s.save = s.save.replace(
+        ':POSTROUTING ACCEPT [319:19260]\n',
+        ':POSTROUTING ACCEPT [319:19260]\n-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE\n',
+      );
     },
     fix: `${S}/snat-fix.ts ${NODE}`,
     evidence: /-A POSTROUTING -s 172\.7\.21\.0\/24 ! -o docker0 -j MASQUERADE/,
@@ -353,7 +442,9 @@ const CASES: Case[] = [
     id: 'iptables.forward-drop',
     name: "FORWARD policy DROP and flannel's ACCEPT rules gone (flanneld stopped)",
     break: (s) => {
-      s.save = s.save.replace(':FORWARD ACCEPT', ':FORWARD DROP').replace(/-A FORWARD -[sd] 172\.7\.0\.0\/16 -j ACCEPT\n/g, '');
+      s.save = s.save
+        .replace(':FORWARD ACCEPT', ':FORWARD DROP')
+        .replace(/-A FORWARD -[sd] 172\.7\.0\.0\/16 -j ACCEPT\n/g, '');
       s.supervisor = 'STOPPED';
       s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
     },
@@ -385,19 +476,26 @@ const CASES: Case[] = [
     id: 'lease.taken-over',
     name: "this node took hdss7-22's lease (subnet.env copied; the cluster file names the owner)",
     break: (s) => {
-      s.e = { ...s.e, name: 'hdss7-22', publicIp: Ip4.parse('10.4.7.22'), subnet: Ip4Net.parse('172.7.22.0/24'), program: 'flanneld-7-22' };
+      s.e = {
+        ...s.e,
+        name: 'hdss7-22',
+        publicIp: Ip4.parse('10.4.7.22'),
+        subnet: Ip4Net.parse('172.7.22.0/24'),
+        program: 'flanneld-7-22',
+      };
       s.etcd = { ok: true, value: { config: CONFIG, leases: [lease('172.7.21.0/24', '10.4.7.22')] } };
       s.addr = s.addr.replaceAll('10.4.7.21', '10.4.7.22');
       s.log = fixture('v0.11.0-41-copied-subnetenv-flanneld-h22.log');
       s.at = new Date(2026, 10, 26, 12, 22, 45);
     },
     fix: `${CTL} stop flanneld-7-22 && curl -sS --fail-with-body -X DELETE http://10.4.7.12:2379/v2/keys/coreos.com/network/subnets/172.7.21.0-24 && ${S}/start.ts ${NODE}`,
-    evidence: /172\.7\.21\.0-24 -> PublicIP 10\.4\.7\.22[\s\S]*Found lease \(172\.7\.21\.0\/24\) matching previously leased subnet, reusing/,
+    evidence:
+      /172\.7\.21\.0-24 -> PublicIP 10\.4\.7\.22[\s\S]*Found lease \(172\.7\.21\.0\/24\) matching previously leased subnet, reusing/,
     explains: ['lease.own'],
   },
   {
     id: 'lease.taken-over',
-    name: 'the victim: this node\'s subnet is leased to hdss7-22',
+    name: "the victim: this node's subnet is leased to hdss7-22",
     break: (s) => {
       s.etcd = { ok: true, value: { config: CONFIG, leases: [lease('172.7.21.0/24', '10.4.7.22')] } };
     },
@@ -475,7 +573,10 @@ const CASES: Case[] = [
     name: 'vxlan with DirectRouting: the direct route to an L2 peer deleted',
     break: (s) => {
       const cfg = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}';
-      vxlanNode(s, cfg, [lease('172.7.21.0/24', '10.4.7.21', { backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' }), lease('172.7.22.0/24', '10.4.7.22', { backendType: 'vxlan', vtepMac: '5a:3f:40:67:88:d9' })]);
+      vxlanNode(s, cfg, [
+        lease('172.7.21.0/24', '10.4.7.21', { backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' }),
+        lease('172.7.22.0/24', '10.4.7.22', { backendType: 'vxlan', vtepMac: '5a:3f:40:67:88:d9' }),
+      ]);
       s.vxlan = { ...s.vxlan!, neighbours: { ok: true, value: [] }, fdb: { ok: true, value: [] } };
       s.routes = withoutRoute(s.routes, '172.7.22.0/24');
     },
@@ -497,7 +598,18 @@ const CASES: Case[] = [
     name: "a pod's MTU (a veth port of docker0, and --pod-netns) differs from FLANNEL_MTU",
     break: (s) => {
       s.addr = editLink(s.addr, 'veth21', (l) => (l.mtu = 9000));
-      s.pods = [{ netns: 'cni-21', links: { ok: true, value: [{ name: 'lo', mtu: 65536 }, { name: 'eth0', mtu: 9000 }] } }];
+      s.pods = [
+        {
+          netns: 'cni-21',
+          links: {
+            ok: true,
+            value: [
+              { name: 'lo', mtu: 65536 },
+              { name: 'eth0', mtu: 9000 },
+            ],
+          },
+        },
+      ];
     },
     fix: 'ip link set dev veth21 mtu 1500 && ip netns exec cni-21 ip link set dev eth0 mtu 1500',
     evidence: /veth21 \(port of docker0\) mtu 9000[\s\S]*netns cni-21: eth0 mtu 9000/,
@@ -507,7 +619,13 @@ const CASES: Case[] = [
     name: 'FLANNEL_MTU differs from what the backend gives on eth0 (vxlan: 1450)',
     break: (s) => {
       const cfg = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan"}}';
-      s.etcd = { ok: true, value: { config: cfg, leases: [lease('172.7.21.0/24', '10.4.7.21', { backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' })] } };
+      s.etcd = {
+        ok: true,
+        value: {
+          config: cfg,
+          leases: [lease('172.7.21.0/24', '10.4.7.21', { backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' })],
+        },
+      };
       s.e = { ...s.e, desiredConfig: cfg };
       s.routes = withoutRoute(s.routes, '172.7.22.0/24');
     },
@@ -522,7 +640,12 @@ const CASES: Case[] = [
       s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
       s.log += [
         glog(AT, 'I', 'main.go:527', 'Using interface with name eth0 and address 10.4.7.21'),
-        glog(AT, 'E', 'main.go:595', 'Start healthz server error. listen tcp 0.0.0.0:2401: bind: address already in use'),
+        glog(
+          AT,
+          'E',
+          'main.go:595',
+          'Start healthz server error. listen tcp 0.0.0.0:2401: bind: address already in use',
+        ),
         'panic: listen tcp 0.0.0.0:2401: bind: address already in use',
         '',
       ].join('\n');
@@ -542,11 +665,14 @@ const CASES: Case[] = [
 ];
 
 describe('doctor: diagnose', () => {
-  test('a healthy node (a real lab node\'s outputs) has no finding: exit 0', () => {
+  test("a healthy node (a real lab node's outputs) has no finding: exit 0", () => {
     const { findings, checks } = examine(healthy());
     assert.deepEqual(findings, []);
     assert.equal(doctorExit(findings), 0);
-    assert.equal(formatDoctorReport('hdss7-21', findings, checks), `doctor hdss7-21: nothing wrong (${checks.length} checks ok)`);
+    assert.equal(
+      formatDoctorReport('hdss7-21', findings, checks),
+      `doctor hdss7-21: nothing wrong (${checks.length} checks ok)`,
+    );
   });
 
   for (const c of CASES) {
@@ -561,16 +687,34 @@ describe('doctor: diagnose', () => {
       assert.ok(f.evidence.length > 0, 'shows evidence');
       if (c.evidence) assert.match(f.evidence.join('\n'), c.evidence);
       if (c.cause) assert.match(f.cause, c.cause);
-      for (const id of c.explains ?? []) assert.ok(f.checks.includes(id), `${c.id} should explain ${id}: ${f.checks.join(',')}`);
+      for (const id of c.explains ?? [])
+        assert.ok(f.checks.includes(id), `${c.id} should explain ${id}: ${f.checks.join(',')}`);
       // the checks it explains are not reported a second time
-      for (const id of f.checks) assert.ok(!findings.some((x) => x !== f && x.id === `drift.${id}`), `drift.${id} reported beside ${c.id}`);
+      for (const id of f.checks)
+        assert.ok(!findings.some((x) => x !== f && x.id === `drift.${id}`), `drift.${id} reported beside ${c.id}`);
       assert.equal(doctorExit(findings), c.exit ?? 1);
     });
   }
 
   test('every finding id of the brief has a case', () => {
     const ids = new Set(CASES.map((c) => c.id));
-    for (const id of ['config.written-v3', 'config.written-v2', 'etcd.v2-disabled', 'etcd.tls-ca', 'etcd.tls-client-cert', 'etcd.tls-scheme', 'routes.peer-not-l2', 'iptables.docker-masq', 'iptables.forward-drop', 'sysctl.ip-forward-off', 'docker0.bip-mismatch', 'lease.taken-over', 'flanneld.no-lease', 'routes.vxlan-deleted', 'mtu.mismatch']) {
+    for (const id of [
+      'config.written-v3',
+      'config.written-v2',
+      'etcd.v2-disabled',
+      'etcd.tls-ca',
+      'etcd.tls-client-cert',
+      'etcd.tls-scheme',
+      'routes.peer-not-l2',
+      'iptables.docker-masq',
+      'iptables.forward-drop',
+      'sysctl.ip-forward-off',
+      'docker0.bip-mismatch',
+      'lease.taken-over',
+      'flanneld.no-lease',
+      'routes.vxlan-deleted',
+      'mtu.mismatch',
+    ]) {
       assert.ok(ids.has(id), id);
     }
   });
@@ -604,7 +748,10 @@ describe('doctor: flanneld log', () => {
   test('a route the kernel refused is kept with its subnet', () => {
     const text = fixture('h21-flanneld-two-runs.log').split('\n').slice(0, 22).join('\n');
     const st = analyseFlanneldLog(text, AT);
-    assert.deepEqual(st.routeErrors.map((r) => r.subnet), ['172.7.30.0/24']);
+    assert.deepEqual(
+      st.routeErrors.map((r) => r.subnet),
+      ['172.7.30.0/24'],
+    );
   });
 
   test('a repeating error is current only while it repeats: a minute old, or followed by success, it is over', () => {
@@ -626,20 +773,35 @@ describe('doctor: flanneld log', () => {
   });
 
   test('a takeover is read from the real v0.11.0 log of a copied subnet.env', () => {
-    const st = analyseFlanneldLog(fixture('v0.11.0-41-copied-subnetenv-flanneld-h22.log'), new Date(2026, 10, 26, 12, 23, 0));
-    assert.deepEqual(st.takeovers.map((t) => t.subnet), ['172.7.21.0/24']);
+    const st = analyseFlanneldLog(
+      fixture('v0.11.0-41-copied-subnetenv-flanneld-h22.log'),
+      new Date(2026, 10, 26, 12, 23, 0),
+    );
+    assert.deepEqual(
+      st.takeovers.map((t) => t.subnet),
+      ['172.7.21.0/24'],
+    );
   });
 
   test('glog times are local, in the year that puts them just before now', () => {
-    assert.deepEqual(glogTime('I1126 12:18:29.817824   10584 main.go:527] x', new Date(2026, 10, 26, 13, 0, 0)), new Date(2026, 10, 26, 12, 18, 29, 817));
-    assert.equal(glogTime('I1231 23:59:59.000000   1 main.go:1] x', new Date(2027, 0, 1, 0, 0, 5))!.getFullYear(), 2026);
+    assert.deepEqual(
+      glogTime('I1126 12:18:29.817824   10584 main.go:527] x', new Date(2026, 10, 26, 13, 0, 0)),
+      new Date(2026, 10, 26, 12, 18, 29, 817),
+    );
+    assert.equal(
+      glogTime('I1231 23:59:59.000000   1 main.go:1] x', new Date(2027, 0, 1, 0, 0, 5))!.getFullYear(),
+      2026,
+    );
     assert.equal(glogTime('panic: boom', new Date()), undefined);
   });
 });
 
 describe('scripts/doctor: usage', () => {
   const refused = (argv: string[], says: RegExp) =>
-    assert.rejects(main(argv), (e: unknown) => e instanceof UsageError && says.test(e.message) && !e.message.includes('\n'));
+    assert.rejects(
+      main(argv),
+      (e: unknown) => e instanceof UsageError && says.test(e.message) && !e.message.includes('\n'),
+    );
   test('bad input is a one-line usage error (exit 2) before anything is observed', async () => {
     await refused(['--bogus'], /unknown flag --bogus/);
     await refused(['--public-ip', '10.4.7.21'], /--subnet/);
@@ -651,19 +813,42 @@ describe('scripts/doctor: usage', () => {
 
 describe('doctor: fix commands', () => {
   test('mergeArgs replaces a flag the fix gives (and its value), keeps the rest in order', () => {
-    assert.deepEqual(mergeArgs(['--cluster', C, '--endpoints', 'http://a:2379', '--root', '/x'], ['--endpoints', 'https://a:2379']), ['--cluster', C, '--root', '/x', '--endpoints', 'https://a:2379']);
+    assert.deepEqual(
+      mergeArgs(['--cluster', C, '--endpoints', 'http://a:2379', '--root', '/x'], ['--endpoints', 'https://a:2379']),
+      ['--cluster', C, '--root', '/x', '--endpoints', 'https://a:2379'],
+    );
     assert.deepEqual(mergeArgs(['--quiet', '--node', 'n'], ['--quiet']), ['--node', 'n', '--quiet']);
   });
 
   test('toolkitCommand quotes what needs quoting', () => {
-    assert.equal(toolkitCommand({ ...RUN, nodeArgs: ['--root', '/tmp/my lab'] }, 'drift', ['--fix']), `${S}/drift.ts --root '/tmp/my lab' --fix`);
-    assert.equal(toolkitCommand(RUN, 'etcd-config', ['--force'], 'cluster'), `${S}/etcd-config.ts --cluster ${C} --force`);
-    assert.equal(toolkitCommand({ ...RUN, scriptsDir: '/opt/flannel-runbook/dist', ext: '.mjs' }, 'snat-fix'), `/opt/flannel-runbook/dist/snat-fix.mjs --cluster ${C} --node hdss7-21`);
+    assert.equal(
+      toolkitCommand({ ...RUN, nodeArgs: ['--root', '/tmp/my lab'] }, 'drift', ['--fix']),
+      `${S}/drift.ts --root '/tmp/my lab' --fix`,
+    );
+    assert.equal(
+      toolkitCommand(RUN, 'etcd-config', ['--force'], 'cluster'),
+      `${S}/etcd-config.ts --cluster ${C} --force`,
+    );
+    assert.equal(
+      toolkitCommand({ ...RUN, scriptsDir: '/opt/flannel-runbook/dist', ext: '.mjs' }, 'snat-fix'),
+      `/opt/flannel-runbook/dist/snat-fix.mjs --cluster ${C} --node hdss7-21`,
+    );
   });
 
   test('deleteKeyCommand: curl DELETE for v2, etcdctl del for v3, file paths only', () => {
-    const etcd = { endpoints: ['https://10.4.7.12:2379', 'https://10.4.7.21:2379'], cafile: '/c/ca.pem', certfile: '/c/client.pem', keyfile: '/c/client-key.pem' };
-    assert.equal(deleteKeyCommand({ etcd }, 'v2', '/coreos.com/network/subnets/172.7.21.0-24'), 'curl -sS --fail-with-body --cacert /c/ca.pem --cert /c/client.pem --key /c/client-key.pem -X DELETE https://10.4.7.12:2379/v2/keys/coreos.com/network/subnets/172.7.21.0-24');
-    assert.equal(deleteKeyCommand({ etcd }, 'v3', '/coreos.com/network/subnets/172.7.21.0-24'), 'etcdctl --endpoints=https://10.4.7.12:2379,https://10.4.7.21:2379 --cacert=/c/ca.pem --cert=/c/client.pem --key=/c/client-key.pem del /coreos.com/network/subnets/172.7.21.0-24');
+    const etcd = {
+      endpoints: ['https://10.4.7.12:2379', 'https://10.4.7.21:2379'],
+      cafile: '/c/ca.pem',
+      certfile: '/c/client.pem',
+      keyfile: '/c/client-key.pem',
+    };
+    assert.equal(
+      deleteKeyCommand({ etcd }, 'v2', '/coreos.com/network/subnets/172.7.21.0-24'),
+      'curl -sS --fail-with-body --cacert /c/ca.pem --cert /c/client.pem --key /c/client-key.pem -X DELETE https://10.4.7.12:2379/v2/keys/coreos.com/network/subnets/172.7.21.0-24',
+    );
+    assert.equal(
+      deleteKeyCommand({ etcd }, 'v3', '/coreos.com/network/subnets/172.7.21.0-24'),
+      'etcdctl --endpoints=https://10.4.7.12:2379,https://10.4.7.21:2379 --cacert=/c/ca.pem --cert=/c/client.pem --key=/c/client-key.pem del /coreos.com/network/subnets/172.7.21.0-24',
+    );
   });
 });

@@ -32,7 +32,8 @@ COMMIT
 COMMIT
 `;
 const ENV = 'FLANNEL_NETWORK=172.7.0.0/16\nFLANNEL_SUBNET=172.7.21.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n';
-const SH = '#!/bin/sh\nexec ./flanneld \\\n  --public-ip=10.4.7.21 \\\n  --etcd-endpoints=http://10.4.7.21:2379 \\\n  --iface=eth0 \\\n  --subnet-file=./subnet.env \\\n  --healthz-port=2401\n';
+const SH =
+  '#!/bin/sh\nexec ./flanneld \\\n  --public-ip=10.4.7.21 \\\n  --etcd-endpoints=http://10.4.7.21:2379 \\\n  --iface=eth0 \\\n  --subnet-file=./subnet.env \\\n  --healthz-port=2401\n';
 
 const expect: NodeExpectation = {
   name: 'hdss7-21',
@@ -46,8 +47,19 @@ const expect: NodeExpectation = {
   api: 'v2',
   prefix: '/coreos.com/network',
   reject: 'drop',
-  flanneld: { publicIp: '10.4.7.21', endpoints: ['http://10.4.7.21:2379'], iface: 'eth0', subnetFile: './subnet.env', healthzPort: 2401, exec: true },
-  paths: { subnetEnv: '/opt/flannel/subnet.env', supervisorConf: '/etc/supervisord.conf', persist: '/etc/sysconfig/iptables' },
+  flanneld: {
+    publicIp: '10.4.7.21',
+    endpoints: ['http://10.4.7.21:2379'],
+    iface: 'eth0',
+    subnetFile: './subnet.env',
+    healthzPort: 2401,
+    exec: true,
+  },
+  paths: {
+    subnetEnv: '/opt/flannel/subnet.env',
+    supervisorConf: '/etc/supervisord.conf',
+    persist: '/etc/sysconfig/iptables',
+  },
   certWarnDays: 30,
 };
 
@@ -66,7 +78,16 @@ function observation(over: Partial<Record<keyof NodeObservation, unknown>> = {})
         { name: 'docker0', mtu: 1500, up: true, addrs: [Ip4Net.parse('172.7.21.1/24')] },
       ],
     },
-    supervisor: { ok: true, value: { program: 'flanneld-7-21', state: 'RUNNING', pid: 10, uptimeSeconds: 31, detail: 'pid 10, uptime 0:00:31' } },
+    supervisor: {
+      ok: true,
+      value: {
+        program: 'flanneld-7-21',
+        state: 'RUNNING',
+        pid: 10,
+        uptimeSeconds: 31,
+        detail: 'pid 10, uptime 0:00:31',
+      },
+    },
     healthz: { ok: true, value: { status: 200, body: 'flanneld is running' } },
     files: { subnetEnv: ENV, flanneldSh: SH, persisted: SAVE_OK, ipForward: '1' },
     processes: 4,
@@ -85,12 +106,50 @@ describe('drift checks', () => {
   });
 
   const cases: [string, Partial<Record<keyof NodeObservation, unknown>>, string[]][] = [
-    ['a missing peer route', { routes: { ok: true, value: parseIpRoute(ROUTES).filter((r) => r.via === undefined) } }, ['routes.peers:drift']],
-    ['Docker\'s rule back', { ruleset: { ok: true, value: parseIptablesSave(SAVE_OK.replace('COMMIT\n*filter', '-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE\nCOMMIT\n*filter')) } }, ['iptables.docker-masq:drift']],
-    ['ip_forward off', { files: { subnetEnv: ENV, flanneldSh: SH, persisted: SAVE_OK, ipForward: '0' } }, ['sysctl.ip-forward:drift']],
-    ['flanneld FATAL', { supervisor: { ok: true, value: { program: 'flanneld-7-21', state: 'FATAL', detail: 'Exited too quickly' } } }, ['flanneld.running:drift']],
+    [
+      'a missing peer route',
+      { routes: { ok: true, value: parseIpRoute(ROUTES).filter((r) => r.via === undefined) } },
+      ['routes.peers:drift'],
+    ],
+    [
+      "Docker's rule back",
+      {
+        ruleset: {
+          ok: true,
+          value: parseIptablesSave(
+            SAVE_OK.replace(
+              'COMMIT\n*filter',
+              '-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE\nCOMMIT\n*filter',
+            ),
+          ),
+        },
+      },
+      ['iptables.docker-masq:drift'],
+    ],
+    [
+      'ip_forward off',
+      { files: { subnetEnv: ENV, flanneldSh: SH, persisted: SAVE_OK, ipForward: '0' } },
+      ['sysctl.ip-forward:drift'],
+    ],
+    [
+      'flanneld FATAL',
+      { supervisor: { ok: true, value: { program: 'flanneld-7-21', state: 'FATAL', detail: 'Exited too quickly' } } },
+      ['flanneld.running:drift'],
+    ],
     ['no persisted file', { files: { subnetEnv: ENV, flanneldSh: SH, ipForward: '1' } }, ['iptables.persisted:drift']],
-    ['docker0 on another bip', { ifaces: { ok: true, value: [{ name: 'eth0', mtu: 1500, up: true, addrs: [Ip4Net.parse('10.4.7.21/16')] }, { name: 'docker0', mtu: 1500, up: true, addrs: [Ip4Net.parse('172.17.0.1/16')] }] } }, ['docker0.bip:drift']],
+    [
+      'docker0 on another bip',
+      {
+        ifaces: {
+          ok: true,
+          value: [
+            { name: 'eth0', mtu: 1500, up: true, addrs: [Ip4Net.parse('10.4.7.21/16')] },
+            { name: 'docker0', mtu: 1500, up: true, addrs: [Ip4Net.parse('172.17.0.1/16')] },
+          ],
+        },
+      },
+      ['docker0.bip:drift'],
+    ],
   ];
   for (const [what, over, want] of cases) {
     test(`${what} is named by its check id`, () => {
@@ -101,30 +160,56 @@ describe('drift checks', () => {
   }
 
   test('etcd down: the lease and route checks could not be made (exit 3) and --fix plans no route change', () => {
-    const cs = checkNode(expect, observation({ etcd: { ok: false, error: 'etcd https://10.4.7.12:2379: unreachable (ECONNREFUSED)', kind: 'unreachable' } }));
+    const cs = checkNode(
+      expect,
+      observation({
+        etcd: { ok: false, error: 'etcd https://10.4.7.12:2379: unreachable (ECONNREFUSED)', kind: 'unreachable' },
+      }),
+    );
     const c = byId(cs);
-    for (const id of ['etcd.reachable', 'lease.own', 'routes.peers', 'routes.stale']) assert.equal(c[id]!.status, 'error', id);
+    for (const id of ['etcd.reachable', 'lease.own', 'routes.peers', 'routes.stale'])
+      assert.equal(c[id]!.status, 'error', id);
     assert.equal(exitCodeFor(cs), 3);
     assert.doesNotMatch(formatPlan(planFixes(cs)), /ip -batch/);
   });
 
   test('fixes: one ip -batch for routes, one iptables-restore for rules, persisting last', () => {
-    const save = SAVE_OK.replace('-A POSTROUTING -s 172.7.21.0/24 ! -d 172.7.0.0/16 ! -o docker0 -j MASQUERADE\n', '-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE\n');
-    const cs = checkNode(expect, observation({
-      routes: { ok: true, value: parseIpRoute(ROUTES).filter((r) => r.via === undefined) },
-      iptablesSave: { ok: true, value: save },
-      ruleset: { ok: true, value: parseIptablesSave(save) },
-    }));
-    assert.deepEqual(notOk(cs), ['routes.peers:drift', 'iptables.snat:drift', 'iptables.docker-masq:drift', 'iptables.persisted:drift']);
+    const save = SAVE_OK.replace(
+      '-A POSTROUTING -s 172.7.21.0/24 ! -d 172.7.0.0/16 ! -o docker0 -j MASQUERADE\n',
+      '-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE\n',
+    );
+    const cs = checkNode(
+      expect,
+      observation({
+        routes: { ok: true, value: parseIpRoute(ROUTES).filter((r) => r.via === undefined) },
+        iptablesSave: { ok: true, value: save },
+        ruleset: { ok: true, value: parseIptablesSave(save) },
+      }),
+    );
+    assert.deepEqual(notOk(cs), [
+      'routes.peers:drift',
+      'iptables.snat:drift',
+      'iptables.docker-masq:drift',
+      'iptables.persisted:drift',
+    ]);
     const script = formatPlan(planFixes(cs));
     assert.equal(script.match(/ip -batch/g)!.length, 1);
     assert.equal(script.match(/iptables-restore --noflush/g)!.length, 1);
-    assert.match(script, /-I POSTROUTING 1 -s 172\.7\.21\.0\/24 ! -d 172\.7\.0\.0\/16 ! -o docker0 -j MASQUERADE\n-D POSTROUTING -s 172\.7\.21\.0\/24 ! -o docker0 -j MASQUERADE/);
-    assert.ok(script.indexOf('ip -batch') < script.indexOf('iptables-restore') && script.indexOf('iptables-restore') < script.indexOf('iptables-save >'));
+    assert.match(
+      script,
+      /-I POSTROUTING 1 -s 172\.7\.21\.0\/24 ! -d 172\.7\.0\.0\/16 ! -o docker0 -j MASQUERADE\n-D POSTROUTING -s 172\.7\.21\.0\/24 ! -o docker0 -j MASQUERADE/,
+    );
+    assert.ok(
+      script.indexOf('ip -batch') < script.indexOf('iptables-restore') &&
+        script.indexOf('iptables-restore') < script.indexOf('iptables-save >'),
+    );
   });
 
   test('a config in etcd that differs from the cluster file is drift, with the difference', () => {
-    const cs = checkNode({ ...expect, desiredConfig: '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan"}}' }, observation());
+    const cs = checkNode(
+      { ...expect, desiredConfig: '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan"}}' },
+      observation(),
+    );
     assert.match(byId(cs)['etcd.config']!.reason, /Backend\.Type: vxlan -> host-gw/);
   });
 });
@@ -135,13 +220,23 @@ describe('drift report', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test('the human report lists problems first with their fixability', () => {
-    const cs = checkNode(expect, observation({ files: { subnetEnv: ENV, flanneldSh: SH, persisted: SAVE_OK, ipForward: '0' } }));
+    const cs = checkNode(
+      expect,
+      observation({ files: { subnetEnv: ENV, flanneldSh: SH, persisted: SAVE_OK, ipForward: '0' } }),
+    );
     const text = formatDriftReport('hdss7-21', cs, 1);
-    assert.match(text, /^drift hdss7-21: DRIFT \(26 ok, 1 drift, 0 could not check\)\n {2}DRIFT sysctl\.ip-forward +net\.ipv4\.ip_forward = 0/);
+    assert.match(
+      text,
+      /^drift hdss7-21: DRIFT \(26 ok, 1 drift, 0 could not check\)\n {2}DRIFT sysctl\.ip-forward +net\.ipv4\.ip_forward = 0/,
+    );
   });
 
   test('textfile: one gauge per check with escaped labels, exit code, timestamp, duration', () => {
-    const cs: Check[] = [{ id: 'routes.peers', status: 'ok', reason: '' }, { id: 'etcd.reachable', status: 'error', reason: '' }, { id: 'iptables.snat', status: 'drift', reason: '' }];
+    const cs: Check[] = [
+      { id: 'routes.peers', status: 'ok', reason: '' },
+      { id: 'etcd.reachable', status: 'error', reason: '' },
+      { id: 'iptables.snat', status: 'drift', reason: '' },
+    ];
     const t = formatTextfile('node "a"', cs, 3, new Date(1700000000000), 0.25);
     assert.match(t, /^flannel_runbook_check\{node="node \\"a\\"",check="routes\.peers"\} 1$/m);
     assert.match(t, /^flannel_runbook_check\{node="node \\"a\\"",check="etcd\.reachable"\} -1$/m);
@@ -158,7 +253,7 @@ describe('drift report', () => {
     assert.deepEqual(existsSync(`${f}.${process.pid}.tmp`), false);
   });
 
-  test('the lock: held by a live pid refuses, a dead pid\'s lock is taken over, release removes it', () => {
+  test("the lock: held by a live pid refuses, a dead pid's lock is taken over, release removes it", () => {
     const f = join(dir, 'run', 'drift.lock');
     const a = takeLock(f);
     assert.ok('release' in a);
@@ -175,10 +270,31 @@ describe('drift report', () => {
 
 describe('fleet table', () => {
   const now = new Date('2026-11-26T13:00:00Z');
-  const rep = (node: string, ageS: number, exit: number): NodeReport => ({ node, publicIp: '10.4.7.21', at: new Date(now.getTime() - ageS * 1000).toISOString(), exit, durationMs: 200, checks: 23, problems: exit ? [{ id: 'routes.peers', status: 'drift', reason: 'missing' }] : [] });
+  const rep = (node: string, ageS: number, exit: number): NodeReport => ({
+    node,
+    publicIp: '10.4.7.21',
+    at: new Date(now.getTime() - ageS * 1000).toISOString(),
+    exit,
+    durationMs: 200,
+    checks: 23,
+    problems: exit ? [{ id: 'routes.peers', status: 'drift', reason: 'missing' }] : [],
+  });
   test('fresh, drifting, stale and silent nodes', () => {
-    const rows = fleetTable([rep('hdss7-21', 30, 0), rep('hdss7-22', 40, 1), rep('hdss7-23', 900, 0)], ['hdss7-21', 'hdss7-22', 'hdss7-23', 'hdss7-24'], now, 180);
-    assert.deepEqual(rows.map((r) => [r.node, r.state]), [['hdss7-21', 'in sync'], ['hdss7-22', 'DRIFT'], ['hdss7-23', 'STALE'], ['hdss7-24', 'NO REPORT']]);
+    const rows = fleetTable(
+      [rep('hdss7-21', 30, 0), rep('hdss7-22', 40, 1), rep('hdss7-23', 900, 0)],
+      ['hdss7-21', 'hdss7-22', 'hdss7-23', 'hdss7-24'],
+      now,
+      180,
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.node, r.state]),
+      [
+        ['hdss7-21', 'in sync'],
+        ['hdss7-22', 'DRIFT'],
+        ['hdss7-23', 'STALE'],
+        ['hdss7-24', 'NO REPORT'],
+      ],
+    );
     assert.match(rows[1]!.detail, /routes\.peers: missing/);
   });
 });

@@ -77,7 +77,10 @@ async function startEtcd(dir: string, enableV2: boolean): Promise<Etcd> {
 
 describe('etcd (pure parts)', () => {
   test('parseEndpoints takes a comma list of http(s) URLs and refuses the rest', () => {
-    assert.deepEqual(parseEndpoints('https://10.4.7.12:2379, https://10.4.7.21:2379'), ['https://10.4.7.12:2379', 'https://10.4.7.21:2379']);
+    assert.deepEqual(parseEndpoints('https://10.4.7.12:2379, https://10.4.7.21:2379'), [
+      'https://10.4.7.12:2379',
+      'https://10.4.7.21:2379',
+    ]);
     const bad: [string, RegExp][] = [
       ['', /needs at least one URL/],
       ['10.4.7.12:2379', /scheme must be http or https|is not a URL/],
@@ -86,17 +89,32 @@ describe('etcd (pure parts)', () => {
       ['not a url', /is not a URL/],
     ];
     for (const [text, re] of bad) {
-      assert.throws(() => parseEndpoints(text), (e: unknown) => e instanceof UsageError && re.test(e.message) && e.message.startsWith('--endpoints'));
+      assert.throws(
+        () => parseEndpoints(text),
+        (e: unknown) => e instanceof UsageError && re.test(e.message) && e.message.startsWith('--endpoints'),
+      );
     }
   });
 
   test('classifyError names the TLS file that is wrong', () => {
-    const conn = { endpoints: ['https://10.4.7.12:2379'], cafile: '/opt/flannel/cert/ca.pem', certfile: '/opt/flannel/cert/client.pem' };
+    const conn = {
+      endpoints: ['https://10.4.7.12:2379'],
+      cafile: '/opt/flannel/cert/ca.pem',
+      certfile: '/opt/flannel/cert/client.pem',
+    };
     const ep = conn.endpoints[0]!;
-    const ca = classifyError(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }), ep, conn);
+    const ca = classifyError(
+      Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }),
+      ep,
+      conn,
+    );
     assert.equal(ca.kind, 'tls-ca');
     assert.match(ca.message, /--cafile \/opt\/flannel\/cert\/ca\.pem/);
-    const client = classifyError(Object.assign(new Error('tlsv1 alert bad certificate'), { code: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' }), ep, conn);
+    const client = classifyError(
+      Object.assign(new Error('tlsv1 alert bad certificate'), { code: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' }),
+      ep,
+      conn,
+    );
     assert.equal(client.kind, 'tls-client-cert');
     assert.match(client.message, /client\.pem/);
     const scheme = classifyError(Object.assign(new Error('wrong version number'), { code: 'EPROTO' }), ep, conn);
@@ -117,25 +135,46 @@ describe('etcd (pure parts)', () => {
 
   test('v2PutCommand is the curl equal of the PUT, with file paths and never key contents', () => {
     const cmd = v2PutCommand(
-      { endpoints: ['https://10.4.7.12:2379'], cafile: '/c/ca.pem', certfile: '/c/client.pem', keyfile: '/c/client-key.pem' },
+      {
+        endpoints: ['https://10.4.7.12:2379'],
+        cafile: '/c/ca.pem',
+        certfile: '/c/client.pem',
+        keyfile: '/c/client-key.pem',
+      },
       '/coreos.com/network/config',
       '{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}',
       { prevExist: false },
       'create the network config',
     );
     assert.deepEqual(cmd.argv, [
-      'curl', '-sS', '--fail-with-body', '--cacert', '/c/ca.pem', '--cert', '/c/client.pem', '--key', '/c/client-key.pem',
-      '-X', 'PUT', 'https://10.4.7.12:2379/v2/keys/coreos.com/network/config?prevExist=false',
-      '--data-urlencode', 'value={"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}',
+      'curl',
+      '-sS',
+      '--fail-with-body',
+      '--cacert',
+      '/c/ca.pem',
+      '--cert',
+      '/c/client.pem',
+      '--key',
+      '/c/client-key.pem',
+      '-X',
+      'PUT',
+      'https://10.4.7.12:2379/v2/keys/coreos.com/network/config?prevExist=false',
+      '--data-urlencode',
+      'value={"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}',
     ]);
   });
 
   test('loadTls names the flag whose file cannot be read', () => {
-    assert.throws(() => loadTls({ endpoints: ['https://x:1'], cafile: '/nonexistent/ca.pem' }), /--cafile "\/nonexistent\/ca\.pem": cannot read \(ENOENT\)/);
+    assert.throws(
+      () => loadTls({ endpoints: ['https://x:1'], cafile: '/nonexistent/ca.pem' }),
+      /--cafile "\/nonexistent\/ca\.pem": cannot read \(ENOENT\)/,
+    );
   });
 });
 
-describe('etcd (real etcd on loopback)', { skip: hasEtcd ? false : 'etcd is not installed (apt-get install etcd-server)' }, () => {
+describe('etcd (real etcd on loopback)', {
+  skip: hasEtcd ? false : 'etcd is not installed (apt-get install etcd-server)',
+}, () => {
   let dir: string;
   let v2on: Etcd;
   let v2off: Etcd;
@@ -152,8 +191,14 @@ describe('etcd (real etcd on loopback)', { skip: hasEtcd ? false : 'etcd is not 
     const conn = { endpoints: [v2on.url] };
     const key = '/coreos.com/network/config';
     await v2Put(conn, {}, key, '{"Network": "172.7.0.0/16"}', { prevExist: false });
-    await assert.rejects(v2Put(conn, {}, key, '{"Network": "10.0.0.0/8"}', { prevExist: false }), (e: unknown) => e instanceof EtcdError && e.kind === 'compare-failed');
-    await assert.rejects(v2Put(conn, {}, key, 'x', { prevValue: 'not what is there' }), (e: unknown) => e instanceof EtcdError && e.kind === 'compare-failed');
+    await assert.rejects(
+      v2Put(conn, {}, key, '{"Network": "10.0.0.0/8"}', { prevExist: false }),
+      (e: unknown) => e instanceof EtcdError && e.kind === 'compare-failed',
+    );
+    await assert.rejects(
+      v2Put(conn, {}, key, 'x', { prevValue: 'not what is there' }),
+      (e: unknown) => e instanceof EtcdError && e.kind === 'compare-failed',
+    );
     const got = await v2Request(conn, {}, 'GET', key);
     assert.equal(JSON.parse(got.body).node.value, '{"Network": "172.7.0.0/16"}');
     assert.ok((got.etcdIndex ?? 0) > 0);
@@ -166,7 +211,10 @@ describe('etcd (real etcd on loopback)', { skip: hasEtcd ? false : 'etcd is not 
   });
 
   test('the v2 API switched off is named as such', async () => {
-    await assert.rejects(v2Request({ endpoints: [v2off.url] }, {}, 'GET', '/coreos.com/network'), (e: unknown) => e instanceof EtcdError && e.kind === 'v2-disabled' && /--enable-v2=true/.test(e.message));
+    await assert.rejects(
+      v2Request({ endpoints: [v2off.url] }, {}, 'GET', '/coreos.com/network'),
+      (e: unknown) => e instanceof EtcdError && e.kind === 'v2-disabled' && /--enable-v2=true/.test(e.message),
+    );
   });
 
   test('a dead endpoint is skipped for the next one; all dead is "unreachable" within the deadline', async () => {
@@ -174,7 +222,10 @@ describe('etcd (real etcd on loopback)', { skip: hasEtcd ? false : 'etcd is not 
     const got = await v2Request({ endpoints: [dead, v2on.url] }, {}, 'GET', '/nope');
     assert.equal(got.endpoint, v2on.url);
     const t0 = Date.now();
-    await assert.rejects(v2Request({ endpoints: [dead], timeoutMs: 1000 }, {}, 'GET', '/x'), (e: unknown) => e instanceof EtcdError && e.kind === 'unreachable');
+    await assert.rejects(
+      v2Request({ endpoints: [dead], timeoutMs: 1000 }, {}, 'GET', '/x'),
+      (e: unknown) => e instanceof EtcdError && e.kind === 'unreachable',
+    );
     assert.ok(Date.now() - t0 < 2000);
   });
 
@@ -182,10 +233,15 @@ describe('etcd (real etcd on loopback)', { skip: hasEtcd ? false : 'etcd is not 
     const conn = { endpoints: [v2off.url] };
     await withV3(conn, {}, async (c) => {
       await c.put('/coreos.com/network/config').value('{"Network": "172.7.0.0/16"}');
-      await c.put('/coreos.com/network/subnets/172.7.21.0-24').value('{"PublicIP":"10.4.7.21","BackendType":"host-gw"}');
+      await c
+        .put('/coreos.com/network/subnets/172.7.21.0-24')
+        .value('{"PublicIP":"10.4.7.21","BackendType":"host-gw"}');
     });
     const kvs = await v3GetPrefix(conn, {}, '/coreos.com/network/');
-    assert.deepEqual(kvs.map((k) => k.key).sort(), ['/coreos.com/network/config', '/coreos.com/network/subnets/172.7.21.0-24']);
+    assert.deepEqual(kvs.map((k) => k.key).sort(), [
+      '/coreos.com/network/config',
+      '/coreos.com/network/subnets/172.7.21.0-24',
+    ]);
     const onlyV2 = await v3GetPrefix({ endpoints: [v2on.url] }, {}, '/coreos.com/network/');
     assert.deepEqual(onlyV2, []);
   });

@@ -28,7 +28,10 @@ describe('flags', () => {
       ['--dry-run true', { 'dry-run': true }],
       ['-h -q', { help: true, quiet: true }],
       ['--healthz-port 2402', { 'healthz-port': 2402 }],
-      ['--endpoints https://10.4.7.12:2379,https://10.4.7.21:2379', { endpoints: ['https://10.4.7.12:2379', 'https://10.4.7.21:2379'] }],
+      [
+        '--endpoints https://10.4.7.12:2379,https://10.4.7.21:2379',
+        { endpoints: ['https://10.4.7.12:2379', 'https://10.4.7.21:2379'] },
+      ],
       ['--etcd-api v3', { 'etcd-api': 'v3' }],
       ['--iface=a=b', { iface: 'a=b' }],
     ];
@@ -84,13 +87,17 @@ describe('flags', () => {
       ['--healthz-port 0x10', /^--healthz-port "0x10": must be an integer/],
       ['--healthz-port 65536', /^--healthz-port "65536": must be an integer 1-65535/],
       ['--etcd-api v4', '--etcd-api "v4": must be one of v2, v3, auto, e.g. v2'],
-      ['--endpoints https://a:1,,https://b:2', /^--endpoints "https:\/\/a:1,,https:\/\/b:2": is a comma-separated list without empty items/],
+      [
+        '--endpoints https://a:1,,https://b:2',
+        /^--endpoints "https:\/\/a:1,,https:\/\/b:2": is a comma-separated list without empty items/,
+      ],
       ['stray', 'unexpected argument "stray": this script takes only flags; see --help'],
     ];
     for (const [line, want] of cases) {
       assert.throws(
         () => parseFlags(words(line), spec),
-        (e: unknown) => e instanceof UsageError && (typeof want === 'string' ? e.message === want : want.test(e.message)),
+        (e: unknown) =>
+          e instanceof UsageError && (typeof want === 'string' ? e.message === want : want.test(e.message)),
         line,
       );
     }
@@ -129,7 +136,14 @@ describe('flags', () => {
     assert.equal(s.bridge, 'docker0');
     assert.equal(s.healthzPort, 2401);
 
-    const over = resolveSettings(parseFlags(words('--endpoints http://127.0.0.1:2379 --etcd-api v3 --healthz-port 2402 --public-ip 10.4.7.99'), spec), cluster, node);
+    const over = resolveSettings(
+      parseFlags(
+        words('--endpoints http://127.0.0.1:2379 --etcd-api v3 --healthz-port 2402 --public-ip 10.4.7.99'),
+        spec,
+      ),
+      cluster,
+      node,
+    );
     assert.deepEqual(over.etcd.endpoints, ['http://127.0.0.1:2379']);
     assert.equal(over.etcd.api, 'v3');
     assert.equal(over.healthzPort, 2402);
@@ -139,7 +153,9 @@ describe('flags', () => {
   });
 
   test('resolves from flags alone, leaving unknown values unset', () => {
-    const s = resolveSettings(parseFlags(words('--public-ip 10.4.7.21 --subnet 172.7.21.0/24 --network 172.7.0.0/16 --dry-run --json'), spec));
+    const s = resolveSettings(
+      parseFlags(words('--public-ip 10.4.7.21 --subnet 172.7.21.0/24 --network 172.7.0.0/16 --dry-run --json'), spec),
+    );
     assert.equal(s.root, '/');
     assert.equal(s.dryRun, true);
     assert.equal(s.json, true);
@@ -147,39 +163,74 @@ describe('flags', () => {
     assert.equal(s.node.iface, undefined);
     assert.deepEqual(s.etcd.endpoints, []);
     assert.equal(s.backend, undefined);
-    assert.throws(() => required(s.etcd.endpoints, '--endpoints', 'https://10.4.7.12:2379'), /^UsageError: --endpoints: required; pass it, or --cluster FILE \(with --node NAME\), e\.g\. --endpoints https:\/\/10\.4\.7\.12:2379$/);
+    assert.throws(
+      () => required(s.etcd.endpoints, '--endpoints', 'https://10.4.7.12:2379'),
+      /^UsageError: --endpoints: required; pass it, or --cluster FILE \(with --node NAME\), e\.g\. --endpoints https:\/\/10\.4\.7\.12:2379$/,
+    );
     assert.equal(required(s.node.publicIp, '--public-ip', '10.4.7.21').toString(), '10.4.7.21');
   });
 
   test('rejects values that parse as flags but not as settings', () => {
     const cases: [string, RegExp][] = [
       ['--public-ip 10.4.7', /^--public-ip "10\.4\.7": must be an IPv4 address .*, e\.g\. 10\.4\.7\.21$/],
-      ['--subnet 172.7.21.1/24', /^--subnet "172\.7\.21\.1\/24": host bits are set \(the network is 172\.7\.21\.0\/24\), e\.g\. 172\.7\.21\.0\/24$/],
+      [
+        '--subnet 172.7.21.1/24',
+        /^--subnet "172\.7\.21\.1\/24": host bits are set \(the network is 172\.7\.21\.0\/24\), e\.g\. 172\.7\.21\.0\/24$/,
+      ],
       ['--network 172.7.0.0/33', /^--network "172\.7\.0\.0\/33": prefix must be 0-32/],
-      ['--network 172.7.0.0/16 --subnet 172.8.21.0/24', /^--subnet "172\.8\.21\.0\/24": must lie inside the network 172\.7\.0\.0\/16/],
-      ['--network 172.7.0.0/16 --public-ip 172.7.21.5', /^--public-ip "172\.7\.21\.5": must be the host's address, outside the pod network/],
+      [
+        '--network 172.7.0.0/16 --subnet 172.8.21.0/24',
+        /^--subnet "172\.8\.21\.0\/24": must lie inside the network 172\.7\.0\.0\/16/,
+      ],
+      [
+        '--network 172.7.0.0/16 --public-ip 172.7.21.5',
+        /^--public-ip "172\.7\.21\.5": must be the host's address, outside the pod network/,
+      ],
       ['--endpoints 10.4.7.12:2379', /^--endpoints "10\.4\.7\.12:2379": must start with http:\/\/ or https:\/\//],
       ['--etcd-prefix /coreos.com/network/', /^--etcd-prefix .*no trailing or double/],
       ['--iface eth0:1', /^--iface "eth0:1": must be an interface name/],
       ['--bridge docker0/x', /^--bridge "docker0\/x": must be an interface name/],
     ];
     for (const [line, re] of cases) {
-      assert.throws(() => resolveSettings(parseFlags(words(line), spec)), (e: unknown) => e instanceof UsageError && re.test(e.message), line);
+      assert.throws(
+        () => resolveSettings(parseFlags(words(line), spec)),
+        (e: unknown) => e instanceof UsageError && re.test(e.message),
+        line,
+      );
     }
   });
 
   test('formats --help with every flag, its default and an example', () => {
-    const help = formatHelp('flannel-install', 'Step 1: install flanneld.', defineFlags({ ...commonFlags, ...etcdFlags }), 'flannel-install --cluster cluster.json --dry-run');
+    const help = formatHelp(
+      'flannel-install',
+      'Step 1: install flanneld.',
+      defineFlags({ ...commonFlags, ...etcdFlags }),
+      'flannel-install --cluster cluster.json --dry-run',
+    );
     const lines = help.split('\n');
     assert.equal(lines[0], 'usage: flannel-install [flags]');
     assert.equal(lines[2], 'Step 1: install flanneld.');
-    assert.ok(lines.some((l) => /^ {2}-h, --help +show this help$/.test(l)), help);
-    assert.ok(lines.some((l) => /^ {6}--root DIR +treat DIR as \/ .*\(default \/\)$/.test(l)), help);
-    assert.ok(lines.some((l) => /--etcd-api API +etcd API; .*\(one of v2, v3, auto; default auto\)$/.test(l)), help);
-    assert.ok(lines.some((l) => /--cafile FILE .*\(default \/opt\/flannel\/cert\/ca\.pem\)$/.test(l)), help);
+    assert.ok(
+      lines.some((l) => /^ {2}-h, --help +show this help$/.test(l)),
+      help,
+    );
+    assert.ok(
+      lines.some((l) => /^ {6}--root DIR +treat DIR as \/ .*\(default \/\)$/.test(l)),
+      help,
+    );
+    assert.ok(
+      lines.some((l) => /--etcd-api API +etcd API; .*\(one of v2, v3, auto; default auto\)$/.test(l)),
+      help,
+    );
+    assert.ok(
+      lines.some((l) => /--cafile FILE .*\(default \/opt\/flannel\/cert\/ca\.pem\)$/.test(l)),
+      help,
+    );
     assert.equal(lines.at(-2), '  flannel-install --cluster cluster.json --dry-run');
     // descriptions start in one column
-    const cols = lines.filter((l) => /^ {2}(-\w, | {4})--/.test(l)).map((l) => /^ {2}(?:-\w, | {4})--[\w-]+(?: [A-Z]+)? +/.exec(l)![0].length);
+    const cols = lines
+      .filter((l) => /^ {2}(-\w, | {4})--/.test(l))
+      .map((l) => /^ {2}(?:-\w, | {4})--[\w-]+(?: [A-Z]+)? +/.exec(l)![0].length);
     assert.equal(cols.length, 13);
     assert.equal(new Set(cols).size, 1);
   });

@@ -51,7 +51,9 @@ describe('flanneld-files', () => {
     ];
     const base = new Set(flanneldFlags(runbookSh).map((f) => f.name));
     for (const [extra, added] of cases) {
-      const names = flanneldFlags({ ...runbookSh, ...extra }).map((f) => f.name).filter((n) => !base.has(n));
+      const names = flanneldFlags({ ...runbookSh, ...extra })
+        .map((f) => f.name)
+        .filter((n) => !base.has(n));
       assert.deepEqual(names, added, JSON.stringify(extra));
     }
     const sh = renderFlanneldSh({ ...runbookSh, etcdPrefix: '/lab/network', ipMasq: true });
@@ -60,7 +62,11 @@ describe('flanneld-files', () => {
   });
 
   test('quotes values that the shell would split or expand', () => {
-    const sh = renderFlanneldSh({ ...runbookSh, subnetFile: "./my subnet's.env", extraArgs: ['--iface-regex=^eth[0-9]$'] });
+    const sh = renderFlanneldSh({
+      ...runbookSh,
+      subnetFile: "./my subnet's.env",
+      extraArgs: ['--iface-regex=^eth[0-9]$'],
+    });
     assert.match(sh, /--subnet-file='\.\/my subnet'\\''s\.env' \\\n/);
     assert.match(sh, /--iface-regex='\^eth\[0-9\]\$'\n$/);
     // and reads back to the very values
@@ -78,7 +84,10 @@ describe('flanneld-files', () => {
     const cases: [Partial<FlanneldSettings> & Record<string, unknown>, RegExp][] = [
       [{ publicIp: '10.4.7' }, /^publicIp "10\.4\.7": must be an IPv4 address .*, e\.g\. 10\.4\.7\.21$/],
       [{ endpoints: [] }, /^endpoints \[\]: must list at least one etcd URL/],
-      [{ endpoints: ['10.4.7.12:2379'] }, /^endpoints\[0\] "10\.4\.7\.12:2379": must start with http:\/\/ or https:\/\//],
+      [
+        { endpoints: ['10.4.7.12:2379'] },
+        /^endpoints\[0\] "10\.4\.7\.12:2379": must start with http:\/\/ or https:\/\//,
+      ],
       [{ endpoints: ['unix://etcd.sock'] }, /^endpoints\[0\] "unix:\/\/etcd\.sock": scheme must be http or https/],
       [{ endpoints: ['https://10.4.7.12:2379,https://10.4.7.21:2379'] }, /^endpoints\[0\] .*one URL, without commas/],
       [{ endpoints: ['https://a:1', 'https://a:1'] }, /lists the same URL twice/],
@@ -94,12 +103,20 @@ describe('flanneld-files', () => {
       [{ ipMasq: 'yes' as unknown as boolean }, /^ipMasq "yes": must be true or false/],
     ];
     for (const [bad, re] of cases) {
-      assert.throws(() => renderFlanneldSh({ ...runbookSh, ...bad }), (e: unknown) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'), JSON.stringify(bad));
+      assert.throws(
+        () => renderFlanneldSh({ ...runbookSh, ...bad }),
+        (e: unknown) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'),
+        JSON.stringify(bad),
+      );
     }
   });
 
   test('escapes % for supervisord and quotes a command path with blanks', () => {
-    const ini = renderSupervisorIni({ ...runbookIni, command: '/opt/flannel 2/flanneld.sh', logFile: '/data/logs/100%/f.log' });
+    const ini = renderSupervisorIni({
+      ...runbookIni,
+      command: '/opt/flannel 2/flanneld.sh',
+      logFile: '/data/logs/100%/f.log',
+    });
     assert.match(ini, /^command='\/opt\/flannel 2\/flanneld\.sh'$/m);
     assert.match(ini, /^stdout_logfile=\/data\/logs\/100%%\/f\.log$/m);
   });
@@ -109,14 +126,21 @@ describe('flanneld-files', () => {
       [{ program: 'flanneld:7-21' }, /^program "flanneld:7-21": must be 1-64 of/],
       [{ program: 'flanneld 7-21' }, /^program /],
       [{ program: '' }, /^program "": must be a non-empty string/],
-      [{ command: 'flanneld.sh' }, /^command "flanneld\.sh": must be an absolute path, e\.g\. \/opt\/flannel\/flanneld\.sh$/],
+      [
+        { command: 'flanneld.sh' },
+        /^command "flanneld\.sh": must be an absolute path, e\.g\. \/opt\/flannel\/flanneld\.sh$/,
+      ],
       [{ directory: '/opt/flannel\n[program:x]' }, /^directory .*control characters/],
       [{ logFile: '/data/logs/f.log ;comment' }, /^logFile .*" ;" or " #"/],
       [{ startSecs: -1 }, /^startSecs -1: must be an integer 0-3600/],
       [{ user: 'root; rm' }, /^user /],
     ];
     for (const [bad, re] of cases) {
-      assert.throws(() => renderSupervisorIni({ ...runbookIni, ...bad }), (e: unknown) => e instanceof UsageError && re.test(e.message), JSON.stringify(bad));
+      assert.throws(
+        () => renderSupervisorIni({ ...runbookIni, ...bad }),
+        (e: unknown) => e instanceof UsageError && re.test(e.message),
+        JSON.stringify(bad),
+      );
     }
   });
 
@@ -134,7 +158,10 @@ describe('flanneld-files', () => {
       assert.ok(unit.split('\n').includes(line), line);
     }
     assert.match(renderSystemdUnit({ ...runbookIni, logFile: '/var/log/50%.log' }), /append:\/var\/log\/50%%\.log/);
-    assert.throws(() => renderSystemdUnit({ ...runbookIni, command: '/opt/my flannel/flanneld.sh' }), /^UsageError: command .*must not contain blanks/);
+    assert.throws(
+      () => renderSystemdUnit({ ...runbookIni, command: '/opt/my flannel/flanneld.sh' }),
+      /^UsageError: command .*must not contain blanks/,
+    );
     assert.throws(() => renderSystemdUnit({ ...runbookIni, directory: '/opt/$HOME' }), /"\$"/);
   });
 
@@ -165,13 +192,34 @@ describe('flanneld-files', () => {
 
   test('parses the forms flanneld (Go flag) accepts', () => {
     const cases: [string, { name: string; value: string }[]][] = [
-      ['./flanneld -public-ip 10.4.7.21 --iface=eth0', [{ name: 'public-ip', value: '10.4.7.21' }, { name: 'iface', value: 'eth0' }]],
-      ['exec /opt/flannel/flanneld --ip-masq --iface eth0', [{ name: 'ip-masq', value: 'true' }, { name: 'iface', value: 'eth0' }]],
+      [
+        './flanneld -public-ip 10.4.7.21 --iface=eth0',
+        [
+          { name: 'public-ip', value: '10.4.7.21' },
+          { name: 'iface', value: 'eth0' },
+        ],
+      ],
+      [
+        'exec /opt/flannel/flanneld --ip-masq --iface eth0',
+        [
+          { name: 'ip-masq', value: 'true' },
+          { name: 'iface', value: 'eth0' },
+        ],
+      ],
       ['./flanneld --ip-masq=false', [{ name: 'ip-masq', value: 'false' }]],
       ['./flanneld --ip-masq=1', [{ name: 'ip-masq', value: 'true' }]],
       ['FLANNELD_X=1 ./flanneld "--subnet-file=/run/a b.env"', [{ name: 'subnet-file', value: '/run/a b.env' }]],
-      ['# ./flanneld --iface=eth9\ncd /opt/flannel && ./flanneld --iface=eth1 # trailing', [{ name: 'iface', value: 'eth1' }]],
-      ['./flanneld \\\n  --iface=eth0 \\\n  --iface=eth1', [{ name: 'iface', value: 'eth0' }, { name: 'iface', value: 'eth1' }]],
+      [
+        '# ./flanneld --iface=eth9\ncd /opt/flannel && ./flanneld --iface=eth1 # trailing',
+        [{ name: 'iface', value: 'eth1' }],
+      ],
+      [
+        './flanneld \\\n  --iface=eth0 \\\n  --iface=eth1',
+        [
+          { name: 'iface', value: 'eth0' },
+          { name: 'iface', value: 'eth1' },
+        ],
+      ],
     ];
     for (const [text, flags] of cases) assert.deepEqual(parseFlanneldSh(text).flags, flags, text);
     assert.deepEqual(parseFlanneldSh('./flanneld --iface=eth0 extra -- x').args, ['extra', '--', 'x']);
@@ -186,20 +234,38 @@ describe('flanneld-files', () => {
       ['./flanneld --iface="eth0', /unterminated double quote/],
       ['./flanneld ---iface=eth0', /"---iface=eth0": is not a flag/],
     ];
-    for (const [text, re] of cases) assert.throws(() => parseFlanneldSh(text), (e: unknown) => e instanceof UsageError && re.test(e.message), text);
+    for (const [text, re] of cases)
+      assert.throws(
+        () => parseFlanneldSh(text),
+        (e: unknown) => e instanceof UsageError && re.test(e.message),
+        text,
+      );
   });
 
   test('compares expected and actual flags, ignoring order and explicit defaults', () => {
     const expected = flanneldFlags(runbookSh);
     const same = parseFlanneldSh(fixture('runbook-flanneld.sh.golden')).flags;
     assert.deepEqual(compareFlanneldFlags(expected, [...same].reverse()), []);
-    assert.deepEqual(compareFlanneldFlags(expected, [...same, { name: 'etcd-prefix', value: '/coreos.com/network' }, { name: 'ip-masq', value: 'false' }]), []);
-    const drifted = parseFlanneldSh(fixture('runbook-flanneld.sh.golden').replace('10.4.7.21 ', '10.4.7.22 ').replace('  --healthz-port=2401', '  --ip-masq')).flags;
+    assert.deepEqual(
+      compareFlanneldFlags(expected, [
+        ...same,
+        { name: 'etcd-prefix', value: '/coreos.com/network' },
+        { name: 'ip-masq', value: 'false' },
+      ]),
+      [],
+    );
+    const drifted = parseFlanneldSh(
+      fixture('runbook-flanneld.sh.golden')
+        .replace('10.4.7.21 ', '10.4.7.22 ')
+        .replace('  --healthz-port=2401', '  --ip-masq'),
+    ).flags;
     assert.deepEqual(compareFlanneldFlags(expected, drifted), [
       { name: 'public-ip', expected: '10.4.7.21', actual: '10.4.7.22' },
       { name: 'healthz-port', expected: '2401', actual: '0' },
       { name: 'ip-masq', expected: 'false', actual: 'true' },
     ]);
-    assert.deepEqual(compareFlanneldFlags(expected, [...same, { name: 'v', value: '2' }]), [{ name: 'v', actual: '2' }]);
+    assert.deepEqual(compareFlanneldFlags(expected, [...same, { name: 'v', value: '2' }]), [
+      { name: 'v', actual: '2' },
+    ]);
   });
 });

@@ -9,7 +9,9 @@ const log = (name: string) => readFileSync(join(FIX, name), 'utf8');
 
 describe('flanneld-log', () => {
   test('parses a glog line into level, source and message', () => {
-    const l = parseLogLine('E1126 12:21:40.123456   10819 main.go:382] Couldn\'t fetch network config: 100: Key not found (/coreos.com) [3]');
+    const l = parseLogLine(
+      "E1126 12:21:40.123456   10819 main.go:382] Couldn't fetch network config: 100: Key not found (/coreos.com) [3]",
+    );
     assert.equal(l.level, 'E');
     assert.equal(l.source, 'main.go:382');
     assert.equal(l.message, "Couldn't fetch network config: 100: Key not found (/coreos.com) [3]");
@@ -36,7 +38,9 @@ describe('flanneld-log', () => {
   });
 
   test('a repeated error is reported once', () => {
-    const found = explainLog(log('v0.11.0-11-v3only-flanneld-h21.log')).filter((e) => e.known?.id === 'config-v2-missing');
+    const found = explainLog(log('v0.11.0-11-v3only-flanneld-h21.log')).filter(
+      (e) => e.known?.id === 'config-v2-missing',
+    );
     assert.equal(found.length, 1);
   });
 

@@ -21,7 +21,16 @@ describe('ip4', () => {
     assert.equal(Ip4.parse('0.0.0.0').value, 0);
   });
 
-  for (const bad of ['010.4.7.21', '10.4.7', '10.4.7.21.1', '256.4.7.21', '0x0a.4.7.21', ' 10.4.7.21', '10.4.7.21/32', '']) {
+  for (const bad of [
+    '010.4.7.21',
+    '10.4.7',
+    '10.4.7.21.1',
+    '256.4.7.21',
+    '0x0a.4.7.21',
+    ' 10.4.7.21',
+    '10.4.7.21/32',
+    '',
+  ]) {
     test(`refuses the address ${JSON.stringify(bad)}, naming field and value`, () => {
       assertRejects(() => Ip4.parse(bad, '--public-ip'), '--public-ip', bad);
     });
@@ -127,10 +136,44 @@ describe('ip4', () => {
 });
 
 describe('ip4 grammar', () => {
-  test('accepts exactly what ipaddr.js\'s isValidFourPartDecimal accepts (cross-checked)', async () => {
+  test("accepts exactly what ipaddr.js's isValidFourPartDecimal accepts (cross-checked)", async () => {
     const { default: ipaddr } = await import('ipaddr.js');
-    const words = ['0', '1', '9', '10', '99', '100', '199', '255', '256', '300', '999', '1000', '00', '01', '010', '-1', '+1', '1e2', '0x10', ' 1', '1 ', '', 'a'];
-    const cases = new Set<string>(['10.4.7.21', '0.0.0.0', '255.255.255.255', '1.2.3', '1.2.3.4.5', '1..2.3', '1.2.3.4\n', '١.2.3.4', '1.2.3.4/24']);
+    const words = [
+      '0',
+      '1',
+      '9',
+      '10',
+      '99',
+      '100',
+      '199',
+      '255',
+      '256',
+      '300',
+      '999',
+      '1000',
+      '00',
+      '01',
+      '010',
+      '-1',
+      '+1',
+      '1e2',
+      '0x10',
+      ' 1',
+      '1 ',
+      '',
+      'a',
+    ];
+    const cases = new Set<string>([
+      '10.4.7.21',
+      '0.0.0.0',
+      '255.255.255.255',
+      '1.2.3',
+      '1.2.3.4.5',
+      '1..2.3',
+      '1.2.3.4\n',
+      '١.2.3.4',
+      '1.2.3.4/24',
+    ]);
     for (const w of words) {
       cases.add(`${w}.4.7.21`);
       cases.add(`10.${w}.7.21`);

@@ -124,7 +124,14 @@ describe('iptables', () => {
       const masqRs = parseIptablesSave(fixture('v0.20.2/20-hostgw-ipmasq-iptables.save'));
       assert.deepEqual(allRules(masqRs), [...flannelForwardChainRules(N), ...flannelMasqChainRules(N, S21)]);
       assert.deepEqual(rulesOf(masqRs, 'filter', 'FLANNEL-FWD')[0]!.spec, [
-        '-s', '172.7.0.0/16', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'ACCEPT',
+        '-s',
+        '172.7.0.0/16',
+        '-m',
+        'comment',
+        '--comment',
+        'flanneld forward',
+        '-j',
+        'ACCEPT',
       ]);
     });
     const all = [
@@ -168,7 +175,10 @@ describe('iptables', () => {
         rules.map((r) => r.spec[3]),
         ['a b "c"', 'simple', "x'y", '', 'tab\\there back\\slash', '10.4.7.21', 'multiport'],
       );
-      assert.deepEqual(lines(rules), text.split('\n').filter((l) => l.startsWith('-A ')));
+      assert.deepEqual(
+        lines(rules),
+        text.split('\n').filter((l) => l.startsWith('-A ')),
+      );
     });
     test('reads `iptables-save -c` counters, a legacy banner and the nft warning', () => {
       const text = [
@@ -187,7 +197,9 @@ describe('iptables', () => {
       const rs = parseIptablesSave(text);
       const fwd = rs.tables[0]!.chains[1]!;
       assert.deepEqual([fwd.policy, fwd.counters], ['DROP', { packets: 3, bytes: 180 }]);
-      assert.deepEqual(fwd.rules, [{ table: 'filter', chain: 'FORWARD', spec: ['-j', 'DOCKER-USER'], counters: { packets: 7, bytes: 420 } }]);
+      assert.deepEqual(fwd.rules, [
+        { table: 'filter', chain: 'FORWARD', spec: ['-j', 'DOCKER-USER'], counters: { packets: 7, bytes: 420 } },
+      ]);
       assert.equal(rs.tables[0]!.chains[3]!.rules[0]!.chain, 'DOCKER-USER');
     });
     test('reads empty output (no tables loaded) as an empty ruleset', () => {
@@ -201,7 +213,8 @@ describe('iptables', () => {
       {
         name: 'a rule outside a table',
         text: '-A FORWARD -j ACCEPT\n',
-        message: /^iptables-save line 1 "-A FORWARD -j ACCEPT": outside a table: no "\*table" line before it \(or after the last COMMIT\), e\.g\. \*filter$/,
+        message:
+          /^iptables-save line 1 "-A FORWARD -j ACCEPT": outside a table: no "\*table" line before it \(or after the last COMMIT\), e\.g\. \*filter$/,
       },
       {
         name: 'a rule after COMMIT',
@@ -211,7 +224,8 @@ describe('iptables', () => {
       {
         name: 'a rule on an undeclared chain',
         text: '*filter\n:FORWARD ACCEPT [0:0]\n-A FLANNEL-FWD -s 172.7.0.0/16 -j ACCEPT\nCOMMIT\n',
-        message: /^iptables-save line 3 ".*": chain FLANNEL-FWD is not declared in table filter \(no ":FLANNEL-FWD \.\.\." line above\), e\.g\. :FLANNEL-FWD ACCEPT \[0:0\]$/,
+        message:
+          /^iptables-save line 3 ".*": chain FLANNEL-FWD is not declared in table filter \(no ":FLANNEL-FWD \.\.\." line above\), e\.g\. :FLANNEL-FWD ACCEPT \[0:0\]$/,
       },
       {
         name: 'a missing COMMIT at the end',
@@ -246,7 +260,8 @@ describe('iptables', () => {
       {
         name: 'an unterminated quote',
         text: '*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m comment --comment "flanneld forward -j ACCEPT\nCOMMIT\n',
-        message: /^iptables-save line 3 ".*": unterminated quote at column 33, e\.g\. -m comment --comment "flanneld forward"$/,
+        message:
+          /^iptables-save line 3 ".*": unterminated quote at column 33, e\.g\. -m comment --comment "flanneld forward"$/,
       },
       {
         name: 'an unterminated quote after counters',
@@ -309,7 +324,7 @@ describe('iptables', () => {
         assert.deepEqual(c.rules.map(ruleKey), c.want);
       });
     }
-    test('countRule counts exact copies in the rule\'s own chain', () => {
+    test("countRule counts exact copies in the rule's own chain", () => {
       const rs = parseIptablesSave(save({ nat: { POSTROUTING: [DOCKER, SNAT, DOCKER], OUTPUT: [SNAT] } }));
       assert.equal(countRule(rs, dockerMasqRule(S21)), 2);
       assert.equal(countRule(rs, runbookSnatRule(S21, N)), 1);
@@ -328,7 +343,7 @@ describe('iptables', () => {
       kept?: number;
     }[] = [
       {
-        name: 'the runbook node with dropReject: insert where Docker\'s rule is, then delete it, then the REJECTs',
+        name: "the runbook node with dropReject: insert where Docker's rule is, then delete it, then the REJECTs",
         text: RUNBOOK_NODE,
         dropReject: true,
         payload: `*nat\n-I POSTROUTING 1 ${SNAT}\n-D POSTROUTING ${DOCKER}\nCOMMIT\n*filter\n-D INPUT ${REJECT}\n-D FORWARD ${REJECT}\nCOMMIT\n`,
@@ -340,8 +355,17 @@ describe('iptables', () => {
         kept: 2,
       },
       {
-        name: 'Docker\'s rule below kube-proxy\'s jump, above flannel\'s --ip-masq rules: the SNAT rule takes its place',
-        text: save({ nat: { POSTROUTING: ['-m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING', DOCKER, ...FLANNEL_MASQ], 'KUBE-POSTROUTING': [] } }),
+        name: "Docker's rule below kube-proxy's jump, above flannel's --ip-masq rules: the SNAT rule takes its place",
+        text: save({
+          nat: {
+            POSTROUTING: [
+              '-m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+              DOCKER,
+              ...FLANNEL_MASQ,
+            ],
+            'KUBE-POSTROUTING': [],
+          },
+        }),
         payload: `*nat\n-I POSTROUTING 2 ${SNAT}\n-D POSTROUTING ${DOCKER}\nCOMMIT\n`,
       },
       {
@@ -355,7 +379,7 @@ describe('iptables', () => {
         payload: `*nat\n-I POSTROUTING 1 ${SNAT}\nCOMMIT\n`,
       },
       {
-        name: 'Docker\'s rule twice: every copy goes',
+        name: "Docker's rule twice: every copy goes",
         text: save({ nat: { POSTROUTING: ['-j RETURN -m comment --comment other', DOCKER, DOCKER] } }),
         payload: `*nat\n-I POSTROUTING 2 ${SNAT}\n-D POSTROUTING ${DOCKER}\n-D POSTROUTING ${DOCKER}\nCOMMIT\n`,
       },
@@ -373,7 +397,8 @@ describe('iptables', () => {
         name: 'another bridge name (cni0)',
         text: save({ nat: { POSTROUTING: ['-s 172.7.21.0/24 ! -o cni0 -j MASQUERADE', DOCKER] } }),
         bridge: 'cni0',
-        payload: '*nat\n-I POSTROUTING 1 -s 172.7.21.0/24 ! -d 172.7.0.0/16 ! -o cni0 -j MASQUERADE\n-D POSTROUTING -s 172.7.21.0/24 ! -o cni0 -j MASQUERADE\nCOMMIT\n',
+        payload:
+          '*nat\n-I POSTROUTING 1 -s 172.7.21.0/24 ! -d 172.7.0.0/16 ! -o cni0 -j MASQUERADE\n-D POSTROUTING -s 172.7.21.0/24 ! -o cni0 -j MASQUERADE\nCOMMIT\n',
       },
       {
         name: 'rules the toolkit does not own are never touched',
@@ -399,11 +424,19 @@ describe('iptables', () => {
     for (const c of cases) {
       test(c.name, () => {
         const rs = parseIptablesSave(c.text);
-        const opts = { subnet: S21, network: N, dropReject: c.dropReject ?? false, ...(c.bridge ? { bridge: c.bridge } : {}) };
+        const opts = {
+          subnet: S21,
+          network: N,
+          dropReject: c.dropReject ?? false,
+          ...(c.bridge ? { bridge: c.bridge } : {}),
+        };
         const plan = planSnatFix(rs, opts);
         assert.equal(plan.payload, c.payload);
         assert.equal(plan.kept.length, c.kept ?? 0);
-        assert.ok(plan.changes.every((ch) => ch.why.length > 0), 'every change has a why');
+        assert.ok(
+          plan.changes.every((ch) => ch.why.length > 0),
+          'every change has a why',
+        );
         // Applied, it converges: the second plan is empty and the end state is the fix.
         const after = applyPlan(rs, plan);
         const again = planSnatFix(after, opts);
@@ -414,10 +447,15 @@ describe('iptables', () => {
       });
     }
 
-    test('the SNAT rule lands where Docker\'s rule was, above flannel\'s rules', () => {
-      const rs = parseIptablesSave(save({ nat: { POSTROUTING: ['-j KUBE-POSTROUTING', DOCKER, ...FLANNEL_MASQ], 'KUBE-POSTROUTING': [] } }));
+    test("the SNAT rule lands where Docker's rule was, above flannel's rules", () => {
+      const rs = parseIptablesSave(
+        save({ nat: { POSTROUTING: ['-j KUBE-POSTROUTING', DOCKER, ...FLANNEL_MASQ], 'KUBE-POSTROUTING': [] } }),
+      );
       const after = applyPlan(rs, planSnatFix(rs, { subnet: S21, network: N, dropReject: false }));
-      assert.deepEqual(rulesOf(after, 'nat', 'POSTROUTING').map((r) => r.spec.join(' ')), ['-j KUBE-POSTROUTING', SNAT, ...FLANNEL_MASQ]);
+      assert.deepEqual(
+        rulesOf(after, 'nat', 'POSTROUTING').map((r) => r.spec.join(' ')),
+        ['-j KUBE-POSTROUTING', SNAT, ...FLANNEL_MASQ],
+      );
     });
 
     test('changes carry their action, rule, position and why', () => {
@@ -425,10 +463,30 @@ describe('iptables', () => {
       assert.deepEqual(
         plan.changes.map((c) => [c.action, ruleKey(c.rule), c.position, c.why]),
         [
-          ['insert', `-t nat -A POSTROUTING ${SNAT}`, 1, "masquerade pod traffic only when it leaves 172.7.0.0/16; goes in at 1, where Docker's rule is, before that one goes"],
-          ['delete', `-t nat -A POSTROUTING ${DOCKER}`, undefined, "Docker's rule masquerades pod-to-pod traffic to other nodes"],
-          ['delete', `-t filter -A INPUT ${REJECT}`, undefined, "iptables-services' catch-all REJECT in INPUT (dropReject: the host's INPUT is now open)"],
-          ['delete', `-t filter -A FORWARD ${REJECT}`, undefined, "iptables-services' catch-all REJECT in FORWARD rejects pod traffic before flannel's ACCEPT rules (dropReject)"],
+          [
+            'insert',
+            `-t nat -A POSTROUTING ${SNAT}`,
+            1,
+            "masquerade pod traffic only when it leaves 172.7.0.0/16; goes in at 1, where Docker's rule is, before that one goes",
+          ],
+          [
+            'delete',
+            `-t nat -A POSTROUTING ${DOCKER}`,
+            undefined,
+            "Docker's rule masquerades pod-to-pod traffic to other nodes",
+          ],
+          [
+            'delete',
+            `-t filter -A INPUT ${REJECT}`,
+            undefined,
+            "iptables-services' catch-all REJECT in INPUT (dropReject: the host's INPUT is now open)",
+          ],
+          [
+            'delete',
+            `-t filter -A FORWARD ${REJECT}`,
+            undefined,
+            "iptables-services' catch-all REJECT in FORWARD rejects pod traffic before flannel's ACCEPT rules (dropReject)",
+          ],
         ],
       );
     });
@@ -438,8 +496,14 @@ describe('iptables', () => {
       assert.deepEqual(
         plan.kept.map((k) => [ruleKey(k.rule), k.why]),
         [
-          [`-t filter -A INPUT ${REJECT}`, 'INPUT ends in a catch-all REJECT; kept (removing it is an explicit choice: dropReject)'],
-          [`-t filter -A FORWARD ${REJECT}`, 'FORWARD ends in a catch-all REJECT that rejects forwarded pod traffic; kept (removing it is an explicit choice: dropReject)'],
+          [
+            `-t filter -A INPUT ${REJECT}`,
+            'INPUT ends in a catch-all REJECT; kept (removing it is an explicit choice: dropReject)',
+          ],
+          [
+            `-t filter -A FORWARD ${REJECT}`,
+            'FORWARD ends in a catch-all REJECT that rejects forwarded pod traffic; kept (removing it is an explicit choice: dropReject)',
+          ],
         ],
       );
     });
@@ -460,7 +524,8 @@ describe('iptables', () => {
       {
         name: 'a subnet outside the network',
         opts: { subnet: net('10.9.1.0/24'), network: N, dropReject: false },
-        message: /^subnet "10\.9\.1\.0\/24": must lie inside the flannel network 172\.7\.0\.0\/16, e\.g\. 172\.7\.21\.0\/24 in 172\.7\.0\.0\/16$/,
+        message:
+          /^subnet "10\.9\.1\.0\/24": must lie inside the flannel network 172\.7\.0\.0\/16, e\.g\. 172\.7\.21\.0\/24 in 172\.7\.0\.0\/16$/,
       },
       {
         name: 'a bridge name that is no interface name',
@@ -470,30 +535,70 @@ describe('iptables', () => {
     ];
     for (const c of bad) {
       test(`refuses ${c.name}`, () => {
-        assert.throws(() => planSnatFix(parseIptablesSave(''), c.opts), (e: unknown) => e instanceof UsageError && c.message.test(e.message));
+        assert.throws(
+          () => planSnatFix(parseIptablesSave(''), c.opts),
+          (e: unknown) => e instanceof UsageError && c.message.test(e.message),
+        );
       });
     }
   });
 
   describe('checkSnat', () => {
     const cases: { name: string; text: string; want: [string, boolean][] }[] = [
-      { name: 'the runbook node before the fix', text: RUNBOOK_NODE, want: [['snat-rule', false], ['docker-masq', false]] },
-      { name: 'after the fix', text: save({ nat: { POSTROUTING: [SNAT] } }), want: [['snat-rule', true], ['docker-masq', true]] },
-      { name: 'dockerd restarted', text: save({ nat: { POSTROUTING: [DOCKER, SNAT] } }), want: [['snat-rule', true], ['docker-masq', false]] },
-      { name: 'the SNAT rule twice', text: save({ nat: { POSTROUTING: [SNAT, SNAT] } }), want: [['snat-rule', false], ['docker-masq', true]] },
+      {
+        name: 'the runbook node before the fix',
+        text: RUNBOOK_NODE,
+        want: [
+          ['snat-rule', false],
+          ['docker-masq', false],
+        ],
+      },
+      {
+        name: 'after the fix',
+        text: save({ nat: { POSTROUTING: [SNAT] } }),
+        want: [
+          ['snat-rule', true],
+          ['docker-masq', true],
+        ],
+      },
+      {
+        name: 'dockerd restarted',
+        text: save({ nat: { POSTROUTING: [DOCKER, SNAT] } }),
+        want: [
+          ['snat-rule', true],
+          ['docker-masq', false],
+        ],
+      },
+      {
+        name: 'the SNAT rule twice',
+        text: save({ nat: { POSTROUTING: [SNAT, SNAT] } }),
+        want: [
+          ['snat-rule', false],
+          ['docker-masq', true],
+        ],
+      },
     ];
     for (const c of cases) {
       test(`finds ${c.name}`, () => {
         const f = checkSnat(parseIptablesSave(c.text), { subnet: S21, network: N });
-        assert.deepEqual(f.map((x) => [x.id, x.ok]), c.want);
+        assert.deepEqual(
+          f.map((x) => [x.id, x.ok]),
+          c.want,
+        );
       });
     }
     test('names the rule in its reasons', () => {
-      const f = checkSnat(parseIptablesSave(save({ nat: { POSTROUTING: [DOCKER, DOCKER] } })), { subnet: S21, network: N });
-      assert.deepEqual(f.map((x) => x.reason), [
-        `\`-A POSTROUTING ${SNAT}\` is missing from nat POSTROUTING`,
-        `\`-A POSTROUTING ${DOCKER}\` is in nat POSTROUTING 2 times (dockerd puts it back when it restarts): pods on other nodes see this node's address`,
-      ]);
+      const f = checkSnat(parseIptablesSave(save({ nat: { POSTROUTING: [DOCKER, DOCKER] } })), {
+        subnet: S21,
+        network: N,
+      });
+      assert.deepEqual(
+        f.map((x) => x.reason),
+        [
+          `\`-A POSTROUTING ${SNAT}\` is missing from nat POSTROUTING`,
+          `\`-A POSTROUTING ${DOCKER}\` is in nat POSTROUTING 2 times (dockerd puts it back when it restarts): pods on other nodes see this node's address`,
+        ],
+      );
     });
   });
 
@@ -519,28 +624,46 @@ describe('iptables', () => {
         name: 'policy DROP (Docker >= 1.13) and no flannel rules',
         text: save({ filter: {} }, { FORWARD: 'DROP' }),
         ok: false,
-        reason: 'pod traffic from 172.7.0.0/16: no ACCEPT rule and the FORWARD policy is DROP; to 172.7.0.0/16: no ACCEPT rule and the FORWARD policy is DROP',
+        reason:
+          'pod traffic from 172.7.0.0/16: no ACCEPT rule and the FORWARD policy is DROP; to 172.7.0.0/16: no ACCEPT rule and the FORWARD policy is DROP',
       },
-      { name: 'policy DROP with flannel rules', text: save({ filter: { FORWARD: FLANNEL_FWD } }, { FORWARD: 'DROP' }), ok: true },
+      {
+        name: 'policy DROP with flannel rules',
+        text: save({ filter: { FORWARD: FLANNEL_FWD } }, { FORWARD: 'DROP' }),
+        ok: true,
+      },
       {
         name: 'policy DROP with only the -s rule',
         text: save({ filter: { FORWARD: [FLANNEL_FWD[0]!] } }, { FORWARD: 'DROP' }),
         ok: false,
-        reason: 'pod traffic from 172.7.0.0/16 accepted by `-A FORWARD -s 172.7.0.0/16 -j ACCEPT`; to 172.7.0.0/16: no ACCEPT rule and the FORWARD policy is DROP',
+        reason:
+          'pod traffic from 172.7.0.0/16 accepted by `-A FORWARD -s 172.7.0.0/16 -j ACCEPT`; to 172.7.0.0/16: no ACCEPT rule and the FORWARD policy is DROP',
       },
       {
         name: 'policy ACCEPT and no rules',
         text: save({ filter: {} }),
         ok: true,
-        reason: 'pod traffic from 172.7.0.0/16 accepted by the FORWARD policy ACCEPT; to 172.7.0.0/16 accepted by the FORWARD policy ACCEPT',
+        reason:
+          'pod traffic from 172.7.0.0/16 accepted by the FORWARD policy ACCEPT; to 172.7.0.0/16 accepted by the FORWARD policy ACCEPT',
       },
-      { name: 'no filter table', text: save({ nat: {} }), ok: true, reason: 'no filter FORWARD chain: nothing filters forwarded traffic' },
+      {
+        name: 'no filter table',
+        text: save({ nat: {} }),
+        ok: true,
+        reason: 'no filter FORWARD chain: nothing filters forwarded traffic',
+      },
       {
         name: 'conditional DROPs and Docker chains that cannot decide',
         text: save(
           {
             filter: {
-              FORWARD: ['-m conntrack --ctstate INVALID -j DROP', '-j DOCKER-USER', '-j DOCKER-ISOLATION-STAGE-1', '-o docker0 -j DOCKER', ...FLANNEL_FWD],
+              FORWARD: [
+                '-m conntrack --ctstate INVALID -j DROP',
+                '-j DOCKER-USER',
+                '-j DOCKER-ISOLATION-STAGE-1',
+                '-o docker0 -j DOCKER',
+                ...FLANNEL_FWD,
+              ],
               'DOCKER-USER': ['-j RETURN', '-j DROP'],
               'DOCKER-ISOLATION-STAGE-1': ['-i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2', '-j RETURN'],
               'DOCKER-ISOLATION-STAGE-2': ['-o docker0 -j DROP', '-j RETURN'],
@@ -551,12 +674,26 @@ describe('iptables', () => {
         ),
         ok: true,
       },
-      { name: 'a wider ACCEPT covering the network', text: save({ filter: { FORWARD: ['-s 172.0.0.0/8 -j ACCEPT', '-d 172.0.0.0/8 -j ACCEPT', REJECT] } }), ok: true },
+      {
+        name: 'a wider ACCEPT covering the network',
+        text: save({ filter: { FORWARD: ['-s 172.0.0.0/8 -j ACCEPT', '-d 172.0.0.0/8 -j ACCEPT', REJECT] } }),
+        ok: true,
+      },
       {
         name: 'a negated or narrower ACCEPT does not count',
-        text: save({ filter: { FORWARD: ['! -s 172.7.0.0/16 -j ACCEPT', '-s 172.7.21.0/24 -j ACCEPT', '-d 172.7.0.0/16 -j ACCEPT', '-j DROP'] } }),
+        text: save({
+          filter: {
+            FORWARD: [
+              '! -s 172.7.0.0/16 -j ACCEPT',
+              '-s 172.7.21.0/24 -j ACCEPT',
+              '-d 172.7.0.0/16 -j ACCEPT',
+              '-j DROP',
+            ],
+          },
+        }),
         ok: false,
-        reason: 'pod traffic from 172.7.0.0/16 stopped by `-A FORWARD -j DROP` before any ACCEPT for it; to 172.7.0.0/16 accepted by `-A FORWARD -d 172.7.0.0/16 -j ACCEPT`',
+        reason:
+          'pod traffic from 172.7.0.0/16 stopped by `-A FORWARD -j DROP` before any ACCEPT for it; to 172.7.0.0/16 accepted by `-A FORWARD -d 172.7.0.0/16 -j ACCEPT`',
       },
       {
         name: 'v0.20 chain whose jump was deleted, policy DROP',

@@ -48,7 +48,8 @@ function v2Values(name: string): Map<string, string> {
   return out;
 }
 
-const summary = (l: Lease) => [l.subnet.toString(), l.publicIp.toString(), l.backendType, l.vtepMac ?? '-', l.ttl ?? '-'].join(' ');
+const summary = (l: Lease) =>
+  [l.subnet.toString(), l.publicIp.toString(), l.backendType, l.vtepMac ?? '-', l.ttl ?? '-'].join(' ');
 
 function assertRejects(fn: () => unknown, field: string, value: string, rule?: RegExp) {
   assert.throws(fn, (err: unknown) => {
@@ -75,7 +76,11 @@ describe('lease', () => {
       assert.equal(parseLeaseKey('/lab/net/subnets/10.0.0.128-25', '/lab/net').toString(), '10.0.0.128/25');
     });
     const bad: [string, string, RegExp][] = [
-      ['/coreos.com/network/config', '"/coreos.com/network/config"', /must be \/coreos.com\/network\/subnets\/ADDR-PREFIX/],
+      [
+        '/coreos.com/network/config',
+        '"/coreos.com/network/config"',
+        /must be \/coreos.com\/network\/subnets\/ADDR-PREFIX/,
+      ],
       ['/other/subnets/172.7.21.0-24', '"/other/subnets/172.7.21.0-24"', /must be \/coreos.com\/network\/subnets/],
       ['/coreos.com/network/subnets/172.7.21.5-24', '"172.7.21.5-24"', /host bits are set/],
       ['/coreos.com/network/subnets/172.7.21.0_24', '"172.7.21.0_24"', /ADDR-PREFIX/],
@@ -89,7 +94,10 @@ describe('lease', () => {
     test('22-hostgw-nomasq: the config and both host-gw leases with ttl and expiration', () => {
       const tree = parseV2Tree(fixture('v0.11.0/22-hostgw-nomasq-etcd.json'));
       assert.equal(tree.config, '{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}');
-      assert.deepEqual(tree.leases.map(summary), ['172.7.21.0/24 10.4.7.21 host-gw - 86390', '172.7.22.0/24 10.4.7.22 host-gw - 86390']);
+      assert.deepEqual(tree.leases.map(summary), [
+        '172.7.21.0/24 10.4.7.21 host-gw - 86390',
+        '172.7.22.0/24 10.4.7.22 host-gw - 86390',
+      ]);
       assert.deepEqual(tree.invalid, []);
       const [h21] = tree.leases;
       assert.equal(h21!.key, KEY21);
@@ -99,7 +107,10 @@ describe('lease', () => {
     });
     test('31-hostgw-ipmasq: same shape, other index and times', () => {
       const tree = parseV2Tree(fixture('v0.11.0/31-hostgw-ipmasq-etcd.json'));
-      assert.deepEqual(tree.leases.map(summary), ['172.7.21.0/24 10.4.7.21 host-gw - 86393', '172.7.22.0/24 10.4.7.22 host-gw - 86393']);
+      assert.deepEqual(tree.leases.map(summary), [
+        '172.7.21.0/24 10.4.7.21 host-gw - 86393',
+        '172.7.22.0/24 10.4.7.22 host-gw - 86393',
+      ]);
     });
     test('61-vxlan: each lease carries its VTEP MAC', () => {
       const tree = parseV2Tree(fixture('v0.11.0/61-vxlan-etcd.json'));
@@ -122,14 +133,17 @@ describe('lease', () => {
       assert.deepEqual(tree.leases.map(summary), ['172.7.22.0/24 10.4.7.22 host-gw - 15']);
       assert.equal(tree.leases[0]!.expiration!.toISOString(), '2026-11-26T12:21:02.269Z');
     });
-    test('27-lease-expiry: a get of .../subnets alone has no config; the expired lease is gone; order is etcd\'s', () => {
+    test("27-lease-expiry: a get of .../subnets alone has no config; the expired lease is gone; order is etcd's", () => {
       const after = parseV2Tree(fixture('v0.11.0/27-hostgw-lease-expiry-after.json'));
       assert.equal(after.config, undefined);
       assert.deepEqual(after.leases.map(summary), ['172.7.21.0/24 10.4.7.21 host-gw - 86269']);
       const restarted = parseV2Tree(fixture('v0.11.0/27-hostgw-lease-expiry-restarted.json'));
-      assert.deepEqual(restarted.leases.map(summary), ['172.7.22.0/24 10.4.7.22 host-gw - 86397', '172.7.21.0/24 10.4.7.21 host-gw - 86264']);
+      assert.deepEqual(restarted.leases.map(summary), [
+        '172.7.22.0/24 10.4.7.22 host-gw - 86397',
+        '172.7.21.0/24 10.4.7.21 host-gw - 86264',
+      ]);
     });
-    test('41-copied-subnetenv: h21\'s subnet now held by h22\'s address (the silent takeover)', () => {
+    test("41-copied-subnetenv: h21's subnet now held by h22's address (the silent takeover)", () => {
       const tree = parseV2Tree(fixture('v0.11.0/41-copied-subnetenv-subnets.json'));
       assert.deepEqual(tree.leases.map(summary), ['172.7.21.0/24 10.4.7.22 host-gw - 86397']);
     });
@@ -145,20 +159,31 @@ describe('lease', () => {
       assert.deepEqual(parseV2Tree(fixture('v0.11.0/10-v3only-v2-key-not-found.json')), { leases: [], invalid: [] });
     });
     test('v0.20.2 00-baseline: etcd without --enable-v2 answers `404 page not found`: a RuntimeError that says so', () => {
-      assert.throws(() => parseV2Tree(fixture('v0.20.2/00-baseline-v2-disabled.txt')), (err: unknown) => {
-        assert.ok(err instanceof RuntimeError);
-        assert.match(err.message, /not JSON \("404 page not found"\).*--enable-v2=true/);
-        return true;
-      });
+      assert.throws(
+        () => parseV2Tree(fixture('v0.20.2/00-baseline-v2-disabled.txt')),
+        (err: unknown) => {
+          assert.ok(err instanceof RuntimeError);
+          assert.match(err.message, /not JSON \("404 page not found"\).*--enable-v2=true/);
+          return true;
+        },
+      );
     });
     test('another v2 error code is a RuntimeError carrying code, message and cause', () => {
-      const body = fixture('v0.11.0/10-v3only-v2-key-not-found.json').replace('"errorCode":100', '"errorCode":110').replace('Key not found', 'The request requires user authentication');
-      assert.throws(() => parseV2Tree(body), { name: 'RuntimeError', message: 'etcd v2 error 110: The request requires user authentication (/coreos.com)' });
+      const body = fixture('v0.11.0/10-v3only-v2-key-not-found.json')
+        .replace('"errorCode":100', '"errorCode":110')
+        .replace('Key not found', 'The request requires user authentication');
+      assert.throws(() => parseV2Tree(body), {
+        name: 'RuntimeError',
+        message: 'etcd v2 error 110: The request requires user authentication (/coreos.com)',
+      });
     });
     test('a bad entry is reported in invalid, the other leases still parse', () => {
       const real = fixture('v0.11.0/22-hostgw-nomasq-etcd.json');
       const broken = real
-        .replace('{\\"PublicIP\\":\\"10.4.7.22\\",\\"BackendType\\":\\"host-gw\\"}', '{\\"PublicIP\\":\\"10.4.7.300\\",\\"BackendType\\":\\"host-gw\\"}')
+        .replace(
+          '{\\"PublicIP\\":\\"10.4.7.22\\",\\"BackendType\\":\\"host-gw\\"}',
+          '{\\"PublicIP\\":\\"10.4.7.300\\",\\"BackendType\\":\\"host-gw\\"}',
+        )
         .replace('/coreos.com/network/subnets/172.7.21.0-24', '/coreos.com/network/subnets/172.7.21.5-24');
       assert.notEqual(broken, real);
       const tree = parseV2Tree(broken);
@@ -170,7 +195,9 @@ describe('lease', () => {
       assert.match(tree.invalid[0]!.reason, /lease key "172.7.21.5-24": host bits are set/);
       assert.match(tree.invalid[1]!.reason, /PublicIP "10.4.7.300": must be an IPv4 address/);
       assert.equal(tree.config, '{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}');
-      const oneBad = parseV2Tree(real.replace('{\\"PublicIP\\":\\"10.4.7.22\\",\\"BackendType\\":\\"host-gw\\"}', 'not json'));
+      const oneBad = parseV2Tree(
+        real.replace('{\\"PublicIP\\":\\"10.4.7.22\\",\\"BackendType\\":\\"host-gw\\"}', 'not json'),
+      );
       assert.deepEqual(oneBad.leases.map(summary), ['172.7.21.0/24 10.4.7.21 host-gw - 86390']);
       assert.equal(oneBad.invalid.length, 1);
     });
@@ -181,10 +208,15 @@ describe('lease', () => {
   });
 
   describe('parseV3Kvs on real etcd v3 answers (flannel v0.20.2)', () => {
-    test('12-hostgw-nomasq: config and leases, TTL from each key\'s lease grant', () => {
-      const tree = parseV3Kvs(v3Fixture('v0.20.2/12-hostgw-nomasq-etcd-v3.json', 'v0.20.2/12-hostgw-nomasq-lease-timetolive.jsonl'));
+    test("12-hostgw-nomasq: config and leases, TTL from each key's lease grant", () => {
+      const tree = parseV3Kvs(
+        v3Fixture('v0.20.2/12-hostgw-nomasq-etcd-v3.json', 'v0.20.2/12-hostgw-nomasq-lease-timetolive.jsonl'),
+      );
       assert.equal(tree.config, '{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}');
-      assert.deepEqual(tree.leases.map(summary), ['172.7.21.0/24 10.4.7.21 host-gw - 86390', '172.7.22.0/24 10.4.7.22 host-gw - 86393']);
+      assert.deepEqual(tree.leases.map(summary), [
+        '172.7.21.0/24 10.4.7.21 host-gw - 86390',
+        '172.7.22.0/24 10.4.7.22 host-gw - 86393',
+      ]);
       assert.ok(tree.leases.every((l) => l.api === 'v3' && l.expiration === undefined));
       assert.deepEqual(tree.invalid, []);
     });
@@ -194,7 +226,10 @@ describe('lease', () => {
         '172.7.21.0/24 10.4.7.21 vxlan e6:93:e6:b0:53:db 86393',
         '172.7.22.0/24 10.4.7.22 vxlan e6:15:6e:8f:65:ac 86393',
       ]);
-      assert.deepEqual(tree.leases.map((l) => l.vni), [1, 1]);
+      assert.deepEqual(
+        tree.leases.map((l) => l.vni),
+        [1, 1],
+      );
     });
     test('without TTLs looked up, ttl is absent', () => {
       const tree = parseV3Kvs(v3Fixture('v0.20.2/12-hostgw-nomasq-etcd-v3.json'));
@@ -206,53 +241,93 @@ describe('lease', () => {
     });
     test('a bad kv is reported in invalid, the rest still parse', () => {
       const kvs = v3Fixture('v0.20.2/41-vxlan-etcd-v3.json');
-      const broken = kvs.map((kv) => (kv.key.endsWith('172.7.22.0-24') ? { ...kv, value: kv.value.replace('"VtepMAC":"e6:15:6e:8f:65:ac"', '"VtepMAC":"e6:15:6e"') } : kv));
+      const broken = kvs.map((kv) =>
+        kv.key.endsWith('172.7.22.0-24')
+          ? { ...kv, value: kv.value.replace('"VtepMAC":"e6:15:6e:8f:65:ac"', '"VtepMAC":"e6:15:6e"') }
+          : kv,
+      );
       const tree = parseV3Kvs(broken);
-      assert.deepEqual(tree.leases.map((l) => l.subnet.toString()), ['172.7.21.0/24']);
-      assert.deepEqual(tree.invalid.map((i) => i.key), ['/coreos.com/network/subnets/172.7.22.0-24']);
+      assert.deepEqual(
+        tree.leases.map((l) => l.subnet.toString()),
+        ['172.7.21.0/24'],
+      );
+      assert.deepEqual(
+        tree.invalid.map((i) => i.key),
+        ['/coreos.com/network/subnets/172.7.22.0-24'],
+      );
       assert.match(tree.invalid[0]!.reason, /BackendData.VtepMAC "e6:15:6e": must be a MAC address/);
     });
   });
 
   describe('formatLeaseValue', () => {
     test('byte-identical to every value flanneld v0.11.0 wrote (v2 fixtures)', () => {
-      for (const name of ['22-hostgw-nomasq-etcd.json', '31-hostgw-ipmasq-etcd.json', '61-vxlan-etcd.json', '71-vxlan-dr-etcd.json', '41-copied-subnetenv-subnets.json']) {
+      for (const name of [
+        '22-hostgw-nomasq-etcd.json',
+        '31-hostgw-ipmasq-etcd.json',
+        '61-vxlan-etcd.json',
+        '71-vxlan-dr-etcd.json',
+        '41-copied-subnetenv-subnets.json',
+      ]) {
         const stored = v2Values(`v0.11.0/${name}`);
         const tree = parseV2Tree(fixture(`v0.11.0/${name}`));
         assert.ok(tree.leases.length > 0);
-        for (const lease of tree.leases) assert.equal(formatLeaseValue(lease), stored.get(lease.key), `${name} ${lease.key}`);
+        for (const lease of tree.leases)
+          assert.equal(formatLeaseValue(lease), stored.get(lease.key), `${name} ${lease.key}`);
       }
     });
     test('byte-identical to every value flanneld v0.20.2 wrote (v3 fixtures; v3 leases default to the v0.20 form)', () => {
       for (const name of ['12-hostgw-nomasq-etcd-v3.json', '41-vxlan-etcd-v3.json']) {
         const kvs = v3Fixture(`v0.20.2/${name}`);
-        for (const lease of parseV3Kvs(kvs).leases) assert.equal(formatLeaseValue(lease), kvs.find((kv) => kv.key === lease.key)!.value);
+        for (const lease of parseV3Kvs(kvs).leases)
+          assert.equal(formatLeaseValue(lease), kvs.find((kv) => kv.key === lease.key)!.value);
       }
     });
     test('either form on request, whatever API the lease came from', () => {
       const lease = { publicIp: Ip4.parse('10.4.7.21'), backendType: 'host-gw' };
       assert.equal(formatLeaseValue(lease), '{"PublicIP":"10.4.7.21","BackendType":"host-gw"}');
-      assert.equal(formatLeaseValue(lease, 'v0.20'), '{"PublicIP":"10.4.7.21","PublicIPv6":null,"BackendType":"host-gw"}');
-      const vx = { publicIp: Ip4.parse('10.4.7.21'), backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' };
-      assert.equal(formatLeaseValue(vx, 'v0.11'), '{"PublicIP":"10.4.7.21","BackendType":"vxlan","BackendData":{"VtepMAC":"72:af:40:82:41:23"}}');
-      assert.equal(formatLeaseValue(vx, 'v0.20'), '{"PublicIP":"10.4.7.21","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"72:af:40:82:41:23"}}');
       assert.equal(
-        formatLeaseValue({ publicIp: Ip4.parse('10.4.7.21'), backendType: 'wireguard', backendData: { PublicKey: 'k=' } }),
+        formatLeaseValue(lease, 'v0.20'),
+        '{"PublicIP":"10.4.7.21","PublicIPv6":null,"BackendType":"host-gw"}',
+      );
+      const vx = { publicIp: Ip4.parse('10.4.7.21'), backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' };
+      assert.equal(
+        formatLeaseValue(vx, 'v0.11'),
+        '{"PublicIP":"10.4.7.21","BackendType":"vxlan","BackendData":{"VtepMAC":"72:af:40:82:41:23"}}',
+      );
+      assert.equal(
+        formatLeaseValue(vx, 'v0.20'),
+        '{"PublicIP":"10.4.7.21","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"72:af:40:82:41:23"}}',
+      );
+      assert.equal(
+        formatLeaseValue({
+          publicIp: Ip4.parse('10.4.7.21'),
+          backendType: 'wireguard',
+          backendData: { PublicKey: 'k=' },
+        }),
         '{"PublicIP":"10.4.7.21","BackendType":"wireguard","BackendData":{"PublicKey":"k="}}',
       );
     });
     test('a vxlan lease without VtepMAC cannot be written', () => {
-      assert.throws(() => formatLeaseValue({ publicIp: Ip4.parse('10.4.7.21'), backendType: 'vxlan' }), /vxlan lease needs its VtepMAC/);
+      assert.throws(
+        () => formatLeaseValue({ publicIp: Ip4.parse('10.4.7.21'), backendType: 'vxlan' }),
+        /vxlan lease needs its VtepMAC/,
+      );
     });
   });
 
   describe('parseLeaseValue', () => {
-    test('field names fold like Go\'s json.Unmarshal; a MAC is normalised to flannel\'s form', () => {
-      const l = parseLeaseValue('{"publicip":"10.4.7.21","backendtype":"vxlan","backenddata":{"vtepmac":"72-AF-40-82-41-23"}}', KEY21);
+    test("field names fold like Go's json.Unmarshal; a MAC is normalised to flannel's form", () => {
+      const l = parseLeaseValue(
+        '{"publicip":"10.4.7.21","backendtype":"vxlan","backenddata":{"vtepmac":"72-AF-40-82-41-23"}}',
+        KEY21,
+      );
       assert.deepEqual(summary(l), '172.7.21.0/24 10.4.7.21 vxlan 72:af:40:82:41:23 -');
     });
-    test('no BackendType is kept as \'\' (flannel holds the subnet but routes nothing to it)', () => {
-      assert.equal(parseLeaseValue('{"PublicIP":"10.4.7.30"}', '/coreos.com/network/subnets/172.7.30.0-24', 'v3').backendType, '');
+    test("no BackendType is kept as '' (flannel holds the subnet but routes nothing to it)", () => {
+      assert.equal(
+        parseLeaseValue('{"PublicIP":"10.4.7.30"}', '/coreos.com/network/subnets/172.7.30.0-24', 'v3').backendType,
+        '',
+      );
     });
     const bad: [string, string, string, string, RegExp?][] = [
       // value                                                        key     field                     value shown
@@ -260,17 +335,46 @@ describe('lease', () => {
       ['["10.4.7.21"]', KEY21, `lease ${KEY21}`, '["10.4.7.21"]', /must be a JSON object/],
       ['{"BackendType":"host-gw"}', KEY21, `lease ${KEY21}: PublicIP`, 'is missing'],
       ['{"PublicIP":null,"BackendType":"host-gw"}', KEY21, `lease ${KEY21}: PublicIP`, 'is missing'],
-      ['{"PublicIP":"10.4.7.300","BackendType":"host-gw"}', KEY21, `lease ${KEY21} PublicIP`, '"10.4.7.300"', /IPv4 address/],
+      [
+        '{"PublicIP":"10.4.7.300","BackendType":"host-gw"}',
+        KEY21,
+        `lease ${KEY21} PublicIP`,
+        '"10.4.7.300"',
+        /IPv4 address/,
+      ],
       ['{"PublicIP":167118101,"BackendType":"host-gw"}', KEY21, `lease ${KEY21} PublicIP`, '167118101'],
       ['{"PublicIP":"10.4.7.21","BackendType":7}', KEY21, `lease ${KEY21} BackendType`, '7', /must be a string/],
       ['{"PublicIP":"10.4.7.21","BackendType":"vxlan"}', KEY21, 'BackendData.VtepMAC', 'is missing'],
-      ['{"PublicIP":"10.4.7.21","BackendType":"vxlan","BackendData":{"VtepMAC":"72:af:40:82:41"}}', KEY21, 'BackendData.VtepMAC', '"72:af:40:82:41"', /MAC address/],
-      ['{"PublicIP":"10.4.7.21","BackendType":"vxlan","BackendData":{"VNI":"1","VtepMAC":"72:af:40:82:41:23"}}', KEY21, 'BackendData.VNI', '"1"'],
-      ['{"PublicIP":"10.4.7.21","BackendType":"host-gw"}', '/coreos.com/network/config', 'lease key', '"/coreos.com/network/config"'],
-      ['{"PublicIP":"10.4.7.21","BackendType":"host-gw"}', '/coreos.com/network/subnets/172.7.21.0-99', 'lease key', '"172.7.21.0-99"', /prefix must be 0-32/],
+      [
+        '{"PublicIP":"10.4.7.21","BackendType":"vxlan","BackendData":{"VtepMAC":"72:af:40:82:41"}}',
+        KEY21,
+        'BackendData.VtepMAC',
+        '"72:af:40:82:41"',
+        /MAC address/,
+      ],
+      [
+        '{"PublicIP":"10.4.7.21","BackendType":"vxlan","BackendData":{"VNI":"1","VtepMAC":"72:af:40:82:41:23"}}',
+        KEY21,
+        'BackendData.VNI',
+        '"1"',
+      ],
+      [
+        '{"PublicIP":"10.4.7.21","BackendType":"host-gw"}',
+        '/coreos.com/network/config',
+        'lease key',
+        '"/coreos.com/network/config"',
+      ],
+      [
+        '{"PublicIP":"10.4.7.21","BackendType":"host-gw"}',
+        '/coreos.com/network/subnets/172.7.21.0-99',
+        'lease key',
+        '"172.7.21.0-99"',
+        /prefix must be 0-32/,
+      ],
     ];
     for (const [value, key, field, shown, rule] of bad) {
-      test(`refuses ${value} at ${key.split('/').pop()}: ${field} ${shown}`, () => assertRejects(() => parseLeaseValue(value, key), field, shown, rule));
+      test(`refuses ${value} at ${key.split('/').pop()}: ${field} ${shown}`, () =>
+        assertRejects(() => parseLeaseValue(value, key), field, shown, rule));
     }
   });
 });

@@ -55,11 +55,31 @@ describe('netconfig', () => {
   describe('parseNetworkConfig on the configs real flanneld ran with', () => {
     const cases: [string, string, string, Partial<NetworkConfig['backend']>][] = [
       ['v0.11.0/22-hostgw-nomasq-etcd.json', v2Config('v0.11.0/22-hostgw-nomasq-etcd.json'), 'host-gw', {}],
-      ['v0.11.0/61-vxlan-etcd.json', v2Config('v0.11.0/61-vxlan-etcd.json'), 'vxlan', { vni: 1, port: 8472, directRouting: false, gbp: false }],
-      ['v0.11.0/71-vxlan-dr-etcd.json', v2Config('v0.11.0/71-vxlan-dr-etcd.json'), 'vxlan', { vni: 1, port: 8472, directRouting: true }],
+      [
+        'v0.11.0/61-vxlan-etcd.json',
+        v2Config('v0.11.0/61-vxlan-etcd.json'),
+        'vxlan',
+        { vni: 1, port: 8472, directRouting: false, gbp: false },
+      ],
+      [
+        'v0.11.0/71-vxlan-dr-etcd.json',
+        v2Config('v0.11.0/71-vxlan-dr-etcd.json'),
+        'vxlan',
+        { vni: 1, port: 8472, directRouting: true },
+      ],
       ['v0.20.2/12-hostgw-nomasq-etcd-v3.json', v3Config('v0.20.2/12-hostgw-nomasq-etcd-v3.json'), 'host-gw', {}],
-      ['v0.20.2/41-vxlan-etcd-v3.json', v3Config('v0.20.2/41-vxlan-etcd-v3.json'), 'vxlan', { vni: 1, directRouting: false }],
-      ['v0.20.2/30-v2only-config-v2.json', JSON.parse(fixture('v0.20.2/30-v2only-config-v2.json')).node.value, 'host-gw', {}],
+      [
+        'v0.20.2/41-vxlan-etcd-v3.json',
+        v3Config('v0.20.2/41-vxlan-etcd-v3.json'),
+        'vxlan',
+        { vni: 1, directRouting: false },
+      ],
+      [
+        'v0.20.2/30-v2only-config-v2.json',
+        JSON.parse(fixture('v0.20.2/30-v2only-config-v2.json')).node.value,
+        'host-gw',
+        {},
+      ],
     ];
     for (const [name, text, type, opts] of cases) {
       test(`${name}: 172.7.0.0/16, /24 per node, ${type}`, () => {
@@ -89,7 +109,9 @@ describe('netconfig', () => {
       assert.deepEqual(cfg.notes, []);
     });
     test('every top-level key folds too, and the last of two spellings wins', () => {
-      const cfg = parseNetworkConfig('{"network": "10.0.0.0/8", "NETWORK": "172.7.0.0/16", "subnetlen": 26, "BACKEND": {"TYPE": "Host-GW"}}');
+      const cfg = parseNetworkConfig(
+        '{"network": "10.0.0.0/8", "NETWORK": "172.7.0.0/16", "subnetlen": 26, "BACKEND": {"TYPE": "Host-GW"}}',
+      );
       assert.equal(cfg.network.toString(), '172.7.0.0/16');
       assert.equal(cfg.subnetLen, 26);
       assert.equal(cfg.backend.type, 'host-gw');
@@ -106,7 +128,12 @@ describe('netconfig', () => {
       ['{"Network": "10.0.0.0/28"}', 30, '10.0.0.4', '10.0.0.12'],
       ['{"Network": "172.7.0.0/16", "SubnetLen": 26}', 26, '172.7.0.64', '172.7.255.192'],
       ['{"Network": "172.7.0.0/16", "SubnetLen": 0}', 24, '172.7.1.0', '172.7.255.0'],
-      ['{"Network": "172.7.0.0/16", "SubnetMin": "172.7.21.0", "SubnetMax": "172.7.22.0"}', 24, '172.7.21.0', '172.7.22.0'],
+      [
+        '{"Network": "172.7.0.0/16", "SubnetMin": "172.7.21.0", "SubnetMax": "172.7.22.0"}',
+        24,
+        '172.7.21.0',
+        '172.7.22.0',
+      ],
       ['{"Network": "172.7.0.0/16", "SubnetMin": "0.0.0.0", "SubnetMax": null}', 24, '172.7.1.0', '172.7.255.0'],
     ];
     for (const [text, len, min, max] of table) {
@@ -126,25 +153,51 @@ describe('netconfig', () => {
     });
 
     test('vxlan defaults: VNI 1, Port 8472 (0 and absent both mean the kernel default)', () => {
-      for (const text of ['{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan"}}', '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "Port": 0, "VNI": null}}']) {
+      for (const text of [
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan"}}',
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "Port": 0, "VNI": null}}',
+      ]) {
         const b = parseNetworkConfig(text).backend;
-        assert.deepEqual([b.vni, b.port, b.gbp, b.learning, b.directRouting, b.mtu], [1, 8472, false, false, false, undefined]);
+        assert.deepEqual(
+          [b.vni, b.port, b.gbp, b.learning, b.directRouting, b.mtu],
+          [1, 8472, false, false, false, undefined],
+        );
       }
-      const b = parseNetworkConfig('{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": 4096, "Port": 4789, "GBP": true}}').backend;
+      const b = parseNetworkConfig(
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": 4096, "Port": 4789, "GBP": true}}',
+      ).backend;
       assert.deepEqual([b.vni, b.port, b.gbp], [4096, 4789, true]);
     });
   });
 
   describe('notes: what flannel accepts silently', () => {
     const table: [string, RegExp][] = [
-      ['{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw", "DirectRouting": true}}', /Backend.DirectRouting: not a host-gw option, flannel ignores it/],
-      ['{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRoutng": true}}', /Backend.DirectRoutng: not a vxlan option/],
-      ['{"Netwrk": "10.0.0.0/8", "Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}', /Netwrk: unknown key, flannel ignores it/],
+      [
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw", "DirectRouting": true}}',
+        /Backend.DirectRouting: not a host-gw option, flannel ignores it/,
+      ],
+      [
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRoutng": true}}',
+        /Backend.DirectRoutng: not a vxlan option/,
+      ],
+      [
+        '{"Netwrk": "10.0.0.0/8", "Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}',
+        /Netwrk: unknown key, flannel ignores it/,
+      ],
       ['{"Network": "172.7.1.0/16", "Backend": {"Type": "host-gw"}}', /host bits set, flannel uses 172.7.0.0\/16/],
-      ['{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "MTU": 1400}}', /Backend.MTU: flannel v0.11.0 ignores it/],
-      ['{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "Learning": true}}', /Backend.Learning: flannel v0.11.0 ignores it/],
+      [
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "MTU": 1400}}',
+        /Backend.MTU: flannel v0.11.0 ignores it/,
+      ],
+      [
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "Learning": true}}',
+        /Backend.Learning: flannel v0.11.0 ignores it/,
+      ],
       ['{"Network": "172.7.0.0/16", "Backend": {"Type": "wireguard"}}', /flannel v0.11.0 has no wireguard backend/],
-      ['{"Network": "172.7.0.0/16", "EnableIPv6": true, "Backend": {"Type": "host-gw"}}', /EnableIPv6: flannel v0.11.0 does not read it/],
+      [
+        '{"Network": "172.7.0.0/16", "EnableIPv6": true, "Backend": {"Type": "host-gw"}}',
+        /EnableIPv6: flannel v0.11.0 does not read it/,
+      ],
     ];
     for (const [text, note] of table) {
       test(`${text}: ${note.source}`, () => {
@@ -152,10 +205,15 @@ describe('netconfig', () => {
       });
     }
     test('the masked network is the one used', () => {
-      assert.equal(parseNetworkConfig('{"Network": "172.7.1.0/16", "Backend": {"Type": "host-gw"}}').network.toString(), '172.7.0.0/16');
+      assert.equal(
+        parseNetworkConfig('{"Network": "172.7.1.0/16", "Backend": {"Type": "host-gw"}}').network.toString(),
+        '172.7.0.0/16',
+      );
     });
     test('options of backends we do not model pass through untouched, without notes', () => {
-      const cfg = parseNetworkConfig('{"Network": "172.7.0.0/16", "Backend": {"Type": "aws-vpc", "RouteTableID": "rtb-1"}}');
+      const cfg = parseNetworkConfig(
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "aws-vpc", "RouteTableID": "rtb-1"}}',
+      );
       assert.deepEqual(cfg.backend.options, { RouteTableID: 'rtb-1' });
       assert.deepEqual(cfg.notes, []);
     });
@@ -177,42 +235,107 @@ describe('netconfig', () => {
       ['{"Network": "172.7.0.0/16", "SubnetLen": 17}', 'SubnetLen', '17', /at least 18.*four subnets/],
       ['{"Network": "172.7.0.0/16", "SubnetLen": "24"}', 'SubnetLen', '"24"', /whole number/],
       ['{"Network": "172.7.0.0/16", "SubnetLen": -1}', 'SubnetLen', '-1', /whole number/],
-      ['{"Network": "172.7.0.0/16", "SubnetMin": "192.168.1.0"}', 'SubnetMin', '"192.168.1.0"', /SubnetMin is not in the range of the Network/],
-      ['{"Network": "172.7.0.0/16", "SubnetMax": "10.4.7.0"}', 'SubnetMax', '"10.4.7.0"', /SubnetMax is not in the range of the Network/],
-      ['{"Network": "172.7.0.0/16", "SubnetMin": "172.7.5.5"}', 'SubnetMin', '"172.7.5.5"', /SubnetMin is not on a SubnetLen boundary.*e\.g\. 172\.7\.5\.0/],
-      ['{"Network": "172.7.0.0/16", "SubnetMax": "172.7.250.128"}', 'SubnetMax', '"172.7.250.128"', /SubnetMax is not on a SubnetLen boundary/],
+      [
+        '{"Network": "172.7.0.0/16", "SubnetMin": "192.168.1.0"}',
+        'SubnetMin',
+        '"192.168.1.0"',
+        /SubnetMin is not in the range of the Network/,
+      ],
+      [
+        '{"Network": "172.7.0.0/16", "SubnetMax": "10.4.7.0"}',
+        'SubnetMax',
+        '"10.4.7.0"',
+        /SubnetMax is not in the range of the Network/,
+      ],
+      [
+        '{"Network": "172.7.0.0/16", "SubnetMin": "172.7.5.5"}',
+        'SubnetMin',
+        '"172.7.5.5"',
+        /SubnetMin is not on a SubnetLen boundary.*e\.g\. 172\.7\.5\.0/,
+      ],
+      [
+        '{"Network": "172.7.0.0/16", "SubnetMax": "172.7.250.128"}',
+        'SubnetMax',
+        '"172.7.250.128"',
+        /SubnetMax is not on a SubnetLen boundary/,
+      ],
       ['{"Network": "172.7.0.0/16", "SubnetMin": "172.7.9"}', 'SubnetMin', '"172.7.9"', /IPv4 address/],
-      ['{"Network": "172.7.0.0/16", "SubnetMin": "172.7.9.0", "SubnetMax": "172.7.3.0"}', 'SubnetMax', '"172.7.3.0"', /below SubnetMin 172\.7\.9\.0/],
+      [
+        '{"Network": "172.7.0.0/16", "SubnetMin": "172.7.9.0", "SubnetMax": "172.7.3.0"}',
+        'SubnetMax',
+        '"172.7.3.0"',
+        /below SubnetMin 172\.7\.9\.0/,
+      ],
       ['{"Network": "172.7.0.0/16", "Backend": "host-gw"}', 'Backend', '"host-gw"', /must be an object/],
       ['{"Network": "172.7.0.0/16", "Backend": null}', 'Backend', 'null', /must be an object/],
-      ['{"Network": "172.7.0.0/16", "Backend": {"Type": "hostgw"}}', 'Backend.Type', '"hostgw"', /unknown backend type; flannel knows .*host-gw.*vxlan/],
+      [
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "hostgw"}}',
+        'Backend.Type',
+        '"hostgw"',
+        /unknown backend type; flannel knows .*host-gw.*vxlan/,
+      ],
       ['{"Network": "172.7.0.0/16", "Backend": {}}', 'Backend.Type', '""', /unknown backend type/],
-      ['{"Network": "172.7.0.0/16", "Backend": {"Type": " host-gw"}}', 'Backend.Type', '" host-gw"', /unknown backend type/],
+      [
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": " host-gw"}}',
+        'Backend.Type',
+        '" host-gw"',
+        /unknown backend type/,
+      ],
       ['{"Network": "172.7.0.0/16", "Backend": {"type": 1}}', 'Backend.type', '1', /must be a string/],
-      ['{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": "true"}}', 'Backend.DirectRouting', '"true"', /JSON boolean, not a string/],
+      [
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": "true"}}',
+        'Backend.DirectRouting',
+        '"true"',
+        /JSON boolean, not a string/,
+      ],
       ['{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "GBP": 1}}', 'Backend.GBP', '1', /true or false/],
       ['{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": "1"}}', 'Backend.VNI', '"1"', /whole number/],
       ['{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": -1}}', 'Backend.VNI', '-1', /0-16777215/],
       ['{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "Port": 70000}}', 'Backend.Port', '70000', /0-65535/],
       ['{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "MTU": 20}}', 'Backend.MTU', '20', /68-65535/],
       ['{"Network": "172.7.0.0/16", "Backend": {"Type": "udp", "Port": 1.5}}', 'Backend.Port', '1.5', /whole number/],
-      ['{"Network": "172.7.0.0/16", "Backend": {"Type": "ipip", "DirectRouting": "yes"}}', 'Backend.DirectRouting', '"yes"', /true or false/],
+      [
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "ipip", "DirectRouting": "yes"}}',
+        'Backend.DirectRouting',
+        '"yes"',
+        /true or false/,
+      ],
     ];
     for (const [text, field, value, rule] of bad) {
       test(`${text} -> ${field} ${value}`, () => assertRejects(text, field, value, rule));
     }
     test('the field is named as it was written', () => {
       assertRejects('{"network": "172.7.0.0/33"}', 'network', '"172.7.0.0/33"');
-      assertRejects('{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "Directrouting": "true"}}', 'Backend.Directrouting', '"true"');
+      assertRejects(
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "Directrouting": "true"}}',
+        'Backend.Directrouting',
+        '"true"',
+      );
     });
     test('a long config is shortened in the message', () => {
       const text = `{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}, ${'"x": 1, '.repeat(30)}`;
-      assert.throws(() => parseNetworkConfig(text), (err: Error) => err.message.length < 300 && /\.\.\.: is not valid JSON/.test(err.message));
+      assert.throws(
+        () => parseNetworkConfig(text),
+        (err: Error) => err.message.length < 300 && /\.\.\.: is not valid JSON/.test(err.message),
+      );
     });
-    test('the list of known types is flannel\'s', () => {
+    test("the list of known types is flannel's", () => {
       assert.deepEqual(
         [...BACKEND_TYPES],
-        ['ali-vpc', 'alloc', 'aws-vpc', 'extension', 'gce', 'host-gw', 'ipip', 'ipsec', 'tencent-vpc', 'udp', 'vxlan', 'wireguard'],
+        [
+          'ali-vpc',
+          'alloc',
+          'aws-vpc',
+          'extension',
+          'gce',
+          'host-gw',
+          'ipip',
+          'ipsec',
+          'tencent-vpc',
+          'udp',
+          'vxlan',
+          'wireguard',
+        ],
       );
     });
   });
@@ -222,22 +345,48 @@ describe('netconfig', () => {
       assert.equal(formatNetworkConfig(parseNetworkConfig(RUNBOOK_HOSTGW)), RUNBOOK_HOSTGW);
       assert.equal(formatNetworkConfig({ network: '172.7.0.0/16', backend: { type: 'host-gw' } }), RUNBOOK_HOSTGW);
       // and what the lab stored in etcd for real flanneld (22-hostgw-nomasq-etcd)
-      assert.equal(formatNetworkConfig({ network: Ip4Net.parse('172.7.0.0/16'), backend: { type: 'host-gw' } }), v2Config('v0.11.0/22-hostgw-nomasq-etcd.json'));
+      assert.equal(
+        formatNetworkConfig({ network: Ip4Net.parse('172.7.0.0/16'), backend: { type: 'host-gw' } }),
+        v2Config('v0.11.0/22-hostgw-nomasq-etcd.json'),
+      );
     });
-    test('the runbook VxLAN spellings come out in flannel\'s, as the lab wrote them to real flanneld', () => {
+    test("the runbook VxLAN spellings come out in flannel's, as the lab wrote them to real flanneld", () => {
       assert.equal(formatNetworkConfig(parseNetworkConfig(RUNBOOK_VXLAN)), v2Config('v0.11.0/61-vxlan-etcd.json'));
-      assert.equal(formatNetworkConfig(parseNetworkConfig(RUNBOOK_VXLAN_DR)), v2Config('v0.11.0/71-vxlan-dr-etcd.json'));
-      assert.equal(v2Config('v0.11.0/71-vxlan-dr-etcd.json'), '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}');
+      assert.equal(
+        formatNetworkConfig(parseNetworkConfig(RUNBOOK_VXLAN_DR)),
+        v2Config('v0.11.0/71-vxlan-dr-etcd.json'),
+      );
+      assert.equal(
+        v2Config('v0.11.0/71-vxlan-dr-etcd.json'),
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}',
+      );
     });
     const table: [Parameters<typeof formatNetworkConfig>[0], string][] = [
-      [{ network: '172.7.0.0/16', subnetLen: 24, subnetMin: '172.7.1.0', backend: { type: 'host-gw' } }, RUNBOOK_HOSTGW],
-      [{ network: '172.7.0.0/16', subnetLen: 26, backend: { type: 'host-gw' } }, '{"Network": "172.7.0.0/16", "SubnetLen": 26, "Backend": {"Type": "host-gw"}}'],
       [
-        { network: '172.7.0.0/16', subnetMin: Ip4.parse('172.7.20.0'), subnetMax: '172.7.30.0', backend: { type: 'host-gw' } },
+        { network: '172.7.0.0/16', subnetLen: 24, subnetMin: '172.7.1.0', backend: { type: 'host-gw' } },
+        RUNBOOK_HOSTGW,
+      ],
+      [
+        { network: '172.7.0.0/16', subnetLen: 26, backend: { type: 'host-gw' } },
+        '{"Network": "172.7.0.0/16", "SubnetLen": 26, "Backend": {"Type": "host-gw"}}',
+      ],
+      [
+        {
+          network: '172.7.0.0/16',
+          subnetMin: Ip4.parse('172.7.20.0'),
+          subnetMax: '172.7.30.0',
+          backend: { type: 'host-gw' },
+        },
         '{"Network": "172.7.0.0/16", "SubnetMin": "172.7.20.0", "SubnetMax": "172.7.30.0", "Backend": {"Type": "host-gw"}}',
       ],
-      [{ network: '172.7.0.0/16', backend: { type: 'vxlan', vni: 1, port: 0, gbp: false, directRouting: true } }, '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}'],
-      [{ network: '172.7.0.0/16', backend: { type: 'VXLAN', vni: 2, port: 4789 } }, '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": 2, "Port": 4789}}'],
+      [
+        { network: '172.7.0.0/16', backend: { type: 'vxlan', vni: 1, port: 0, gbp: false, directRouting: true } },
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}',
+      ],
+      [
+        { network: '172.7.0.0/16', backend: { type: 'VXLAN', vni: 2, port: 4789 } },
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": 2, "Port": 4789}}',
+      ],
       [{ network: '172.7.0.0/16' }, '{"Network": "172.7.0.0/16", "Backend": {"Type": "udp"}}'],
       [
         { network: '172.7.0.0/16', backend: { type: 'aws-vpc', options: { RouteTableID: 'rtb-1' } } },
@@ -247,12 +396,22 @@ describe('netconfig', () => {
     for (const [spec, want] of table) {
       test(`writes ${want}`, () => assert.equal(formatNetworkConfig(spec), want));
     }
-    test('refuses a spec flanneld would refuse, with the parser\'s message', () => {
-      assert.throws(() => formatNetworkConfig({ network: '172.7.0.0/16', subnetLen: 31, backend: { type: 'host-gw' } }), /^UsageError: SubnetLen 31:/);
-      assert.throws(() => formatNetworkConfig({ network: '172.7.0.0/16', backend: { type: 'hostgw' } }), /Backend.Type "hostgw": unknown backend type/);
+    test("refuses a spec flanneld would refuse, with the parser's message", () => {
+      assert.throws(
+        () => formatNetworkConfig({ network: '172.7.0.0/16', subnetLen: 31, backend: { type: 'host-gw' } }),
+        /^UsageError: SubnetLen 31:/,
+      );
+      assert.throws(
+        () => formatNetworkConfig({ network: '172.7.0.0/16', backend: { type: 'hostgw' } }),
+        /Backend.Type "hostgw": unknown backend type/,
+      );
     });
     test('round trip: parse(format(cfg)) has the same effect as cfg', () => {
-      for (const text of [RUNBOOK_HOSTGW, RUNBOOK_VXLAN_DR, '{"Network": "10.0.0.0/23", "SubnetMin": "10.0.0.128", "Backend": {"Type": "vxlan", "VNI": 7}}']) {
+      for (const text of [
+        RUNBOOK_HOSTGW,
+        RUNBOOK_VXLAN_DR,
+        '{"Network": "10.0.0.0/23", "SubnetMin": "10.0.0.128", "Backend": {"Type": "vxlan", "VNI": 7}}',
+      ]) {
         const cfg = parseNetworkConfig(text);
         assert.deepEqual(diffNetworkConfig(cfg, formatNetworkConfig(cfg)), []);
       }
@@ -267,17 +426,32 @@ describe('netconfig', () => {
         '{\n  "Network": "172.7.0.0/16",\n  "Backend": {\n    "Type": "host-gw"\n  }\n}',
       ];
       for (const other of same) assert.deepEqual(diffNetworkConfig(RUNBOOK_HOSTGW, other), [], other);
-      assert.deepEqual(diffNetworkConfig(RUNBOOK_VXLAN, '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": 1, "Port": 8472, "DirectRouting": false}}'), []);
+      assert.deepEqual(
+        diffNetworkConfig(
+          RUNBOOK_VXLAN,
+          '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": 1, "Port": 8472, "DirectRouting": false}}',
+        ),
+        [],
+      );
     });
     const table: [string, string, string[]][] = [
       [RUNBOOK_HOSTGW, RUNBOOK_VXLAN, ['Backend.Type: host-gw -> vxlan']],
       [RUNBOOK_HOSTGW, RUNBOOK_VXLAN_DR, ['Backend.Type: host-gw -> vxlan', 'Backend.DirectRouting: (unset) -> true']],
       [RUNBOOK_VXLAN_DR, RUNBOOK_VXLAN, ['Backend.DirectRouting: true -> false']],
-      [RUNBOOK_VXLAN, '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": 4096}}', ['Backend.VNI: 1 -> 4096']],
+      [
+        RUNBOOK_VXLAN,
+        '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": 4096}}',
+        ['Backend.VNI: 1 -> 4096'],
+      ],
       [
         RUNBOOK_HOSTGW,
         '{"Network": "172.8.0.0/16", "SubnetLen": 26, "Backend": {"Type": "host-gw"}}',
-        ['Network: 172.7.0.0/16 -> 172.8.0.0/16', 'SubnetLen: 24 -> 26', 'SubnetMin: 172.7.1.0 -> 172.8.0.64', 'SubnetMax: 172.7.255.0 -> 172.8.255.192'],
+        [
+          'Network: 172.7.0.0/16 -> 172.8.0.0/16',
+          'SubnetLen: 24 -> 26',
+          'SubnetMin: 172.7.1.0 -> 172.8.0.64',
+          'SubnetMax: 172.7.255.0 -> 172.8.255.192',
+        ],
       ],
       ['{"Network": "172.7.0.0/16"}', RUNBOOK_HOSTGW, ['Backend.Type: udp -> host-gw']],
       [
@@ -292,14 +466,18 @@ describe('netconfig', () => {
   });
 
   describe('backendMtu', () => {
-    const mtu = (text: string, iface = 1500, opts = {}) => backendMtu(parseNetworkConfig(`{"Network": "172.7.0.0/16", "Backend": ${text}}`).backend, iface, opts);
+    const mtu = (text: string, iface = 1500, opts = {}) =>
+      backendMtu(parseNetworkConfig(`{"Network": "172.7.0.0/16", "Backend": ${text}}`).backend, iface, opts);
     test('host-gw keeps the interface MTU: the FLANNEL_MTU real flanneld wrote (22-hostgw)', () => {
       assert.equal(mtu('{"Type": "host-gw"}'), parseSubnetEnv(fixture('v0.11.0/22-hostgw-nomasq-subnet-h21.env')).mtu);
       assert.equal(mtu('{"Type": "host-gw"}'), 1500);
     });
     test('vxlan takes 50: 1450 as real flanneld wrote (61-vxlan, v0.20.2 41-vxlan)', () => {
       assert.equal(mtu('{"Type": "vxlan"}'), parseSubnetEnv(fixture('v0.11.0/61-vxlan-subnet-h21.env')).mtu);
-      assert.equal(mtu('{"Type": "VxLAN", "Directrouting": true}'), parseSubnetEnv(fixture('v0.20.2/41-vxlan-subnet-h22.env')).mtu);
+      assert.equal(
+        mtu('{"Type": "VxLAN", "Directrouting": true}'),
+        parseSubnetEnv(fixture('v0.20.2/41-vxlan-subnet-h22.env')).mtu,
+      );
     });
     const table: [string, number, number, object?][] = [
       ['{"Type": "udp"}', 1500, 1472],
@@ -313,7 +491,8 @@ describe('netconfig', () => {
       ['{"Type": "vxlan", "MTU": 1400}', 1500, 1350, { honourMtuOption: true }],
     ];
     for (const [backend, iface, want, opts] of table) {
-      test(`${backend} on ${iface}${opts ? ' (MTU option honoured)' : ''} -> ${want}`, () => assert.equal(mtu(backend, iface, opts), want));
+      test(`${backend} on ${iface}${opts ? ' (MTU option honoured)' : ''} -> ${want}`, () =>
+        assert.equal(mtu(backend, iface, opts), want));
     }
   });
 
@@ -329,11 +508,13 @@ describe('netconfig', () => {
       assert.equal([...range].length, 255);
     });
     test('the count follows SubnetMin/SubnetMax', () => {
-      const small = parseNetworkConfig('{"Network": "172.7.0.0/16", "SubnetMin": "172.7.21.0", "SubnetMax": "172.7.22.0", "Backend": {"Type": "host-gw"}}');
+      const small = parseNetworkConfig(
+        '{"Network": "172.7.0.0/16", "SubnetMin": "172.7.21.0", "SubnetMax": "172.7.22.0", "Backend": {"Type": "host-gw"}}',
+      );
       assert.deepEqual([...subnetsOf(small)].map(String), ['172.7.21.0/24', '172.7.22.0/24']);
       assert.equal(subnetsOf(parseNetworkConfig('{"Network": "10.0.0.0/8"}')).count, 65535);
     });
-    test('the runbook\'s node subnets fit; the skipped first one, other lengths and outsiders do not', () => {
+    test("the runbook's node subnets fit; the skipped first one, other lengths and outsiders do not", () => {
       const fits = (s: string) => subnetFitsConfig(cfg, Ip4Net.parse(s));
       assert.equal(fits('172.7.21.0/24'), true);
       assert.equal(fits('172.7.22.0/24'), true);

@@ -21,7 +21,15 @@ From 172.7.21.1 icmp_seq=2 Destination Net Unreachable
 
 describe('ping', () => {
   test('parses replies: loss, TTL, average RTT', () => {
-    assert.deepEqual(parsePingOutput(OK), { transmitted: 2, received: 2, loss: 0, ttl: 63, rttAvgMs: 0.086, icmpError: undefined, error: undefined });
+    assert.deepEqual(parsePingOutput(OK), {
+      transmitted: 2,
+      received: 2,
+      loss: 0,
+      ttl: 63,
+      rttAvgMs: 0.086,
+      icmpError: undefined,
+      error: undefined,
+    });
   });
 
   test('parses the ICMP error a router sent back', () => {
@@ -31,7 +39,12 @@ describe('ping', () => {
   });
 
   test('parses ping failing before sending (no route)', () => {
-    assert.deepEqual(parsePingOutput('ping: connect: Network is unreachable\n'), { transmitted: 0, received: 0, loss: 100, error: 'connect: Network is unreachable' });
+    assert.deepEqual(parsePingOutput('ping: connect: Network is unreachable\n'), {
+      transmitted: 0,
+      received: 0,
+      loss: 100,
+      error: 'connect: Network is unreachable',
+    });
   });
 
   test('refuses output that is not ping output', () => {
@@ -41,7 +54,21 @@ describe('ping', () => {
 
   test('pingCommand runs in the given namespace and treats no-reply as an answer', () => {
     const c = pingCommand('172.7.22.2', { count: 2, timeoutS: 1, intervalS: 0.2, fromNetns: 'pod21' });
-    assert.deepEqual(c.argv, ['ip', 'netns', 'exec', 'pod21', 'ping', '-n', '-c', '2', '-W', '1', '-i', '0.2', '172.7.22.2']);
+    assert.deepEqual(c.argv, [
+      'ip',
+      'netns',
+      'exec',
+      'pod21',
+      'ping',
+      '-n',
+      '-c',
+      '2',
+      '-W',
+      '1',
+      '-i',
+      '0.2',
+      '172.7.22.2',
+    ]);
     assert.deepEqual(c.okStatus, [1, 2]);
   });
 

@@ -105,8 +105,26 @@ describe('routes', () => {
       { dst: '172.7.95.0/24', gateway: '10.4.7.95', dev: 'veth0', protocol: 'static', metric: 100, flags: [] },
       { type: 'unreachable', dst: '172.7.99.0/24', flags: [] },
       { type: 'blackhole', dst: '172.7.98.0/24', flags: [] },
-      { type: 'local', dst: '127.0.0.1', dev: 'lo', table: 'local', protocol: 'kernel', scope: 'host', prefsrc: '127.0.0.1', flags: [] },
-      { type: 'broadcast', dst: '10.4.255.255', dev: 'veth0', table: 'local', protocol: 'kernel', scope: 'link', prefsrc: '10.4.7.21', flags: [] },
+      {
+        type: 'local',
+        dst: '127.0.0.1',
+        dev: 'lo',
+        table: 'local',
+        protocol: 'kernel',
+        scope: 'host',
+        prefsrc: '127.0.0.1',
+        flags: [],
+      },
+      {
+        type: 'broadcast',
+        dst: '10.4.255.255',
+        dev: 'veth0',
+        table: 'local',
+        protocol: 'kernel',
+        scope: 'link',
+        prefsrc: '10.4.7.21',
+        flags: [],
+      },
       {
         dst: 'default',
         flags: [],
@@ -115,7 +133,16 @@ describe('routes', () => {
           { gateway: '10.5.0.1', dev: 'veth1', weight: 1, flags: [] },
         ],
       },
-      { type: 'local', dst: '::1', dev: 'lo', table: 'local', protocol: 'kernel', metric: 0, flags: [], pref: 'medium' },
+      {
+        type: 'local',
+        dst: '::1',
+        dev: 'lo',
+        table: 'local',
+        protocol: 'kernel',
+        metric: 0,
+        flags: [],
+        pref: 'medium',
+      },
     ]);
     test('reads every IPv4 shape and skips IPv6 entries', () => {
       assert.deepEqual(words(parseIpRoute(all)), [
@@ -153,11 +180,16 @@ describe('routes', () => {
         input: '{"dst":"default"}',
         message: /^ip -j route "\{\\"dst\\":\\"default\\"\}": must be a JSON array of routes, e\.g\. /.source,
       },
-      { name: 'an entry that is not an object', input: '["default"]', message: /^ip -j route\[0\] "default": each route must be a JSON object/.source },
+      {
+        name: 'an entry that is not an object',
+        input: '["default"]',
+        message: /^ip -j route\[0\] "default": each route must be a JSON object/.source,
+      },
       {
         name: 'a route without dst',
         input: '[{"gateway":"10.4.7.22","dev":"eth0"}]',
-        message: /^ip -j route\[0\]\.dst "missing": every route needs a "dst" string, e\.g\. "172\.7\.22\.0\/24"$/.source,
+        message: /^ip -j route\[0\]\.dst "missing": every route needs a "dst" string, e\.g\. "172\.7\.22\.0\/24"$/
+          .source,
       },
       {
         name: 'a unicast route without dev',
@@ -252,9 +284,17 @@ describe('routes', () => {
     });
     test('vxlan: via the subnet address on flannel.VNI, onlink, as flanneld installed it', () => {
       const leases = [lease('172.7.21.0/24', '10.4.7.21', 'vxlan'), lease('172.7.22.0/24', '10.4.7.22', 'vxlan')];
-      assert.deepEqual(words(planVxlanRoutes(leases, H21, { vni: 1 })), ['172.7.22.0/24 via 172.7.22.0 dev flannel.1 onlink']);
-      assert.deepEqual(words(planVxlanRoutes(leases, H21, { vni: 4096 })), ['172.7.22.0/24 via 172.7.22.0 dev flannel.4096 onlink']);
-      const diff = diffRoutes(planVxlanRoutes(leases, H21, { vni: 1 }), parseIpRoute(fixture('v0.11.0/61-vxlan-route.json')), NETWORK);
+      assert.deepEqual(words(planVxlanRoutes(leases, H21, { vni: 1 })), [
+        '172.7.22.0/24 via 172.7.22.0 dev flannel.1 onlink',
+      ]);
+      assert.deepEqual(words(planVxlanRoutes(leases, H21, { vni: 4096 })), [
+        '172.7.22.0/24 via 172.7.22.0 dev flannel.4096 onlink',
+      ]);
+      const diff = diffRoutes(
+        planVxlanRoutes(leases, H21, { vni: 1 }),
+        parseIpRoute(fixture('v0.11.0/61-vxlan-route.json')),
+        NETWORK,
+      );
       assert.deepEqual(planRouteCommands(diff), []);
     });
     test('DirectRouting: same-L2 peers host-gw style, the others over flannel.VNI', () => {
@@ -273,14 +313,23 @@ describe('routes', () => {
         '172.7.22.0/24 via 172.7.22.0 dev flannel.7 onlink',
         '172.7.30.0/24 via 172.7.30.0 dev flannel.7 onlink',
       ]);
-      const diff = diffRoutes(planDirectRoutingRoutes(leases.slice(0, 2), H21, sameL2), parseIpRoute(fixture('v0.11.0/71-vxlan-dr-route.json')), NETWORK);
+      const diff = diffRoutes(
+        planDirectRoutingRoutes(leases.slice(0, 2), H21, sameL2),
+        parseIpRoute(fixture('v0.11.0/71-vxlan-dr-route.json')),
+        NETWORK,
+      );
       assert.deepEqual(planRouteCommands(diff), []);
     });
   });
 
   describe('diffRoutes', () => {
     const kernel = (dst: string, dev: string): Route => ({ dst: net(dst), dev, proto: 'kernel', scope: 'link' });
-    const gw = (dst: string, via: string, dev = 'eth0', extra: Partial<Route> = {}): Route => ({ dst: net(dst), via: ip(via), dev, ...extra });
+    const gw = (dst: string, via: string, dev = 'eth0', extra: Partial<Route> = {}): Route => ({
+      dst: net(dst),
+      via: ip(via),
+      dev,
+      ...extra,
+    });
     const BASE = [kernel('10.4.0.0/16', 'eth0'), kernel('172.7.21.0/24', 'docker0'), gw('0.0.0.0/0', '10.4.0.1')];
     const desired = [gw('172.7.22.0/24', '10.4.7.22'), gw('172.7.23.0/24', '10.4.7.23')];
     const show = (d: ReturnType<typeof diffRoutes>) => ({
@@ -303,17 +352,29 @@ describe('routes', () => {
       },
       {
         name: 'is empty when the kernel already matches (proto boot does not count)',
-        actual: [...BASE, gw('172.7.22.0/24', '10.4.7.22', 'eth0', { proto: 'boot', scope: 'global' }), gw('172.7.23.0/24', '10.4.7.23')],
+        actual: [
+          ...BASE,
+          gw('172.7.22.0/24', '10.4.7.22', 'eth0', { proto: 'boot', scope: 'global' }),
+          gw('172.7.23.0/24', '10.4.7.23'),
+        ],
         want: {},
       },
       {
         name: 'replaces a route via the wrong gateway',
         actual: [...BASE, gw('172.7.22.0/24', '10.4.7.99'), gw('172.7.23.0/24', '10.4.7.23')],
-        want: { replace: ['172.7.22.0/24 via 10.4.7.99 dev eth0 -> 172.7.22.0/24 via 10.4.7.22 dev eth0 # route via 10.4.7.99 but the lease says 10.4.7.22'] },
+        want: {
+          replace: [
+            '172.7.22.0/24 via 10.4.7.99 dev eth0 -> 172.7.22.0/24 via 10.4.7.22 dev eth0 # route via 10.4.7.99 but the lease says 10.4.7.22',
+          ],
+        },
       },
       {
         name: 'replaces a vxlan route left over from a backend switch',
-        actual: [...BASE, gw('172.7.22.0/24', '172.7.22.0', 'flannel.1', { onlink: true }), gw('172.7.23.0/24', '10.4.7.23')],
+        actual: [
+          ...BASE,
+          gw('172.7.22.0/24', '172.7.22.0', 'flannel.1', { onlink: true }),
+          gw('172.7.23.0/24', '10.4.7.23'),
+        ],
         want: {
           replace: [
             '172.7.22.0/24 via 172.7.22.0 dev flannel.1 onlink -> 172.7.22.0/24 via 10.4.7.22 dev eth0 # route is "172.7.22.0/24 via 172.7.22.0 dev flannel.1 onlink" but the lease needs "172.7.22.0/24 via 10.4.7.22 dev eth0"',
@@ -322,12 +383,22 @@ describe('routes', () => {
       },
       {
         name: 'removes a stale gateway route inside the network',
-        actual: [...BASE, gw('172.7.22.0/24', '10.4.7.22'), gw('172.7.23.0/24', '10.4.7.23'), gw('172.7.99.0/24', '10.4.7.99')],
+        actual: [
+          ...BASE,
+          gw('172.7.22.0/24', '10.4.7.22'),
+          gw('172.7.23.0/24', '10.4.7.23'),
+          gw('172.7.99.0/24', '10.4.7.99'),
+        ],
         want: { remove: ['172.7.99.0/24 via 10.4.7.99 dev eth0 # no lease for 172.7.99.0/24: stale'] },
       },
       {
         name: 'removes a stale onlink vxlan route inside the network',
-        actual: [...BASE, gw('172.7.22.0/24', '10.4.7.22'), gw('172.7.23.0/24', '10.4.7.23'), gw('172.7.30.0/24', '172.7.30.0', 'flannel.1', { onlink: true })],
+        actual: [
+          ...BASE,
+          gw('172.7.22.0/24', '10.4.7.22'),
+          gw('172.7.23.0/24', '10.4.7.23'),
+          gw('172.7.30.0/24', '172.7.30.0', 'flannel.1', { onlink: true }),
+        ],
         want: { remove: ['172.7.30.0/24 via 172.7.30.0 dev flannel.1 onlink # no lease for 172.7.30.0/24: stale'] },
       },
       {
@@ -347,19 +418,35 @@ describe('routes', () => {
       },
       {
         name: 'leaves our own subnet alone even with a stale gateway route there',
-        actual: [kernel('10.4.0.0/16', 'eth0'), gw('172.7.21.0/24', '10.4.7.99'), gw('172.7.22.0/24', '10.4.7.22'), gw('172.7.23.0/24', '10.4.7.23')],
+        actual: [
+          kernel('10.4.0.0/16', 'eth0'),
+          gw('172.7.21.0/24', '10.4.7.99'),
+          gw('172.7.22.0/24', '10.4.7.22'),
+          gw('172.7.23.0/24', '10.4.7.23'),
+        ],
         own: '172.7.21.0/24',
         want: {},
       },
       {
         name: 'removes a duplicate route with another metric to a wanted destination',
-        actual: [...BASE, gw('172.7.22.0/24', '10.4.7.22'), gw('172.7.22.0/24', '10.4.7.98', 'eth0', { metric: 100 }), gw('172.7.23.0/24', '10.4.7.23')],
-        want: { remove: ['172.7.22.0/24 via 10.4.7.98 dev eth0 metric 100 # second route for 172.7.22.0/24: duplicate'] },
+        actual: [
+          ...BASE,
+          gw('172.7.22.0/24', '10.4.7.22'),
+          gw('172.7.22.0/24', '10.4.7.98', 'eth0', { metric: 100 }),
+          gw('172.7.23.0/24', '10.4.7.23'),
+        ],
+        want: {
+          remove: ['172.7.22.0/24 via 10.4.7.98 dev eth0 metric 100 # second route for 172.7.22.0/24: duplicate'],
+        },
       },
       {
         name: 'does not replace a route the toolkit does not own: reports a conflict',
         actual: [...BASE, kernel('172.7.22.0/24', 'cni0'), gw('172.7.23.0/24', '10.4.7.23')],
-        want: { conflicts: ['"172.7.22.0/24 dev cni0 proto kernel scope link" is in the way and is not a route the toolkit owns: not replaced'] },
+        want: {
+          conflicts: [
+            '"172.7.22.0/24 dev cni0 proto kernel scope link" is in the way and is not a route the toolkit owns: not replaced',
+          ],
+        },
       },
     ];
     for (const c of cases) {
@@ -386,14 +473,22 @@ describe('routes', () => {
   });
 
   describe('formatIpBatch and planRouteCommands', () => {
-    const gw = (dst: string, via: string, dev = 'eth0', extra: Partial<Route> = {}): Route => ({ dst: net(dst), via: ip(via), dev, ...extra });
+    const gw = (dst: string, via: string, dev = 'eth0', extra: Partial<Route> = {}): Route => ({
+      dst: net(dst),
+      via: ip(via),
+      dev,
+      ...extra,
+    });
     test('is one ip -batch payload: replace for add and replace, del last', () => {
       const actual = [
         gw('172.7.22.0/24', '10.4.7.99', 'eth0', { metric: 100 }),
         gw('172.7.30.0/24', '172.7.30.0', 'flannel.1', { onlink: true }),
         gw('172.7.31.0/24', '10.4.7.31', 'eth0', { metric: 50 }),
       ];
-      const desired = [gw('172.7.22.0/24', '10.4.7.22'), gw('172.7.23.0/24', '172.7.23.0', 'flannel.1', { onlink: true })];
+      const desired = [
+        gw('172.7.22.0/24', '10.4.7.22'),
+        gw('172.7.23.0/24', '172.7.23.0', 'flannel.1', { onlink: true }),
+      ];
       const diff = diffRoutes(desired, actual, NETWORK);
       const payload = [
         'route replace 172.7.23.0/24 via 172.7.23.0 dev flannel.1 onlink',

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 const dir = fileURLToPath(new URL('../../scripts/', import.meta.url));
-const scripts = readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, ''));
+const scripts = readdirSync(dir)
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.replace(/\.ts$/, ''));
 
 function run(script: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -21,7 +23,8 @@ function run(script: string, args: string[]): Promise<{ status: number; stdout: 
 
 describe('scripts', () => {
   test('there is one script per runbook step, plus drift, doctor and fleet', () => {
-    for (const s of ['install', 'certs', 'etcd-config', 'start', 'snat-fix', 'verify-ping', 'drift', 'fleet']) assert.ok(scripts.includes(s), s);
+    for (const s of ['install', 'certs', 'etcd-config', 'start', 'snat-fix', 'verify-ping', 'drift', 'fleet'])
+      assert.ok(scripts.includes(s), s);
   });
   for (const s of scripts) {
     test(`${s}: --help shows usage and a real example, from any directory`, async () => {

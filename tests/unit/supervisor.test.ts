@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { isUp, parseSupervisorStatus, renderSupervisordConf, supervisordPaths, supervisorSocketOf, parseProcessInfoResponse } from '../../lib/supervisor.ts';
+import {
+  isUp,
+  parseSupervisorStatus,
+  renderSupervisordConf,
+  supervisordPaths,
+  supervisorSocketOf,
+  parseProcessInfoResponse,
+} from '../../lib/supervisor.ts';
 import { programStatus } from '../../lib/node-observe.ts';
 import { renderSupervisorIni } from '../../lib/flanneld-files.ts';
 import { RuntimeError, UsageError } from '../../lib/errors.ts';
@@ -13,7 +20,10 @@ const run = promisify(execFile);
 
 describe('supervisor', () => {
   test('parses real `supervisorctl status` output into programs and states', () => {
-    const cases: [string, { program: string; state: string; pid?: number; uptimeSeconds?: number; detail: string }[]][] = [
+    const cases: [
+      string,
+      { program: string; state: string; pid?: number; uptimeSeconds?: number; detail: string }[],
+    ][] = [
       [
         'status-starting-backoff.txt',
         [
@@ -24,14 +34,26 @@ describe('supervisor', () => {
       [
         'status-running-backoff.txt',
         [
-          { program: 'flanneld-7-21', state: 'RUNNING', pid: 8765, uptimeSeconds: 2, detail: 'pid 8765, uptime 0:00:02' },
+          {
+            program: 'flanneld-7-21',
+            state: 'RUNNING',
+            pid: 8765,
+            uptimeSeconds: 2,
+            detail: 'pid 8765, uptime 0:00:02',
+          },
           { program: 'flanneld-7-22', state: 'BACKOFF', detail: 'Exited too quickly (process log may have details)' },
         ],
       ],
       [
         'status-running-fatal.txt',
         [
-          { program: 'flanneld-7-21', state: 'RUNNING', pid: 8765, uptimeSeconds: 8, detail: 'pid 8765, uptime 0:00:08' },
+          {
+            program: 'flanneld-7-21',
+            state: 'RUNNING',
+            pid: 8765,
+            uptimeSeconds: 8,
+            detail: 'pid 8765, uptime 0:00:08',
+          },
           { program: 'flanneld-7-22', state: 'FATAL', detail: 'Exited too quickly (process log may have details)' },
         ],
       ],
@@ -48,10 +70,28 @@ describe('supervisor', () => {
 
   test('parses the other shapes of a status line', () => {
     const cases: [string, object][] = [
-      ['flanneld-7-21                    STOPPED   Not started\n', { program: 'flanneld-7-21', state: 'STOPPED', detail: 'Not started' }],
-      ['flannel:flanneld-7-21            RUNNING   pid 42, uptime 2 days, 3:04:05', { program: 'flannel:flanneld-7-21', state: 'RUNNING', pid: 42, uptimeSeconds: 2 * 86400 + 3 * 3600 + 4 * 60 + 5, detail: 'pid 42, uptime 2 days, 3:04:05' }],
-      ['a-very-long-program-name-of-forty-chars   EXITED    Nov 26 01:12 PM', { program: 'a-very-long-program-name-of-forty-chars', state: 'EXITED', detail: 'Nov 26 01:12 PM' }],
-      ['flanneld-7-21: ERROR (no such process)', { program: 'flanneld-7-21', state: 'UNKNOWN', detail: 'no such process' }],
+      [
+        'flanneld-7-21                    STOPPED   Not started\n',
+        { program: 'flanneld-7-21', state: 'STOPPED', detail: 'Not started' },
+      ],
+      [
+        'flannel:flanneld-7-21            RUNNING   pid 42, uptime 2 days, 3:04:05',
+        {
+          program: 'flannel:flanneld-7-21',
+          state: 'RUNNING',
+          pid: 42,
+          uptimeSeconds: 2 * 86400 + 3 * 3600 + 4 * 60 + 5,
+          detail: 'pid 42, uptime 2 days, 3:04:05',
+        },
+      ],
+      [
+        'a-very-long-program-name-of-forty-chars   EXITED    Nov 26 01:12 PM',
+        { program: 'a-very-long-program-name-of-forty-chars', state: 'EXITED', detail: 'Nov 26 01:12 PM' },
+      ],
+      [
+        'flanneld-7-21: ERROR (no such process)',
+        { program: 'flanneld-7-21', state: 'UNKNOWN', detail: 'no such process' },
+      ],
     ];
     for (const [text, want] of cases) assert.deepEqual(parseSupervisorStatus(text), [want], text);
     assert.deepEqual(parseSupervisorStatus(''), []);
@@ -64,17 +104,41 @@ describe('supervisor', () => {
 
   test('reports supervisord down as a runtime error, and foreign output as a usage error', () => {
     const cases: [string, typeof RuntimeError | typeof UsageError, RegExp][] = [
-      [fixture('status-down-no-such-file.txt'), RuntimeError, /^supervisorctl status: supervisord is not running \(its socket does not exist\): unix:\/\/\/tmp\/.*supervisor\.sock; start it/],
-      [fixture('status-down-refused.txt'), RuntimeError, /^supervisorctl status: supervisord is not running \(its socket refused the connection\)/],
+      [
+        fixture('status-down-no-such-file.txt'),
+        RuntimeError,
+        /^supervisorctl status: supervisord is not running \(its socket does not exist\): unix:\/\/\/tmp\/.*supervisor\.sock; start it/,
+      ],
+      [
+        fixture('status-down-refused.txt'),
+        RuntimeError,
+        /^supervisorctl status: supervisord is not running \(its socket refused the connection\)/,
+      ],
       ['http://localhost:9001 refused connection\n', RuntimeError, /refused the connection\): http:\/\/localhost:9001/],
-      ["error: <class 'PermissionError'>, [Errno 13] Permission denied: file: /usr/lib/python3/dist-packages/supervisor/xmlrpc.py line: 560", RuntimeError, /^supervisorctl status: error: <class 'PermissionError'>/],
-      ['Error: .ini file does not include supervisorctl section', RuntimeError, /does not include supervisorctl section/],
-      ['flanneld-7-21                    SLEEPING  zzz', UsageError, /^supervisorctl status: line "flanneld-7-21 +SLEEPING +zzz": expected "NAME STATE DETAIL"/],
+      [
+        "error: <class 'PermissionError'>, [Errno 13] Permission denied: file: /usr/lib/python3/dist-packages/supervisor/xmlrpc.py line: 560",
+        RuntimeError,
+        /^supervisorctl status: error: <class 'PermissionError'>/,
+      ],
+      [
+        'Error: .ini file does not include supervisorctl section',
+        RuntimeError,
+        /does not include supervisorctl section/,
+      ],
+      [
+        'flanneld-7-21                    SLEEPING  zzz',
+        UsageError,
+        /^supervisorctl status: line "flanneld-7-21 +SLEEPING +zzz": expected "NAME STATE DETAIL"/,
+      ],
       ['flanneld-7-21: added process group', UsageError, /expected "NAME STATE DETAIL"/],
       ['RUNNING', UsageError, /expected "NAME STATE DETAIL"/],
     ];
     for (const [text, kind, re] of cases) {
-      assert.throws(() => parseSupervisorStatus(text), (e: unknown) => e instanceof kind && re.test(e.message) && !e.message.includes('\n'), text);
+      assert.throws(
+        () => parseSupervisorStatus(text),
+        (e: unknown) => e instanceof kind && re.test(e.message) && !e.message.includes('\n'),
+        text,
+      );
     }
   });
 
@@ -104,13 +168,21 @@ describe('supervisor', () => {
   test('rejects paths supervisord would misread', () => {
     const cases: [Parameters<typeof renderSupervisordConf>[0], RegExp][] = [
       [{ root: `/tmp/${'x'.repeat(100)}` }, /^socket ".*": a unix socket path must be at most 107 bytes/],
-      [{ includeGlob: '/etc/supervisord.d/*' }, /^includeGlob "\/etc\/supervisord\.d\/\*": must name \.ini or \.conf files/],
+      [
+        { includeGlob: '/etc/supervisord.d/*' },
+        /^includeGlob "\/etc\/supervisord\.d\/\*": must name \.ini or \.conf files/,
+      ],
       [{ root: '/tmp/my lab' }, /^socket "\/tmp\/my lab\/run\/supervisor\.sock": must not contain blanks/],
       [{ logfile: '/var/log/s.log;x' }, /^logfile .*";" or "#"/],
       [{ pidfile: '/run/a\nb' }, /^pidfile .*control characters/],
       [{ root: 'lab' }, /^--root "lab": must be an absolute directory/],
     ];
-    for (const [s, re] of cases) assert.throws(() => renderSupervisordConf(s), (e: unknown) => e instanceof UsageError && re.test(e.message), JSON.stringify(s));
+    for (const [s, re] of cases)
+      assert.throws(
+        () => renderSupervisordConf(s),
+        (e: unknown) => e instanceof UsageError && re.test(e.message),
+        JSON.stringify(s),
+      );
   });
 
   // The real thing: Debian's supervisord 4.2.5 with a rendered conf and the runbook's ini
@@ -139,7 +211,8 @@ describe('supervisor', () => {
     before(async () => {
       // short base: the socket path must stay under 108 bytes
       dir = mkdtempSync('/tmp/frsv-');
-      for (const d of ['etc/supervisord.d', 'run', 'var/log/supervisor', 'opt/flannel', 'data/logs/flanneld']) mkdirSync(`${dir}/${d}`, { recursive: true });
+      for (const d of ['etc/supervisord.d', 'run', 'var/log/supervisor', 'opt/flannel', 'data/logs/flanneld'])
+        mkdirSync(`${dir}/${d}`, { recursive: true });
       conf = `${dir}/etc/supervisord.conf`;
       writeFileSync(conf, renderSupervisordConf({ root: dir }));
       // exec: the stop signal must reach the program itself (see renderFlanneldSh's exec)
@@ -162,7 +235,13 @@ describe('supervisor', () => {
       assert.deepEqual(parseSupervisorStatus((await ctl('status')).stdout), []);
       writeFileSync(
         `${dir}/etc/supervisord.d/flannel.ini`,
-        renderSupervisorIni({ program: 'flanneld-7-21', command: `${dir}/opt/flannel/flanneld.sh`, directory: `${dir}/opt/flannel`, logFile: `${dir}/data/logs/flanneld/flanneld.stdout.log`, startSecs: 0 }),
+        renderSupervisorIni({
+          program: 'flanneld-7-21',
+          command: `${dir}/opt/flannel/flanneld.sh`,
+          directory: `${dir}/opt/flannel`,
+          logFile: `${dir}/data/logs/flanneld/flanneld.stdout.log`,
+          startSecs: 0,
+        }),
       );
       assert.match((await ctl('update')).stdout, /flanneld-7-21: added process group/);
       let status = parseSupervisorStatus('');
@@ -198,18 +277,48 @@ function skipReason(): string | false {
 
 describe('supervisord socket', () => {
   test('the socket comes from [supervisorctl] serverurl, else [unix_http_server] file, with %(here)s', () => {
-    assert.equal(supervisorSocketOf(renderSupervisordConf({ root: '/tmp/r' }), '/tmp/r/etc/supervisord.conf'), '/tmp/r/run/supervisor.sock');
-    assert.equal(supervisorSocketOf('[unix_http_server]\nfile=%(here)s/s.sock ; comment\n', '/etc/sv/supervisord.conf'), '/etc/sv/s.sock');
-    assert.equal(supervisorSocketOf('[inet_http_server]\nport=127.0.0.1:9001\n[supervisorctl]\nserverurl=http://127.0.0.1:9001\n', '/etc/supervisord.conf'), undefined);
-    assert.equal(supervisorSocketOf('[unix_http_server]\nfile=/run/s.sock\nusername=u\npassword=p\n', '/etc/supervisord.conf'), undefined);
+    assert.equal(
+      supervisorSocketOf(renderSupervisordConf({ root: '/tmp/r' }), '/tmp/r/etc/supervisord.conf'),
+      '/tmp/r/run/supervisor.sock',
+    );
+    assert.equal(
+      supervisorSocketOf('[unix_http_server]\nfile=%(here)s/s.sock ; comment\n', '/etc/sv/supervisord.conf'),
+      '/etc/sv/s.sock',
+    );
+    assert.equal(
+      supervisorSocketOf(
+        '[inet_http_server]\nport=127.0.0.1:9001\n[supervisorctl]\nserverurl=http://127.0.0.1:9001\n',
+        '/etc/supervisord.conf',
+      ),
+      undefined,
+    );
+    assert.equal(
+      supervisorSocketOf('[unix_http_server]\nfile=/run/s.sock\nusername=u\npassword=p\n', '/etc/supervisord.conf'),
+      undefined,
+    );
   });
 
   test('getProcessInfo answers parse into a status; BAD_NAME is "not loaded"; other faults are errors', () => {
-    const xml = (members: string) => `<?xml version='1.0'?><methodResponse><params><param><value><struct>${members}</struct></value></param></params></methodResponse>`;
+    const xml = (members: string) =>
+      `<?xml version='1.0'?><methodResponse><params><param><value><struct>${members}</struct></value></param></params></methodResponse>`;
     const m = (name: string, v: string) => `<member><name>${name}</name><value>${v}</value></member>`;
-    const running = xml(m('name', '<string>flanneld-7-21</string>') + m('statename', '<string>RUNNING</string>') + m('pid', '<int>42</int>') + m('start', '<int>1000</int>') + m('now', '<int>1031</int>') + m('description', '<string>pid 42, uptime 0:00:31</string>'));
-    assert.deepEqual(parseProcessInfoResponse('flanneld-7-21', running), { program: 'flanneld-7-21', state: 'RUNNING', pid: 42, uptimeSeconds: 31, detail: 'pid 42, uptime 0:00:31' });
-    const fault = (s: string) => `<?xml version='1.0'?><methodResponse><fault><value><struct><member><name>faultCode</name><value><int>10</int></value></member><member><name>faultString</name><value><string>${s}</string></value></member></struct></value></fault></methodResponse>`;
+    const running = xml(
+      m('name', '<string>flanneld-7-21</string>') +
+        m('statename', '<string>RUNNING</string>') +
+        m('pid', '<int>42</int>') +
+        m('start', '<int>1000</int>') +
+        m('now', '<int>1031</int>') +
+        m('description', '<string>pid 42, uptime 0:00:31</string>'),
+    );
+    assert.deepEqual(parseProcessInfoResponse('flanneld-7-21', running), {
+      program: 'flanneld-7-21',
+      state: 'RUNNING',
+      pid: 42,
+      uptimeSeconds: 31,
+      detail: 'pid 42, uptime 0:00:31',
+    });
+    const fault = (s: string) =>
+      `<?xml version='1.0'?><methodResponse><fault><value><struct><member><name>faultCode</name><value><int>10</int></value></member><member><name>faultString</name><value><string>${s}</string></value></member></struct></value></fault></methodResponse>`;
     assert.equal(parseProcessInfoResponse('x', fault('BAD_NAME: x')), undefined);
     assert.throws(() => parseProcessInfoResponse('x', fault('SHUTDOWN_STATE')), /SHUTDOWN_STATE/);
     assert.throws(() => parseProcessInfoResponse('x', xml(m('pid', '<int>1</int>'))), /no statename/);

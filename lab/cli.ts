@@ -10,10 +10,11 @@
 
 import minimist from 'minimist';
 import { pathToFileURL } from 'node:url';
-import { exitCodeOf, ExitCode, UsageError, invalid } from '../lib/errors.ts';
+import { exitCodeOf, ExitCode, UsageError, invalid } from '../lib/core/errors.ts';
 import { cleanupLeftovers, createLab, describeNamespaces, destroyLab, listLabs, type Lab } from './lab.ts';
 import { MAX_NODES, PREFIX_RE } from './topology.ts';
 import { formatVerifyTable, rowOk, verifyLab, type VerifyRow } from './verify.ts';
+import { runbookByHand } from './runbook-by-hand.ts';
 import { runbookWithScripts } from './runbook-steps.ts';
 
 const USAGE = `usage: npm run lab -- [options]      build the runbook's cluster, run the runbook, verify, tear down
@@ -81,7 +82,7 @@ export const RUNBOOK_STEPS: Step[] = [
     name: "runbook with the toolkit's scripts: install, certs, etcd-config, start, snat-fix, verify-ping",
     run: async (ctx) => {
       if (ctx.opts.byHand) {
-        await needLab(ctx).runbookByHand({ log: (l) => ctx.log(`    ${l}`) });
+        await runbookByHand(needLab(ctx), { log: (l) => ctx.log(`    ${l}`) });
         return;
       }
       await runbookWithScripts(needLab(ctx), { log: (l) => ctx.log(`    ${l}`) });

@@ -17,7 +17,7 @@
 //
 //   const lab = await createLab();            // ~1.5-4 s; after(() => lab.destroy())
 //   await lab.exec(lab.nodes[0].netns, ['ip', '-j', 'route']);
-//   await lab.runbookByHand();                // or the toolkit's scripts with --root node.root
+//   await runbookByHand(lab);                 // (lab/runbook-by-hand.ts) or the toolkit's scripts with --root node.root
 //
 // Options for the backend and version work (the default lab is the runbook's, unchanged):
 //   createLab({ segments: 2 })                // + hdss7-31 (10.5.7.31) behind a router: vxlan's case
@@ -30,12 +30,11 @@ import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { invalid } from '../lib/errors.ts';
+import { invalid } from '../lib/core/errors.ts';
 import { packFlannelTarball, STANDIN_VERSIONS, type StandinVersion } from './flanneld/pack.ts';
 import { addNetns, execIn, ipBatch, listNetns } from './netns.ts';
 import { makePki, makeSshKeys, type Pki, type SshKeys } from './pki.ts';
 import { settleAll, stopDaemon, type RunResult } from './proc.ts';
-import { runbookByHand, type RunbookByHandOptions } from './runbook-by-hand.ts';
 import { startEtcd, startServer, startSshd, startSupervisord, waitEtcdHealthy, type Started } from './services.ts';
 import { destroyLab, ETC_NETNS, labDirOf, StateFile, type DestroyReport } from './state.ts';
 import {
@@ -155,7 +154,6 @@ export interface Lab {
   /** `supervisorctl -c <root>/etc/supervisord.conf ARGS` inside the node's namespace. */
   supervisorctl(node: LabNode, args: readonly string[], opts?: LabExecOptions): Promise<RunResult>;
   /** The runbook done by hand as written (see runbook-by-hand.ts). */
-  runbookByHand(opts?: RunbookByHandOptions): Promise<void>;
   /**
    * Stops every etcd member and starts it again on the same data (v3 keys and leases kept),
    * with the v2 API on (`enableV2: true`, as the runbook's cluster) or off (etcd 3.4's default:
@@ -495,9 +493,6 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
     supervisorctl(n, args, o = {}) {
       return lab.exec(n.netns, ['supervisorctl', '-c', n.supervisordConf, ...args], o);
     },
-    runbookByHand(o = {}) {
-      return runbookByHand(lab, o);
-    },
     async restartEtcd(o = {}) {
       const running = started.filter((s) => s.what.startsWith('etcd '));
       // SIGKILL after 0.3 s: stopping the whole cluster gracefully takes ~7 s (each member tries
@@ -592,4 +587,3 @@ export function describeNamespaces(lab: Lab): { what: string; netns: string }[] 
 
 export { destroyLab, cleanupLeftovers, listLabs, readState, labDirOf } from './state.ts';
 export { AUTO_PREFIX_RE };
-export type { RunbookByHandOptions };

@@ -7,7 +7,7 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { CommandError, RuntimeError } from '../lib/errors.ts';
+import { CommandError, RuntimeError } from '../lib/core/errors.ts';
 
 export interface RunOptions {
   /** written to stdin, which is then closed */

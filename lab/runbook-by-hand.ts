@@ -8,7 +8,7 @@
 
 import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RuntimeError } from '../lib/errors.ts';
+import { RuntimeError } from '../lib/core/errors.ts';
 import type { Lab, LabNode } from './lab.ts';
 import { FLANNEL_VERSION, TARBALL_NAME } from './topology.ts';
 import { waitFor } from './proc.ts';

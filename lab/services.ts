@@ -9,11 +9,11 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { RuntimeError } from '../lib/errors.ts';
+import { RuntimeError } from '../lib/core/errors.ts';
 import { execIn } from './netns.ts';
 import type { Pki } from './pki.ts';
 import { startDaemon, waitFor, type Daemon } from './proc.ts';
-import { renderSupervisordConf, supervisordPaths } from '../lib/supervisor.ts';
+import { renderSupervisordConf, supervisordPaths } from '../lib/model/supervisor.ts';
 import { etcdName, type HostSpec } from './topology.ts';
 
 export interface Started {

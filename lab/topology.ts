@@ -15,7 +15,7 @@
 //   hdss7-31..   10.5.7.3X   nodes on l2b (default via 10.5.0.1): docker0 172.7.3X.1/24, a pod
 
 import { join } from 'node:path';
-import { invalid } from '../lib/errors.ts';
+import { invalid } from '../lib/core/errors.ts';
 
 export interface TopologyOptions {
   /** unique per run: every namespace, /etc/netns dir and the labdir carry it */

@@ -7,7 +7,7 @@ import type { Lab, LabNode } from './lab.ts';
 import { sleep } from './proc.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { comparableSave } from '../lib/iptables.ts';
+import { comparableSave } from '../lib/model/iptables.ts';
 
 export interface RouteEntry {
   readonly dst: string;

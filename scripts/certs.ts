@@ -1,22 +1,24 @@
 #!/bin/sh
 //bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // certs: runbook step 2, on every node. Copies ca.pem, client.pem AND client-key.pem (the
-// runbook forgets the key that flanneld.sh needs) from the cert host (scp) or a directory,
-// checks the set before using it — client cert chains to ca.pem, key matches cert, dates
-// valid (warning under 30 days), usable for client auth — and installs it with the key 0600.
-// A bad set is refused and the old files stay. Idempotent: same files, right modes -> nothing to do.
-// Exit: 0 installed / nothing to do, 2 bad input or bad set (nothing changed), 3 copy failed.
+// runbook forgets the key) with scp (host key checked, BatchMode) or from a local directory
+// into a private staging dir; checks the set (client cert chains to the CA, key matches,
+// valid now, clientAuth); installs it under /opt/flannel/cert with the key 0600.
+// A set that fails the checks is refused and the installed files stay.
+// Idempotent: the same set installed with the right modes -> nothing to do.
+// Exit: 0 done / nothing to do, 2 bad input or a refused set (nothing changed), 3 a command failed.
 
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { existsSync, statSync } from 'node:fs';
+import { UsageError, invalid } from '../lib/core/errors.ts';
+import { rooted } from '../lib/core/paths.ts';
+import { certSetOk, checkCertSet } from '../lib/model/certs.ts';
+import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
+import { note, report } from '../lib/cli/output.ts';
+import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
+import { applyPlan } from '../lib/host/apply.ts';
+import type { Host } from '../lib/host/host.ts';
+import { CERT_NAMES, fetchCommand, parseSource, planCertsInstall } from '../lib/steps/certs.ts';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { certSetOk, checkCertSet } from '../lib/certs.ts';
-import { invalid, UsageError } from '../lib/errors.ts';
-import { commonFlags, defineFlags, etcdFlags, rooted } from '../lib/flags.ts';
-import { applyPlan, copy, formatPlan, makeDir, run, type Action } from '../lib/plan.ts';
-import { zxRunner, type Command, type Runner } from '../lib/runner.ts';
-import { isEntryPoint, loadSettings, note, report, runScript } from '../lib/script.ts';
+import { join } from 'node:path';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -45,107 +47,70 @@ const info = {
   perNode: false,
 };
 
-const NAMES = ['ca.pem', 'client.pem', 'client-key.pem'] as const;
-
-export function parseSource(
-  text: string,
-): { kind: 'remote'; host: string; dir: string } | { kind: 'dir'; dir: string } {
-  const m = /^((?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+):(\/\S*)$/.exec(text);
-  if (m) return { kind: 'remote', host: m[1]!, dir: m[2]!.replace(/\/+$/, '') || '/' };
-  if (/^[^/]*:/.test(text))
-    throw invalid('--from', text, 'a remote source is USER@HOST:/ABSOLUTE/DIR', 'root@hdss7-200:/opt/certs');
-  return { kind: 'dir', dir: text };
-}
-
-export async function main(argv: string[], runner: Runner = zxRunner): Promise<number> {
-  const loaded = await loadSettings(argv, flags, info);
+export async function main(argv: string[], base: Host): Promise<number> {
+  const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
-  const { settings: s, flags: f } = loaded;
-  if (!f.values.from)
+  const { settings: s, flags: f, host, recording } = loaded;
+  const v = f.values;
+  if (!v.from)
     throw new UsageError('--from: required; where the set is, e.g. --from root@hdss7-200:/opt/certs or --from ./certs');
-  const src = parseSource(f.values.from);
-  if (src.kind === 'dir' && !existsSync(src.dir)) throw invalid('--from', src.dir, 'no such directory', './certs');
-  if (f.values.identity && !existsSync(f.values.identity))
-    throw invalid('--identity', f.values.identity, 'no such file', '~/.ssh/id_ed25519');
-  if (f.values['known-hosts'] && !existsSync(f.values['known-hosts']))
-    throw invalid('--known-hosts', f.values['known-hosts'], 'no such file', '~/.ssh/known_hosts');
+  const src = parseSource(v.from);
+  if (src.kind === 'dir' && !(await host.stat(src.dir)))
+    throw invalid('--from', src.dir, 'no such directory', './certs');
+  if (v.identity && !(await host.stat(v.identity)))
+    throw invalid('--identity', v.identity, 'no such file', '~/.ssh/id_ed25519');
+  if (v['known-hosts'] && !(await host.stat(v['known-hosts'])))
+    throw invalid('--known-hosts', v['known-hosts'], 'no such file', '~/.ssh/known_hosts');
   const dest = {
-    ca: rooted(s.root, s.etcd.cafile),
-    cert: rooted(s.root, s.etcd.certfile),
-    key: rooted(s.root, s.etcd.keyfile),
+    'ca.pem': rooted(s.root, s.etcd.cafile),
+    'client.pem': rooted(s.root, s.etcd.certfile),
+    'client-key.pem': rooted(s.root, s.etcd.keyfile),
   };
 
-  // fetch into a private staging dir (0700): reading the source changes nothing on this host
-  const staging = await mkdtemp(join(tmpdir(), 'flannel-certs-'));
+  const staging = await host.makeTempDir(tmpdir(), 'flannel-certs-');
   try {
-    const fetch: Command =
-      src.kind === 'remote'
-        ? {
-            argv: [
-              'scp',
-              '-q',
-              '-o',
-              'BatchMode=yes',
-              '-o',
-              'ConnectTimeout=5',
-              ...(f.values.identity ? ['-i', f.values.identity] : []),
-              ...(f.values['known-hosts'] ? ['-o', `UserKnownHostsFile=${f.values['known-hosts']}`] : []),
-              ...NAMES.map((n) => `${src.host}:${src.dir}/${n}`),
-              `${staging}/`,
-            ],
-            why: `fetch the set from ${src.host} into a private staging dir`,
-          }
-        : { argv: ['cp', ...NAMES.map((n) => join(src.dir, n)), `${staging}/`], why: `take the set from ${src.dir}` };
-    const fetched = await zxRunner({ ...fetch, okStatus: [1, 255] });
+    const fetch = fetchCommand(src, staging.path, {
+      ...(v.identity && { identity: v.identity }),
+      ...(v['known-hosts'] && { knownHosts: v['known-hosts'] }),
+    });
+    const fetched = await host.run(fetch);
     if (fetched.status !== 0) {
       const why = fetched.stderr.trim().split('\n').slice(-2).join(' | ');
       throw invalid(
         '--from',
-        f.values.from,
-        `could not copy ${NAMES.join(', ')} (${why}); nothing changed`,
+        v.from,
+        `could not copy ${CERT_NAMES.join(', ')} (${why}); nothing changed`,
         'root@hdss7-200:/opt/certs',
       );
     }
-    const [caPem, certPem, keyPem] = await Promise.all(NAMES.map((n) => readFile(join(staging, n), 'utf8')));
+    const read = async (n: string) => (await host.readFile(join(staging.path, n), { maxBytes: 64 * 1024 })) ?? '';
+    const set = {
+      'ca.pem': await read('ca.pem'),
+      'client.pem': await read('client.pem'),
+      'client-key.pem': await read('client-key.pem'),
+    };
     const findings = checkCertSet({
-      caPem: caPem!,
-      certPem: certPem!,
-      keyPem: keyPem!,
+      caPem: set['ca.pem'],
+      certPem: set['client.pem'],
+      keyPem: set['client-key.pem'],
       now: new Date(),
-      files: {
-        ca: `${f.values.from}/ca.pem`,
-        cert: `${f.values.from}/client.pem`,
-        key: `${f.values.from}/client-key.pem`,
-      },
+      files: { ca: `${v.from}/ca.pem`, cert: `${v.from}/client.pem`, key: `${v.from}/client-key.pem` },
     });
-    const bad = findings.filter((x) => x.level === 'error');
     if (!certSetOk(findings)) {
-      throw new UsageError(
-        `the set from ${f.values.from} is refused; the installed files stay: ${bad.map((b) => b.message).join('; ')}`,
-      );
+      const bad = findings.filter((x) => x.level === 'error').map((b) => b.message);
+      throw new UsageError(`the set from ${v.from} is refused; the installed files stay: ${bad.join('; ')}`);
     }
-    for (const w of findings.filter((x) => x.level === 'warn')) note(`certs: warning: ${w.message}`);
+    if (!s.quiet) for (const w of findings.filter((x) => x.level === 'warn')) note(`certs: warning: ${w.message}`);
 
-    // plan: install only what differs (content or mode)
-    const pairs = [
-      { name: 'ca.pem', to: dest.ca, mode: 0o644, pem: caPem! },
-      { name: 'client.pem', to: dest.cert, mode: 0o644, pem: certPem! },
-      { name: 'client-key.pem', to: dest.key, mode: 0o600, pem: keyPem! },
-    ];
-    const actions: Action[] = [];
-    for (const p of pairs) {
-      const cur = await readFile(p.to, 'utf8').catch(() => undefined);
-      const mode = cur === undefined ? undefined : (await stat(p.to)).mode & 0o777;
-      if (cur === p.pem && mode === p.mode) continue;
-      actions.push(
-        copy(
-          join(staging, p.name),
-          p.to,
-          `${cur === undefined ? 'install' : cur === p.pem ? 'fix the mode of' : 'replace'} ${basename(p.to)}${p.mode === 0o600 ? ' (0600: root only)' : ''}`,
-          p.mode,
-        ),
-      );
-    }
+    const installed = async (to: string) => {
+      const st = await host.stat(to);
+      return { to, ...(st && { pem: await host.readFile(to, { maxBytes: 64 * 1024 }), mode: st.mode & 0o777 }) };
+    };
+    const actions = planCertsInstall(staging.path, set, {
+      'ca.pem': await installed(dest['ca.pem']),
+      'client.pem': await installed(dest['client.pem']),
+      'client-key.pem': await installed(dest['client-key.pem']),
+    });
     const summary = findings.filter((x) => x.level === 'ok').map((x) => x.message);
     if (actions.length === 0) {
       report(
@@ -156,30 +121,24 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
       );
       return 0;
     }
-    if (s.dryRun) {
-      const dirs = [...new Set(pairs.map((p) => dirname(p.to)))].filter(
-        (d) => !existsSync(d) || !statSync(d).isDirectory(),
-      );
-      const script: Action[] = [
-        makeDir(staging, 'a private staging dir for the set', 0o700),
-        run(fetch),
-        ...dirs.map((d) => makeDir(d, 'the cert dir')),
-        ...actions,
-        run({ argv: ['rm', '-rf', staging], why: 'the staging copy is no longer needed' }),
-      ];
-      process.stdout.write(formatPlan(script));
-      for (const line of summary) note(`# checked: ${line}`);
+    if (recording) {
+      await recording.mkdir(staging.path, { mode: 0o700, why: 'a private staging dir for the set' });
+      await recording.run({ ...fetch, readOnly: false });
+      await applyPlan(actions, host);
+      await recording.remove(staging.path, { recursive: true, why: 'the staging copy is no longer needed' });
+      process.stdout.write(recording.script());
+      if (!s.quiet) for (const line of summary) note(`# checked: ${line}`);
       return 0;
     }
-    await applyPlan(actions, runner);
+    await applyPlan(actions, host);
     report(s, { changed: true, files: Object.values(dest), checks: findings }, [
       ...actions.map((a) => (a.kind === 'copy' ? `${a.why}: ${a.to}` : '')),
       ...summary.map((l) => `checked: ${l}`),
     ]);
     return 0;
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    await staging.remove();
   }
 }
 
-if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, (argv) => main(argv));
+if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, main);

@@ -11,17 +11,18 @@
 // --publish writes this node's result to etcd for scripts/fleet.ts.
 // Exit: 0 in sync, 1 drift, 2 usage/config error, 3 could not check (etcd down is 3, never "drift").
 
-import { ExitCode, UsageError } from '../lib/errors.ts';
-import { commonFlags, defineFlags, etcdFlags, nodeFlags, rooted } from '../lib/flags.ts';
-import { nodeCheckFlags, nodeTarget } from '../lib/node-expectation.ts';
-import { checkNode, exitCodeFor, planFixes, type Check } from '../lib/drift.ts';
-import { formatDriftReport, formatTextfile, takeLock, writeAtomic } from '../lib/drift-report.ts';
-import { DEFAULT_STATUS_PREFIX, publishReport } from '../lib/fleet-status.ts';
-import { storeTarget } from '../lib/network-store.ts';
-import { observeNode, type NodeObservation } from '../lib/node-observe.ts';
-import { applyPlan, describeAction, formatPlan } from '../lib/plan.ts';
-import { spawnRunner, type Runner } from '../lib/runner.ts';
-import { isEntryPoint, loadSettings, note, runScript } from '../lib/script.ts';
+import { UsageError } from '../lib/core/errors.ts';
+import { rooted } from '../lib/core/paths.ts';
+import { formatDriftReport, formatTextfile } from '../lib/checks/report.ts';
+import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
+import { nodeCheckFlags, nodeTarget } from '../lib/cli/node-target.ts';
+import { note } from '../lib/cli/output.ts';
+import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
+import type { Host } from '../lib/host/host.ts';
+import { storeTarget } from '../lib/host/network-store.ts';
+import { observeNode } from '../lib/host/observe.ts';
+import { DEFAULT_STATUS_PREFIX, publishReport } from '../lib/host/status-store.ts';
+import { runDrift } from '../lib/steps/drift.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -70,71 +71,69 @@ const info = {
   perNode: true,
 };
 
-// the cron path applies --fix with spawnRunner: the same argv, stdin and errors as zxRunner,
-// without loading zx (and its bundled fetch) on every node every minute
-export async function main(argv: string[], runner: Runner = spawnRunner): Promise<number> {
+export async function main(argv: string[], base: Host): Promise<number> {
   const t0 = performance.now();
-  const loaded = await loadSettings(argv, flags, info);
+  const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
-  const { settings: s, flags: f, cluster, node } = loaded;
+  const { settings: s, flags: f, cluster, node, host, recording } = loaded;
   const v = f.values;
   if (v.publish && s.dryRun)
     throw new UsageError('--publish with --dry-run: a dry run writes nothing, not even its result');
-  const { expect, conn, paths, persist } = nodeTarget(s, v, cluster, node);
-  const { name, program, publicIp } = expect;
-  const store = storeTarget(conn, s.etcd.api, s.etcd.prefix);
+  const { expect, conn, paths, persist } = await nodeTarget(host, s, v, cluster, node);
+  const store = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);
 
-  const lock = takeLock(rooted(s.root, v.lock));
-  if ('heldBy' in lock) {
-    process.stderr.write(
-      `drift: another drift run (pid ${lock.heldBy}) holds ${rooted(s.root, v.lock)}; exiting without checking\n`,
-    );
-    return ExitCode.Runtime;
+  const lockPath = rooted(s.root, v.lock);
+  const lock = await host.lock(lockPath);
+  if (lock.held) {
+    // an overlap is not a failure: the running one reports; this one is counted (textfile)
+    if (!s.quiet) note(`drift: another drift run holds ${lockPath}; this one skipped (counted in the textfile)`);
+    return 0;
   }
   try {
-    const observe = (etcd?: NodeObservation['etcd']) =>
-      observeNode({
-        ...(etcd && { etcd }),
-        store,
-        program,
-        healthzPort: s.healthzPort,
-        paths: {
-          ...paths,
-          persist,
-          cafile: rooted(s.root, s.etcd.cafile),
-          certfile: rooted(s.root, s.etcd.certfile),
-          keyfile: rooted(s.root, s.etcd.keyfile),
-        },
-      });
-    let obs: NodeObservation = await observe();
-    let checks: Check[] = checkNode(expect, obs);
-    let exit = exitCodeFor(checks);
-    const fixed: string[] = [];
-
-    if (v.fix && exit !== 0) {
-      const actions = planFixes(checks);
-      if (s.dryRun) {
-        process.stdout.write(formatPlan(actions));
-        if (actions.length === 0) note('drift: nothing that --fix may mend');
-        return exit;
-      }
-      if (actions.length) {
-        await applyPlan(actions, runner, (a) => fixed.push(describeAction(a)));
-        // check the node again; etcd's answer is the same (--fix never writes etcd)
-        obs = await observe(obs.etcd);
-        checks = checkNode(expect, obs);
-        exit = exitCodeFor(checks);
-      }
+    const run = await runDrift({
+      host,
+      expect,
+      fix: v.fix,
+      planOnly: s.dryRun,
+      observe: (etcd) =>
+        observeNode({
+          ...(etcd && { etcd }),
+          host,
+          store,
+          program: expect.program,
+          healthzPort: s.healthzPort,
+          paths: {
+            ...paths,
+            persist,
+            cafile: rooted(s.root, s.etcd.cafile),
+            certfile: rooted(s.root, s.etcd.certfile),
+            keyfile: rooted(s.root, s.etcd.keyfile),
+          },
+        }),
+    });
+    if (recording) {
+      process.stdout.write(recording.script());
+      if (v.fix && run.planned.length === 0) note('drift: nothing that --fix may mend');
+      return run.exit;
     }
+    const { checks, exit } = run;
     const durationS = (performance.now() - t0) / 1000;
-    if (v.textfile) writeAtomic(v.textfile, formatTextfile(name, checks, exit, new Date(), durationS));
+    if (v.textfile)
+      await host.writeFile(
+        rooted(s.root, v.textfile),
+        formatTextfile(expect.name, checks, exit, new Date(), durationS, lock.overlaps),
+        {
+          mode: 0o644,
+          why: 'metrics for node_exporter',
+        },
+      );
     if (v.publish) {
       await publishReport(
         store,
         v['status-prefix'],
         {
-          node: name,
-          publicIp: publicIp.toString(),
+          node: expect.name,
+          publicIp: expect.publicIp.toString(),
           at: new Date().toISOString(),
           exit,
           durationMs: Math.round(durationS * 1000),
@@ -148,21 +147,24 @@ export async function main(argv: string[], runner: Runner = spawnRunner): Promis
     }
     if (s.json) {
       const out = {
-        node: name,
+        node: expect.name,
         exit,
         durationMs: Math.round(durationS * 1000),
-        childProcesses: obs.processes,
+        childProcesses: run.obs.processes,
         checks: checks.map((c) => ({ id: c.id, status: c.status, reason: c.reason, fixable: Boolean(c.fix) })),
-        fixed,
+        fixed: run.fixed,
+        failed: run.failed,
       };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     } else if (!(s.quiet && exit === 0)) {
-      process.stdout.write(`${formatDriftReport(name, checks, exit, { all: v.all, fixed })}\n`);
+      process.stdout.write(
+        `${formatDriftReport(expect.name, checks, exit, { all: v.all, fixed: run.fixed, failed: run.failed })}\n`,
+      );
     }
     return exit;
   } finally {
-    lock.release();
+    await lock.release();
   }
 }
 
-if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, (argv) => main(argv));
+if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, main, 'spawn');

@@ -1,35 +1,32 @@
 #!/bin/sh
 //bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
-// etcd-config: runbook step 3, once per cluster. Writes the flannel network config
-// (`<prefix>/config`) through the etcd API the cluster's flannel reads (v0.11.0: v2 — a
-// config written with `etcdctl put` (v3) is invisible to it), after checking it as flannel
-// would; reads it back and shows the leases.
-// Refuses to replace a different config unless --force (and says what differs); writes with
-// compare-and-swap, so two writers cannot clobber each other. Idempotent: same config -> nothing to do.
-// --migrate v2-to-v3 copies the config (not the leases) for an upgrade to flannel >= v0.18.
-// Exit: 0 written / nothing to do, 1 a different config is there (not replaced),
-//       2 bad input (nothing changed), 3 etcd unreachable / TLS / write failed.
+// etcd-config: runbook step 3, once per cluster. Writes <prefix>/config through the API the
+// cluster's flannel reads (auto: v2 for flannel < v0.18.0, v3 after): the runbook's `etcdctl
+// set` is v2, and the same key written with v3 (`etcdctl put`) is invisible to flannel v0.11.
+// Checked first as flannel checks it; created only if absent, or replaced with --force by
+// compare-and-swap; read back; the leases shown. --migrate v2-to-v3 copies the config for an
+// upgrade to flannel >= v0.18. The etcd write is in-process: --dry-run prints the equivalent
+// curl (v2) or `etcdctl txn` (v3) with the same compare-and-swap.
+// Exit: 0 written / nothing to do, 1 a different config is there (not replaced without
+// --force), 2 bad input (nothing changed), 3 etcd failed.
 
-import { commonFlags, defineFlags, etcdFlags, required } from '../lib/flags.ts';
-import { invalid, UsageError, ExitCode } from '../lib/errors.ts';
+import { ExitCode, RuntimeError, UsageError } from '../lib/core/errors.ts';
+import { diffNetworkConfig, parseNetworkConfig } from '../lib/model/netconfig.ts';
+import { formatLeaseTable } from '../lib/model/lease-table.ts';
+import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
+import { report } from '../lib/cli/output.ts';
+import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
+import { connectionFor } from '../lib/cli/settings.ts';
+import type { Host } from '../lib/host/host.ts';
 import {
-  diffNetworkConfig,
-  formatNetworkConfig,
-  parseNetworkConfig,
-  type NetworkConfigSpec,
-} from '../lib/netconfig.ts';
-import {
-  connectionFor,
   readNetworkState,
   storeTarget,
   writeConfigCommand,
   writeNetworkConfig,
   type NetworkState,
-} from '../lib/network-store.ts';
-import { formatScript } from '../lib/runner.ts';
-import { traceChange } from '../lib/plan.ts';
-import { isEntryPoint, loadSettings, report, runScript } from '../lib/script.ts';
-import { formatLeaseTable } from '../lib/lease-report.ts';
+} from '../lib/host/network-store.ts';
+import { traceChange } from '../lib/host/trace.ts';
+import { desiredConfig, planConfigWrite } from '../lib/steps/etcd-config.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -71,59 +68,17 @@ const info = {
   perNode: false,
 };
 
-function desiredSpec(
-  v: Record<string, unknown>,
-  cluster:
-    | { network: { toString(): string }; backend: Readonly<Record<string, unknown>>; subnetLen?: number }
-    | undefined,
-): string {
-  const network = (v.network as string | undefined) ?? cluster?.network.toString();
-  if (!network) return required<string>(undefined, '--network', '172.7.0.0/16');
-  if (v.backend === undefined && !cluster) required<string>(undefined, '--backend', 'host-gw');
-  if (v.backend !== undefined || !cluster) {
-    const type = String(v.backend).toLowerCase();
-    if (v['direct-routing'] && type !== 'vxlan')
-      throw invalid(
-        '--direct-routing',
-        true,
-        `applies to the vxlan backend, not ${type}`,
-        '--backend vxlan --direct-routing',
-      );
-    if (v.vni !== undefined && type !== 'vxlan')
-      throw invalid('--vni', v.vni, `applies to the vxlan backend, not ${type}`, '--backend vxlan --vni 1');
-    const spec: NetworkConfigSpec = {
-      network,
-      ...(v['subnet-len'] !== undefined && { subnetLen: v['subnet-len'] as number }),
-      backend: {
-        type,
-        ...(v['direct-routing'] === true && { directRouting: true }),
-        ...(v.vni !== undefined && { vni: v.vni as number }),
-      },
-    };
-    return formatNetworkConfig(spec);
-  }
-  // from the cluster file: its Backend object as written (runbook spellings accepted)
-  return formatNetworkConfig(
-    parseNetworkConfig(
-      JSON.stringify({
-        Network: network,
-        ...(cluster.subnetLen && { SubnetLen: cluster.subnetLen }),
-        Backend: cluster.backend,
-      }),
-    ),
-  );
-}
-
-export async function main(argv: string[]): Promise<number> {
-  const loaded = await loadSettings(argv, flags, info);
+export async function main(argv: string[], base: Host): Promise<number> {
+  const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
-  const { settings: s, flags: f, cluster } = loaded;
+  const { settings: s, flags: f, cluster, host, recording } = loaded;
+  const v = f.values;
   const conn = connectionFor(s);
-  const migrating = f.values.migrate === 'v2-to-v3';
-  if (migrating && (f.values.network || f.values.backend))
+  const migrating = v.migrate === 'v2-to-v3';
+  if (migrating && (v.network || v.backend))
     throw new UsageError('--migrate: copies the existing v2 config as it is; give no --network/--backend with it');
   const api = migrating ? 'v3' : s.etcd.api;
-  const target = storeTarget(conn, api, s.etcd.prefix);
+  const target = await storeTarget(host, conn, api, s.etcd.prefix);
 
   let desired: string;
   let source = 'flags';
@@ -137,12 +92,12 @@ export async function main(argv: string[]): Promise<number> {
     parseNetworkConfig(desired); // flannel v0.18+ must be able to read what we copy
     source = 'the v2 key space';
   } else {
-    desired = desiredSpec(f.values as Record<string, unknown>, cluster);
+    desired = desiredConfig(v, cluster);
   }
 
   const current = await readNetworkState(target);
-  const differences = current.config === undefined ? undefined : diffNetworkConfig(current.config, desired);
-  if (differences && differences.length === 0) {
+  const write = planConfigWrite(desired, current, v.force);
+  if (write.kind === 'nothing') {
     report(
       s,
       { changed: false, api, config: current.config, leases: leaseJson(current) },
@@ -154,35 +109,37 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  if (differences && !f.values.force) {
+  if (write.kind === 'refused') {
     const lines = [
       `etcd-config: ${s.etcd.prefix}/config (${api}) holds a different config; not replaced (use --force to replace it):`,
-      ...differences.map((d) => `  ${d}`),
+      ...write.differences.map((d) => `  ${d}`),
       `  current: ${current.config}`,
       `  wanted:  ${desired}`,
     ];
-    if (s.json) report(s, { changed: false, api, differences, current: current.config, wanted: desired }, []);
+    if (s.json)
+      report(s, { changed: false, api, differences: write.differences, current: current.config, wanted: desired }, []);
     else process.stderr.write(`${lines.join('\n')}\n`);
     return ExitCode.Drift;
   }
-  const why = differences
-    ? `replace the network config (${differences.join('; ')}) only if it is still the one we read (index ${current.configVersion})`
-    : `create the network config through the ${api} API, only if nobody created it meanwhile`;
-  if (s.dryRun) {
-    process.stdout.write(
-      formatScript([writeConfigCommand(target, desired, differences ? current.configVersion : undefined, why)]),
-    );
+  const expect = write.kind === 'replace' ? write.version : undefined;
+  if (recording) {
+    await recording.run(writeConfigCommand(target, desired, expect, write.why));
+    process.stdout.write(recording.script());
     return 0;
   }
   traceChange('etcd', `write ${s.etcd.prefix}/config via ${api}`);
-  await writeNetworkConfig(target, desired, differences ? current.configVersion : undefined);
+  await writeNetworkConfig(target, desired, expect);
   const after = await readNetworkState(target);
   if (after.config === undefined || diffNetworkConfig(after.config, desired).length) {
-    throw new UsageError(`etcd-config: read back ${after.config ?? 'nothing'} after writing ${desired}`);
+    throw new RuntimeError(
+      `wrote ${s.etcd.prefix}/config via ${api}, but it reads back as ${after.config ?? 'nothing'}, not ${desired}: another writer? run etcd-config again`,
+    );
   }
   report(s, { changed: true, api, config: after.config, source, leases: leaseJson(after) }, [
     `etcd-config: wrote ${s.etcd.prefix}/config via ${api}${migrating ? ` (copied from ${source})` : ''}: ${after.config}`,
-    ...(differences ? ['  restart flanneld on every node to apply it (supervisorctl restart <program>)'] : []),
+    ...(write.kind === 'replace'
+      ? ['  restart flanneld on every node to apply it (supervisorctl restart <program>)']
+      : []),
     ...formatLeaseTable(after.leases),
   ]);
   return 0;
@@ -197,4 +154,4 @@ function leaseJson(st: NetworkState) {
   }));
 }
 
-if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, (argv) => main(argv));
+if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, main);

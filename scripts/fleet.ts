@@ -1,16 +1,19 @@
 #!/bin/sh
 //bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
-// fleet: every node's last drift result in one table, from any node. Reads what
-// `drift --publish` wrote under --status-prefix in ONE etcd read; a node whose last report is
-// older than --stale-after (its cron stopped) or gone (its TTL ran out) is marked.
-// Read-only. Exit: 0 every node in sync and fresh, 1 drift / stale / missing report,
-//       2 usage, 3 etcd could not be read.
+// fleet: every node's last drift result, from any node. drift --publish writes one report per
+// node into etcd (with a TTL); fleet reads them in one range read and prints one row per node,
+// marking the nodes whose report is stale or gone (their cron is not running).
+// Exit: 0 every node in sync, 1 anything else, 2 usage, 3 etcd failed.
 
-import { ExitCode } from '../lib/errors.ts';
-import { commonFlags, defineFlags, etcdFlags } from '../lib/flags.ts';
-import { DEFAULT_STATUS_PREFIX, fleetTable, readReports } from '../lib/fleet-status.ts';
-import { connectionFor, storeTarget } from '../lib/network-store.ts';
-import { isEntryPoint, loadSettings, runScript } from '../lib/script.ts';
+import { ExitCode } from '../lib/core/errors.ts';
+import { formatTable } from '../lib/core/table.ts';
+import { fleetTable } from '../lib/checks/report.ts';
+import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
+import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
+import { connectionFor } from '../lib/cli/settings.ts';
+import type { Host } from '../lib/host/host.ts';
+import { storeTarget } from '../lib/host/network-store.ts';
+import { DEFAULT_STATUS_PREFIX, readReports } from '../lib/host/status-store.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -38,30 +41,26 @@ const info = {
   perNode: false,
 };
 
-export async function main(argv: string[]): Promise<number> {
-  const loaded = await loadSettings(argv, flags, info);
+export async function main(argv: string[], base: Host): Promise<number> {
+  const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
-  const { settings: s, flags: f, cluster } = loaded;
-  const store = storeTarget(connectionFor(s), s.etcd.api, s.etcd.prefix);
+  const { settings: s, flags: f, cluster, host } = loaded;
+  const store = await storeTarget(host, connectionFor(s), s.etcd.api, s.etcd.prefix);
   const reports = await readReports(store, f.values['status-prefix']);
   const rows = fleetTable(reports, cluster?.nodes.map((n) => n.name) ?? [], new Date(), f.values['stale-after']);
   const ok = rows.length > 0 && rows.every((r) => r.state === 'in sync');
   if (s.json) {
     process.stdout.write(`${JSON.stringify({ ok, rows, reports }, null, 2)}\n`);
   } else if (!(s.quiet && ok)) {
-    const head = ['NODE', 'STATE', 'AGE', 'DETAIL'];
-    const cells = rows.map((r) => [r.node, r.state, r.age, r.detail]);
-    const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-    const fmt = (c: string[]) =>
-      c
-        .map((x, i) => (i === 3 ? x : x.padEnd(w[i]!)))
-        .join('  ')
-        .trimEnd();
+    const lines = formatTable(
+      ['NODE', 'STATE', 'AGE', 'DETAIL'],
+      rows.map((r) => [r.node, r.state, r.age, r.detail]),
+    );
     process.stdout.write(
-      `${[fmt(head), ...cells.map(fmt), ...(rows.length ? [] : ['(no reports: run drift --publish on the nodes)'])].join('\n')}\n`,
+      `${[...lines, ...(rows.length ? [] : ['(no reports: run drift --publish on the nodes)'])].join('\n')}\n`,
     );
   }
   return ok ? ExitCode.Ok : ExitCode.Drift;
 }
 
-if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, (argv) => main(argv));
+if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, main, 'spawn');

@@ -9,24 +9,23 @@
 // Idempotent: installed and linked -> nothing to do.
 // Exit: 0 done / nothing to do, 2 bad input (nothing changed), 3 a command failed.
 
-import { rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { commonFlags, defineFlags, rooted } from '../lib/flags.ts';
-import { invalid, UsageError, CommandError } from '../lib/errors.ts';
-import { applyPlan, describeAction, formatPlan } from '../lib/plan.ts';
+import { CommandError, UsageError } from '../lib/core/errors.ts';
+import { rooted } from '../lib/core/paths.ts';
+import { parseSha256, parseVersion, releaseUrl } from '../lib/model/release.ts';
+import { commonFlags, defineFlags } from '../lib/cli/flags.ts';
+import { report } from '../lib/cli/output.ts';
+import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
+import { applyPlan } from '../lib/host/apply.ts';
+import type { Host } from '../lib/host/host.ts';
 import {
-  checkTarballEntries,
-  parseSha256,
-  parseVersion,
+  checkLocalTarball,
   planInstall,
   planRollback,
   readReleaseState,
   releasePaths,
-  releaseUrl,
-  sha256File,
-} from '../lib/release.ts';
-import { zxRunner, type Runner } from '../lib/runner.ts';
-import { isEntryPoint, loadSettings, report, runScript } from '../lib/script.ts';
+  type InstallInput,
+} from '../lib/steps/install.ts';
+import { invalid } from '../lib/core/errors.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -64,10 +63,10 @@ const info = {
   perNode: false,
 };
 
-export async function main(argv: string[], runner: Runner = zxRunner): Promise<number> {
-  const loaded = await loadSettings(argv, flags, info);
+export async function main(argv: string[], base: Host): Promise<number> {
+  const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
-  const { settings: s, flags: f } = loaded;
+  const { settings: s, flags: f, host, recording } = loaded;
   const v = f.values;
   const version = parseVersion(v.version ?? s.flannelVersion);
   if (v.url && v.tarball)
@@ -80,45 +79,20 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
     );
   const sha256 = v.sha256 === undefined ? undefined : parseSha256(v.sha256);
   const layout = { optDir: rooted(s.root, '/opt'), version };
-  const state = await readReleaseState(layout);
+  const state = await readReleaseState(host, layout);
+  const p = releasePaths(layout);
 
   if (v.rollback) {
-    const actions = planRollback(layout, state);
-    if (s.dryRun) {
-      process.stdout.write(formatPlan(actions));
-      return 0;
-    }
-    await applyPlan(actions, runner);
-    report(s, { changed: true, rollback: true, to: state.previous }, [
-      `rolled back: ${rooted(s.root, '/opt/flannel')} -> ${state.previous}`,
-    ]);
+    await applyPlan(planRollback(layout, state), host);
+    if (recording) process.stdout.write(recording.script());
+    else
+      report(s, { changed: true, rollback: true, to: state.previous }, [`rolled back: ${p.link} -> ${state.previous}`]);
     return 0;
   }
 
-  let source: { kind: 'url'; url: string } | { kind: 'file'; path: string };
+  let source: InstallInput['source'];
   if (v.tarball) {
-    // a local tarball is checked whole before anything changes: bad input exits 2
-    if (!existsSync(v.tarball))
-      throw invalid('--tarball', v.tarball, 'no such file', './flannel-v0.11.0-linux-amd64.tar.gz');
-    if (sha256) {
-      const actual = await sha256File(v.tarball);
-      if (actual !== sha256)
-        throw invalid(
-          '--tarball',
-          v.tarball,
-          `its sha256 is ${actual}, not ${sha256} as --sha256 says; nothing changed`,
-          'check the file or the checksum',
-        );
-    }
-    const listing = await zxRunner({ argv: ['tar', '-tzf', v.tarball], why: 'list the tarball', okStatus: [1, 2] });
-    if (listing.status !== 0)
-      throw invalid(
-        '--tarball',
-        v.tarball,
-        `is not a readable .tar.gz (${listing.stderr.trim().split('\n')[0]}); nothing changed`,
-        'flannel-v0.11.0-linux-amd64.tar.gz',
-      );
-    checkTarballEntries(listing.stdout, '--tarball');
+    await checkLocalTarball(host, v.tarball, sha256);
     source = { kind: 'file', path: v.tarball };
   } else {
     const url = v.url ?? releaseUrl(version);
@@ -127,43 +101,40 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
     source = { kind: 'url', url };
   }
 
-  const actions = planInstall({ layout, source, sha256 }, state);
+  const actions = planInstall({ layout, source, ...(sha256 && { sha256 }) }, state);
   if (actions.length === 0) {
     report(
       s,
-      { changed: false, version, link: releasePaths(layout).link },
-      [`install: nothing to do (${releasePaths(layout).link} -> flannel-${version})`],
+      { changed: false, version, link: p.link },
+      [`install: nothing to do (${p.link} -> flannel-${version})`],
       false,
     );
     return 0;
   }
-  if (s.dryRun) {
-    process.stdout.write(formatPlan(actions));
-    return 0;
-  }
-  const done: string[] = [];
+  let done: string[];
   try {
-    await applyPlan(actions, runner, (a) => done.push(describeAction(a)));
+    done = await applyPlan(actions, host);
   } catch (err) {
     // leave nothing half-made: the staging dir and the download go; the live link was not touched
-    const p = releasePaths(layout);
-    await rm(p.staging, { recursive: true, force: true });
-    await rm(p.download, { force: true });
-    if (err instanceof CommandError && err.argv.some((a) => a.includes('sha256sum -c'))) {
+    await host.remove(p.staging, { recursive: true, why: 'leave nothing half-made' });
+    await host.remove(p.download, { why: 'leave nothing half-made' });
+    const cause = (err as { cause?: unknown }).cause ?? err;
+    if (cause instanceof CommandError && cause.argv.some((a) => a.includes('sha256sum -c'))) {
       throw new CommandError(
-        err.argv,
-        err.status,
-        err.stderr,
+        cause.argv,
+        cause.status,
+        cause.stderr,
         `the downloaded tarball does not match --sha256 ${sha256}; nothing changed`,
       );
     }
     throw err;
   }
-  report(s, { changed: true, version, actions: done }, [
-    ...done,
-    `installed: ${releasePaths(layout).link} -> flannel-${version}`,
-  ]);
+  if (recording) {
+    process.stdout.write(recording.script());
+    return 0;
+  }
+  report(s, { changed: true, version, actions: done }, [...done, `installed: ${p.link} -> flannel-${version}`]);
   return 0;
 }
 
-if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, (argv) => main(argv));
+if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, main);

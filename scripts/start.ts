@@ -10,30 +10,29 @@
 // Idempotent: same files and flanneld up -> nothing to do.
 // Exit: 0 up / nothing to do, 2 bad input (nothing changed), 3 flanneld did not come up / command failed.
 
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { ExitCode, invalid, UsageError } from '../lib/errors.ts';
-import { commonFlags, defineFlags, etcdFlags, nodeFlags, required } from '../lib/flags.ts';
+import { ExitCode, invalid, UsageError } from '../lib/core/errors.ts';
+import { checkProgramName } from '../lib/core/validate.ts';
+import { programNameFor } from '../lib/model/flanneld-files.ts';
+import { explainLog, formatExplained } from '../lib/model/flanneld-log.ts';
+import { findInterface } from '../lib/model/interfaces.ts';
+import { backendMtu, parseNetworkConfig } from '../lib/model/netconfig.ts';
+import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
+import { note, report } from '../lib/cli/output.ts';
+import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
+import { connectionFor, required } from '../lib/cli/settings.ts';
+import { applyPlan } from '../lib/host/apply.ts';
+import type { Host } from '../lib/host/host.ts';
+import { readAddresses } from '../lib/host/iproute.ts';
+import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
+import { programStatus } from '../lib/host/supervisord.ts';
 import {
   checkStartPreconditions,
   planStart,
-  readiness,
   renderServiceFiles,
   servicePaths,
+  waitUntilUp,
   type StartInput,
-} from '../lib/flanneld-service.ts';
-import { programNameFor, checkProgramName } from '../lib/flanneld-files.ts';
-import { explainLog, formatExplained } from '../lib/flanneld-log.ts';
-import { findInterface, ipAddrCommand, parseIpAddr } from '../lib/interfaces.ts';
-import { backendMtu, parseNetworkConfig } from '../lib/netconfig.ts';
-import { connectionFor, readNetworkState, storeTarget, type StoreTarget } from '../lib/network-store.ts';
-import { applyPlan, describeAction, formatPlan } from '../lib/plan.ts';
-import { zxRunner, type Runner } from '../lib/runner.ts';
-import { isEntryPoint, loadSettings, note, report, runScript } from '../lib/script.ts';
-import { parseSubnetEnv, type SubnetEnv } from '../lib/subnet-env.ts';
-import type { ProgramStatus } from '../lib/supervisor.ts';
-import { programStatus } from '../lib/node-observe.ts';
-import type { Lease } from '../lib/lease.ts';
+} from '../lib/steps/start.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -89,19 +88,10 @@ const info = {
   perNode: true,
 };
 
-/** flanneld's state in supervisord; supervisord not answering is a precondition failure (exit 2). */
-async function programState(conf: string, program: string): Promise<ProgramStatus | undefined> {
-  try {
-    return (await programStatus(conf, program)).status;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}; start supervisord first (systemctl start supervisord)`);
-  }
-}
-
-export async function main(argv: string[], runner: Runner = zxRunner): Promise<number> {
-  const loaded = await loadSettings(argv, flags, info);
+export async function main(argv: string[], base: Host): Promise<number> {
+  const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
-  const { settings: s, flags: f, node } = loaded;
+  const { settings: s, flags: f, node, host, recording } = loaded;
   const v = f.values;
   const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21');
   const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24');
@@ -111,10 +101,10 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
     v.program ?? node?.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'),
   );
   const conn = connectionFor(s);
-  const target: StoreTarget = storeTarget(conn, s.etcd.api, s.etcd.prefix);
+  const store = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);
   const paths = servicePaths(s.root, { supervisorConf: v['supervisor-conf'], program });
   const manager = v.supervisor === 'systemd' ? 'systemd' : 'supervisor';
-  if (manager === 'supervisor' && !existsSync(paths.supervisorConf)) {
+  if (manager === 'supervisor' && !(await host.stat(paths.supervisorConf))) {
     throw invalid(
       '--supervisor-conf',
       paths.supervisorConf,
@@ -124,7 +114,7 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
   }
 
   // observe: the interface, etcd (config + leases in one read), the files, supervisord
-  const ifaces = parseIpAddr((await zxRunner(ipAddrCommand)).stdout);
+  const ifaces = await readAddresses(host);
   const dev = findInterface(ifaces, iface);
   if (!dev)
     throw invalid(
@@ -141,9 +131,8 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
       dev.addrs[0]?.ip.toString() ?? '10.4.7.21',
     );
   }
-  const state = await readNetworkState(target);
+  const state = await readNetworkState(store);
   const config = state.config === undefined ? undefined : parseNetworkConfig(state.config);
-  const network = s.network ?? config?.network;
   if (s.network && config && !s.network.equals(config.network)) {
     throw invalid(
       '--network',
@@ -158,7 +147,7 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
     program,
     publicIp,
     subnet,
-    network: network!,
+    network: s.network ?? config!.network,
     iface,
     mtu: backendMtu(config!.backend, dev.mtu),
     endpoints: conn.endpoints,
@@ -170,79 +159,72 @@ export async function main(argv: string[], runner: Runner = zxRunner): Promise<n
     paths,
   };
   const files = renderServiceFiles(input);
-  const read = (p: string) => readFile(p, 'utf8').catch(() => undefined);
-  const status = manager === 'supervisor' ? await programState(paths.supervisorConf, program) : undefined;
+  const status =
+    manager === 'supervisor'
+      ? await programStatus(host, paths.supervisorConf, program).then(
+          (x) => x.status,
+          (e: Error) => {
+            throw new UsageError(`${e.message}; start supervisord first (systemctl start supervisord)`);
+          },
+        )
+      : undefined;
   const actions = planStart(input, files, {
-    subnetEnv: await read(paths.subnetEnv),
-    flanneldSh: await read(paths.flanneldSh),
-    ini: await read(paths.ini),
-    unit: await read(paths.unit),
-    logDirExists: existsSync(paths.logDir),
-    status,
+    subnetEnv: await host.readFile(paths.subnetEnv),
+    flanneldSh: await host.readFile(paths.flanneldSh),
+    ini: await host.readFile(paths.ini),
+    unit: await host.readFile(paths.unit),
+    logDirExists: (await host.stat(paths.logDir))?.type === 'dir',
+    ...(status && { status }),
   });
 
-  if (s.dryRun) {
-    process.stdout.write(formatPlan(actions));
+  const done = await applyPlan(actions, host);
+  if (recording) {
+    process.stdout.write(recording.script());
     return 0;
   }
-  const done: string[] = [];
-  await applyPlan(actions, runner, (a) => done.push(describeAction(a)));
   if (v['no-wait'] || manager === 'systemd') {
     report(s, { changed: actions.length > 0, actions: done }, actions.length ? done : ['start: nothing to do']);
     return 0;
   }
 
-  // wait until up: RUNNING, lease, subnet.env (one etcd read per second)
-  const deadline = Date.now() + v.timeout * 1000;
-  const t0 = Date.now();
-  let last = '';
   const tty = process.stderr.isTTY && !s.quiet;
-  for (;;) {
-    const st = await programState(paths.supervisorConf, program).catch(() => undefined);
-    const leases: Lease[] | undefined = await readNetworkState(target).then(
-      (x) => x.leases,
-      () => undefined,
+  let last = '';
+  const r = await waitUntilUp({
+    host,
+    input,
+    expectedEnv: files.expectedEnv,
+    readLeases: async () => (await readNetworkState(store)).leases,
+    timeoutSeconds: v.timeout,
+    onProgress: ({ seconds, timeoutSeconds, state }) => {
+      const line = `start: waiting for ${program}: supervisor ${state.supervisor}; lease ${state.lease}; subnet.env ${state.subnetEnv}`;
+      if (tty) process.stderr.write(`\r${line} [${Math.round(seconds)} of ${timeoutSeconds} s]\x1b[K`);
+      else if (line !== last && !s.quiet) note(line);
+      last = line;
+    },
+  });
+  if (tty) process.stderr.write('\n');
+  const secs = Math.round(r.seconds);
+  if (r.up) {
+    const lines = actions.length
+      ? [...done, `start: ${program} is up after ${secs}s: lease ${subnet} -> ${publicIp}`]
+      : [`start: nothing to do (${program} RUNNING, lease ${subnet} -> ${publicIp}, subnet.env matches)`];
+    report(
+      s,
+      { changed: actions.length > 0, actions: done, program, lease: subnet.toString(), seconds: secs },
+      lines,
+      actions.length > 0,
     );
-    const envText = await read(paths.subnetEnv);
-    let env: SubnetEnv | undefined;
-    try {
-      env = envText === undefined ? undefined : parseSubnetEnv(envText, paths.subnetEnv);
-    } catch {
-      env = undefined;
-    }
-    const r = readiness({ publicIp, subnet }, st, leases, env, files.expectedEnv);
-    const secs = Math.round((Date.now() - t0) / 1000);
-    const line = `start: waiting for ${program}: supervisor ${r.supervisor}; lease ${r.lease}; subnet.env ${r.subnetEnv}`;
-    if (tty) process.stderr.write(`\r${line} [${secs}s]\x1b[K`);
-    else if (line !== last && !s.quiet) note(line);
-    last = line;
-    if (r.ready) {
-      if (tty) process.stderr.write('\n');
-      const lines = actions.length
-        ? [...done, `start: ${program} is up after ${secs}s: lease ${subnet} -> ${publicIp}`]
-        : [`start: nothing to do (${program} RUNNING, lease ${subnet} -> ${publicIp}, subnet.env matches)`];
-      report(
-        s,
-        { changed: actions.length > 0, actions: done, program, lease: subnet.toString(), seconds: secs },
-        lines,
-        actions.length > 0,
-      );
-      return 0;
-    }
-    if (Date.now() > deadline) {
-      if (tty) process.stderr.write('\n');
-      const log = (await read(paths.logFile)) ?? '';
-      const tail = log.split('\n').slice(-25).join('\n');
-      const explained = explainLog(tail);
-      process.stderr.write(
-        `start: ${program} is not up after ${v.timeout}s (supervisor ${r.supervisor}; lease ${r.lease}; subnet.env ${r.subnetEnv})\n` +
-          `--- last lines of ${paths.logFile}:\n${tail || '(empty)'}\n` +
-          (explained.length ? `--- what they mean:\n${formatExplained(explained)}\n` : ''),
-      );
-      return ExitCode.Runtime;
-    }
-    await new Promise((res) => setTimeout(res, 1000));
+    return 0;
   }
+  const log = (await host.readTail(paths.logFile, 64 * 1024)) ?? '';
+  const tail = log.split('\n').slice(-25).join('\n');
+  const explained = explainLog(tail);
+  process.stderr.write(
+    `start: ${program} is not up after ${v.timeout}s (supervisor ${r.state.supervisor}; lease ${r.state.lease}; subnet.env ${r.state.subnetEnv})\n` +
+      `--- last lines of ${paths.logFile}:\n${tail || '(empty)'}\n` +
+      (explained.length ? `--- what they mean:\n${formatExplained(explained)}\n` : ''),
+  );
+  return ExitCode.Runtime;
 }
 
-if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, (argv) => main(argv));
+if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, main);

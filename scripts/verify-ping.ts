@@ -7,17 +7,19 @@
 // Read-only. Exit: 0 all good, 1 a route is wrong or a target does not answer,
 //       2 bad input, 3 etcd or a command failed.
 
-import { ExitCode, invalid } from '../lib/errors.ts';
-import { commonFlags, defineFlags, etcdFlags, nodeFlags, required } from '../lib/flags.ts';
-import { Ip4 } from '../lib/ip4.ts';
-import { findInterface, ipAddrCommand, parseIpAddr } from '../lib/interfaces.ts';
-import { parseNetworkConfig } from '../lib/netconfig.ts';
-import { connectionFor, readNetworkState, storeTarget } from '../lib/network-store.ts';
-import { mapBounded, parsePingOutput, pingCommand, type PingResult } from '../lib/ping.ts';
-import { diffRoutes, formatRoute, parseIpRoute, planBackendRoutes, routeEqual, type Route } from '../lib/routes.ts';
-// read-only probes, many at once: spawned directly (no shell, no zx load per run)
-import { spawnRunner } from '../lib/runner.ts';
-import { isEntryPoint, loadSettings, runScript } from '../lib/script.ts';
+import { ExitCode, invalid } from '../lib/core/errors.ts';
+import { Ip4 } from '../lib/core/ip4.ts';
+import { formatTable } from '../lib/core/table.ts';
+import { findInterface } from '../lib/model/interfaces.ts';
+import { parseNetworkConfig } from '../lib/model/netconfig.ts';
+import { diffRoutes, formatRoute, planBackendRoutes } from '../lib/model/routes.ts';
+import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
+import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
+import { connectionFor, required } from '../lib/cli/settings.ts';
+import type { Host } from '../lib/host/host.ts';
+import { readAddresses, readRoutes } from '../lib/host/iproute.ts';
+import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
+import { pingRows, pingTargets, routeVerdict } from '../lib/steps/verify-ping.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -61,33 +63,18 @@ const info = {
   perNode: true,
 };
 
-export interface Row {
-  target: string;
-  node: string;
-  route: string;
-  loss: number | null;
-  rttMs: number | null;
-  ttl: number | null;
-  ok: boolean;
-  reason: string;
-}
-
-export async function main(argv: string[]): Promise<number> {
-  const loaded = await loadSettings(argv, flags, info);
+export async function main(argv: string[], base: Host): Promise<number> {
+  const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
-  const { settings: s, flags: f } = loaded;
+  const { settings: s, flags: f, host } = loaded;
   const v = f.values;
   const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21');
   const iface = required(s.node.iface, '--iface', 'eth0');
   const targets = (v.targets ?? []).map((t) => Ip4.parse(t, '--targets'));
-  const target = storeTarget(connectionFor(s), s.etcd.api, s.etcd.prefix);
+  const store = await storeTarget(host, connectionFor(s), s.etcd.api, s.etcd.prefix);
 
   // observe: one etcd read, one route dump, one address dump
-  const [state, routesOut, addrOut] = await Promise.all([
-    readNetworkState(target),
-    spawnRunner({ argv: ['ip', '-j', 'route', 'show'], why: 'the routing table' }),
-    spawnRunner(ipAddrCommand),
-  ]);
+  const [state, actual, links] = await Promise.all([readNetworkState(store), readRoutes(host), readAddresses(host)]);
   if (!state.config)
     throw invalid(
       'etcd',
@@ -96,79 +83,24 @@ export async function main(argv: string[]): Promise<number> {
       'scripts/etcd-config.ts --network 172.7.0.0/16 --backend host-gw',
     );
   const config = parseNetworkConfig(state.config);
-  const dev = findInterface(parseIpAddr(addrOut.stdout), iface);
+  const dev = findInterface(links, iface);
   if (!dev) throw invalid('--iface', iface, 'no such interface on this host', 'eth0');
   const sameL2 = (ip: Ip4) => dev.addrs.some((a) => a.contains(ip));
-  const actual = parseIpRoute(routesOut.stdout);
   const mine = state.leases.find((l) => l.publicIp.equals(publicIp));
   const desired = planBackendRoutes(config.backend, state.leases, { publicIp, iface }, sameL2);
   const diff = diffRoutes(desired, actual, config.network, mine ? { ownSubnet: mine.subnet } : {});
 
   const peers = state.leases.filter((l) => !l.publicIp.equals(publicIp));
   const list = targets.length ? targets : peers.map((l) => l.subnet.firstHost());
-  const routeVerdict = (ip: Ip4): { node: string; route: string; ok: boolean } => {
-    const lease = state.leases.find((l) => l.subnet.contains(ip));
-    if (!lease)
-      return {
-        node: '-',
-        route: config.network.contains(ip) ? 'no lease for it' : 'outside the flannel network',
-        ok: !config.network.contains(ip),
-      };
-    if (lease.publicIp.equals(publicIp)) return { node: `${lease.publicIp} (this node)`, route: 'local', ok: true };
-    const want = desired.find((d) => d.dst.equals(lease.subnet));
-    const have = actual.find((a) => a.dst.equals(lease.subnet));
-    if (!want)
-      return {
-        node: lease.publicIp.toString(),
-        route: `lease backend ${lease.backendType}, not ${config.backend.type}`,
-        ok: false,
-      };
-    if (!have) return { node: lease.publicIp.toString(), route: `MISSING: want ${formatRoute(want)}`, ok: false };
-    if (!routeEqual(have, want))
-      return {
-        node: lease.publicIp.toString(),
-        route: `WRONG: ${formatRoute(have)}; want ${formatRoute(want)}`,
-        ok: false,
-      };
-    return { node: lease.publicIp.toString(), route: formatRoute(have as Route), ok: true };
-  };
-
-  const results = await mapBounded(list, v.concurrency, async (ip) => {
-    const out = await spawnRunner(
-      pingCommand(ip.toString(), {
-        count: v.count,
-        timeoutS: v.wait,
-        intervalS: 0.2,
-        ...(v['from-netns'] && { fromNetns: v['from-netns'] }),
-      }),
-    );
-    let r: PingResult;
-    try {
-      r = parsePingOutput(`${out.stdout}\n${out.stderr}`);
-    } catch {
-      r = { transmitted: 0, received: 0, loss: 100, error: (out.stderr || out.stdout).trim().split('\n')[0] };
-    }
-    return r;
+  const verdicts = list.map((ip) => routeVerdict(ip, { leases: state.leases, config, publicIp, desired, actual }));
+  const results = await pingTargets(host, list, {
+    count: v.count,
+    timeoutS: v.wait,
+    intervalS: 0.2,
+    concurrency: v.concurrency,
+    ...(v['from-netns'] && { fromNetns: v['from-netns'] }),
   });
-  const rows: Row[] = list.map((ip, i) => {
-    const rv = routeVerdict(ip);
-    const r = results[i]!;
-    const answered = r.received > 0;
-    const reasons = [
-      !rv.ok ? rv.route : '',
-      !answered ? (r.icmpError ?? r.error ?? `no reply (${r.loss}% loss)`) : '',
-    ].filter(Boolean);
-    return {
-      target: ip.toString(),
-      node: rv.node,
-      route: rv.route,
-      loss: r.loss,
-      rttMs: r.rttAvgMs ?? null,
-      ttl: r.ttl ?? null,
-      ok: rv.ok && answered,
-      reason: reasons.join('; ') || 'ok',
-    };
-  });
+  const rows = pingRows(list, verdicts, results);
   // routes for leases that no target exercised still count
   const unrouted = [...diff.add, ...diff.replace.map((c) => ({ ...c.to, why: c.why })), ...diff.remove];
   // nothing to ping proves nothing: a peer whose lease is missing must not pass silently
@@ -179,23 +111,18 @@ export async function main(argv: string[]): Promise<number> {
       `${JSON.stringify({ ok, rows, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`,
     );
   } else {
-    const head = ['TARGET', 'NODE', 'ROUTE', 'LOSS', 'RTT', 'TTL', 'VERDICT'];
-    const cells = rows.map((r) => [
-      r.target,
-      r.node,
-      r.route,
-      r.loss === null ? '-' : `${r.loss}%`,
-      r.rttMs === null ? '-' : `${r.rttMs.toFixed(3)}ms`,
-      r.ttl === null ? '-' : String(r.ttl),
-      r.ok ? 'ok' : `FAIL: ${r.reason}`,
-    ]);
-    const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-    const fmt = (c: string[]) =>
-      c
-        .map((x, i) => x.padEnd(w[i]!))
-        .join('  ')
-        .trimEnd();
-    const lines = [fmt(head), ...cells.map(fmt)];
+    const lines = formatTable(
+      ['TARGET', 'NODE', 'ROUTE', 'LOSS', 'RTT', 'TTL', 'VERDICT'],
+      rows.map((r) => [
+        r.target,
+        r.node,
+        r.route,
+        r.loss === null ? '-' : `${r.loss}%`,
+        r.rttMs === null ? '-' : `${r.rttMs.toFixed(3)}ms`,
+        r.ttl === null ? '-' : String(r.ttl),
+        r.ok ? 'ok' : `FAIL: ${r.reason}`,
+      ]),
+    );
     if (rows.length === 0) lines.push('FAIL: nothing to ping: no other lease in etcd and no --targets');
     for (const u of unrouted) lines.push(`route problem: ${formatRoute(u)}: ${u.why}`);
     if (!s.quiet || !ok) process.stdout.write(`${lines.join('\n')}\n`);
@@ -203,4 +130,4 @@ export async function main(argv: string[]): Promise<number> {
   return ok ? ExitCode.Ok : ExitCode.Drift;
 }
 
-if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, (argv) => main(argv));
+if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, main, 'spawn');

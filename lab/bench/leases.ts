@@ -7,8 +7,8 @@
 // lab's own 172.7.0.0/16; PublicIP 10.4.100.0 + i, on the lab's 10.4.0.0/16 segment (so the
 // host-gw route is valid) but held by no host (nothing is ever sent there).
 
-import { Ip4, Ip4Net } from '../../lib/ip4.ts';
-import { formatLeaseValue, leaseKey, type EtcdApi } from '../../lib/lease.ts';
+import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
+import { formatLeaseValue, leaseKey, type EtcdApi } from '../../lib/model/lease.ts';
 
 export const BENCH_PREFIX = '/bench/network';
 export const BENCH_NETWORK = Ip4Net.parse('172.0.0.0/11');

@@ -25,13 +25,13 @@ import { cpSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSy
 import { availableParallelism, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ExitCode, UsageError, exitCodeOf, invalid } from '../../lib/errors.ts';
-import { Ip4, Ip4Net } from '../../lib/ip4.ts';
-import type { EtcdApi } from '../../lib/lease.ts';
+import { ExitCode, UsageError, exitCodeOf, invalid } from '../../lib/core/errors.ts';
+import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
+import type { EtcdApi } from '../../lib/model/lease.ts';
 import { createLab, type Lab, type LabNode } from '../lab.ts';
 import { listNetns } from '../netns.ts';
 import { runbookWithScripts } from '../runbook-steps.ts';
-import { shellQuote } from '../../lib/runner.ts';
+import { shellQuote } from '../../lib/core/command.ts';
 import {
   BENCH_CONFIG,
   BENCH_NETWORK,

@@ -2,7 +2,7 @@
 // into median/min/max, strace's execve log into a count of child processes, etcd's /metrics
 // into range-read counters.
 
-import type { EtcdApi } from '../../lib/lease.ts';
+import type { EtcdApi } from '../../lib/model/lease.ts';
 
 /** One timed run of one job of measure.sh. */
 export interface Sample {

@@ -1,7 +1,7 @@
 // The benchmark's results as data, and issue 7's targets judged on them (pure): each target
 // met or not, with the numbers that decide it.
 
-import type { EtcdApi } from '../../lib/lease.ts';
+import type { EtcdApi } from '../../lib/model/lease.ts';
 import { slope, type Figure, type Timing } from './stats.ts';
 
 export interface Machine {

@@ -7,7 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { mapBounded } from '../../lib/ping.ts';
+import { mapBounded } from '../../lib/core/map-bounded.ts';
 
 interface Job {
   readonly endpoint: string;

@@ -9,13 +9,25 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
 import { nodeArgs, runStep, runbookWithScripts, writeClusterFile } from '../../lab/runbook-steps.ts';
 import { nodeState } from './node-state.ts';
 
 process.env.SHLVL ??= '1';
+const execFileP = promisify(execFile);
+
+/** Poll `ok` every 50 ms for up to 5 s. */
+async function waitFor(ok: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('timed out waiting');
+}
+
 const DIST = fileURLToPath(new URL('../../dist/drift.mjs', import.meta.url));
 const notRoot = process.getuid?.() !== 0 ? 'needs root: network namespaces, iptables, supervisord' : false;
 
@@ -126,15 +138,16 @@ describe('drift', { skip: notRoot }, () => {
   });
 
   test('--textfile writes one Prometheus gauge per check, the last run and the duration', async () => {
-    const file = join(scratch, 'textfile', 'flannel.prom');
-    const r = await drift(h21, ['--quiet', '--textfile', file]);
+    // a host path: under --root, as every path a script writes
+    const r = await drift(h21, ['--quiet', '--textfile', '/var/lib/node_exporter/textfile/flannel.prom']);
     assert.equal(r.status, 0);
-    const text = readFileSync(file, 'utf8');
+    const text = readFileSync(join(h21.root, 'var/lib/node_exporter/textfile/flannel.prom'), 'utf8');
     assert.match(text, /^flannel_runbook_check\{node="hdss7-21",check="routes\.peers"\} 1$/m);
     assert.match(text, /^flannel_runbook_drift_exit_code\{node="hdss7-21"\} 0$/m);
     assert.match(text, /^flannel_runbook_drift_last_run_timestamp_seconds\{node="hdss7-21"\} \d+\.\d{3}$/m);
     assert.match(text, /^flannel_runbook_drift_duration_seconds\{node="hdss7-21"\} \d+\.\d{3}$/m);
     assert.equal(text.match(/^flannel_runbook_check\{/gm)!.length, 27);
+    assert.match(text, /^flannel_runbook_drift_overlaps_total\{node="hdss7-21"\} \d+$/m);
   });
 
   test('a wrong route (flanneld leaves it: its check only re-adds missing ones): exit 1 naming routes.peers; --fix --dry-run prints one ip -batch; --fix mends it and pods ping', async () => {
@@ -230,22 +243,40 @@ describe('drift', { skip: notRoot }, () => {
     assert.deepEqual((await nodeState(lab, h21)).routes, before.routes);
   });
 
-  test('an overlapping run exits at once with a clear line (lock)', async () => {
+  test('an overlapping run is skipped at once: quiet under --quiet, exit 0, counted in the textfile; a stale lock file is no lock', async () => {
     const lock = join(h21.root, 'run/flannel-runbook/drift.lock');
     mkdirSync(join(h21.root, 'run/flannel-runbook'), { recursive: true });
-    writeFileSync(lock, `${process.pid}\n`);
+    // another run holds the kernel lock: one process of this test's (sh exec'ing sleep keeps fd 9
+    // and its flock), ended by its PID below
+    const holder = spawn('sh', ['-c', 'exec 9>"$1"; flock -n 9 || exit 1; exec sleep 30', 'sh', lock], {
+      stdio: 'ignore',
+    });
     try {
+      await waitFor(
+        async () =>
+          await execFileP('flock', ['-n', lock, 'true']).then(
+            () => false,
+            () => true,
+          ),
+      );
       const t0 = Date.now();
-      const r = await drift(h21);
-      assert.equal(r.status, 3);
-      assert.match(r.stderr, new RegExp(`another drift run \\(pid ${process.pid}\\) holds`));
+      const r = await drift(h21, ['--quiet']);
+      assert.equal(r.status, 0);
+      assert.equal(r.stdout + r.stderr, '', 'cron mail stays empty');
       assert.ok(Date.now() - t0 < 5000);
+      const loud = await drift(h21);
+      assert.equal(loud.status, 0);
+      assert.match(loud.stderr, /another drift run holds .*drift\.lock; this one skipped/);
     } finally {
-      rmSync(lock, { force: true });
+      holder.kill('SIGKILL');
     }
-    writeFileSync(lock, '999999\n'); // a dead run's lock is taken over
-    assert.equal((await drift(h21, ['--quiet'])).status, 0);
-    assert.equal(existsSync(lock), false);
+    await new Promise((res) => holder.once('exit', res));
+    writeFileSync(lock, '999999\n'); // a dead run's file: nothing holds the kernel lock
+    const after = await drift(h21, ['--quiet', '--textfile', '/var/lib/node_exporter/textfile/flannel.prom']);
+    assert.equal(after.status, 0);
+    const text = readFileSync(join(h21.root, 'var/lib/node_exporter/textfile/flannel.prom'), 'utf8');
+    const overlaps = Number(/^flannel_runbook_drift_overlaps_total\{node="hdss7-21"\} (\d+)$/m.exec(text)?.[1]);
+    assert.ok(overlaps >= 2, `overlaps counted: ${overlaps}`);
   });
 
   test('bad input exits 2 with one line and changes nothing', async () => {

@@ -7,7 +7,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { Ip4Net } from '../../lib/ip4.ts';
+import { Ip4Net } from '../../lib/core/ip4.ts';
 import {
   checkSnat,
   formatRule,
@@ -17,7 +17,7 @@ import {
   planSnatFix,
   rulesOf,
   type Ruleset,
-} from '../../lib/iptables.ts';
+} from '../../lib/model/iptables.ts';
 import { DOCKER, FLANNEL_MASQ, REJECT, SNAT } from '../fixtures/iptables/runbook-rules.ts';
 
 // Namespaces are named frbipt-<pid>-<random>: the pid tells a crashed run's leftovers

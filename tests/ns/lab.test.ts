@@ -18,6 +18,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STANDIN_PATH } from '../../lab/flanneld/pack.ts';
+import { runbookByHand } from '../../lab/runbook-by-hand.ts';
 import { cleanupLeftovers, createLab, destroyLab, listLabs, readState, type Lab, type LabNode } from '../../lab/lab.ts';
 import { listNetns } from '../../lab/netns.ts';
 import { pidAlive, run } from '../../lab/proc.ts';
@@ -606,7 +607,7 @@ describe('lab', { skip: notRoot }, () => {
   });
 
   describe('runbook by hand', { skip: noFlanneld }, () => {
-    before(() => lab.runbookByHand());
+    before(() => runbookByHand(lab));
 
     test('flanneld runs under supervisord on every node', async () => {
       for (const node of lab.nodes) {

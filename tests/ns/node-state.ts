@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Lab, LabNode } from '../../lab/lab.ts';
-import { comparableSave } from '../../lib/iptables.ts';
+import { comparableSave } from '../../lib/model/iptables.ts';
 
 const VOLATILE = [/^data\/(logs|etcd)\//, /^var\//, /^run\//, /\.(pid|sock|log)$/];
 

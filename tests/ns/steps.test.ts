@@ -85,7 +85,7 @@ describe('runbook steps', { skip: notRoot }, () => {
         h21,
         'install',
         [...args(h21), '--url', lab.tarball.url, '--sha256', lab.tarball.sha256],
-        /curl -fsSL[\s\S]*sha256sum -c[\s\S]*tar -xzf[\s\S]*mv -T \S+flannel\.tmp \S+\/opt\/flannel\n/,
+        /curl -fsSL[\s\S]*sha256sum -c[\s\S]*tar -xzf[\s\S]*mv -T \S+flannel\.new \S+\/opt\/flannel\n/,
       );
     });
 
@@ -180,7 +180,7 @@ describe('runbook steps', { skip: notRoot }, () => {
         h21,
         'certs',
         [...args(h21), ...from()],
-        /scp -q -o BatchMode=yes[\s\S]*install -D -m 0600 \S+client-key\.pem/,
+        /scp -q -o BatchMode=yes[\s\S]*chmod 0600 "\$t"\ncat \S+client-key\.pem >"\$t"/,
       );
     });
 
@@ -545,8 +545,8 @@ describe('runbook steps', { skip: notRoot }, () => {
       await refuses(
         h21,
         'snat-fix',
-        [...a, '--subnet', '172.7.21.1/24'],
-        /--subnet "172\.7\.21\.1\/24": host bits are set/,
+        [...a, '--subnet', '172.7.21.5/24'],
+        /--subnet "172\.7\.21\.5\/24": host bits are set/,
       );
     });
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { certSetOk, checkCertSet, type CertSetInput, type Finding } from '../../lib/certs.ts';
+import { certSetOk, checkCertSet, type CertSetInput, type Finding } from '../../lib/model/certs.ts';
 
 // Real certificates, made by the system openssl into a temp dir. Dates are tested by moving
 // `now`, not by backdating: a 1-day certificate is expired two days from now.

@@ -9,9 +9,9 @@ import {
   runbookCluster,
   selectNode,
   subnetLenOf,
-} from '../../lib/cluster.ts';
-import { UsageError } from '../../lib/errors.ts';
-import { Ip4Net } from '../../lib/ip4.ts';
+} from '../../lib/model/cluster.ts';
+import { UsageError } from '../../lib/core/errors.ts';
+import { Ip4Net } from '../../lib/core/ip4.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/cluster/${name}`, import.meta.url), 'utf8');
 const runbookText = fixture('runbook-cluster.json');

@@ -5,32 +5,31 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkNode, type NodeExpectation } from '../../lib/drift.ts';
+import { checkNode, type NodeExpectation } from '../../lib/checks/index.ts';
 import {
-  analyseFlanneldLog,
-  deleteKeyCommand,
   diagnose,
   doctorExit,
   formatDoctorReport,
-  glogTime,
-  mergeArgs,
-  toolkitCommand,
   type DoctorContext,
   type Finding,
   type Invocation,
-} from '../../lib/doctor.ts';
-import { renderFlanneldSh } from '../../lib/flanneld-files.ts';
-import { launcherSettings } from '../../lib/flanneld-service.ts';
-import { parseIpAddr } from '../../lib/interfaces.ts';
-import { Ip4, Ip4Net } from '../../lib/ip4.ts';
-import { parseIptablesSave } from '../../lib/iptables.ts';
-import { parseV2Tree, type Lease } from '../../lib/lease.ts';
-import type { DoctorProbes, Link, NodeObservation, Outcome } from '../../lib/node-observe.ts';
-import { parseIpRoute } from '../../lib/routes.ts';
-import type { ProcessState } from '../../lib/supervisor.ts';
-import { UsageError } from '../../lib/errors.ts';
+} from '../../lib/doctor/index.ts';
+import { deleteKeyCommand, mergeArgs, toolkitCommand } from '../../lib/doctor/commands.ts';
+import { analyseFlanneldLog, glogTime } from '../../lib/doctor/log.ts';
+import { hdss721 } from '../support/expectation.ts';
+import { MemoryHost } from '../support/memory-host.ts';
+import { renderFlanneldSh } from '../../lib/model/flanneld-files.ts';
+import { launcherSettings } from '../../lib/steps/start.ts';
+import { parseIpAddr } from '../../lib/model/interfaces.ts';
+import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
+import { parseIptablesSave } from '../../lib/model/iptables.ts';
+import { parseV2Tree, type Lease } from '../../lib/model/lease.ts';
+import type { DoctorProbes, Link, NodeObservation, Outcome } from '../../lib/host/observe.ts';
+import { parseIpRoute } from '../../lib/model/routes.ts';
+import type { ProcessState } from '../../lib/model/supervisor.ts';
+import { UsageError } from '../../lib/core/errors.ts';
 import { main } from '../../scripts/doctor.ts';
-import { parseFdb, parseNeighbours } from '../../lib/vxlan.ts';
+import { parseFdb, parseNeighbours } from '../../lib/model/vxlan.ts';
 
 const FIX = 'tests/fixtures/doctor';
 const fixture = (name: string) => readFileSync(join(FIX, name), 'utf8');
@@ -83,26 +82,7 @@ function healthy(): State {
     healthzPort: 2401,
     etcdPrefix: '/coreos.com/network',
   });
-  const e: NodeExpectation = {
-    name: 'hdss7-21',
-    publicIp: Ip4.parse('10.4.7.21'),
-    subnet: Ip4Net.parse('172.7.21.0/24'),
-    iface: 'eth0',
-    network: Ip4Net.parse('172.7.0.0/16'),
-    bridge: 'docker0',
-    program: 'flanneld-7-21',
-    desiredConfig: CONFIG,
-    api: 'v2',
-    prefix: '/coreos.com/network',
-    reject: 'drop',
-    flanneld,
-    paths: {
-      subnetEnv: '/opt/flannel/subnet.env',
-      supervisorConf: '/etc/supervisord.conf',
-      persist: '/etc/sysconfig/iptables',
-    },
-    certWarnDays: 30,
-  };
+  const e: NodeExpectation = hdss721({ flanneld, desiredConfig: CONFIG });
   return {
     e,
     at: AT,
@@ -799,7 +779,7 @@ describe('doctor: flanneld log', () => {
 describe('scripts/doctor: usage', () => {
   const refused = (argv: string[], says: RegExp) =>
     assert.rejects(
-      main(argv),
+      main(argv, new MemoryHost()),
       (e: unknown) => e instanceof UsageError && says.test(e.message) && !e.message.includes('\n'),
     );
   test('bad input is a one-line usage error (exit 2) before anything is observed', async () => {

@@ -1,17 +1,20 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkNode, exitCodeFor, planFixes, type Check, type NodeExpectation } from '../../lib/drift.ts';
-import { formatDriftReport, formatTextfile, takeLock, writeAtomic } from '../../lib/drift-report.ts';
-import { fleetTable, type NodeReport } from '../../lib/fleet-status.ts';
-import { Ip4, Ip4Net } from '../../lib/ip4.ts';
-import { parseV2Tree } from '../../lib/lease.ts';
-import { parseIpRoute } from '../../lib/routes.ts';
-import { parseIptablesSave } from '../../lib/iptables.ts';
-import type { NodeObservation } from '../../lib/node-observe.ts';
-import { formatPlan } from '../../lib/plan.ts';
+import { checkNode, exitCodeFor, planFixes, type Check, type NodeExpectation } from '../../lib/checks/index.ts';
+import { hdss721 } from '../support/expectation.ts';
+import { fleetTable, formatDriftReport, formatTextfile } from '../../lib/checks/report.ts';
+import type { NodeReport } from '../../lib/host/status-store.ts';
+import { takeLock } from '../../lib/host/lock.ts';
+import { writeFileAtomic } from '../../lib/host/atomic-file.ts';
+import { Ip4Net } from '../../lib/core/ip4.ts';
+import { parseV2Tree } from '../../lib/model/lease.ts';
+import { parseIpRoute } from '../../lib/model/routes.ts';
+import { parseIptablesSave } from '../../lib/model/iptables.ts';
+import type { NodeObservation } from '../../lib/host/observe.ts';
+import { formatPlan } from '../../lib/core/plan.ts';
 
 // the runbook's hdss7-21 after the runbook: leases as the real daemon left them in etcd v2
 const TREE = readFileSync('tests/fixtures/v0.11.0/22-hostgw-nomasq-etcd.json', 'utf8');
@@ -35,33 +38,7 @@ const ENV = 'FLANNEL_NETWORK=172.7.0.0/16\nFLANNEL_SUBNET=172.7.21.1/24\nFLANNEL
 const SH =
   '#!/bin/sh\nexec ./flanneld \\\n  --public-ip=10.4.7.21 \\\n  --etcd-endpoints=http://10.4.7.21:2379 \\\n  --iface=eth0 \\\n  --subnet-file=./subnet.env \\\n  --healthz-port=2401\n';
 
-const expect: NodeExpectation = {
-  name: 'hdss7-21',
-  publicIp: Ip4.parse('10.4.7.21'),
-  subnet: Ip4Net.parse('172.7.21.0/24'),
-  iface: 'eth0',
-  network: Ip4Net.parse('172.7.0.0/16'),
-  bridge: 'docker0',
-  program: 'flanneld-7-21',
-  desiredConfig: '{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}',
-  api: 'v2',
-  prefix: '/coreos.com/network',
-  reject: 'drop',
-  flanneld: {
-    publicIp: '10.4.7.21',
-    endpoints: ['http://10.4.7.21:2379'],
-    iface: 'eth0',
-    subnetFile: './subnet.env',
-    healthzPort: 2401,
-    exec: true,
-  },
-  paths: {
-    subnetEnv: '/opt/flannel/subnet.env',
-    supervisorConf: '/etc/supervisord.conf',
-    persist: '/etc/sysconfig/iptables',
-  },
-  certWarnDays: 30,
-};
+const expect: NodeExpectation = hdss721();
 
 function observation(over: Partial<Record<keyof NodeObservation, unknown>> = {}): NodeObservation {
   const tree = parseV2Tree(TREE);
@@ -173,7 +150,7 @@ describe('drift checks', () => {
     assert.doesNotMatch(formatPlan(planFixes(cs)), /ip -batch/);
   });
 
-  test('fixes: one ip -batch for routes, one iptables-restore for rules, persisting last', () => {
+  test('fixes: one ip -batch for routes, one iptables-restore for rules; the rules are not persisted while they are wrong', () => {
     const save = SAVE_OK.replace(
       '-A POSTROUTING -s 172.7.21.0/24 ! -d 172.7.0.0/16 ! -o docker0 -j MASQUERADE\n',
       '-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE\n',
@@ -199,9 +176,34 @@ describe('drift checks', () => {
       script,
       /-I POSTROUTING 1 -s 172\.7\.21\.0\/24 ! -d 172\.7\.0\.0\/16 ! -o docker0 -j MASQUERADE\n-D POSTROUTING -s 172\.7\.21\.0\/24 ! -o docker0 -j MASQUERADE/,
     );
-    assert.ok(
-      script.indexOf('ip -batch') < script.indexOf('iptables-restore') &&
-        script.indexOf('iptables-restore') < script.indexOf('iptables-save >'),
+    assert.ok(script.indexOf('ip -batch') < script.indexOf('iptables-restore'));
+    // the docker rule is still live: saving now would make it survive a reboot
+    assert.equal(script.includes('iptables-save'), false);
+    const persisted = cs.find((c) => c.id === 'iptables.persisted')!;
+    assert.equal(persisted.fix, undefined);
+    assert.deepEqual((persisted.detail as { blockedBy: string[] }).blockedBy, [
+      'iptables.snat',
+      'iptables.docker-masq',
+    ]);
+  });
+
+  test('with the live rules right, a differing persisted file is rewritten from iptables-save, 0600, atomically, and the diff is shown', () => {
+    const cs = checkNode(
+      expect,
+      observation({
+        files: { ...observation().files, persisted: SAVE_OK.replace('COMMIT', '-A INPUT -j DROP\nCOMMIT') },
+      }),
+    );
+    const persisted = cs.find((c) => c.id === 'iptables.persisted')!;
+    assert.equal(persisted.status, 'drift');
+    assert.match(persisted.reason, /have -A INPUT -j DROP/);
+    const [a] = planFixes(cs);
+    assert.ok(a && a.kind === 'capture');
+    assert.deepEqual(a.cmd.argv, ['iptables-save']);
+    assert.equal(a.mode, 0o600);
+    assert.match(
+      formatPlan([a]),
+      /t=\$\(mktemp \/etc\/sysconfig\/\.iptables\.XXXXXX\)\nchmod 0600 "\$t"\niptables-save >"\$t"\ngrep -q COMMIT "\$t"\nmv -f "\$t" \/etc\/sysconfig\/iptables/,
     );
   });
 
@@ -245,26 +247,27 @@ describe('drift report', () => {
     assert.match(t, /^# TYPE flannel_runbook_drift_duration_seconds gauge$/m);
   });
 
-  test('writeAtomic leaves no temp file and replaces the old content whole', () => {
+  test('writeFileAtomic leaves no temp file and replaces the old content whole', async () => {
     const f = join(dir, 'sub', 'x.prom');
-    writeAtomic(f, 'a\n');
-    writeAtomic(f, 'b\n');
+    await writeFileAtomic(f, 'a\n', 0o644);
+    await writeFileAtomic(f, 'b\n', 0o644);
     assert.equal(readFileSync(f, 'utf8'), 'b\n');
-    assert.deepEqual(existsSync(`${f}.${process.pid}.tmp`), false);
+    assert.deepEqual(readdirSync(join(dir, 'sub')), ['x.prom']);
   });
 
-  test("the lock: held by a live pid refuses, a dead pid's lock is taken over, release removes it", () => {
+  test('the lock is a kernel lock: a second taker is refused while it is held, free again once released; a stale file is no lock', async () => {
     const f = join(dir, 'run', 'drift.lock');
-    const a = takeLock(f);
-    assert.ok('release' in a);
-    const b = takeLock(f);
-    assert.deepEqual(b, { heldBy: process.pid });
-    a.release();
-    assert.equal(existsSync(f), false);
-    writeFileSync(f, '999999\n');
-    const c = takeLock(f);
-    assert.ok('release' in c);
-    c.release();
+    writeFileSync(join(dir, 'stale.lock'), '1\n'); // a reused PID in a file means nothing to flock
+    const stale = await takeLock(join(dir, 'stale.lock'));
+    assert.equal(stale.held, false);
+    if (!stale.held) await stale.release();
+    const a = await takeLock(f);
+    assert.equal(a.held, false);
+    assert.deepEqual(await takeLock(f), { held: true });
+    if (!a.held) await a.release();
+    const c = await takeLock(f);
+    assert.equal(c.held, false);
+    if (!c.held) await c.release();
   });
 });
 

@@ -2,15 +2,12 @@
 // on, one without (as etcd 3.4 runs by default). TLS cases run in the namespace lab tests.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import {
   EtcdError,
   classifyError,
-  parseEndpoints,
   parseV2Error,
   v2PutCommand,
   v2Put,
@@ -18,79 +15,30 @@ import {
   v3GetPrefix,
   withV3,
   loadTls,
-} from '../../lib/etcd.ts';
-import { UsageError } from '../../lib/errors.ts';
-
-const hasEtcd = (() => {
-  try {
-    execFileSync('etcd', ['--version']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-interface Etcd {
-  url: string;
-  proc: ChildProcess;
-}
-
-async function startEtcd(dir: string, enableV2: boolean): Promise<Etcd> {
-  const [client, peer] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${client}`;
-  const proc = spawn(
-    'etcd',
-    [
-      `--name=t${client}`,
-      `--data-dir=${dir}`,
-      `--listen-client-urls=${url}`,
-      `--advertise-client-urls=${url}`,
-      `--listen-peer-urls=http://127.0.0.1:${peer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
-      `--initial-cluster=t${client}=http://127.0.0.1:${peer}`,
-      `--enable-v2=${enableV2}`,
-    ],
-    { stdio: 'ignore' },
-  );
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`${url}/version`);
-      if (r.ok) return { url, proc };
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`etcd on ${url} did not come up`);
-}
+  MAX_PEM_BYTES,
+} from '../../lib/host/etcd.ts';
+import { checkEndpoints } from '../../lib/core/validate.ts';
+import { MemoryHost } from '../support/memory-host.ts';
+import { UsageError } from '../../lib/core/errors.ts';
+import { freePort, hasEtcd, startEtcd, type Etcd } from '../support/etcd.ts';
 
 describe('etcd (pure parts)', () => {
-  test('parseEndpoints takes a comma list of http(s) URLs and refuses the rest', () => {
-    assert.deepEqual(parseEndpoints('https://10.4.7.12:2379, https://10.4.7.21:2379'), [
+  test('checkEndpoints takes a list of http(s) URLs and refuses the rest, a member given twice too', () => {
+    assert.deepEqual(checkEndpoints('--endpoints', 'https://10.4.7.12:2379, https://10.4.7.21:2379'.split(',')), [
       'https://10.4.7.12:2379',
       'https://10.4.7.21:2379',
     ]);
     const bad: [string, RegExp][] = [
-      ['', /needs at least one URL/],
-      ['10.4.7.12:2379', /scheme must be http or https|is not a URL/],
+      ['10.4.7.12:2379', /must start with http:\/\/ or https:\/\//],
       ['ftp://10.4.7.12:2379', /scheme must be http or https/],
-      ['https://10.4.7.12:2379/v2/keys', /must not carry a path/],
-      ['not a url', /is not a URL/],
+      ['https://10.4.7.12:2379/v2/keys', /must be only scheme, host and port/],
+      ['not a url', /one URL, without commas or spaces/],
+      ['https://10.4.7.12:2379,https://10.4.7.12:2379', /is listed twice/],
     ];
+    assert.throws(() => checkEndpoints('--endpoints', []), /needs at least one URL/);
     for (const [text, re] of bad) {
       assert.throws(
-        () => parseEndpoints(text),
+        () => checkEndpoints('--endpoints', text.split(',')),
         (e: unknown) => e instanceof UsageError && re.test(e.message) && e.message.startsWith('--endpoints'),
       );
     }
@@ -164,10 +112,15 @@ describe('etcd (pure parts)', () => {
     ]);
   });
 
-  test('loadTls names the flag whose file cannot be read', () => {
-    assert.throws(
-      () => loadTls({ endpoints: ['https://x:1'], cafile: '/nonexistent/ca.pem' }),
+  test('loadTls names the flag whose file cannot be read, or is too large to be a PEM file', async () => {
+    await assert.rejects(
+      loadTls(new MemoryHost(), { endpoints: ['https://x:1'], cafile: '/nonexistent/ca.pem' }),
       /--cafile "\/nonexistent\/ca\.pem": cannot read \(ENOENT\)/,
+    );
+    const big = new MemoryHost({ '/ca.pem': 'x'.repeat(MAX_PEM_BYTES + 1) });
+    await assert.rejects(
+      loadTls(big, { endpoints: ['https://x:1'], cafile: '/ca.pem' }),
+      /--cafile "\/ca\.pem": is \d+ bytes/,
     );
   });
 });

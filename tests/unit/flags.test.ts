@@ -1,18 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  commonFlags,
-  defineFlags,
-  etcdFlags,
-  formatHelp,
-  nodeFlags,
-  parseFlags,
-  required,
-  resolveSettings,
-  rooted,
-} from '../../lib/flags.ts';
-import { runbookCluster, selectNode } from '../../lib/cluster.ts';
-import { UsageError } from '../../lib/errors.ts';
+import { commonFlags, defineFlags, etcdFlags, formatHelp, nodeFlags, parseFlags } from '../../lib/cli/flags.ts';
+import { required, resolveSettings } from '../../lib/cli/settings.ts';
+import { runbookCluster, selectNode } from '../../lib/model/cluster.ts';
+import { UsageError } from '../../lib/core/errors.ts';
+import { rooted } from '../../lib/core/paths.ts';
 
 const spec = defineFlags({ ...commonFlags, ...etcdFlags, ...nodeFlags });
 const words = (line: string) => (line === '' ? [] : line.split(' '));
@@ -174,8 +166,8 @@ describe('flags', () => {
     const cases: [string, RegExp][] = [
       ['--public-ip 10.4.7', /^--public-ip "10\.4\.7": must be an IPv4 address .*, e\.g\. 10\.4\.7\.21$/],
       [
-        '--subnet 172.7.21.1/24',
-        /^--subnet "172\.7\.21\.1\/24": host bits are set \(the network is 172\.7\.21\.0\/24\), e\.g\. 172\.7\.21\.0\/24$/,
+        '--subnet 172.7.21.5/24',
+        /^--subnet "172\.7\.21\.5\/24": host bits are set: write the lease 172\.7\.21\.0\/24 or its FLANNEL_SUBNET form 172\.7\.21\.1\/24, e\.g\. 172\.7\.21\.0\/24$/,
       ],
       ['--network 172.7.0.0/33', /^--network "172\.7\.0\.0\/33": prefix must be 0-32/],
       [
@@ -198,6 +190,17 @@ describe('flags', () => {
         line,
       );
     }
+  });
+
+  test("a subnet in the lease form and in the runbook's FLANNEL_SUBNET form mean the same lease", () => {
+    const lease = resolveSettings(parseFlags(words('--network 172.7.0.0/16 --subnet 172.7.21.0/24'), spec));
+    const runbook = resolveSettings(parseFlags(words('--network 172.7.0.0/16 --subnet 172.7.21.1/24'), spec));
+    assert.equal(lease.node.subnet!.toString(), '172.7.21.0/24');
+    assert.equal(runbook.node.subnet!.toString(), '172.7.21.0/24');
+    assert.throws(
+      () => resolveSettings(parseFlags(words('--subnet 172.7.21.1'), spec)),
+      /^UsageError: --subnet "172\.7\.21\.1": must be a CIDR/,
+    );
   });
 
   test('formats --help with every flag, its default and an example', () => {

@@ -11,8 +11,8 @@ import {
   renderSystemdUnit,
   type FlanneldSettings,
   type ProgramSettings,
-} from '../../lib/flanneld-files.ts';
-import { UsageError } from '../../lib/errors.ts';
+} from '../../lib/model/flanneld-files.ts';
+import { UsageError } from '../../lib/core/errors.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/flanneld-files/${name}`, import.meta.url), 'utf8');
 

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { explainLog, parseLogLine } from '../../lib/flanneld-log.ts';
+import { explainLog, parseLogLine } from '../../lib/model/flanneld-log.ts';
 
 const FIX = 'tests/fixtures/logs';
 const log = (name: string) => readFileSync(join(FIX, name), 'utf8');

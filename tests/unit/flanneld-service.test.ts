@@ -8,11 +8,11 @@ import {
   renderServiceFiles,
   servicePaths,
   type StartInput,
-} from '../../lib/flanneld-service.ts';
-import { Ip4, Ip4Net } from '../../lib/ip4.ts';
-import { parseV2Tree } from '../../lib/lease.ts';
-import { parseNetworkConfig } from '../../lib/netconfig.ts';
-import { formatPlan } from '../../lib/plan.ts';
+} from '../../lib/steps/start.ts';
+import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
+import { parseV2Tree } from '../../lib/model/lease.ts';
+import { parseNetworkConfig } from '../../lib/model/netconfig.ts';
+import { formatPlan } from '../../lib/core/plan.ts';
 import { readFileSync } from 'node:fs';
 
 const input = (over: Partial<StartInput> = {}): StartInput => ({

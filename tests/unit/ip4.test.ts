@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { UsageError } from '../../lib/errors.ts';
-import { Ip4, Ip4Net } from '../../lib/ip4.ts';
+import { UsageError } from '../../lib/core/errors.ts';
+import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
 
 /** The error is a one-line UsageError that quotes the field and the value as given. */
 function assertRejects(fn: () => unknown, field: string, value: string) {

@@ -7,8 +7,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Ip4Net } from '../../lib/ip4.ts';
-import { UsageError } from '../../lib/errors.ts';
+import { Ip4Net } from '../../lib/core/ip4.ts';
+import { UsageError } from '../../lib/core/errors.ts';
 import {
   checkSnat,
   countRule,
@@ -29,7 +29,7 @@ import {
   type Rule,
   type Ruleset,
   type SnatPlan,
-} from '../../lib/iptables.ts';
+} from '../../lib/model/iptables.ts';
 import { DOCKER, FLANNEL_MASQ, REJECT, SNAT } from '../fixtures/iptables/runbook-rules.ts';
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), 'utf8');

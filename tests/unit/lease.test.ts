@@ -1,10 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { RuntimeError, UsageError } from '../../lib/errors.ts';
-import { Ip4, Ip4Net } from '../../lib/ip4.ts';
+import { RuntimeError, UsageError } from '../../lib/core/errors.ts';
+import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
 import {
-  DEFAULT_ETCD_PREFIX,
   formatLeaseValue,
   leaseKey,
   parseLeaseKey,
@@ -13,7 +12,8 @@ import {
   parseV3Kvs,
   type Lease,
   type V3Kv,
-} from '../../lib/lease.ts';
+} from '../../lib/model/lease.ts';
+import { DEFAULT_ETCD_PREFIX } from '../../lib/core/validate.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 const b64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');

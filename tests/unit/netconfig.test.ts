@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../../lib/errors.ts';
-import { Ip4, Ip4Net } from '../../lib/ip4.ts';
+import { UsageError } from '../../lib/core/errors.ts';
+import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
 import {
   BACKEND_TYPES,
   backendMtu,
@@ -12,8 +12,8 @@ import {
   subnetFitsConfig,
   subnetsOf,
   type NetworkConfig,
-} from '../../lib/netconfig.ts';
-import { parseSubnetEnv } from '../../lib/subnet-env.ts';
+} from '../../lib/model/netconfig.ts';
+import { parseSubnetEnv } from '../../lib/model/subnet-env.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mapBounded, parsePingOutput, pingCommand } from '../../lib/ping.ts';
+import { parsePingOutput, pingCommand } from '../../lib/model/ping.ts';
+import { mapBounded } from '../../lib/core/map-bounded.ts';
 
 const OK = `PING 172.7.22.2 (172.7.22.2) 56(84) bytes of data.
 64 bytes from 172.7.22.2: icmp_seq=1 ttl=63 time=0.084 ms

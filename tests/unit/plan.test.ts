@@ -10,11 +10,27 @@ import {
   mkdirSync,
   writeFileSync,
   lstatSync,
+  readdirSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyPlan, copy, formatPlan, link, makeDir, run, write, type Action } from '../../lib/plan.ts';
-import { zxRunner } from '../../lib/runner.ts';
+import {
+  capture,
+  copy,
+  formatPlan,
+  link,
+  makeDir,
+  move,
+  remove,
+  run,
+  write,
+  type Action,
+} from '../../lib/core/plan.ts';
+import { applyPlan } from '../../lib/host/apply.ts';
+import { LocalHost } from '../../lib/host/local.ts';
+import { RecordingHost } from '../../lib/host/recording.ts';
+
+const local = new LocalHost();
 
 let dir: string;
 before(() => {
@@ -30,6 +46,16 @@ function actionsIn(root: string): Action[] {
     copy(join(root, 'src.txt'), join(root, 'opt/flannel-v0.11.0/copied.txt'), 'copy', 0o640),
     link(join(root, 'opt/flannel-v0.11.0'), join(root, 'opt/flannel'), 'switch the link'),
     run({ argv: ['touch', join(root, 'opt/flannel/touched')], why: 'a command' }),
+    capture(
+      { argv: ['printf', '*filter\nCOMMIT\n'], why: 'rules', readOnly: true },
+      join(root, 'opt/flannel/rules'),
+      'a command output saved whole',
+      { mode: 0o600, expect: 'COMMIT' },
+    ),
+    write(join(root, 'opt/flannel/old.txt'), 'old\n', 'to move'),
+    move(join(root, 'opt/flannel/old.txt'), join(root, 'opt/flannel/moved.txt'), 'moved'),
+    write(join(root, 'opt/flannel/gone.txt'), 'gone\n', 'to remove'),
+    remove(join(root, 'opt/flannel/gone.txt'), 'removed'),
   ];
 }
 
@@ -42,6 +68,10 @@ function snapshot(root: string) {
     copyMode: statSync(p('opt/flannel/copied.txt')).mode & 0o777,
     link: readlinkSync(p('opt/flannel')),
     touched: lstatSync(p('opt/flannel/touched')).isFile(),
+    rules: readFileSync(p('opt/flannel/rules'), 'utf8'),
+    rulesMode: statSync(p('opt/flannel/rules')).mode & 0o777,
+    moved: readFileSync(p('opt/flannel/moved.txt'), 'utf8'),
+    names: readdirSync(p('opt/flannel-v0.11.0')).sort(),
   };
 }
 
@@ -53,21 +83,33 @@ describe('plan', () => {
       mkdirSync(r, { recursive: true });
       writeFileSync(join(r, 'src.txt'), 'copied\n');
     }
-    await applyPlan(actionsIn(a), zxRunner);
+    await applyPlan(actionsIn(a), local);
     execFileSync('bash', ['-c', formatPlan(actionsIn(b))]);
     const sa = snapshot(a);
     const sb = snapshot(b);
     assert.deepEqual({ ...sa, link: sa.link.replace(a, '') }, { ...sb, link: sb.link.replace(b, '') });
     assert.equal(sa.keyMode, 0o600);
     assert.equal(sa.copyMode, 0o640);
+    assert.equal(sa.rulesMode, 0o600);
+    // nothing left behind by the atomic writes, and nothing printed leaves a temp file either
+    assert.deepEqual(sa.names, ['copied.txt', 'key.pem', 'moved.txt', 'rules', 'subnet.env', 'touched']);
+  });
+
+  test('--dry-run prints what a RecordingHost recorded: the very plan, and nothing changes', async () => {
+    const r = join(dir, 'rec');
+    mkdirSync(r, { recursive: true });
+    const rec = new RecordingHost(local);
+    await applyPlan(actionsIn(r), rec);
+    assert.equal(rec.script(), formatPlan(actionsIn(r)));
+    assert.deepEqual(readdirSync(r), []);
   });
 
   test('switching a link replaces it and never nests a link inside the old target directory', async () => {
     const r = join(dir, 'c');
     mkdirSync(join(r, 'v1'), { recursive: true });
     mkdirSync(join(r, 'v2'), { recursive: true });
-    await applyPlan([link(join(r, 'v1'), join(r, 'cur'), 'first')], zxRunner);
-    await applyPlan([link(join(r, 'v2'), join(r, 'cur'), 'second')], zxRunner);
+    await applyPlan([link(join(r, 'v1'), join(r, 'cur'), 'first')], local);
+    await applyPlan([link(join(r, 'v2'), join(r, 'cur'), 'second')], local);
     assert.equal(readlinkSync(join(r, 'cur')), join(r, 'v2'));
     assert.throws(() => lstatSync(join(r, 'v1', 'v2')));
     assert.throws(() => lstatSync(join(r, 'v1', 'cur')));

@@ -1,20 +1,33 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  planInstall,
-  planRollback,
-  parseSha256,
-  parseVersion,
-  releaseUrl,
-  type ReleaseState,
-} from '../../lib/release.ts';
-import { formatPlan } from '../../lib/plan.ts';
-import { UsageError } from '../../lib/errors.ts';
+import { parseSha256, parseVersion, releaseUrl } from '../../lib/model/release.ts';
+import { planInstall, planRollback, type ReleaseState } from '../../lib/steps/install.ts';
+import { formatPlan, type Action } from '../../lib/core/plan.ts';
+import { UsageError } from '../../lib/core/errors.ts';
 
 const layout = { optDir: '/opt', version: 'v0.11.0' };
 const url = { kind: 'url' as const, url: releaseUrl('v0.11.0') };
 const fresh: ReleaseState = { current: { kind: 'missing' }, versionInstalled: false, nodeFiles: [] };
 const SHA = 'a'.repeat(64);
+
+/** An action as `kind subject` (a run by its program), for order assertions. */
+function key(a: Action): string {
+  switch (a.kind) {
+    case 'run':
+      return `run ${a.cmd.argv[0]}`;
+    case 'link':
+      return `link ${a.path} -> ${a.target}`;
+    case 'rename':
+      return `rename ${a.from} -> ${a.to}`;
+    case 'capture':
+    case 'write':
+    case 'mkdir':
+    case 'remove':
+      return `${a.kind} ${a.path}`;
+    case 'copy':
+      return `copy ${a.to}`;
+  }
+}
 
 describe('release', () => {
   test('the default URL is the GitHub release of that version', () => {
@@ -26,23 +39,26 @@ describe('release', () => {
 
   test('a fresh node: download, verify, unpack in staging, move into place, then switch the link last', () => {
     const actions = planInstall({ layout, source: url, sha256: SHA }, fresh);
-    const script = formatPlan(actions);
+    const steps = actions.map(key);
     const order = [
-      'curl -fsSL',
-      'sha256sum -c',
-      'tar -xzf',
-      'test -x /opt/.flannel-v0.11.0.partial/flanneld',
-      'mv -T /opt/.flannel-v0.11.0.partial /opt/flannel-v0.11.0',
-      'ln -sfn flannel-v0.11.0 /opt/flannel.tmp',
+      'run curl',
+      'run sh', // sha256sum -c
+      'run tar',
+      'run test',
+      'capture /opt/.flannel-v0.11.0.partial/.sha256',
+      'rename /opt/.flannel-v0.11.0.partial -> /opt/flannel-v0.11.0',
+      'link /opt/flannel -> flannel-v0.11.0',
     ];
     let at = -1;
     for (const s of order) {
-      const i = script.indexOf(s);
-      assert.ok(i > at, `${s} should come after the previous step`);
+      const i = steps.indexOf(s);
+      assert.ok(i > at, `${s} should come after the previous step: ${steps.join(', ')}`);
       at = i;
     }
     assert.equal(actions.at(-1)?.kind, 'link');
-    assert.ok(!script.includes('flannel.previous'), 'nothing to remember on a fresh node');
+    assert.ok(!steps.some((x) => x.includes('flannel.previous')), 'nothing to remember on a fresh node');
+    // the printed form runs the same steps
+    assert.match(formatPlan(actions), /sha256sum -c/);
   });
 
   test('installed and linked: nothing to do', () => {
@@ -62,13 +78,20 @@ describe('release', () => {
       versionInstalled: false,
       nodeFiles: ['subnet.env', 'cert/client-key.pem'],
     };
-    const script = formatPlan(planInstall({ layout, source: url }, state));
-    assert.match(
-      script,
-      /install -D -m 0600 \/opt\/flannel-v0\.10\.0\/cert\/client-key\.pem \/opt\/flannel-v0\.11\.0\/cert\/client-key\.pem\.tmp/,
+    const actions = planInstall({ layout, source: url }, state);
+    const key600 = actions.find(
+      (a) =>
+        a.kind === 'copy' &&
+        a.from === '/opt/flannel-v0.10.0/cert/client-key.pem' &&
+        a.to === '/opt/flannel-v0.11.0/cert/client-key.pem',
     );
-    assert.match(script, /ln -sfn flannel-v0\.10\.0 \/opt\/flannel\.previous\.tmp/);
-    assert.ok(script.indexOf('flannel.previous') < script.indexOf('ln -sfn flannel-v0.11.0 /opt/flannel.tmp'));
+    assert.ok(key600 && key600.kind === 'copy' && key600.mode === 0o600, 'the key is carried over, 0600');
+    const steps = actions.map(key);
+    assert.ok(steps.includes('link /opt/flannel.previous -> flannel-v0.10.0'));
+    assert.ok(
+      steps.indexOf('link /opt/flannel.previous -> flannel-v0.10.0') <
+        steps.indexOf('link /opt/flannel -> flannel-v0.11.0'),
+    );
   });
 
   test('refuses a real directory where the link should be, and a checksum that differs from the recorded one', () => {
@@ -92,11 +115,10 @@ describe('release', () => {
       previous: '/opt/flannel-v0.10.0',
       nodeFiles: [],
     };
-    const script = formatPlan(planRollback({ optDir: '/opt' }, state));
-    assert.match(
-      script,
-      /ln -sfn flannel-v0\.11\.0 \/opt\/flannel\.previous\.tmp[\s\S]*ln -sfn flannel-v0\.10\.0 \/opt\/flannel\.tmp/,
-    );
+    assert.deepEqual(planRollback({ optDir: '/opt' }, state).map(key), [
+      'link /opt/flannel.previous -> flannel-v0.11.0',
+      'link /opt/flannel -> flannel-v0.10.0',
+    ]);
     assert.throws(() => planRollback({ optDir: '/opt' }, { ...state, previous: undefined }), /no previous release/);
   });
 

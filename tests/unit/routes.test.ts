@@ -5,8 +5,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Ip4, Ip4Net } from '../../lib/ip4.ts';
-import { UsageError } from '../../lib/errors.ts';
+import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
+import { UsageError } from '../../lib/core/errors.ts';
 import {
   diffRoutes,
   formatIpBatch,
@@ -20,7 +20,7 @@ import {
   routeKey,
   type PeerLease,
   type Route,
-} from '../../lib/routes.ts';
+} from '../../lib/model/routes.ts';
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), 'utf8');
 const net = (s: string) => Ip4Net.parse(s);

@@ -1,11 +1,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../../lib/errors.ts';
-import { Ip4Net } from '../../lib/ip4.ts';
-import { parseV2Tree } from '../../lib/lease.ts';
-import { backendMtu, parseNetworkConfig } from '../../lib/netconfig.ts';
-import { formatSubnetEnv, parseSubnetEnv, subnetEnvFromLease, type SubnetEnv } from '../../lib/subnet-env.ts';
+import { UsageError } from '../../lib/core/errors.ts';
+import { Ip4Net } from '../../lib/core/ip4.ts';
+import { parseV2Tree } from '../../lib/model/lease.ts';
+import { backendMtu, parseNetworkConfig } from '../../lib/model/netconfig.ts';
+import { formatSubnetEnv, parseSubnetEnv, subnetEnvFromLease, type SubnetEnv } from '../../lib/model/subnet-env.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 const NET = Ip4Net.parse('172.7.0.0/16');

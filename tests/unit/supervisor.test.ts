@@ -10,10 +10,11 @@ import {
   supervisordPaths,
   supervisorSocketOf,
   parseProcessInfoResponse,
-} from '../../lib/supervisor.ts';
-import { programStatus } from '../../lib/node-observe.ts';
-import { renderSupervisorIni } from '../../lib/flanneld-files.ts';
-import { RuntimeError, UsageError } from '../../lib/errors.ts';
+} from '../../lib/model/supervisor.ts';
+import { programStatus } from '../../lib/host/supervisord.ts';
+import { LocalHost } from '../../lib/host/local.ts';
+import { renderSupervisorIni } from '../../lib/model/flanneld-files.ts';
+import { RuntimeError, UsageError } from '../../lib/core/errors.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/supervisor/${name}`, import.meta.url), 'utf8');
 const run = promisify(execFile);
@@ -167,7 +168,10 @@ describe('supervisor', () => {
 
   test('rejects paths supervisord would misread', () => {
     const cases: [Parameters<typeof renderSupervisordConf>[0], RegExp][] = [
-      [{ root: `/tmp/${'x'.repeat(100)}` }, /^socket ".*": a unix socket path must be at most 107 bytes/],
+      [
+        { root: `/tmp/${'x'.repeat(100)}` },
+        /^socket "\/tmp\/x+"\.\.\. \(\d+ characters\): a unix socket path must be at most 107 bytes/,
+      ],
       [
         { includeGlob: '/etc/supervisord.d/*' },
         /^includeGlob "\/etc\/supervisord\.d\/\*": must name \.ini or \.conf files/,
@@ -253,17 +257,17 @@ describe('supervisor', () => {
       const pid = status[0]!.pid!;
       assert.ok(pid > 0);
       // the cron path asks supervisord over its own socket: same answer, no Python process
-      const viaSocket = await programStatus(conf, 'flanneld-7-21');
+      const viaSocket = await programStatus(new LocalHost('spawn'), conf, 'flanneld-7-21');
       assert.equal(viaSocket.processes, 0);
       assert.equal(viaSocket.status?.state, 'RUNNING');
       assert.equal(viaSocket.status?.pid, pid);
       assert.match(viaSocket.status!.detail, /^pid \d+, uptime \d+:\d\d:\d\d$/);
-      assert.equal((await programStatus(conf, 'no-such-program')).status, undefined);
+      assert.equal((await programStatus(new LocalHost('spawn'), conf, 'no-such-program')).status, undefined);
       assert.match((await ctl('stop', 'flanneld-7-21')).stdout, /flanneld-7-21: stopped/);
       const stopped = await ctl('status');
       assert.equal(parseSupervisorStatus(stopped.stdout)[0]!.state, 'STOPPED');
       assert.equal(stopped.code, 3, 'status exits 3 when a program is stopped');
-      assert.equal((await programStatus(conf, 'flanneld-7-21')).status?.state, 'STOPPED');
+      assert.equal((await programStatus(new LocalHost('spawn'), conf, 'flanneld-7-21')).status?.state, 'STOPPED');
       assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the program is gone');
     });
   });

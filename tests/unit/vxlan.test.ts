@@ -4,13 +4,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { checkNode, planFixes, type NodeExpectation } from '../../lib/drift.ts';
-import { Ip4, Ip4Net } from '../../lib/ip4.ts';
-import { parseV2Tree } from '../../lib/lease.ts';
-import { parseIpRoute } from '../../lib/routes.ts';
-import { parseIptablesSave } from '../../lib/iptables.ts';
-import { formatPlan } from '../../lib/plan.ts';
-import type { NodeObservation } from '../../lib/node-observe.ts';
+import { checkNode, planFixes, type NodeExpectation } from '../../lib/checks/index.ts';
+import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
+import { parseV2Tree } from '../../lib/model/lease.ts';
+import { parseIpRoute } from '../../lib/model/routes.ts';
+import { parseIptablesSave } from '../../lib/model/iptables.ts';
+import { formatPlan } from '../../lib/core/plan.ts';
+import type { NodeObservation } from '../../lib/host/observe.ts';
 import {
   checkVxlanDevice,
   diffVxlanPeers,
@@ -18,7 +18,7 @@ import {
   parseNeighbours,
   planVxlanPeerCommands,
   vxlanPeers,
-} from '../../lib/vxlan.ts';
+} from '../../lib/model/vxlan.ts';
 
 const fx = (f: string) => readFileSync(`tests/fixtures/v0.11.0/${f}`, 'utf8');
 const tree = parseV2Tree(fx('61-vxlan-etcd.json'));

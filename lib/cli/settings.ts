@@ -1,0 +1,187 @@
+// Settings: what a script acts on, resolved once at the edge from its flags, the cluster file
+// and its selected node (flags win), checked and parsed into values (Ip4, Ip4Net). Nothing
+// after this point parses user input again.
+
+import { posix } from 'node:path';
+import { invalid, UsageError } from '../core/errors.ts';
+import { Ip4, type Ip4Net } from '../core/ip4.ts';
+import { rooted } from '../core/paths.ts';
+import type { EtcdConnection } from '../host/etcd.ts';
+import {
+  checkEndpoint,
+  checkEtcdPrefix,
+  checkIfaceName,
+  checkNetwork,
+  checkPort,
+  checkSubnet,
+  DEFAULT_ETCD_PREFIX,
+} from '../core/validate.ts';
+import {
+  DEFAULT_CERTS,
+  etcdApiFor,
+  etcdApiMismatch,
+  type Cluster,
+  type ClusterNode,
+  type EtcdApi,
+  type EtcdApiSetting,
+} from '../model/cluster.ts';
+
+// ---------------------------------------------------------------------------------------------
+// settings
+
+export interface NodeSettings {
+  readonly name?: string;
+  readonly publicIp?: Ip4;
+  readonly subnet?: Ip4Net;
+  readonly iface?: string;
+  readonly program?: string;
+}
+
+export interface Settings {
+  readonly root: string;
+  readonly dryRun: boolean;
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly help: boolean;
+  readonly clusterFile?: string;
+  readonly flannelVersion: string;
+  readonly etcd: {
+    /** empty when neither --endpoints nor a cluster file gives them */
+    readonly endpoints: readonly string[];
+    /** host paths (apply rooted(root, ...) to open them) */
+    readonly cafile: string;
+    readonly certfile: string;
+    readonly keyfile: string;
+    readonly prefix: string;
+    /** as asked for (auto, v2, v3) */
+    readonly apiSetting: EtcdApiSetting;
+    /** what to speak: auto resolved for the flannel version */
+    readonly api: EtcdApi;
+  };
+  readonly network?: Ip4Net;
+  /** flannel Backend object from the cluster file */
+  readonly backend?: Readonly<Record<string, unknown>>;
+  readonly bridge: string;
+  readonly healthzPort: number;
+  readonly node: NodeSettings;
+  /** things that are allowed but probably wrong (an etcd API the flannel version does not read) */
+  readonly warnings: readonly string[];
+}
+
+type AnyParsed = { readonly values: Readonly<Record<string, unknown>>; readonly explicit: ReadonlySet<string> };
+
+/**
+ * Flags given on the command line override the cluster file (and its selected node), which
+ * overrides the defaults of the spec. Values are checked and parsed here, once; a flag the
+ * script does not take is simply absent. Pass the node from selectNode().
+ */
+export function resolveSettings(flags: AnyParsed, cluster?: Cluster, node?: ClusterNode): Settings {
+  const v = flags.values;
+  const given = (name: string) => flags.explicit.has(name) && v[name] !== undefined;
+  /** flag if given, else the cluster's value, else the flag's default */
+  function pick<T>(name: string, fromCluster: T | undefined): unknown {
+    if (given(name)) return v[name];
+    if (fromCluster !== undefined) return fromCluster;
+    return v[name];
+  }
+  const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
+
+  const rootFlag = str(v.root) ?? '/';
+  // the one place a relative --root is made absolute (rooted() needs an absolute root)
+  const root = posix.resolve(rootFlag);
+
+  const flannelVersion = cluster?.flannelVersion ?? 'v0.11.0';
+  const endpointsRaw = pick('endpoints', cluster?.etcd.endpoints);
+  const endpoints = Array.isArray(endpointsRaw) ? endpointsRaw.map((e) => checkEndpoint('--endpoints', e)) : [];
+  const apiSetting = String(pick('etcd-api', cluster?.etcd.api) ?? 'auto') as EtcdApiSetting;
+  if (!['v2', 'v3', 'auto'].includes(apiSetting))
+    throw invalid('--etcd-api', apiSetting, 'must be one of v2, v3, auto', 'auto');
+  const prefix = checkEtcdPrefix('--etcd-prefix', pick('etcd-prefix', cluster?.etcd.prefix) ?? DEFAULT_ETCD_PREFIX);
+  const file = (name: 'cafile' | 'certfile' | 'keyfile') => {
+    const x = pick(name, cluster?.etcd[name]) ?? DEFAULT_CERTS[name];
+    if (typeof x !== 'string' || x === '') throw invalid(`--${name}`, x, 'must be a file path', DEFAULT_CERTS[name]);
+    return x;
+  };
+
+  const networkText = str(pick('network', cluster?.network.toString()));
+  const network = networkText === undefined ? undefined : checkNetwork('--network', networkText);
+
+  const ipText = str(pick('public-ip', node?.publicIp.toString()));
+  const publicIp = ipText === undefined ? undefined : Ip4.parse(ipText, '--public-ip');
+  const subnetText = str(pick('subnet', node?.subnet.toString()));
+  const subnet = subnetText === undefined ? undefined : checkSubnet('--subnet', subnetText, network);
+  const ifaceText = pick('iface', node?.iface);
+  const iface = ifaceText === undefined ? undefined : checkIfaceName('--iface', ifaceText);
+
+  if (network && publicIp && network.contains(publicIp)) {
+    throw invalid(
+      '--public-ip',
+      publicIp.toString(),
+      `must be the host's address, outside the pod network ${network}`,
+      '10.4.7.21',
+    );
+  }
+
+  const bridge = checkIfaceName('--bridge', pick('bridge', cluster?.bridge) ?? 'docker0', 'docker0');
+  const healthzPort = checkPort('--healthz-port', pick('healthz-port', cluster?.healthzPort) ?? 2401);
+
+  return {
+    root,
+    dryRun: v['dry-run'] === true,
+    json: v.json === true,
+    quiet: v.quiet === true,
+    help: v.help === true,
+    ...(str(v.cluster) !== undefined && { clusterFile: str(v.cluster)! }),
+    flannelVersion,
+    etcd: {
+      endpoints,
+      cafile: file('cafile'),
+      certfile: file('certfile'),
+      keyfile: file('keyfile'),
+      prefix,
+      apiSetting,
+      api: etcdApiFor(flannelVersion, apiSetting),
+    },
+    ...(network && { network }),
+    ...(cluster && { backend: cluster.backend }),
+    bridge,
+    healthzPort,
+    node: {
+      ...(node && { name: node.name, program: node.program }),
+      ...(publicIp && { publicIp }),
+      ...(subnet && { subnet }),
+      ...(iface !== undefined && { iface }),
+    },
+    warnings: [etcdApiMismatch(flannelVersion, apiSetting)].filter((w): w is string => w !== undefined),
+  };
+}
+
+/** A value the script cannot do without: `--public-ip: required; pass it or --cluster FILE ...`. */
+export function required<T>(value: T | undefined, flag: string, example: string): T {
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) {
+    throw new UsageError(`${flag}: required; pass it, or --cluster FILE (with --node NAME), e.g. ${flag} ${example}`);
+  }
+  return value;
+}
+
+/**
+ * The etcd connection a script's settings describe: endpoints, and the TLS files under
+ * --root. Plain http:// endpoints use no TLS files (the runbook's defaults would only fail).
+ */
+export function connectionFor(s: Pick<Settings, 'root' | 'etcd'>, timeoutMs = 2500): EtcdConnection {
+  const endpoints = required(
+    s.etcd.endpoints.length ? [...s.etcd.endpoints] : undefined,
+    '--endpoints',
+    'https://10.4.7.12:2379,https://10.4.7.21:2379',
+  );
+  const tls = endpoints.some((e) => e.startsWith('https:'));
+  return {
+    endpoints,
+    ...(tls && {
+      cafile: rooted(s.root, s.etcd.cafile),
+      certfile: rooted(s.root, s.etcd.certfile),
+      keyfile: rooted(s.root, s.etcd.keyfile),
+    }),
+    timeoutMs,
+  };
+}

@@ -1,0 +1,152 @@
+// One validator per kind of value, used at every edge (flags, the cluster file, flanneld.sh
+// read back): the same value is accepted or refused with the same one-line message wherever
+// it comes from. Each returns the checked value or throws a UsageError naming the field.
+
+import { invalid } from './errors.ts';
+import { Ip4Net } from './ip4.ts';
+
+/** flanneld's default etcd prefix (its --etcd-prefix). */
+export const DEFAULT_ETCD_PREFIX = '/coreos.com/network';
+
+/** Longest etcd key prefix accepted: flannel's are short; a long one is a paste accident. */
+export const MAX_PREFIX_LENGTH = 256;
+
+/** A newline would end a shell command or an ini value early; a NUL ends a C string. */
+export function noControl(field: string, value: string, example?: string): string {
+  if (/[\u0000-\u001f\u007f]/.test(value)) {
+    throw invalid(field, value, 'must not contain control characters (newline, tab, ...)', example);
+  }
+  return value;
+}
+
+export function nonEmpty(field: string, value: unknown, example?: string): string {
+  if (typeof value !== 'string' || value === '') throw invalid(field, value, 'must be a non-empty string', example);
+  return noControl(field, value, example);
+}
+
+export function absolutePath(field: string, value: unknown, example: string): string {
+  const v = nonEmpty(field, value, example);
+  if (!v.startsWith('/')) throw invalid(field, v, 'must be an absolute path', example);
+  return v;
+}
+
+/** http(s)://host[:port], nothing else: flanneld splits the list on commas. */
+export function checkEndpoint(field: string, value: unknown): string {
+  const example = 'https://10.4.7.12:2379';
+  const v = nonEmpty(field, value, example);
+  if (/[\s,]/.test(v)) throw invalid(field, v, 'one URL, without commas or spaces', example);
+  // a bare 10.4.7.12:2379 is the usual slip; flanneld needs the scheme to pick TLS
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v)) throw invalid(field, v, 'must start with http:// or https://', example);
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw invalid(field, v, 'must be a URL http(s)://HOST:PORT', example);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw invalid(field, v, 'scheme must be http or https', example);
+  }
+  if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+    throw invalid(field, v, 'must be only scheme, host and port', example);
+  }
+  return v;
+}
+
+/** A list of endpoints: each checked, none twice (the same member asked twice is no quorum). */
+export function checkEndpoints(field: string, values: readonly unknown[]): string[] {
+  if (values.length === 0) throw invalid(field, '', 'needs at least one URL', 'https://10.4.7.12:2379');
+  const list = values.map((v) => checkEndpoint(field, typeof v === 'string' ? v.trim() : v));
+  const seen = new Set<string>();
+  for (const e of list) {
+    const key = new URL(e).origin;
+    if (seen.has(key)) throw invalid(field, e, 'is listed twice; give each etcd member once', list[0]);
+    seen.add(key);
+  }
+  return list;
+}
+
+/** Linux interface names: 1-15 bytes, no '/', ':', whitespace (the kernel's dev_valid_name()). */
+export function checkIfaceName(field: string, value: unknown, example = 'eth0'): string {
+  const v = nonEmpty(field, value, example);
+  if (v.length > 15 || v === '.' || v === '..' || !/^[A-Za-z0-9_.@-]+$/.test(v)) {
+    throw invalid(field, v, 'must be an interface name (1-15 of A-Z a-z 0-9 _ . - @)', example);
+  }
+  return v;
+}
+
+export function checkPort(field: string, value: unknown, example = '2401'): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+    throw invalid(field, value, 'must be a port number 1-65535', example);
+  }
+  return value;
+}
+
+/**
+ * An etcd key prefix, e.g. /coreos.com/network. flanneld joins prefix + "/config", so a
+ * trailing or double slash names another key; `.` and `..` segments are refused because
+ * etcd's v2 HTTP API resolves them (a write would land outside the prefix).
+ */
+export function checkEtcdPrefix(field: string, value: unknown, example = DEFAULT_ETCD_PREFIX): string {
+  const v = nonEmpty(field, value, example);
+  if (v.length > MAX_PREFIX_LENGTH) throw invalid(field, v, `must be at most ${MAX_PREFIX_LENGTH} characters`, example);
+  if (!v.startsWith('/') || (v.length > 1 && v.endsWith('/')) || v.includes('//')) {
+    throw invalid(field, v, 'must start with "/" and have no trailing or double "/"', example);
+  }
+  if (v.split('/').some((s) => s === '.' || s === '..')) {
+    throw invalid(field, v, 'must not contain "." or ".." segments', example);
+  }
+  if (/[\s?#%\\]/.test(v)) throw invalid(field, v, 'must not contain blanks, ?, #, % or \\', example);
+  return v;
+}
+
+/** Does one key prefix lie inside the other (or equal it)? `/a/b` and `/a/bc` do not overlap. */
+export function prefixesOverlap(a: string, b: string): boolean {
+  const inside = (x: string, y: string) => x === y || x.startsWith(y === '/' ? '/' : `${y}/`);
+  return inside(a, b) || inside(b, a);
+}
+
+/** supervisord refuses ' ', ':' and '/' in names; we keep to a portable set. */
+export function checkProgramName(field: string, value: unknown): string {
+  const example = 'flanneld-7-21';
+  const v = nonEmpty(field, value, example);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v) || v.length > 64) {
+    throw invalid(field, v, 'must be 1-64 of A-Z a-z 0-9 _ . - and start with a letter or digit', example);
+  }
+  return v;
+}
+
+/**
+ * A node's flannel subnet, in either form the runbook uses: the lease form `172.7.21.0/24`
+ * (etcd's key) or the FLANNEL_SUBNET form `172.7.21.1/24` (subnet.env, docker0's bip). Both
+ * mean the same lease; the lease form is returned. Any other host bits, a bare address, or a
+ * subnet outside `network` are refused.
+ */
+export function checkSubnet(field: string, value: unknown, network?: Ip4Net): Ip4Net {
+  const example = network ? exampleSubnet(network) : '172.7.21.0/24';
+  if (typeof value !== 'string') throw invalid(field, value, 'must be a subnet such as 172.7.21.0/24', example);
+  const net = Ip4Net.parse(value, field);
+  const lease = net.network();
+  if (!net.isNetwork() && !net.identical(lease.gatewayForm())) {
+    throw invalid(
+      field,
+      value,
+      `host bits are set: write the lease ${lease} or its FLANNEL_SUBNET form ${lease.gatewayForm()}`,
+      lease.toString(),
+    );
+  }
+  if (network && !network.containsNet(lease)) {
+    throw invalid(field, value, `must lie inside the network ${network}`, example);
+  }
+  return lease;
+}
+
+/** The flannel (pod) network: a network address, host bits clear. */
+export function checkNetwork(field: string, value: unknown): Ip4Net {
+  if (typeof value !== 'string') throw invalid(field, value, 'must be a network such as 172.7.0.0/16', '172.7.0.0/16');
+  return Ip4Net.parse(value, field, { strict: true });
+}
+
+function exampleSubnet(network: Ip4Net): string {
+  const len = Math.min(32, Math.max(network.prefix + 1, 24));
+  return `${network.network().ip.add(2 ** (32 - len))}/${len}`;
+}

@@ -1,0 +1,41 @@
+// doctor's fix lines: a toolkit script as the operator runs it on this node (its --cluster or
+// node flags carried over), and plain command lines built by the modules that own them.
+
+import { join } from 'node:path';
+import { shellLine } from '../core/command.ts';
+import { deleteKeyArgv } from '../host/etcd.ts';
+import type { EtcdApi } from '../model/lease.ts';
+import type { DoctorContext, Invocation } from './types.ts';
+
+/** `base` with every flag that `extra` gives removed (with its value), then `extra`. */
+export function mergeArgs(base: readonly string[], extra: readonly string[]): string[] {
+  const given = new Set(extra.filter((w) => w.startsWith('--')));
+  const out: string[] = [];
+  for (let i = 0; i < base.length; i++) {
+    const w = base[i]!;
+    if (w.startsWith('--') && given.has(w)) {
+      if (base[i + 1] !== undefined && !base[i + 1]!.startsWith('--')) i++;
+      continue;
+    }
+    out.push(w);
+  }
+  return [...out, ...extra];
+}
+
+/** A toolkit script invocation for this node (or, scope 'cluster', for etcd-config). */
+export function toolkitCommand(
+  run: Invocation,
+  script: string,
+  extra: readonly string[] = [],
+  scope: 'node' | 'cluster' = 'node',
+): string {
+  return shellLine([
+    join(run.scriptsDir, `${script}${run.ext ?? '.ts'}`),
+    ...mergeArgs(scope === 'node' ? run.nodeArgs : run.clusterArgs, extra),
+  ]);
+}
+
+/** Delete one lease key through the API flannel reads (curl for v2, etcdctl for v3); file paths only. */
+export function deleteKeyCommand(ctx: Pick<DoctorContext, 'etcd'>, api: EtcdApi, key: string): string {
+  return shellLine(deleteKeyArgv(ctx.etcd, api, key));
+}

@@ -1,0 +1,69 @@
+// The network config, in the key space flannel reads: written through the other API (v3 for
+// v0.11, v2 for v0.18+), or nowhere.
+
+import type { EtcdApi } from '../../model/lease.ts';
+import { finding, type DoctorRule, type Finding, type FindingInput } from '../types.ts';
+
+export const configRules: DoctorRule = {
+  name: 'config',
+  run(s) {
+    const out: Finding[] = [];
+    const add = (f: FindingInput) => out.push(finding(f));
+    const { ctx, e, obs: o, probes: p, T, logEvidence, checks } = s;
+    const etcd = o.etcd.ok ? o.etcd.value : undefined;
+    // ---- the network config, in the key space flannel reads
+    if (etcd && etcd.config === undefined) {
+      const other = p.otherKeySpace;
+      const otherApi: EtcdApi = e.api === 'v2' ? 'v3' : 'v2';
+      const inOther = other?.ok && other.value.config !== undefined ? other.value.config : undefined;
+      const absent = `${e.api} ${e.prefix}/config: not found (the key space flannel ${ctx.flannelVersion} reads)`;
+      if (inOther !== undefined && e.api === 'v2') {
+        add({
+          id: 'config.written-v3',
+          what: `the network config is in etcd's v3 key space, but flannel ${ctx.flannelVersion} reads only v2`,
+          evidence: [`v3 ${e.prefix}/config = ${inOther}`, absent, ...logEvidence('config-v2-missing')],
+          cause:
+            "it was written with the v3 API (`etcdctl put`; ETCDCTL_API=3 is etcdctl's default since etcd 3.4); the two key spaces are separate, so flanneld logs `Couldn't fetch network config: 100: Key not found` every second and never takes a lease",
+          fix: T('etcd-config', ['--etcd-api', 'v2'], 'cluster'),
+          then: `flanneld picks it up within a second; the v3 copy can go: ETCDCTL_API=3 etcdctl del ${e.prefix}/config`,
+          checks: ['etcd.config'],
+        });
+      } else if (inOther !== undefined) {
+        add({
+          id: 'config.written-v2',
+          what: `the network config is in etcd's v2 key space, but flannel ${ctx.flannelVersion} reads only v3`,
+          evidence: [`v2 ${e.prefix}/config = ${inOther}`, absent, ...logEvidence('config-v3-missing')],
+          cause:
+            "it was written with the v2 API (`etcdctl set`, the runbook's command); flannel v0.18 and later read only v3 and log `flannel config not found in etcd store. Did you create your config using etcdv3 API?`",
+          fix: T('etcd-config', ['--migrate', 'v2-to-v3'], 'cluster'),
+          checks: ['etcd.config'],
+        });
+      } else {
+        add({
+          id: 'config.missing',
+          what: `no network config at ${e.prefix}/config in either etcd key space`,
+          evidence: [
+            absent,
+            other
+              ? other.ok
+                ? `${otherApi} ${e.prefix}/config: not found either`
+                : `${otherApi}: not probed (${other.error})`
+              : `${otherApi}: not probed`,
+            ...logEvidence('config-v2-missing', 'config-v3-missing'),
+          ],
+          cause:
+            'runbook step 3 (etcd-config) was never run against this etcd, or the config was deleted; flanneld waits for it forever (healthz answers meanwhile)',
+          fix: T('etcd-config', [], 'cluster'),
+          checks: ['etcd.config'],
+        });
+      }
+    }
+    // every check that is wrong only because there is no usable config is this finding's
+    const noConfig = checks
+      .filter((c) => c.status !== 'ok' && c.id !== 'etcd.config' && c.blockedBy?.kind === 'config')
+      .map((c) => c.id);
+    const i = out.findIndex((f) => f.id.startsWith('config.'));
+    if (i >= 0) out[i] = { ...out[i]!, checks: [...out[i]!.checks, ...noConfig] };
+    return out;
+  },
+};

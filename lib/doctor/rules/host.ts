@@ -1,0 +1,53 @@
+// The host: ip_forward off; docker0's address not this node's lease.
+
+import { finding, type DoctorRule, type Finding, type FindingInput } from '../types.ts';
+import { shellLine } from '../../core/command.ts';
+import { findInterface } from '../../model/interfaces.ts';
+import { leaseLine, parseEnv, wrong } from './common.ts';
+
+export const hostRules: DoctorRule = {
+  name: 'host',
+  run(s) {
+    const out: Finding[] = [];
+    const add = (f: FindingInput) => out.push(finding(f));
+    const { e, obs: o, checks, derived } = s;
+    const { ifaces, mine } = derived;
+    const env = parseEnv(o.files.subnetEnv);
+    const envLine = env ? [`${e.paths.subnetEnv}: FLANNEL_SUBNET=${env.subnet} FLANNEL_MTU=${env.mtu}`] : [];
+    // ---- the host
+    const fw = wrong(checks, 'sysctl.ip-forward');
+    if (fw && fw.status === 'drift') {
+      add({
+        id: 'sysctl.ip-forward-off',
+        what: `net.ipv4.ip_forward = ${o.files.ipForward}: this node routes no pod traffic, in or out`,
+        evidence: [`/proc/sys/net/ipv4/ip_forward: ${o.files.ipForward}`],
+        cause:
+          'ip_forward is per network namespace and off by default; dockerd turns it on when it starts, flanneld v0.11 never does: a reboot without a sysctl.d entry, or `sysctl -w` by hand, leaves it off',
+        fix: 'sysctl -w net.ipv4.ip_forward=1',
+        then: "make it last: echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/99-flannel.conf",
+        checks: ['sysctl.ip-forward'],
+      });
+    }
+    const bip = wrong(checks, 'docker0.bip');
+    const bridge = ifaces ? findInterface(ifaces, e.bridge) : undefined;
+    if (bip && bip.status === 'drift' && bridge) {
+      const want = e.subnet.gatewayForm();
+      const own = mine.find((l) => l.subnet.equals(e.subnet));
+      add({
+        id: 'docker0.bip-mismatch',
+        what: `${e.bridge} has ${bridge.addrs.join(', ') || 'no IPv4 address'}, not ${want} (this node's lease ${e.subnet})`,
+        evidence: [
+          `${e.bridge}: ${bridge.addrs.join(', ') || 'no IPv4 address'}`,
+          ...(own ? [leaseLine(own)] : []),
+          ...envLine,
+        ],
+        cause:
+          "dockerd's --bip is not FLANNEL_SUBNET (it started without the options mk-docker-opts.sh makes from subnet.env), or docker0 was readdressed: pods get addresses outside this node's lease, and the other nodes route the lease to a bridge that does not serve it",
+        fix: `${shellLine(['ip', '-4', 'addr', 'flush', 'dev', e.bridge])} && ${shellLine(['ip', 'addr', 'add', want.toString(), 'dev', e.bridge])}`,
+        then: `make it last: dockerd --bip=${want} --mtu=${env?.mtu ?? 1500} (/opt/flannel/mk-docker-opts.sh -d /run/docker_opts.env, then restart docker); pods started meanwhile need restarting`,
+        checks: ['docker0.bip'],
+      });
+    }
+    return out;
+  },
+};

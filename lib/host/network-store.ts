@@ -1,0 +1,129 @@
+// The flannel network in etcd, through the API a flannel release reads: the config key and
+// the leases, read in ONE range read (v2: one recursive GET; v3: one prefix range), and the
+// config written with compare-and-swap so two writers cannot clobber each other.
+
+import {
+  EtcdError,
+  loadTls,
+  parseV2Error,
+  v2Put,
+  v2PutCommand,
+  v2Request,
+  etcdctlArgv,
+  withV3,
+  type EtcdConnection,
+  type EtcdTls,
+} from './etcd.ts';
+import { parseV2Tree, parseV3Kvs, type EtcdApi, type LeaseTree } from '../model/lease.ts';
+import type { Command } from '../core/command.ts';
+import type { Host } from './host.ts';
+
+export interface StoreTarget {
+  readonly conn: EtcdConnection;
+  readonly tls: EtcdTls;
+  readonly api: EtcdApi;
+  /** `/coreos.com/network` */
+  readonly prefix: string;
+}
+
+export async function storeTarget(
+  host: Host,
+  conn: EtcdConnection,
+  api: EtcdApi,
+  prefix: string,
+): Promise<StoreTarget> {
+  return { conn, tls: await loadTls(host, conn), api, prefix: prefix.replace(/\/+$/, '') };
+}
+
+export interface NetworkState extends LeaseTree {
+  readonly api: EtcdApi;
+  /** what compare-and-swap needs to replace the config: v2 modifiedIndex, v3 mod_revision */
+  readonly configVersion?: string;
+}
+
+/** Config and leases under the prefix, in one read through `target.api`. */
+export async function readNetworkState(target: StoreTarget): Promise<NetworkState> {
+  const configKey = `${target.prefix}/config`;
+  if (target.api === 'v2') {
+    const res = await v2Request(target.conn, target.tls, 'GET', target.prefix, { recursive: true, quorum: true });
+    if (res.status !== 200 && parseV2Error(res.body)?.errorCode !== 100) {
+      throw new EtcdError(
+        'http',
+        res.endpoint,
+        `etcd ${res.endpoint}: GET ${target.prefix} answered ${res.status}: ${res.body.slice(0, 200)}`,
+      );
+    }
+    const tree = parseV2Tree(res.body, target.prefix);
+    return { ...tree, api: 'v2', ...(tree.configIndex !== undefined && { configVersion: String(tree.configIndex) }) };
+  }
+  return withV3(target.conn, target.tls, async (client) => {
+    const res = await client.getAll().prefix(`${target.prefix}/`).exec();
+    const kvs = res.kvs.map((kv) => ({
+      key: kv.key.toString(),
+      value: kv.value.toString(),
+      rev: String(kv.mod_revision),
+    }));
+    const tree = parseV3Kvs(kvs, target.prefix);
+    const cfg = kvs.find((k) => k.key === configKey);
+    return { ...tree, api: 'v3' as const, ...(cfg && { configVersion: cfg.rev }) };
+  });
+}
+
+/**
+ * Write the config: create when `expectVersion` is undefined (fails if it appeared since we
+ * read), else replace only if it is still at `expectVersion`. A lost race is an EtcdError
+ * of kind 'compare-failed'.
+ */
+export async function writeNetworkConfig(target: StoreTarget, value: string, expectVersion?: string): Promise<void> {
+  const key = `${target.prefix}/config`;
+  if (target.api === 'v2') {
+    await v2Put(
+      target.conn,
+      target.tls,
+      key,
+      value,
+      expectVersion === undefined ? { prevExist: false } : { prevIndex: Number(expectVersion) },
+    );
+    return;
+  }
+  await withV3(target.conn, target.tls, async (client) => {
+    const cmp =
+      expectVersion === undefined ? client.if(key, 'Create', '==', 0) : client.if(key, 'Mod', '==', expectVersion);
+    const res = await cmp.then(client.put(key).value(value)).commit();
+    if (!res.succeeded) {
+      throw new EtcdError(
+        'compare-failed',
+        target.conn.endpoints.join(','),
+        `etcd: ${key} changed while we wrote it; read it again and retry`,
+      );
+    }
+  });
+}
+
+/** The shell command equal to writeNetworkConfig, for --dry-run (file paths only, no key material). */
+export function writeConfigCommand(
+  target: StoreTarget,
+  value: string,
+  expectVersion: string | undefined,
+  why: string,
+): Command {
+  const key = `${target.prefix}/config`;
+  if (target.api === 'v2') {
+    return v2PutCommand(
+      target.conn,
+      key,
+      value,
+      expectVersion === undefined ? { prevExist: false } : { prevIndex: Number(expectVersion) },
+      why,
+    );
+  }
+  const argv = etcdctlArgv(target.conn, 'txn');
+  // etcdctl txn reads: compares, blank line, success requests, blank line, failure requests, blank line
+  const compare = expectVersion === undefined ? `create("${key}") = "0"` : `mod("${key}") = "${expectVersion}"`;
+  // etcdctl reads a double-quoted value with Go's unquoting; JSON string escapes are a subset
+  return {
+    argv,
+    input: `${compare}\n\nput ${key} ${JSON.stringify(value)}\n\n\n`,
+    why: `${why} (prints SUCCESS, or FAILURE if the config changed meanwhile)`,
+  };
+}

@@ -1,0 +1,275 @@
+// What a node IS, read in one pass for drift and doctor: a constant number of child
+// processes whatever the cluster size (`ip -j route`, `iptables-save`, `ip -j -d addr`,
+// `supervisorctl status`), ONE etcd range read, and plain file reads (subnet.env,
+// flanneld.sh, the persisted rules, the certs, /proc/sys/net/ipv4/ip_forward, which is per
+// network namespace). Nothing here changes the node.
+
+import { EtcdError, parseV2Error, v2Request, withV3 } from './etcd.ts';
+import { parseIpAddr, type Interface } from '../model/interfaces.ts';
+import { parseIptablesSave, type Ruleset } from '../model/iptables.ts';
+import { readNetworkState, type NetworkState, type StoreTarget } from './network-store.ts';
+import type { EtcdApi } from '../model/lease.ts';
+import type { Route } from '../model/routes.ts';
+import type { FdbEntry, Neighbour } from '../model/vxlan.ts';
+import { readFdb, readLinks, readNeighbours, readRoutes } from './iproute.ts';
+import type { ProgramStatus } from '../model/supervisor.ts';
+import type { Host } from './host.ts';
+import { programStatus } from './supervisord.ts';
+
+/** How much of flanneld's (up to 64 MB) log doctor reads. */
+const LOG_TAIL_BYTES = 256 * 1024;
+/** A node file drift reads (subnet.env, a cert, the persisted rules) is small; larger is not it. */
+const MAX_FILE_BYTES = 4 << 20;
+
+export interface ObservePaths {
+  readonly subnetEnv: string;
+  readonly flanneldSh: string;
+  readonly supervisorConf: string;
+  readonly persist: string;
+  readonly cafile: string;
+  readonly certfile: string;
+  readonly keyfile: string;
+  readonly logFile: string;
+}
+
+export type Outcome<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: string; readonly kind?: string };
+
+export interface NodeObservation {
+  readonly at: Date;
+  readonly etcd: Outcome<NetworkState>;
+  readonly routes: Outcome<Route[]>;
+  readonly iptablesSave: Outcome<string>;
+  readonly ruleset: Outcome<Ruleset>;
+  readonly ifaces: Outcome<Interface[]>;
+  readonly supervisor: Outcome<ProgramStatus | undefined>;
+  readonly healthz: Outcome<{ status: number; body: string }>;
+  readonly files: {
+    readonly subnetEnv?: string;
+    readonly flanneldSh?: string;
+    readonly persisted?: string;
+    readonly ca?: string;
+    readonly cert?: string;
+    readonly key?: string;
+    readonly keyMode?: number;
+    readonly ipForward?: string;
+  };
+  /** neighbour and fdb entries of flannel.<VNI>, read only when such a vxlan device exists */
+  readonly vxlan?: {
+    readonly dev: string;
+    readonly neighbours: Outcome<Neighbour[]>;
+    readonly fdb: Outcome<FdbEntry[]>;
+  };
+  /** child processes this observation started */
+  readonly processes: number;
+}
+
+const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
+const fail = (e: unknown): Outcome<never> => ({
+  ok: false,
+  error: e instanceof Error ? e.message : String(e),
+  ...(e instanceof EtcdError && { kind: e.kind }),
+});
+async function attempt<T>(f: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return ok(await f());
+  } catch (e) {
+    return fail(e);
+  }
+}
+/** GET http://127.0.0.1:PORT/healthz on the node, with a short deadline (curl where no direct request). */
+export async function probeHealthz(
+  host: Host,
+  port: number,
+  timeoutMs = 2000,
+): Promise<{ status: number; body: string }> {
+  if (host.localRequest) {
+    try {
+      return await host.localRequest({ port, method: 'GET', path: '/healthz', timeoutMs });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new Error(
+        code === 'ECONNREFUSED'
+          ? `healthz on 127.0.0.1:${port}: connection refused (flanneld not running, or --healthz-port not set)`
+          : code === 'ETIMEDOUT'
+            ? `healthz on 127.0.0.1:${port}: no answer within ${timeoutMs} ms`
+            : `healthz on 127.0.0.1:${port}: ${(e as Error).message}`,
+      );
+    }
+  }
+  // curl 7.29 (CentOS 7): -s -m, the status code written after the body
+  const out = await host.run({
+    argv: [
+      'curl',
+      '-s',
+      '-m',
+      String(Math.ceil(timeoutMs / 1000)),
+      '-w',
+      '\n%{http_code}',
+      `http://127.0.0.1:${port}/healthz`,
+    ],
+    why: 'flanneld healthz',
+    readOnly: true,
+    okStatus: [7, 28],
+  });
+  if (out.status === 7)
+    throw new Error(
+      `healthz on 127.0.0.1:${port}: connection refused (flanneld not running, or --healthz-port not set)`,
+    );
+  if (out.status === 28) throw new Error(`healthz on 127.0.0.1:${port}: no answer within ${timeoutMs} ms`);
+  const nl = out.stdout.lastIndexOf('\n');
+  return { status: Number(out.stdout.slice(nl + 1)), body: out.stdout.slice(0, Math.max(0, nl)) };
+}
+
+export async function observeNode(o: {
+  readonly store: StoreTarget;
+  readonly paths: ObservePaths;
+  readonly program: string;
+  readonly healthzPort: number;
+  readonly host: Host;
+  /** an etcd answer from earlier in this run, to reuse instead of reading again */
+  readonly etcd?: Outcome<NetworkState>;
+}): Promise<NodeObservation> {
+  const host = o.host;
+  const run = (argv: string[], why: string) => host.run({ argv, why, readOnly: true });
+  const readText = (path: string) => host.readFile(path, { maxBytes: MAX_FILE_BYTES }).catch(() => undefined);
+  const p = o.paths;
+  const [etcd, routes, saveOut, ifaces, supOut, healthz, files] = await Promise.all([
+    // after --fix the first answer is reused: a fix never writes etcd, and one read per run is the budget
+    o.etcd ? Promise.resolve(o.etcd) : attempt(() => readNetworkState(o.store)),
+    attempt(() => readRoutes(host)),
+    attempt(() => run(['iptables-save'], 'rules')),
+    // all links (not -4): docker0's veth ports carry no IPv4 address, and their MTU matters
+    attempt(() => readLinks(host)),
+    attempt(() => programStatus(host, p.supervisorConf, o.program)),
+    attempt(() => probeHealthz(host, o.healthzPort)),
+    (async () => {
+      const [subnetEnv, flanneldSh, persisted, ca, cert, key, ipForward, keyStat] = await Promise.all([
+        readText(p.subnetEnv),
+        readText(p.flanneldSh),
+        readText(p.persist),
+        readText(p.cafile),
+        readText(p.certfile),
+        readText(p.keyfile),
+        readText('/proc/sys/net/ipv4/ip_forward'),
+        host.stat(p.keyfile).catch(() => undefined),
+      ]);
+      return {
+        subnetEnv,
+        flanneldSh,
+        persisted,
+        ca,
+        cert,
+        key,
+        ipForward: ipForward?.trim(),
+        ...(keyStat && { keyMode: keyStat.mode & 0o777 }),
+      };
+    })(),
+  ]);
+  const iptablesSave = saveOut.ok ? ok(saveOut.value.stdout) : saveOut;
+  const ruleset = iptablesSave.ok ? await attempt(async () => parseIptablesSave(iptablesSave.value)) : iptablesSave;
+  const supervisor: Outcome<ProgramStatus | undefined> = supOut.ok ? ok(supOut.value.status) : supOut;
+  // vxlan: the per-peer neighbour and fdb entries (two more processes, still none per peer)
+  const vdev = ifaces.ok ? ifaces.value.find((i) => i.kind === 'vxlan' && /^flannel\.\d+$/.test(i.name)) : undefined;
+  let vxlan: NodeObservation['vxlan'];
+  if (vdev) {
+    const [n, f] = await Promise.all([
+      attempt(() => readNeighbours(host, vdev.name)),
+      attempt(() => readFdb(host, vdev.name)),
+    ]);
+    vxlan = { dev: vdev.name, neighbours: n, fdb: f };
+  }
+  return {
+    at: new Date(),
+    etcd,
+    routes,
+    iptablesSave,
+    ruleset,
+    ifaces,
+    supervisor,
+    healthz,
+    files,
+    ...(vxlan && { vxlan }),
+    processes: 3 + (supOut.ok ? supOut.value.processes : 1) + (vxlan ? 2 : 0),
+  };
+}
+
+// ------------------------------------------------------------------ doctor's extra probes
+// Read only, like observeNode; run by doctor after it, and only what the findings need.
+
+/** A link with its MTU, bridge master and kind: what `ip -j -d addr show` gives (parseIpAddr). */
+export type Link = Pick<Interface, 'name' | 'mtu' | 'master' | 'kind'>;
+
+/** The config key in one key space (v2 keys API or v3), undefined when absent there. */
+export async function readConfigIn(store: StoreTarget, api: EtcdApi): Promise<string | undefined> {
+  const key = `${store.prefix}/config`;
+  if (api === 'v2') {
+    const res = await v2Request(store.conn, store.tls, 'GET', key);
+    if (res.status === 200) return (JSON.parse(res.body) as { node?: { value?: string } }).node?.value;
+    if (parseV2Error(res.body)?.errorCode === 100) return undefined;
+    throw new EtcdError(
+      'http',
+      res.endpoint,
+      `etcd ${res.endpoint}: GET ${key} answered ${res.status}: ${res.body.slice(0, 200)}`,
+    );
+  }
+  return withV3(store.conn, store.tls, async (client) => (await client.get(key).string()) ?? undefined);
+}
+
+export interface DoctorProbes {
+  /** the config key in the key space flannel does NOT read (probed only when flannel's has none, or v2 is off) */
+  readonly otherKeySpace?: Outcome<{ readonly api: EtcdApi; readonly config?: string }>;
+  readonly logFile: string;
+  /** the tail of flanneld's log */
+  readonly log: Outcome<string>;
+  /** every link of this host, with MTU and bridge master */
+  readonly links: Outcome<Link[]>;
+  /** the links inside each --pod-netns */
+  readonly pods: readonly { readonly netns: string; readonly links: Outcome<Link[]> }[];
+  /** child processes these probes started */
+  readonly processes: number;
+}
+
+/** doctor's probes beyond observeNode: the other key space, flanneld's log, links and pods' MTUs. */
+export async function observeDoctorProbes(o: {
+  readonly store: StoreTarget;
+  readonly obs: NodeObservation;
+  readonly logFile: string;
+  readonly podNetns?: readonly string[];
+  readonly host: Host;
+}): Promise<DoctorProbes> {
+  const host = o.host;
+  const run = (argv: string[], why: string) => host.run({ argv, why, readOnly: true });
+  const e = o.obs.etcd;
+  const other: EtcdApi = o.store.api === 'v2' ? 'v3' : 'v2';
+  const wantOther = (e.ok && e.value.config === undefined) || (!e.ok && e.kind === 'v2-disabled');
+  const links = (argv: string[]) => attempt(async () => parseIpAddr((await run(argv, 'links and their MTUs')).stdout));
+  const pods = o.podNetns ?? [];
+  const [otherKeySpace, log, hostLinks, podLinks] = await Promise.all([
+    wantOther
+      ? attempt(async () => ({ api: other, config: await readConfigIn({ ...o.store, api: other }, other) }))
+      : Promise.resolve(undefined),
+    attempt(async () => {
+      const tail = await host.readTail(o.logFile, LOG_TAIL_BYTES);
+      if (tail === undefined) throw new Error(`${o.logFile}: no such file`);
+      return tail;
+    }),
+    // the host's links were read by observeNode already (all families, with master)
+    Promise.resolve(o.obs.ifaces),
+    Promise.all(
+      pods.map(async (netns) => ({
+        netns,
+        links: await links(['ip', 'netns', 'exec', netns, 'ip', '-j', '-d', 'addr', 'show']),
+      })),
+    ),
+  ]);
+  return {
+    ...(otherKeySpace && { otherKeySpace }),
+    logFile: o.logFile,
+    log,
+    links: hostLinks,
+    pods: podLinks,
+    processes: pods.length,
+  };
+}

@@ -1,0 +1,70 @@
+// Runbook step 6, snat-fix: Docker's blanket MASQUERADE rule replaced by the runbook's
+// `-s SUBNET ! -d NETWORK ! -o BRIDGE -j MASQUERADE` in ONE iptables-restore --noflush
+// transaction (the new rule in before the old goes out, at its position), the REJECT
+// catch-alls removed only when asked, and the live rules persisted, atomically, from
+// iptables-save's own output through this process.
+//   observeSnat(host, ...) -> the live rules and the persisted file
+//   planSnatStep(...)      -> the actions (pure)
+
+import { capture, run, type Action } from '../core/plan.ts';
+import type { Ip4Net } from '../core/ip4.ts';
+import {
+  comparableSave,
+  parseIptablesSave,
+  planSnatCommands,
+  planSnatFix,
+  type Ruleset,
+  type SnatPlan,
+} from '../model/iptables.ts';
+import type { Host } from '../host/host.ts';
+
+export interface SnatObservation {
+  /** iptables-save's output */
+  readonly saved: string;
+  readonly ruleset: Ruleset;
+  /** the persisted rules file, undefined when missing */
+  readonly persisted?: string;
+}
+
+export async function observeSnat(host: Host, persist: string): Promise<SnatObservation> {
+  const saved = (await host.run({ argv: ['iptables-save'], why: 'the live rules', readOnly: true })).stdout;
+  const persisted = await host.readFile(persist, { maxBytes: 16 << 20 });
+  return { saved, ruleset: parseIptablesSave(saved), ...(persisted !== undefined && { persisted }) };
+}
+
+export interface SnatStepInput {
+  readonly subnet: Ip4Net;
+  readonly network: Ip4Net;
+  readonly bridge: string;
+  readonly dropReject: boolean;
+  readonly persist: string;
+}
+
+export interface SnatStep {
+  readonly plan: SnatPlan;
+  readonly actions: readonly Action[];
+  readonly persists: boolean;
+}
+
+/** The transaction, then the persisted copy when the rules change or the file differs. */
+export function planSnatStep(i: SnatStepInput, seen: SnatObservation): SnatStep {
+  const plan = planSnatFix(seen.ruleset, {
+    subnet: i.subnet,
+    network: i.network,
+    bridge: i.bridge,
+    dropReject: i.dropReject,
+  });
+  const actions: Action[] = planSnatCommands(plan).map(run);
+  const persists =
+    actions.length > 0 || seen.persisted === undefined || comparableSave(seen.persisted) !== comparableSave(seen.saved);
+  if (persists)
+    actions.push(
+      capture(
+        { argv: ['iptables-save'], why: 'the live rules', readOnly: true },
+        i.persist,
+        `persist the live rules to ${i.persist} (atomically), so a reboot or 'systemctl restart iptables' keeps the fix`,
+        { mode: 0o600, expect: 'COMMIT' },
+      ),
+    );
+  return { plan, actions, persists };
+}

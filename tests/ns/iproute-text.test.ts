@@ -1,4 +1,4 @@
-// lib/iproute-text.ts, live: a fresh flannel-node state in namespaces of its own (see
+// lib/model/iproute-text.ts, live: a fresh flannel-node state in namespaces of its own (see
 // iproute-state.ts), read by this machine's iproute2 in JSON and by the CentOS 7 iproute2 4.11
 // (tests/fixtures/el7-tools) in text. Every text reading must equal the JSON reading, before
 // and after the state is changed by hand the way drift finds it.
@@ -6,16 +6,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execIn, ipBatch } from '../../lab/netns.ts';
-import { parseIpAddr } from '../../lib/interfaces.ts';
+import { parseIpAddr } from '../../lib/model/interfaces.ts';
 import {
   detectJsonForm,
   parseFdbText,
   parseIpAddrText,
   parseIpRouteText,
   parseNeighboursText,
-} from '../../lib/iproute-text.ts';
-import { formatRoute, parseIpRoute } from '../../lib/routes.ts';
-import { parseFdb, parseNeighbours } from '../../lib/vxlan.ts';
+} from '../../lib/model/iproute-text.ts';
+import { formatRoute, parseIpRoute } from '../../lib/model/routes.ts';
+import { parseFdb, parseNeighbours } from '../../lib/model/vxlan.ts';
 import {
   buildIprouteState,
   capture,

@@ -1,4 +1,4 @@
-// lib/iproute-text.ts: the text parsers against their JSON twins. The fixtures in
+// lib/model/iproute-text.ts: the text parsers against their JSON twins. The fixtures in
 // tests/fixtures/iproute-text are one kernel state read twice, by this machine's iproute2 in
 // JSON and by iproute2 4.11 (tests/fixtures/el7-tools) in text; capture.ts there made them.
 // The hand-written cases below are lines the 4.11 printers produce (ip/iproute.c,
@@ -8,8 +8,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { CommandError, UsageError } from '../../lib/errors.ts';
-import { parseIpAddr } from '../../lib/interfaces.ts';
+import { CommandError, UsageError } from '../../lib/core/errors.ts';
+import { parseIpAddr } from '../../lib/model/interfaces.ts';
 import {
   detectJsonForm,
   type JsonForm,
@@ -17,9 +17,9 @@ import {
   parseIpAddrText,
   parseIpRouteText,
   parseNeighboursText,
-} from '../../lib/iproute-text.ts';
-import { formatRoute, parseIpRoute } from '../../lib/routes.ts';
-import { parseFdb, parseNeighbours } from '../../lib/vxlan.ts';
+} from '../../lib/model/iproute-text.ts';
+import { formatRoute, parseIpRoute } from '../../lib/model/routes.ts';
+import { parseFdb, parseNeighbours } from '../../lib/model/vxlan.ts';
 
 const fx = (f: string) => readFileSync(new URL(`../fixtures/iproute-text/${f}`, import.meta.url), 'utf8');
 

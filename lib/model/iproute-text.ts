@@ -12,9 +12,9 @@
 // is refused with the command and the line, never guessed past.
 // Pure: running the commands happens elsewhere.
 
-import { invalid, type UsageError } from './errors.ts';
+import { invalid, type UsageError } from '../core/errors.ts';
 import type { Interface } from './interfaces.ts';
-import { Ip4, Ip4Net } from './ip4.ts';
+import { Ip4, Ip4Net } from '../core/ip4.ts';
 import type { Route } from './routes.ts';
 import type { FdbEntry, Neighbour } from './vxlan.ts';
 

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { STANDIN_PATH } from '../../lab/flanneld/pack.ts';
+import { standinPath } from '../../lab/flanneld/pack.ts';
 import { cleanupLeftovers, createLab, type Lab, type LabNode } from '../../lab/lab.ts';
 import { listNetns } from '../../lab/netns.ts';
 import { ETC_NETNS, labDirOf } from '../../lab/state.ts';
@@ -25,6 +25,8 @@ import { pingTtl, routesIn, whoami } from '../../lab/verify.ts';
 process.env.SHLVL ??= '1';
 const notRoot = process.getuid?.() !== 0 ? 'needs root: network namespaces, iptables and mounts' : false;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The stand-in as v0.11.0, bundled (run directly as `node STANDIN_PATH ...`). */
+const STANDIN_PATH = await standinPath();
 
 async function waitFor<T>(
   what: string,
@@ -296,7 +298,7 @@ describe('lab with a second L2 segment behind a router (createLab({ segments: 2 
     const bin = './flanneld';
     assert.equal((await lab.exec(h21.netns, [bin, '--version'], { cwd: h21.root })).stderr, 'v0.20.2\n');
     // one after the other: v0.20.2 reads only the first event of each etcd watch response, and a
-    // peer's lease written while a fresh watch catches up can be lost (as FLANNEL-FACTS says)
+    // peer's lease written while a fresh watch catches up can be lost (as docs/flannel-facts.md says)
     const fs: Flanneld[] = [];
     for (const n of [h21, h31]) {
       await writeSubnetEnv(n);

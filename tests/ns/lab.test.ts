@@ -17,7 +17,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { STANDIN_PATH } from '../../lab/flanneld/pack.ts';
+import { standinPath } from '../../lab/flanneld/pack.ts';
 import { runbookByHand } from '../../lab/runbook-by-hand.ts';
 import { cleanupLeftovers, createLab, destroyLab, listLabs, readState, type Lab, type LabNode } from '../../lab/lab.ts';
 import { listNetns } from '../../lab/netns.ts';
@@ -32,6 +32,9 @@ const notRoot = process.getuid?.() !== 0 ? 'needs root: network namespaces, ipta
 const flanneldBin = process.env.LAB_FLANNELD_BIN;
 const flannelTarball = process.env.LAB_FLANNEL_TARBALL;
 
+/** The stand-in as v0.11.0, bundled (a failed build fails this file rather than skipping it). */
+const STANDIN_PATH = await standinPath();
+
 /** The stand-in counts as there once its source no longer calls itself a stub. */
 function standinReady(): boolean {
   try {
@@ -44,7 +47,7 @@ function standinReady(): boolean {
 const noFlanneld =
   flanneldBin || flannelTarball || standinReady()
     ? false
-    : 'the flanneld stand-in (lab/flanneld/flanneld.mjs) is still a stub; LAB_FLANNELD_BIN=/path/to/flanneld runs these with another flanneld';
+    : 'the flanneld stand-in (lab/flanneld/src/) is still a stub; LAB_FLANNELD_BIN=/path/to/flanneld runs these with another flanneld';
 
 // ---------------------------------------------------------------------------------------------
 // the root namespace, before and after

@@ -1,7 +1,7 @@
-// The lab's flanneld stand-in (lab/flanneld/flanneld.mjs) against a real etcd 3.4 (v2 and v3
-// APIs) in throwaway network namespaces, pinned to what the real flanneld v0.11.0 and v0.20.2 did
-// (tests/fixtures/standin/: their logs, routes, devices, leases and iptables, copied from
-// observed-flanneld-v0.11.0 and, prefixed v0.20.2-, from observed-flanneld-v0.20.2).
+// The lab's flanneld stand-in (lab/flanneld/src/, bundled by lab/flanneld/pack.ts) against a real
+// etcd 3.4 (v2 and v3 APIs) in throwaway network namespaces, pinned to what the real flanneld
+// v0.11.0 and v0.20.2 did (tests/fixtures/standin/: their logs, routes, devices, leases and
+// iptables; the v0.20.2 ones prefixed v0.20.2-; see docs/flannel-facts.md).
 //
 // Environment, all under the per-run prefix frbsiXXXX: a bridge namespace (bridges only), an
 // etcd namespace on a management bridge, and for each case its own pair of node namespaces
@@ -18,7 +18,10 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { packFlannelTarball, STANDIN_PATH } from '../../lab/flanneld/pack.ts';
+import { packFlannelTarball, standinPath } from '../../lab/flanneld/pack.ts';
+
+/** The stand-in as v0.11.0, bundled (run directly as `node STANDIN_PATH ...`). */
+const STANDIN_PATH = await standinPath();
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/standin/', import.meta.url));
 const IS_ROOT = process.getuid?.() === 0;

@@ -1,4 +1,4 @@
-// The lab: the runbook's cluster (RUNBOOK.md, "The lab the runbook was written on") built in
+// The lab: the runbook's cluster (docs/runbook.md: the lab the runbook was written on) built in
 // network namespaces on this machine, with real etcd (3 members, TLS, client-cert auth, v2 on),
 // a real sshd on the cert host, supervisord on every node and the release tarball served
 // over HTTP. createLab() builds it from the plan in topology.ts; lab.destroy() (or

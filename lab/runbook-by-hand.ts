@@ -1,4 +1,4 @@
-// The runbook (RUNBOOK.md) done by hand, as written, in the lab: what an operator types on
+// The runbook (docs/runbook.md) done by hand, as written, in the lab: what an operator types on
 // each node, with the paths moved under the node's root and two lab necessities:
 //   - certs: client-key.pem is copied too (the runbook forgets it; flanneld.sh needs it)
 //   - snat-fix: the REJECT rules are deleted only when present (the lab can be built

@@ -136,8 +136,8 @@ export async function runbookWithScripts(
   ];
   if (lab.flannelVersion === 'v0.11.0') await each((n) => one(n, 'start', startArgs(n)));
   else {
-    // flannel v0.18+ handles only the first event of each etcd watch response (FLANNEL-FACTS:
-    // lost watch events): nodes registering at the same moment can miss each other's lease.
+    // flannel v0.18+ handles only the first event of each etcd watch response (docs/flannel-facts.md,
+    // v0.20.2 differences: lost watch events): nodes registering at the same moment can miss each other's lease.
     // The runbook goes node by node anyway; drift --fix mends what is missed later.
     for (const n of lab.nodes) await one(n, 'start', startArgs(n));
   }

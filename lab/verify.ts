@@ -1,5 +1,5 @@
-// What the runbook promises, observed in the lab: host-gw routes, ping TTLs (FLANNEL-FACTS:
-// host -> remote pod 63, pod -> remote pod 62), and the source address a server sees (a pod on
+// What the runbook promises, observed in the lab: host-gw routes, ping TTLs (docs/flannel-facts.md,
+// timings: host -> remote pod 63, pod -> remote pod 62), and the source address a server sees (a pod on
 // another node sees the pod's own address after the snat-fix; the outside host sees the node
 // address). Used by `npm run lab`'s final table and by the lab tests.
 

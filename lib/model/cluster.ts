@@ -81,7 +81,7 @@ export function parseFlannelVersion(version: string, field = 'flannelVersion'): 
 
 /**
  * The etcd API flanneld reads its config through: v0.11.0 to v0.17.x speak only the v2 keys
- * API, v0.18.0 and later only v3, and the two key spaces are separate (FLANNEL-FACTS), so
+ * API, v0.18.0 and later only v3, and the two key spaces are separate (docs/flannel-facts.md, etcd key space), so
  * 'auto' must follow the version. An explicit v2/v3 is kept (e.g. to migrate ahead of time).
  */
 export function etcdApiFor(version: string, api: EtcdApiSetting = 'auto'): EtcdApi {

@@ -1,5 +1,5 @@
-// flanneld's log, read back: glog lines parsed, and the known error lines (FLANNEL-FACTS,
-// observed-flanneld-*) mapped to what they mean and what fixes them. `start` prints these
+// flanneld's log, read back: glog lines parsed, and the known error lines (docs/flannel-facts.md,
+// error log lines) mapped to what they mean and what fixes them. `start` prints these
 // when flanneld does not come up; `doctor` uses them as evidence.
 
 export interface LogLine {

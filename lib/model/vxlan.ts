@@ -1,4 +1,4 @@
-// The vxlan backend's per-peer state (FLANNEL-FACTS: Routes): the device flannel.<VNI>, and
+// The vxlan backend's per-peer state (docs/flannel-facts.md, vxlan): the device flannel.<VNI>, and
 // for every peer reached through it a PERMANENT neighbour `SUBNET.network lladdr VtepMAC` and
 // an fdb entry `VtepMAC dst PublicIP`. flanneld never re-creates a deleted vxlan route (nor
 // these), so drift checks and mends them. With DirectRouting, peers on the same L2 segment

@@ -16,7 +16,7 @@ import { UsageError } from '../../lib/core/errors.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/flanneld-files/${name}`, import.meta.url), 'utf8');
 
-// the runbook's inputs for hdss7-21 (RUNBOOK.md, step 4)
+// the runbook's inputs for hdss7-21 (docs/runbook.md, 4. start)
 const runbookSh: FlanneldSettings = {
   publicIp: '10.4.7.21',
   endpoints: ['https://10.4.7.12:2379', 'https://10.4.7.21:2379', 'https://10.4.7.22:2379'],

@@ -1,6 +1,6 @@
 // lib/iptables.ts: parser, rules as data, snat-fix planner and checks. Fixtures are the real
-// daemons' `iptables-save`, cut byte-exact from the observed-flanneld-v0.11.0 and
-// -v0.20.2 runs (h21's section of NN-*-iptables.txt unless the name says h22; 33- is the
+// daemons' `iptables-save`, cut byte-exact from the observed v0.11.0 and
+// v0.20.2 runs (docs/flannel-facts.md, fixtures) (h21's section of NN-*-iptables.txt unless the name says h22; 33- is the
 // banner-less dump in 33-ipmasq-leftovers.txt). Hand-written inputs follow what iptables
 // 1.8.9 printed in a throwaway namespace.
 

@@ -31,7 +31,7 @@ function v3Config(name: string): string {
   return b64(kvs.find((kv) => b64(kv.key) === '/coreos.com/network/config')!.value);
 }
 
-// The runbook's step 3 configs, verbatim (RUNBOOK.md "3. etcd config").
+// The runbook's step 3 configs, verbatim (docs/runbook.md, 3. etcd config).
 const RUNBOOK_HOSTGW = '{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}';
 const RUNBOOK_VXLAN = '{"Network": "172.7.0.0/16", "Backend": {"Type": "VxLAN"}}';
 const RUNBOOK_VXLAN_DR = '{"Network": "172.7.0.0/16", "Backend": {"Type": "VxLAN", "Directrouting": true}}';

@@ -11,7 +11,7 @@ const OK = `PING 172.7.22.2 (172.7.22.2) 56(84) bytes of data.
 2 packets transmitted, 2 received, 0% packet loss, time 1028ms
 rtt min/avg/max/mdev = 0.084/0.086/0.088/0.002 ms
 `;
-// the runbook lab's real output before flannel ran (observed-flanneld-v0.11.0/00-baseline.txt)
+// the runbook lab's real output before flannel ran (the observed v0.11.0 baseline, docs/flannel-facts.md fixtures)
 const UNREACHABLE = `PING 172.7.22.2 (172.7.22.2) 56(84) bytes of data.
 From 172.7.21.1 icmp_seq=1 Destination Net Unreachable
 From 172.7.21.1 icmp_seq=2 Destination Net Unreachable

@@ -1,5 +1,5 @@
 // lib/routes.ts: parse, plan, diff and batch. Fixtures are the real daemon's `ip -j route`
-// output, cut byte-exact from the observed-flanneld-v0.11.0 and -v0.20.2 runs (h21's and
+// output, cut byte-exact from the observed v0.11.0 and v0.20.2 runs (docs/flannel-facts.md, fixtures) (h21's and
 // h22's sections of NN-*-routes.txt; the file name keeps the NN).
 
 import { describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// vxlan checks on the real daemon's vxlan state (observed-flanneld-v0.11.0/61-vxlan-*): the
+// vxlan checks on the real daemon's vxlan state (the observed v0.11.0 vxlan run, docs/flannel-facts.md fixtures): the
 // JSON fixtures for neighbours and fdb are the `ip neigh` / `bridge fdb` lines of
 // 61-vxlan-vxlan-dev.txt in iproute2's -j form (this machine's kernel has no vxlan devices).
 import { describe, test } from 'node:test';

@@ -1,29 +1,13 @@
 // backend.Manager's lookup: backend constructors by (lower-case) type. host-gw and vxlan are
 // played; the other types real flanneld has stop with "backend type X is not implemented by the
 // lab's flanneld stand-in" (exit 1). A new backend goes in BACKENDS.
+import type { Backend } from './backend-types.ts';
 import type { ExtIface } from './ext-iface.ts';
-import type { Context } from './go-context.ts';
 import { GoError } from './go-errors.ts';
 import { HostGwBackend } from './host-gw.ts';
-import type { NetworkConfig } from './network-config.ts';
 import type { LocalManager } from './subnet-manager.ts';
-import type { Lease } from './subnet-lease.ts';
 import { V020 } from './version.ts';
 import { VXLANBackend } from './vxlan-backend.ts';
-
-/** backend.Network: what a backend registered; run() until the context is cancelled. */
-export interface Network {
-  /** this node's lease */
-  readonly lease: Lease;
-  /** subnet.env's FLANNEL_MTU */
-  readonly mtu: number;
-  run(ctx: Context): Promise<void>;
-}
-
-/** backend.Backend: acquires the lease (after making its device, if any). */
-export interface Backend {
-  registerNetwork(signal: AbortSignal, config: NetworkConfig): Promise<Network>;
-}
 
 type BackendConstructor = new (sm: LocalManager, extIface: ExtIface) => Backend;
 

@@ -1,7 +1,7 @@
 // backend/hostgw: routes via the other nodes' public IPs on the external interface (one route per
 // lease, through RouteNetwork); a public IP that is not the interface's address is refused
 // ("you're on a NAT").
-import type { Backend, Network } from './backends.ts';
+import type { Backend, Network } from './backend-types.ts';
 import type { ExtIface } from './ext-iface.ts';
 import { isCanceled } from './go-context.ts';
 import { GoError } from './go-errors.ts';

@@ -3,7 +3,8 @@
 // stdout after each failure), the backend registered, iptables loops, subnet.env, the backend
 // run and the lease monitored; SIGINT / SIGTERM, SIGQUIT and the exit codes. The bundle's entry
 // point: it exports nothing, so the bundle is a plain script.
-import { type Backend, getBackend, type Network } from './backends.ts';
+import type { Backend, Network } from './backend-types.ts';
+import { getBackend } from './backends.ts';
 import { type ExtIface, findExtIface } from './ext-iface.ts';
 import { log } from './glog.ts';
 import { type Context, isCanceled, sleep } from './go-context.ts';

@@ -2,7 +2,7 @@
 // is in route-check.ts). A route to the subnet via another gateway is replaced (with the
 // warning), removed leases' routes are deleted; v0.11.0's and v0.20.2's texts (v0.20.2 checks the
 // backend type before "Subnet added" and prints routes as netlink does).
-import type { Network } from './backends.ts';
+import type { Network } from './backend-types.ts';
 import type { ExtIface } from './ext-iface.ts';
 import { log } from './glog.ts';
 import type { Context } from './go-context.ts';

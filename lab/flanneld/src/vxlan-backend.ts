@@ -2,7 +2,7 @@
 // Learning) decoded like Go, the device made before the lease (its MAC goes into the lease's
 // BackendData), then the lease's /32 on the device. subnet.env's MTU: the device's (v0.11.0), the
 // interface's minus 50 (v0.20.2).
-import type { Backend, Network } from './backends.ts';
+import type { Backend, Network } from './backend-types.ts';
 import type { ExtIface } from './ext-iface.ts';
 import { log } from './glog.ts';
 import { isCanceled } from './go-context.ts';

@@ -2,7 +2,7 @@
 // via flannel.<VNI> (removed in reverse when the lease goes), or with DirectRouting and a peer on
 // the same L2 a host-gw route via its public IP. No route check: a deleted vxlan route stays
 // deleted until flanneld restarts.
-import type { Network } from './backends.ts';
+import type { Network } from './backend-types.ts';
 import type { ExtIface } from './ext-iface.ts';
 import { log } from './glog.ts';
 import type { Context } from './go-context.ts';

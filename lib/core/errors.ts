@@ -90,13 +90,28 @@ export class TimeoutError extends RuntimeError {
 
 /** Output of a command (or daemon) that does not parse: exit 3, never a usage error. */
 export class OutputError extends RuntimeError {
-  constructor(
-    readonly source: string,
-    readonly line: string,
-    readonly rule: string,
-  ) {
-    super(`cannot read the output of ${source}: ${rule}; first bad line: ${showValue(line)}`);
+  constructor(message: string) {
+    super(message);
     this.name = 'OutputError';
+  }
+}
+
+/**
+ * One line for output that does not parse, in the house form: what was read (the command and
+ * line), the value, the rule and an example of what it should look like:
+ *   `ip -j route show [3].dst "x": every route needs a "dst" string, e.g. "172.7.22.0/24"`
+ */
+export function unreadable(where: string, value: unknown, rule: string, example?: string): OutputError {
+  return new OutputError(invalid(where, value, rule, example).message);
+}
+
+/** Run a value parser over a daemon's output: its UsageError becomes an OutputError (exit 3). */
+export function readingOutput<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof UsageError) throw new OutputError(e.message);
+    throw e;
   }
 }
 

@@ -2,7 +2,7 @@
 // Used to find this node (its public IP is local), docker0's address (the bip must equal
 // FLANNEL_SUBNET) and MTUs (subnet.env's FLANNEL_MTU must match the bridge).
 
-import { invalid } from '../core/errors.ts';
+import { unreadable, readingOutput } from '../core/errors.ts';
 import { Ip4, Ip4Net } from '../core/ip4.ts';
 import type { Command } from '../core/command.ts';
 
@@ -34,11 +34,16 @@ export const ipAddrCommand: Command = {
 
 /** Parse `ip -j [-4] [-d] addr show`. */
 export function parseIpAddr(json: string): Interface[] {
+  // a value that does not parse in a daemon's output is exit 3, never a usage error
+  return readingOutput(() => parseIpAddrUnchecked(json));
+}
+
+function parseIpAddrUnchecked(json: string): Interface[] {
   let doc: unknown;
   try {
     doc = JSON.parse(json);
   } catch {
-    throw invalid(
+    throw unreadable(
       'ip -j addr output',
       json.slice(0, 60),
       'is not JSON',
@@ -46,11 +51,11 @@ export function parseIpAddr(json: string): Interface[] {
     );
   }
   if (!Array.isArray(doc))
-    throw invalid('ip -j addr output', json.slice(0, 60), 'must be a JSON array', '[{"ifname":"eth0",...}]');
+    throw unreadable('ip -j addr output', json.slice(0, 60), 'must be a JSON array', '[{"ifname":"eth0",...}]');
   return doc.map((raw, i) => {
     const o = raw as Record<string, unknown>;
     if (typeof o?.ifname !== 'string' || typeof o.mtu !== 'number') {
-      throw invalid(
+      throw unreadable(
         `ip -j addr output [${i}]`,
         JSON.stringify(raw).slice(0, 60),
         'needs ifname and mtu',

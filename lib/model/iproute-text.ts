@@ -12,7 +12,7 @@
 // is refused with the command and the line, never guessed past.
 // Pure: running the commands happens elsewhere.
 
-import { invalid, type UsageError } from '../core/errors.ts';
+import { type OutputError, unreadable, readingOutput } from '../core/errors.ts';
 import type { Interface } from './interfaces.ts';
 import { Ip4, Ip4Net } from '../core/ip4.ts';
 import type { Route } from './routes.ts';
@@ -25,8 +25,8 @@ function shorten(line: string): string {
 }
 
 /** The house error for a line that cannot be read: command, line number, the line, why. */
-function badLine(command: string, n: number, line: string, rule: string, example: string): UsageError {
-  return invalid(`${command} line ${n}`, shorten(line.trimEnd()), rule, example);
+function badLine(command: string, n: number, line: string, rule: string, example: string): OutputError {
+  return unreadable(`${command} line ${n}`, shorten(line.trimEnd()), rule, example);
 }
 
 function lines(text: string): { n: number; line: string }[] {
@@ -147,13 +147,13 @@ type MutableRoute = { -readonly [K in keyof Route]: Route[K] };
 type Hop = { via?: Ip4; dev: string };
 
 /** The value after `words[i]`, or a refusal naming the line. */
-function valueAfter(ws: string[], i: number, fail: (rule: string) => UsageError): string {
+function valueAfter(ws: string[], i: number, fail: (rule: string) => OutputError): string {
   const v = ws[i + 1];
   if (v === undefined) throw fail(`"${ws[i]}" needs a value`);
   return v;
 }
 
-function gateway(text: string, fail: (rule: string) => UsageError): Ip4 {
+function gateway(text: string, fail: (rule: string) => OutputError): Ip4 {
   if (!Ip4.isValid(text)) {
     throw fail(`gateway "${text}" must be an IPv4 address (IPv6 next hops are not supported)`);
   }
@@ -161,7 +161,7 @@ function gateway(text: string, fail: (rule: string) => UsageError): Ip4 {
 }
 
 /** `via X` / `via FAMILY X` at ws[i]: the gateway (undefined for RTA_VIA) and the words used. */
-function readVia(ws: string[], i: number, fail: (rule: string) => UsageError): { via?: Ip4; used: number } {
+function readVia(ws: string[], i: number, fail: (rule: string) => OutputError): { via?: Ip4; used: number } {
   const v = valueAfter(ws, i, fail);
   if (VIA_FAMILIES.has(v)) {
     valueAfter(ws, i + 1, fail);
@@ -170,7 +170,7 @@ function readVia(ws: string[], i: number, fail: (rule: string) => UsageError): {
   return { via: gateway(v, fail), used: 2 };
 }
 
-function parseNexthop(ws: string[], fail: (rule: string) => UsageError): Hop {
+function parseNexthop(ws: string[], fail: (rule: string) => OutputError): Hop {
   let via: Ip4 | undefined;
   let dev: string | undefined;
   for (let i = 1; i < ws.length; ) {
@@ -201,7 +201,7 @@ function parseNexthop(ws: string[], fail: (rule: string) => UsageError): Hop {
   return via ? { via, dev } : { dev };
 }
 
-function parseRouteLine(ws: string[], fail: (rule: string) => UsageError): MutableRoute | 'ipv6' {
+function parseRouteLine(ws: string[], fail: (rule: string) => OutputError): MutableRoute | 'ipv6' {
   let i = 0;
   let type: string | undefined;
   if (ROUTE_TYPES.has(ws[0]!)) {
@@ -274,6 +274,11 @@ function parseRouteLine(ws: string[], fail: (rule: string) => UsageError): Mutab
  * next hops). Throws a UsageError naming the command and the first line it cannot read.
  */
 export function parseIpRouteText(text: string): Route[] {
+  // a value that does not parse in a daemon's output is exit 3, never a usage error
+  return readingOutput(() => parseIpRouteTextUnchecked(text));
+}
+
+function parseIpRouteTextUnchecked(text: string): Route[] {
   const routes: Route[] = [];
   let current: { r: MutableRoute; hops?: Hop[]; n: number; line: string } | 'ipv6' | undefined;
   const finish = () => {
@@ -380,7 +385,7 @@ interface LinkDraft {
   expect: 'link' | 'kind' | 'slave' | 'rest';
 }
 
-function readWords(ws: string[], from: number, table: Record<string, number>, fail: (rule: string) => UsageError) {
+function readWords(ws: string[], from: number, table: Record<string, number>, fail: (rule: string) => OutputError) {
   const seen = new Map<string, string[]>();
   for (let i = from; i < ws.length; ) {
     const w = ws[i]!;
@@ -413,7 +418,7 @@ function readVxlan(ws: string[]): NonNullable<LinkDraft['vxlan']> {
   return out;
 }
 
-function readAddress(ws: string[], name: string, fail: (rule: string) => UsageError): Ip4Net | undefined {
+function readAddress(ws: string[], name: string, fail: (rule: string) => OutputError): Ip4Net | undefined {
   const first = ws[1];
   if (first === undefined) throw fail('"inet" needs an address');
   // no IFA_LOCAL: `inet brd ...` or `inet scope ...`; `ip -j` has no "local" then either
@@ -441,6 +446,11 @@ function readAddress(ws: string[], name: string, fail: (rule: string) => UsageEr
  * cannot read.
  */
 export function parseIpAddrText(text: string): Interface[] {
+  // a value that does not parse in a daemon's output is exit 3, never a usage error
+  return readingOutput(() => parseIpAddrTextUnchecked(text));
+}
+
+function parseIpAddrTextUnchecked(text: string): Interface[] {
   const out: Interface[] = [];
   let cur: LinkDraft | undefined;
   let curAt: { n: number; line: string } | undefined;
@@ -532,6 +542,11 @@ const NEIGH_WORDS: Record<string, number> = { dev: 1, lladdr: 1, router: 0, prox
  * naming the command and the first line it cannot read.
  */
 export function parseNeighboursText(text: string): Neighbour[] {
+  // a value that does not parse in a daemon's output is exit 3, never a usage error
+  return readingOutput(() => parseNeighboursTextUnchecked(text));
+}
+
+function parseNeighboursTextUnchecked(text: string): Neighbour[] {
   const out: Neighbour[] = [];
   for (const { n, line } of lines(text)) {
     const fail = (rule: string) => badLine(NEIGH_CMD, n, line, rule, NEIGH_EXAMPLE);
@@ -606,6 +621,11 @@ function fdbState(w: string | undefined): string | undefined {
  * show`. Throws a UsageError naming the command and the first line it cannot read.
  */
 export function parseFdbText(text: string): FdbEntry[] {
+  // a value that does not parse in a daemon's output is exit 3, never a usage error
+  return readingOutput(() => parseFdbTextUnchecked(text));
+}
+
+function parseFdbTextUnchecked(text: string): FdbEntry[] {
   const out: FdbEntry[] = [];
   for (const { n, line } of lines(text)) {
     const fail = (rule: string) => badLine(FDB_CMD, n, line, rule, FDB_EXAMPLE);

@@ -8,7 +8,7 @@
 // Rules are compared exactly as iptables-save prints them (`-s 10.0.0.1/32`, option order):
 // every rule here is written in that form, checked against iptables 1.8.9 in a namespace.
 
-import { invalid } from '../core/errors.ts';
+import { invalid, unreadable, readingOutput } from '../core/errors.ts';
 import { Ip4Net } from '../core/ip4.ts';
 import type { Command } from '../core/command.ts';
 
@@ -50,7 +50,7 @@ function shorten(s: string): string {
 }
 
 function lineError(n: number, line: string, rule: string, example?: string) {
-  return invalid(`${SOURCE} line ${n}`, shorten(line), rule, example);
+  return unreadable(`${SOURCE} line ${n}`, shorten(line), rule, example);
 }
 
 /**
@@ -98,6 +98,11 @@ const BUILTIN_POLICIES = new Set(['ACCEPT', 'DROP', 'QUEUE', 'RETURN']);
  * line number: a rule outside a table, a rule on an undeclared chain, a missing COMMIT.
  */
 export function parseIptablesSave(text: string): Ruleset {
+  // a value that does not parse in a daemon's output is exit 3, never a usage error
+  return readingOutput(() => parseIptablesSaveUnchecked(text));
+}
+
+function parseIptablesSaveUnchecked(text: string): Ruleset {
   const tables: Table[] = [];
   let open: { table: Table; line: number } | undefined;
   const lines = text.split('\n');
@@ -174,7 +179,7 @@ export function parseIptablesSave(text: string): Ruleset {
     chain.rules.push({ table: table.name, chain: chain.name, spec: words.slice(2), ...(counters ? { counters } : {}) });
   });
   if (open) {
-    throw invalid(
+    throw unreadable(
       `${SOURCE} line ${lines.length}`,
       'end of input',
       `table ${open.table.name} (line ${open.line}) has no COMMIT`,

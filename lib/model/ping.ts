@@ -1,6 +1,6 @@
 // Reachability probes for verify-ping: the ping command per target and the parser of its output.
 
-import { invalid } from '../core/errors.ts';
+import { unreadable } from '../core/errors.ts';
 import type { Command } from '../core/command.ts';
 
 export interface PingResult {
@@ -49,7 +49,7 @@ export function parsePingOutput(text: string): PingResult {
   const err = /^ping: (.+)$/m.exec(text);
   if (!stats) {
     if (err) return { transmitted: 0, received: 0, loss: 100, error: err[1]!.trim() };
-    throw invalid(
+    throw unreadable(
       'ping output',
       text.slice(0, 80),
       'has no statistics line ("N packets transmitted, N received")',

@@ -7,7 +7,7 @@
 //   formatIpBatch, planRouteCommands, formatRoute - the payload, the Command, report words
 // Everything here is pure: observing (`ip -j route`) and applying (`ip -batch -`) happen elsewhere.
 
-import { invalid } from '../core/errors.ts';
+import { invalid, readingOutput, unreadable } from '../core/errors.ts';
 import { Ip4, Ip4Net } from '../core/ip4.ts';
 import type { Command } from '../core/command.ts';
 
@@ -49,17 +49,17 @@ function shorten(v: unknown): string {
 
 function parseDst(text: unknown, field: string): Ip4Net {
   if (typeof text !== 'string' || text === '') {
-    throw invalid(field, shorten(text ?? 'missing'), 'every route needs a "dst" string', '"172.7.22.0/24"');
+    throw unreadable(field, shorten(text ?? 'missing'), 'every route needs a "dst" string', '"172.7.22.0/24"');
   }
   if (text === 'default') return Ip4Net.parse('0.0.0.0/0', field);
   // Host routes (the local table's `127.0.0.1`) are printed without their /32.
-  return Ip4Net.parse(text.includes('/') ? text : `${text}/32`, field);
+  return readingOutput(() => Ip4Net.parse(text.includes('/') ? text : `${text}/32`, field));
 }
 
 function parseVia(text: unknown, field: string): Ip4 | undefined {
   if (text === undefined) return undefined;
   if (typeof text !== 'string' || !Ip4.isValid(text)) {
-    throw invalid(
+    throw unreadable(
       field,
       shorten(text),
       'gateway must be an IPv4 address (IPv6 next hops are not supported)',
@@ -72,14 +72,19 @@ function parseVia(text: unknown, field: string): Ip4 | undefined {
 /**
  * Parse the output of `ip -j route` (or `ip -j route show table all`). IPv6 entries, which
  * `show table all` without `-4` includes, are skipped: the toolkit routes IPv4 only.
- * Throws a UsageError naming the entry and what is wrong with it.
+ * Throws an OutputError (exit 3) naming the entry and what is wrong with it.
  */
 export function parseIpRoute(json: string): Route[] {
+  // a value that does not parse in a daemon's output is exit 3, never a usage error
+  return readingOutput(() => parseIpRouteUnchecked(json));
+}
+
+function parseIpRouteUnchecked(json: string): Route[] {
   let data: unknown;
   try {
     data = JSON.parse(json);
   } catch (e) {
-    throw invalid(
+    throw unreadable(
       SOURCE,
       shorten(json.trim() || '(empty)'),
       `not JSON (${(e as Error).message})`,
@@ -87,7 +92,7 @@ export function parseIpRoute(json: string): Route[] {
     );
   }
   if (!Array.isArray(data)) {
-    throw invalid(
+    throw unreadable(
       SOURCE,
       shorten(data),
       'must be a JSON array of routes',
@@ -98,7 +103,7 @@ export function parseIpRoute(json: string): Route[] {
   data.forEach((entry: unknown, i) => {
     const at = `${SOURCE}[${i}]`;
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
-      throw invalid(
+      throw unreadable(
         at,
         shorten(entry),
         'each route must be a JSON object',
@@ -114,7 +119,7 @@ export function parseIpRoute(json: string): Route[] {
       nexthops = e.nexthops.map((nh: unknown, j) => {
         const n = (nh ?? {}) as Record<string, unknown>;
         if (typeof n.dev !== 'string' || n.dev === '') {
-          throw invalid(
+          throw unreadable(
             `${at}.nexthops[${j}].dev`,
             shorten(nh),
             'every next hop needs a "dev"',
@@ -127,7 +132,7 @@ export function parseIpRoute(json: string): Route[] {
     }
     const deviceless = (type !== undefined && DEVICELESS.has(type)) || nexthops !== undefined;
     if (!deviceless && (typeof e.dev !== 'string' || e.dev === '')) {
-      throw invalid(
+      throw unreadable(
         `${at}.dev`,
         shorten(e.dev ?? 'missing'),
         `the ${type ?? 'unicast'} route to ${e.dst} needs a "dev"`,
@@ -135,10 +140,10 @@ export function parseIpRoute(json: string): Route[] {
       );
     }
     if (e.flags !== undefined && !(Array.isArray(e.flags) && e.flags.every((f) => typeof f === 'string'))) {
-      throw invalid(`${at}.flags`, shorten(e.flags), 'must be an array of strings', '["onlink"]');
+      throw unreadable(`${at}.flags`, shorten(e.flags), 'must be an array of strings', '["onlink"]');
     }
     if (e.metric !== undefined && !(Number.isInteger(e.metric) && (e.metric as number) >= 0)) {
-      throw invalid(`${at}.metric`, shorten(e.metric), 'must be a non-negative integer', '100');
+      throw unreadable(`${at}.metric`, shorten(e.metric), 'must be a non-negative integer', '100');
     }
     const via = parseVia(e.gateway, `${at}.gateway`);
     const flags = (e.flags ?? []) as string[];
@@ -288,7 +293,7 @@ export function diffRoutes(
   for (const d of desired) {
     const k = routeKey(d);
     if (wanted.has(k)) {
-      throw invalid(
+      throw unreadable(
         'desired routes',
         k,
         'two routes for one destination (two leases for one subnet?)',

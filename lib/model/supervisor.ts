@@ -4,7 +4,7 @@
 //   renderSupervisordConf  - a whole supervisord.conf for one node (lab hosts, README)
 // Checked against Debian's supervisor 4.2.5 (see tests/unit/supervisor.test.ts).
 
-import { invalid, RuntimeError, UsageError } from '../core/errors.ts';
+import { invalid, OutputError, RuntimeError } from '../core/errors.ts';
 import { rooted } from '../core/paths.ts';
 
 /** supervisord's process states (supervisor/states.py). */
@@ -78,7 +78,7 @@ export function parseSupervisorStatus(stdout: string): ProgramStatus[] {
     // blanks, so blanks separate the three fields
     const m = /^(\S+)\s+([A-Z]+)(?:\s+(.*))?$/.exec(line);
     if (!m || !(PROCESS_STATES as readonly string[]).includes(m[2]!)) {
-      throw new UsageError(
+      throw new OutputError(
         `supervisorctl status: line ${JSON.stringify(line)}: expected "NAME STATE DETAIL", e.g. "flanneld-7-21   RUNNING   pid 123, uptime 0:00:31"`,
       );
     }

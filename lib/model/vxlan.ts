@@ -4,7 +4,7 @@
 // these), so drift checks and mends them. With DirectRouting, peers on the same L2 segment
 // get a host-gw route and no neighbour/fdb entry.
 
-import { invalid } from '../core/errors.ts';
+import { unreadable, readingOutput } from '../core/errors.ts';
 import { Ip4, type Ip4Net } from '../core/ip4.ts';
 import type { Interface } from './interfaces.ts';
 import type { Command } from '../core/command.ts';
@@ -27,14 +27,19 @@ function jsonArray(json: string, what: string, example: string): Record<string, 
   try {
     doc = JSON.parse(json);
   } catch {
-    throw invalid(what, json.slice(0, 60), 'is not JSON', example);
+    throw unreadable(what, json.slice(0, 60), 'is not JSON', example);
   }
-  if (!Array.isArray(doc)) throw invalid(what, json.slice(0, 60), 'must be a JSON array', example);
+  if (!Array.isArray(doc)) throw unreadable(what, json.slice(0, 60), 'must be a JSON array', example);
   return doc as Record<string, unknown>[];
 }
 
 /** `ip -j neigh show dev flannel.1`. */
 export function parseNeighbours(json: string): Neighbour[] {
+  // a value that does not parse in a daemon's output is exit 3, never a usage error
+  return readingOutput(() => parseNeighboursUnchecked(json));
+}
+
+function parseNeighboursUnchecked(json: string): Neighbour[] {
   return jsonArray(
     json,
     'ip -j neigh output',
@@ -50,6 +55,11 @@ export function parseNeighbours(json: string): Neighbour[] {
 
 /** `bridge -j fdb show dev flannel.1`. */
 export function parseFdb(json: string): FdbEntry[] {
+  // a value that does not parse in a daemon's output is exit 3, never a usage error
+  return readingOutput(() => parseFdbUnchecked(json));
+}
+
+function parseFdbUnchecked(json: string): FdbEntry[] {
   return jsonArray(
     json,
     'bridge -j fdb output',

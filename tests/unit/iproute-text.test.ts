@@ -8,7 +8,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { CommandError, UsageError } from '../../lib/core/errors.ts';
+import { CommandError, OutputError } from '../../lib/core/errors.ts';
 import { parseIpAddr } from '../../lib/model/interfaces.ts';
 import {
   detectJsonForm,
@@ -297,7 +297,7 @@ describe('iproute-text', () => {
         assert.throws(
           () => c.parse(c.text),
           (e: unknown) => {
-            assert.ok(e instanceof UsageError);
+            assert.ok(e instanceof OutputError);
             assert.equal(e.message.split('\n').length, 1, 'one line');
             assert.match(e.message, c.error);
             return true;

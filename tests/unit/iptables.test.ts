@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Ip4Net } from '../../lib/core/ip4.ts';
-import { UsageError } from '../../lib/core/errors.ts';
+import { OutputError, UsageError } from '../../lib/core/errors.ts';
 import {
   checkSnat,
   countRule,
@@ -289,7 +289,7 @@ describe('iptables', () => {
         assert.throws(
           () => parseIptablesSave(c.text),
           (e: unknown) => {
-            assert.ok(e instanceof UsageError);
+            assert.ok(e instanceof OutputError, 'unreadable output is exit 3, not a usage error');
             assert.match(e.message, c.message);
             assert.ok(!e.message.includes('\n'), 'one line');
             return true;

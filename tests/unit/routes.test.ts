@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
-import { UsageError } from '../../lib/core/errors.ts';
+import { OutputError } from '../../lib/core/errors.ts';
 import {
   diffRoutes,
   formatIpBatch,
@@ -222,7 +222,7 @@ describe('routes', () => {
         assert.throws(
           () => parseIpRoute(c.input),
           (e: unknown) => {
-            assert.ok(e instanceof UsageError);
+            assert.ok(e instanceof OutputError, 'unreadable output is exit 3, not a usage error');
             assert.match(e.message, new RegExp(c.message));
             assert.ok(!e.message.includes('\n'), 'one line');
             return true;
@@ -467,7 +467,7 @@ describe('routes', () => {
     test('rejects two desired routes for one destination', () => {
       assert.throws(
         () => diffRoutes([gw('172.7.22.0/24', '10.4.7.22'), gw('172.7.22.0/24', '10.4.7.23')], [], NETWORK),
-        /^UsageError: desired routes "172\.7\.22\.0\/24": two routes for one destination/,
+        /^OutputError: desired routes "172\.7\.22\.0\/24": two routes for one destination/,
       );
     });
   });

@@ -14,7 +14,7 @@ import {
 import { programStatus } from '../../lib/host/supervisord.ts';
 import { LocalHost } from '../../lib/host/local.ts';
 import { renderSupervisorIni } from '../../lib/model/flanneld-files.ts';
-import { RuntimeError, UsageError } from '../../lib/core/errors.ts';
+import { OutputError, RuntimeError, UsageError } from '../../lib/core/errors.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/supervisor/${name}`, import.meta.url), 'utf8');
 const run = promisify(execFile);
@@ -104,7 +104,7 @@ describe('supervisor', () => {
   });
 
   test('reports supervisord down as a runtime error, and foreign output as a usage error', () => {
-    const cases: [string, typeof RuntimeError | typeof UsageError, RegExp][] = [
+    const cases: [string, typeof RuntimeError | typeof OutputError, RegExp][] = [
       [
         fixture('status-down-no-such-file.txt'),
         RuntimeError,
@@ -128,11 +128,11 @@ describe('supervisor', () => {
       ],
       [
         'flanneld-7-21                    SLEEPING  zzz',
-        UsageError,
+        OutputError,
         /^supervisorctl status: line "flanneld-7-21 +SLEEPING +zzz": expected "NAME STATE DETAIL"/,
       ],
-      ['flanneld-7-21: added process group', UsageError, /expected "NAME STATE DETAIL"/],
-      ['RUNNING', UsageError, /expected "NAME STATE DETAIL"/],
+      ['flanneld-7-21: added process group', OutputError, /expected "NAME STATE DETAIL"/],
+      ['RUNNING', OutputError, /expected "NAME STATE DETAIL"/],
     ];
     for (const [text, kind, re] of cases) {
       assert.throws(

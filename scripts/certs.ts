@@ -12,7 +12,7 @@ import { UsageError, invalid } from '../lib/core/errors.ts';
 import { rooted } from '../lib/core/paths.ts';
 import { certSetOk, checkCertSet } from '../lib/model/certs.ts';
 import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
-import { note, report } from '../lib/cli/output.ts';
+import { print, note, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
@@ -126,7 +126,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
       await recording.run({ ...fetch, readOnly: false });
       await applyPlan(actions, host);
       await recording.remove(staging.path, { recursive: true, why: 'the staging copy is no longer needed' });
-      process.stdout.write(recording.script());
+      print(recording.script());
       if (!s.quiet) for (const line of summary) note(`# checked: ${line}`);
       return 0;
     }

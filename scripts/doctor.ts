@@ -9,9 +9,9 @@
 import { rooted } from '../lib/core/paths.ts';
 import { doctorExit, formatDoctorReport } from '../lib/doctor/index.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
+import { print, note } from '../lib/cli/output.ts';
 import { fixInvocation } from '../lib/cli/invocation.ts';
 import { nodeCheckFlags, nodeTarget } from '../lib/cli/node-target.ts';
-import { note } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import type { Host } from '../lib/host/host.ts';
 import { examineNode } from '../lib/steps/doctor.ts';
@@ -100,9 +100,9 @@ export async function main(argv: string[], base: Host): Promise<number> {
       checks: checks.map((c) => ({ id: c.id, status: c.status, reason: c.reason })),
       childProcesses: obs.processes + probes.processes,
     };
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    print(`${JSON.stringify(out, null, 2)}\n`);
   } else {
-    process.stdout.write(`${formatDoctorReport(expect.name, findings, checks)}\n`);
+    print(`${formatDoctorReport(expect.name, findings, checks)}\n`);
   }
   return exit;
 }

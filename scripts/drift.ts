@@ -15,8 +15,8 @@ import { UsageError } from '../lib/core/errors.ts';
 import { rooted } from '../lib/core/paths.ts';
 import { formatDriftReport, formatTextfile } from '../lib/checks/report.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
+import { print, note } from '../lib/cli/output.ts';
 import { nodeCheckFlags, nodeTarget } from '../lib/cli/node-target.ts';
-import { note } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import type { Host } from '../lib/host/host.ts';
 import { storeTarget } from '../lib/host/network-store.ts';
@@ -112,7 +112,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
         }),
     });
     if (recording) {
-      process.stdout.write(recording.script());
+      print(recording.script());
       if (v.fix && run.planned.length === 0) note('drift: nothing that --fix may mend');
       return run.exit;
     }
@@ -155,11 +155,9 @@ export async function main(argv: string[], base: Host): Promise<number> {
         fixed: run.fixed,
         failed: run.failed,
       };
-      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      print(`${JSON.stringify(out, null, 2)}\n`);
     } else if (!(s.quiet && exit === 0)) {
-      process.stdout.write(
-        `${formatDriftReport(expect.name, checks, exit, { all: v.all, fixed: run.fixed, failed: run.failed })}\n`,
-      );
+      print(`${formatDriftReport(expect.name, checks, exit, { all: v.all, fixed: run.fixed, failed: run.failed })}\n`);
     }
     return exit;
   } finally {

@@ -14,7 +14,7 @@ import { ExitCode, RuntimeError, UsageError } from '../lib/core/errors.ts';
 import { diffNetworkConfig, parseNetworkConfig } from '../lib/model/netconfig.ts';
 import { formatLeaseTable } from '../lib/model/lease-table.ts';
 import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
-import { report } from '../lib/cli/output.ts';
+import { print, printErr, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor } from '../lib/cli/settings.ts';
 import type { Host } from '../lib/host/host.ts';
@@ -118,13 +118,13 @@ export async function main(argv: string[], base: Host): Promise<number> {
     ];
     if (s.json)
       report(s, { changed: false, api, differences: write.differences, current: current.config, wanted: desired }, []);
-    else process.stderr.write(`${lines.join('\n')}\n`);
+    else printErr(`${lines.join('\n')}\n`);
     return ExitCode.Drift;
   }
   const expect = write.kind === 'replace' ? write.version : undefined;
   if (recording) {
     await recording.run(writeConfigCommand(target, desired, expect, write.why));
-    process.stdout.write(recording.script());
+    print(recording.script());
     return 0;
   }
   traceChange('etcd', `write ${s.etcd.prefix}/config via ${api}`);

@@ -9,6 +9,7 @@ import { ExitCode } from '../lib/core/errors.ts';
 import { formatTable } from '../lib/core/table.ts';
 import { fleetTable } from '../lib/checks/report.ts';
 import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
+import { print } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor } from '../lib/cli/settings.ts';
 import type { Host } from '../lib/host/host.ts';
@@ -50,15 +51,13 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const rows = fleetTable(reports, cluster?.nodes.map((n) => n.name) ?? [], new Date(), f.values['stale-after']);
   const ok = rows.length > 0 && rows.every((r) => r.state === 'in sync');
   if (s.json) {
-    process.stdout.write(`${JSON.stringify({ ok, rows, reports }, null, 2)}\n`);
+    print(`${JSON.stringify({ ok, rows, reports }, null, 2)}\n`);
   } else if (!(s.quiet && ok)) {
     const lines = formatTable(
       ['NODE', 'STATE', 'AGE', 'DETAIL'],
       rows.map((r) => [r.node, r.state, r.age, r.detail]),
     );
-    process.stdout.write(
-      `${[...lines, ...(rows.length ? [] : ['(no reports: run drift --publish on the nodes)'])].join('\n')}\n`,
-    );
+    print(`${[...lines, ...(rows.length ? [] : ['(no reports: run drift --publish on the nodes)'])].join('\n')}\n`);
   }
   return ok ? ExitCode.Ok : ExitCode.Drift;
 }

@@ -13,7 +13,7 @@ import { CommandError, UsageError } from '../lib/core/errors.ts';
 import { rooted } from '../lib/core/paths.ts';
 import { parseSha256, parseVersion, releaseUrl } from '../lib/model/release.ts';
 import { commonFlags, defineFlags } from '../lib/cli/flags.ts';
-import { report } from '../lib/cli/output.ts';
+import { print, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
@@ -84,7 +84,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   if (v.rollback) {
     await applyPlan(planRollback(layout, state), host);
-    if (recording) process.stdout.write(recording.script());
+    if (recording) print(recording.script());
     else
       report(s, { changed: true, rollback: true, to: state.previous }, [`rolled back: ${p.link} -> ${state.previous}`]);
     return 0;
@@ -130,7 +130,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
     throw err;
   }
   if (recording) {
-    process.stdout.write(recording.script());
+    print(recording.script());
     return 0;
   }
   report(s, { changed: true, version, actions: done }, [...done, `installed: ${p.link} -> flannel-${version}`]);

@@ -10,7 +10,7 @@
 
 import { formatRule } from '../lib/model/iptables.ts';
 import { commonFlags, defineFlags, nodeFlags } from '../lib/cli/flags.ts';
-import { note, report } from '../lib/cli/output.ts';
+import { print, note, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { required } from '../lib/cli/settings.ts';
 import { applyPlan } from '../lib/host/apply.ts';
@@ -66,7 +66,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
   }
   await applyPlan(actions, host);
   if (recording) {
-    process.stdout.write(recording.script());
+    print(recording.script());
     if (!s.quiet) for (const k of kept) note(`# ${k}`);
     return 0;
   }

@@ -17,7 +17,7 @@ import { explainLog, formatExplained } from '../lib/model/flanneld-log.ts';
 import { findInterface } from '../lib/model/interfaces.ts';
 import { backendMtu, parseNetworkConfig } from '../lib/model/netconfig.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
-import { note, report } from '../lib/cli/output.ts';
+import { print, printErr, stderrIsTty, note, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor, required } from '../lib/cli/settings.ts';
 import { applyPlan } from '../lib/host/apply.ts';
@@ -179,7 +179,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   const done = await applyPlan(actions, host);
   if (recording) {
-    process.stdout.write(recording.script());
+    print(recording.script());
     return 0;
   }
   if (v['no-wait'] || manager === 'systemd') {
@@ -187,7 +187,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
     return 0;
   }
 
-  const tty = process.stderr.isTTY && !s.quiet;
+  const tty = stderrIsTty() && !s.quiet;
   let last = '';
   const r = await waitUntilUp({
     host,
@@ -197,12 +197,12 @@ export async function main(argv: string[], base: Host): Promise<number> {
     timeoutSeconds: v.timeout,
     onProgress: ({ seconds, timeoutSeconds, state }) => {
       const line = `start: waiting for ${program}: supervisor ${state.supervisor}; lease ${state.lease}; subnet.env ${state.subnetEnv}`;
-      if (tty) process.stderr.write(`\r${line} [${Math.round(seconds)} of ${timeoutSeconds} s]\x1b[K`);
+      if (tty) printErr(`\r${line} [${Math.round(seconds)} of ${timeoutSeconds} s]\x1b[K`);
       else if (line !== last && !s.quiet) note(line);
       last = line;
     },
   });
-  if (tty) process.stderr.write('\n');
+  if (tty) printErr('\n');
   const secs = Math.round(r.seconds);
   if (r.up) {
     const lines = actions.length
@@ -219,7 +219,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const log = (await host.readTail(paths.logFile, 64 * 1024)) ?? '';
   const tail = log.split('\n').slice(-25).join('\n');
   const explained = explainLog(tail);
-  process.stderr.write(
+  printErr(
     `start: ${program} is not up after ${v.timeout}s (supervisor ${r.state.supervisor}; lease ${r.state.lease}; subnet.env ${r.state.subnetEnv})\n` +
       `--- last lines of ${paths.logFile}:\n${tail || '(empty)'}\n` +
       (explained.length ? `--- what they mean:\n${formatExplained(explained)}\n` : ''),

@@ -14,6 +14,7 @@ import { findInterface } from '../lib/model/interfaces.ts';
 import { parseNetworkConfig } from '../lib/model/netconfig.ts';
 import { diffRoutes, formatRoute, planBackendRoutes } from '../lib/model/routes.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
+import { print } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor, required } from '../lib/cli/settings.ts';
 import type { Host } from '../lib/host/host.ts';
@@ -107,7 +108,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const ok = rows.length > 0 && rows.every((r) => r.ok) && unrouted.length === 0;
 
   if (s.json) {
-    process.stdout.write(
+    print(
       `${JSON.stringify({ ok, rows, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`,
     );
   } else {
@@ -125,7 +126,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
     );
     if (rows.length === 0) lines.push('FAIL: nothing to ping: no other lease in etcd and no --targets');
     for (const u of unrouted) lines.push(`route problem: ${formatRoute(u)}: ${u.why}`);
-    if (!s.quiet || !ok) process.stdout.write(`${lines.join('\n')}\n`);
+    if (!s.quiet || !ok) print(`${lines.join('\n')}\n`);
   }
   return ok ? ExitCode.Ok : ExitCode.Drift;
 }

@@ -7,13 +7,12 @@ import { capture, run as runAction, type Action } from '../core/plan.ts';
 import {
   comparableSave,
   countRule,
-  dockerMasqRule,
+  countSnatRules,
   flannelForwardRules,
   formatRule,
   forwardAllowed,
   planSnatFix,
   rejectRules,
-  runbookSnatRule,
   type Rule,
 } from '../model/iptables.ts';
 import type { CheckContext } from './context.ts';
@@ -93,8 +92,9 @@ function run(ctx: CheckContext): Check[] {
     : [];
   const out: Check[] = [];
 
-  const snat = runbookSnatRule(e.subnet, e.network, e.bridge);
-  const nSnat = countRule(rs, snat);
+  const counted = countSnatRules(rs, { subnet: e.subnet, network: e.network, bridge: e.bridge });
+  const snat = counted.snat.rule;
+  const nSnat = counted.snat.count;
   const snatDetail = { rule: formatRule(snat), count: nSnat };
   out.push(
     nSnat === 1
@@ -106,8 +106,8 @@ function run(ctx: CheckContext): Check[] {
         ),
   );
 
-  const docker = dockerMasqRule(e.subnet, e.bridge);
-  const nDocker = countRule(rs, docker);
+  const docker = counted.dockerMasq.rule;
+  const nDocker = counted.dockerMasq.count;
   const dockerDetail = { rule: formatRule(docker), count: nDocker };
   out.push(
     nDocker === 0

@@ -230,7 +230,8 @@ export function parseFlags<const S extends FlagsSpec>(
         throw invalid(`--${name}`, value, 'a switch is true or false', `--${name}`);
       }
       const on = negated ? false : value !== 'false';
-      canonical.push(on ? `--${name}` : `--no-${name}`);
+      // --name=true, not --name: minimist would read a flag named no-wait as the negation of wait
+      canonical.push(`--${name}=${on}`);
       continue;
     }
     if (value === undefined) {

@@ -18,6 +18,7 @@ import type { Host } from '../host/host.ts';
 import { LocalHost, type Engine } from '../host/local.ts';
 import { RecordingHost } from '../host/recording.ts';
 import { formatHelp, parseFlags, type FlagsSpec, type ParsedFlags } from './flags.ts';
+import { print } from './output.ts';
 import { resolveSettings, type Settings } from './settings.ts';
 
 export type Main = (argv: string[], host: Host) => Promise<number>;
@@ -97,7 +98,7 @@ export async function loadSettings<const S extends FlagsSpec>(
   const flags = parseFlags(argv, spec);
   const values = flags.values as Record<string, unknown>;
   if (values.help === true) {
-    process.stdout.write(formatHelp(info.name, info.summary, spec, info.example));
+    print(formatHelp(info.name, info.summary, spec, info.example));
     return undefined;
   }
   const file = values.cluster as string | undefined;

@@ -468,40 +468,29 @@ export function planSnatCommands(plan: SnatPlan): Command[] {
   ];
 }
 
-export interface Finding {
-  /** stable id for a drift report: `snat-rule`, `docker-masq`, `forward-allowed` */
-  readonly id: string;
-  readonly ok: boolean;
-  readonly reason: string;
+export interface RuleCount {
+  readonly rule: Rule;
+  readonly count: number;
 }
 
-/** The snat-fix's end state, as findings (ok or not), for a drift check. */
-export function checkSnat(rs: Ruleset, opts: Omit<SnatOptions, 'dropReject'>): Finding[] {
+/** The snat fix's end state: the runbook's rule exactly once, Docker's blanket rule absent. */
+export function countSnatRules(
+  rs: Ruleset,
+  opts: Omit<SnatOptions, 'dropReject'>,
+): { readonly snat: RuleCount; readonly dockerMasq: RuleCount } {
   const bridge = checkSnatOptions({ ...opts, dropReject: false });
   const snat = runbookSnatRule(opts.subnet, opts.network, bridge);
   const docker = dockerMasqRule(opts.subnet, bridge);
-  const s = countRule(rs, snat);
-  const d = countRule(rs, docker);
-  return [
-    {
-      id: 'snat-rule',
-      ok: s === 1,
-      reason:
-        s === 1
-          ? `\`${formatRule(snat)}\` is in nat POSTROUTING`
-          : s === 0
-            ? `\`${formatRule(snat)}\` is missing from nat POSTROUTING`
-            : `\`${formatRule(snat)}\` is in nat POSTROUTING ${s} times`,
-    },
-    {
-      id: 'docker-masq',
-      ok: d === 0,
-      reason:
-        d === 0
-          ? "Docker's masquerade rule for the bridge is gone"
-          : `\`${formatRule(docker)}\` is in nat POSTROUTING${d > 1 ? ` ${d} times` : ''} (dockerd puts it back when it restarts): pods on other nodes see this node's address`,
-    },
-  ];
+  return {
+    snat: { rule: snat, count: countRule(rs, snat) },
+    dockerMasq: { rule: docker, count: countRule(rs, docker) },
+  };
+}
+
+/** Whether pod traffic is forwarded, and the one line that says why. */
+export interface ForwardVerdict {
+  readonly ok: boolean;
+  readonly reason: string;
 }
 
 // `-m comment --comment X` restricts nothing: drop it before deciding what a rule matches.
@@ -560,12 +549,12 @@ function walkChain(table: Table, chain: Chain, dir: Direction, network: Ip4Net, 
  * that covers the whole network comes before any REJECT/DROP that applies to it, or no rule
  * decides and the policy is ACCEPT. Rules with other matches cannot decide (see coversAll).
  */
-export function forwardAllowed(rs: Ruleset, network: Ip4Net): Finding {
+export function forwardAllowed(rs: Ruleset, network: Ip4Net): ForwardVerdict {
   const N = net(network);
   const filter = rs.tables.find((t) => t.name === 'filter');
   const forward = filter?.chains.find((c) => c.name === 'FORWARD');
   if (!filter || !forward) {
-    return { id: 'forward-allowed', ok: true, reason: 'no filter FORWARD chain: nothing filters forwarded traffic' };
+    return { ok: true, reason: 'no filter FORWARD chain: nothing filters forwarded traffic' };
   }
   const parts: string[] = [];
   let ok = true;
@@ -588,7 +577,7 @@ export function forwardAllowed(rs: Ruleset, network: Ip4Net): Finding {
       parts.push(`${words}: no ACCEPT rule and the FORWARD policy is ${forward.policy}`);
     }
   }
-  return { id: 'forward-allowed', ok, reason: `pod traffic ${parts.join('; ')}` };
+  return { ok, reason: `pod traffic ${parts.join('; ')}` };
 }
 
 /**

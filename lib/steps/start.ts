@@ -21,7 +21,7 @@ import { makeDir, run, write, type Action } from '../core/plan.ts';
 import { formatSubnetEnv, parseSubnetEnv, type SubnetEnv } from '../model/subnet-env.ts';
 import type { Host } from '../host/host.ts';
 import { programStatus } from '../host/supervisord.ts';
-import { supervisorctlArgv, type ProgramStatus } from '../model/supervisor.ts';
+import { isUp, supervisorctlArgv, type ProgramStatus } from '../model/supervisor.ts';
 import { rooted } from '../core/paths.ts';
 
 export const FLANNEL_DIR = '/opt/flannel';
@@ -170,7 +170,7 @@ export function planStart(i: StartInput, files: RenderedFiles, seen: ObservedSer
   }
   const iniChanged = seen.ini !== files.ini;
   if (iniChanged) a.push(write(p.ini, files.ini, `supervisord program ${i.program}`));
-  const running = seen.status && (seen.status.state === 'RUNNING' || seen.status.state === 'STARTING');
+  const running = seen.status && isUp(seen.status.state);
   if (iniChanged || !seen.status || seen.status.state === 'UNKNOWN') {
     a.push(
       ctl(

@@ -4,7 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { certSetOk, checkCertSet, type CertSetInput, type Finding } from '../../lib/model/certs.ts';
+import { CERT_FINDING_IDS, certSetOk, checkCertSet, type CertSetInput, type Finding } from '../../lib/model/certs.ts';
+import { CERT_CHECK_OF, certsChecks } from '../../lib/checks/certs.ts';
+import { deriveContext } from '../../lib/checks/context.ts';
+import type { NodeObservation } from '../../lib/host/observe.ts';
+import { hdss721, runbookFlanneld } from '../support/expectation.ts';
 
 // Real certificates, made by the system openssl into a temp dir. Dates are tested by moving
 // `now`, not by backdating: a 1-day certificate is expired two days from now.
@@ -330,5 +334,42 @@ describe('certs', () => {
         for (const line of secretLines) assert.ok(!f.message.includes(line.slice(0, 16)), f.message);
       }
     }
+  });
+});
+
+// drift's three certificate checks group checkCertSet's findings by a table, not by a guess on
+// their ids: a client certificate without clientAuth (which certs refuses) was once ok to drift
+describe("drift's certs checks", () => {
+  const e = hdss721({ flanneld: { ...runbookFlanneld('https://10.4.7.12:2379'), cafile: './cert/ca.pem' } });
+  const obs = (files: NodeObservation['files']): NodeObservation => ({
+    at: new Date(),
+    etcd: { ok: false, error: 'not asked' },
+    routes: { ok: false, error: 'not asked' },
+    iptablesSave: { ok: false, error: 'not asked' },
+    ruleset: { ok: false, error: 'not asked' },
+    ifaces: { ok: false, error: 'not asked' },
+    supervisor: { ok: false, error: 'not asked' },
+    healthz: { ok: false, error: 'not asked' },
+    files,
+    processes: 0,
+  });
+  const certChecks = (files: NodeObservation['files']) =>
+    Object.fromEntries(certsChecks.run(deriveContext(e, obs(files))).map((c) => [c.id, c.status]));
+
+  test('a client certificate whose extended key usage does not allow clientAuth is certs.chain drift', () => {
+    assert.deepEqual(certChecks({ ca: pem.ca!, cert: pem.server!, key: pem['server.key']!, keyMode: 0o600 }), {
+      'certs.chain': 'drift',
+      'certs.expiry': 'ok',
+      'certs.key-mode': 'ok',
+    });
+    assert.deepEqual(certChecks({ ca: pem.ca!, cert: pem.client!, key: pem['client.key']!, keyMode: 0o600 }), {
+      'certs.chain': 'ok',
+      'certs.expiry': 'ok',
+      'certs.key-mode': 'ok',
+    });
+  });
+
+  test('every finding checkCertSet can give has its check', () => {
+    for (const id of CERT_FINDING_IDS) assert.ok(CERT_CHECK_OF[id], id);
   });
 });

@@ -192,6 +192,12 @@ describe('flags', () => {
     }
   });
 
+  test('a switch whose own name starts with no- (--no-wait) is that switch, not the negation of another', () => {
+    const spec2 = defineFlags({ 'no-wait': { type: 'boolean', help: 'x' }, wait: { type: 'boolean', help: 'y' } });
+    assert.deepEqual(parseFlags(['--no-wait'], spec2).values, { 'no-wait': true, wait: false });
+    assert.deepEqual(parseFlags(['--no-no-wait'], spec2).values, { 'no-wait': false, wait: false });
+  });
+
   test("a subnet in the lease form and in the runbook's FLANNEL_SUBNET form mean the same lease", () => {
     const lease = resolveSettings(parseFlags(words('--network 172.7.0.0/16 --subnet 172.7.21.0/24'), spec));
     const runbook = resolveSettings(parseFlags(words('--network 172.7.0.0/16 --subnet 172.7.21.1/24'), spec));

@@ -3,6 +3,7 @@
 
 import { finding, type DoctorRule, type Finding, type FindingInput } from '../types.ts';
 import { countRule, flannelForwardRules, formatRule } from '../../model/iptables.ts';
+import { isUp } from '../../model/supervisor.ts';
 import { wrong } from './common.ts';
 
 export const iptablesRules: DoctorRule = {
@@ -12,7 +13,7 @@ export const iptablesRules: DoctorRule = {
     const add = (f: FindingInput) => out.push(finding(f));
     const { e, obs: o, checks, T } = s;
     const sup = o.supervisor.ok ? o.supervisor.value : undefined;
-    const flanneldUp = sup?.state === 'RUNNING' || sup?.state === 'STARTING';
+    const flanneldUp = sup !== undefined && isUp(sup.state);
     // ---- iptables
     const masq = wrong(checks, 'iptables.docker-masq');
     if (masq && masq.status === 'drift') {

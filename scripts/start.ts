@@ -10,29 +10,17 @@
 // Idempotent: same files and flanneld up -> nothing to do.
 // Exit: 0 up / nothing to do, 2 bad input (nothing changed), 3 flanneld did not come up / command failed.
 
-import { ExitCode, invalid, UsageError } from '../lib/core/errors.ts';
+import { ExitCode } from '../lib/core/errors.ts';
 import { checkProgramName } from '../lib/core/validate.ts';
 import { programNameFor } from '../lib/model/flanneld-files.ts';
-import { explainLog, formatExplained } from '../lib/model/flanneld-log.ts';
-import { findInterface } from '../lib/model/interfaces.ts';
-import { backendMtu, parseNetworkConfig } from '../lib/model/netconfig.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
 import { print, printErr, stderrIsTty, note, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor, required } from '../lib/cli/settings.ts';
 import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
-import { readAddresses } from '../lib/host/iproute.ts';
 import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
-import { programStatus } from '../lib/host/supervisord.ts';
-import {
-  checkStartPreconditions,
-  planStart,
-  renderServiceFiles,
-  servicePaths,
-  waitUntilUp,
-  type StartInput,
-} from '../lib/steps/start.ts';
+import { notUpReport, observeStart, planStart, servicePaths, waitUntilUp } from '../lib/steps/start.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -102,87 +90,28 @@ export async function main(argv: string[], base: Host): Promise<number> {
   );
   const conn = connectionFor(s);
   const store = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);
-  const paths = servicePaths(s.root, { supervisorConf: v['supervisor-conf'], program });
-  const manager = v.supervisor === 'systemd' ? 'systemd' : 'supervisor';
-  if (manager === 'supervisor' && !(await host.stat(paths.supervisorConf))) {
-    throw invalid(
-      '--supervisor-conf',
-      paths.supervisorConf,
-      'no such file; is supervisord installed? (yum/apt install supervisor)',
-      '/etc/supervisord.conf',
-    );
-  }
-
-  // observe: the interface, etcd (config + leases in one read), the files, supervisord
-  const ifaces = await readAddresses(host);
-  const dev = findInterface(ifaces, iface);
-  if (!dev)
-    throw invalid(
-      '--iface',
-      iface,
-      `no such interface on this host (have: ${ifaces.map((i) => i.name).join(', ')})`,
-      'eth0',
-    );
-  if (!dev.addrs.some((a) => a.ip.equals(publicIp))) {
-    throw invalid(
-      '--public-ip',
-      publicIp.toString(),
-      `is not an address of ${iface} (${dev.addrs.join(', ') || 'none'}); host-gw routes point at it, so it must be`,
-      dev.addrs[0]?.ip.toString() ?? '10.4.7.21',
-    );
-  }
-  const state = await readNetworkState(store);
-  const config = state.config === undefined ? undefined : parseNetworkConfig(state.config);
-  if (s.network && config && !s.network.equals(config.network)) {
-    throw invalid(
-      '--network',
-      s.network.toString(),
-      `differs from the Network in etcd (${config.network})`,
-      config.network.toString(),
-    );
-  }
-  checkStartPreconditions({ publicIp, subnet }, config, state.leases, s.etcd.api);
-  const input: StartInput = {
+  const { input, files, seen } = await observeStart(host, store, {
     root: s.root,
     program,
     publicIp,
     subnet,
-    network: s.network ?? config!.network,
     iface,
-    mtu: backendMtu(config!.backend, dev.mtu),
+    ...(s.network && { network: s.network }),
     endpoints: conn.endpoints,
     ...(conn.cafile && { tls: { cafile: s.etcd.cafile, certfile: s.etcd.certfile, keyfile: s.etcd.keyfile } }),
     etcdPrefix: s.etcd.prefix,
     healthzPort: s.healthzPort,
     startSecs: v.startsecs,
-    manager,
-    paths,
-  };
-  const files = renderServiceFiles(input);
-  const status =
-    manager === 'supervisor'
-      ? await programStatus(host, paths.supervisorConf, program).then(
-          (x) => x.status,
-          (e: Error) => {
-            throw new UsageError(`${e.message}; start supervisord first (systemctl start supervisord)`);
-          },
-        )
-      : undefined;
-  const actions = planStart(input, files, {
-    subnetEnv: await host.readFile(paths.subnetEnv),
-    flanneldSh: await host.readFile(paths.flanneldSh),
-    ini: await host.readFile(paths.ini),
-    unit: await host.readFile(paths.unit),
-    logDirExists: (await host.stat(paths.logDir))?.type === 'dir',
-    ...(status && { status }),
+    manager: v.supervisor === 'systemd' ? 'systemd' : 'supervisor',
+    paths: servicePaths(s.root, { supervisorConf: v['supervisor-conf'], program }),
   });
-
+  const actions = planStart(input, files, seen);
   const done = await applyPlan(actions, host);
   if (recording) {
     print(recording.script());
     return 0;
   }
-  if (v['no-wait'] || manager === 'systemd') {
+  if (v['no-wait'] || input.manager === 'systemd') {
     report(s, { changed: actions.length > 0, actions: done }, actions.length ? done : ['start: nothing to do']);
     return 0;
   }
@@ -216,14 +145,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
     );
     return 0;
   }
-  const log = (await host.readTail(paths.logFile, 64 * 1024)) ?? '';
-  const tail = log.split('\n').slice(-25).join('\n');
-  const explained = explainLog(tail);
-  printErr(
-    `start: ${program} is not up after ${v.timeout}s (supervisor ${r.state.supervisor}; lease ${r.state.lease}; subnet.env ${r.state.subnetEnv})\n` +
-      `--- last lines of ${paths.logFile}:\n${tail || '(empty)'}\n` +
-      (explained.length ? `--- what they mean:\n${formatExplained(explained)}\n` : ''),
-  );
+  printErr(notUpReport(input, v.timeout, r.state, (await host.readTail(input.paths.logFile, 64 * 1024)) ?? ''));
   return ExitCode.Runtime;
 }
 

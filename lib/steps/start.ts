@@ -16,11 +16,15 @@ import {
 } from '../model/flanneld-files.ts';
 import type { Ip4, Ip4Net } from '../core/ip4.ts';
 import type { Lease } from '../model/lease.ts';
-import { subnetFitsConfig, type NetworkConfig } from '../model/netconfig.ts';
+import { backendMtu, parseNetworkConfig, subnetFitsConfig, type NetworkConfig } from '../model/netconfig.ts';
 import { makeDir, run, write, type Action } from '../core/plan.ts';
 import { formatSubnetEnv, parseSubnetEnv, type SubnetEnv } from '../model/subnet-env.ts';
 import type { Host } from '../host/host.ts';
 import { programStatus } from '../host/supervisord.ts';
+import { readAddresses } from '../host/iproute.ts';
+import { readNetworkState, type StoreTarget } from '../host/network-store.ts';
+import { explainLog, formatExplained } from '../model/flanneld-log.ts';
+import { findInterface } from '../model/interfaces.ts';
 import { isUp, supervisorctlArgv, type ProgramStatus } from '../model/supervisor.ts';
 import { rooted } from '../core/paths.ts';
 
@@ -316,4 +320,98 @@ export async function waitUntilUp(o: {
     if (seconds >= o.timeoutSeconds) return { up: false, seconds, state };
     await new Promise((res) => setTimeout(res, 1000));
   }
+}
+
+// ------------------------------------------------------------------ observe before planning
+
+/** What start is asked to do, before it has looked at the node. */
+export type StartRequest = Omit<StartInput, 'mtu' | 'network'> & { readonly network?: Ip4Net };
+
+/**
+ * Look at the node and etcd before planning: supervisord's config, the interface and that the
+ * public IP is on it, the config and the leases (one etcd read), the files and the program's
+ * state. Anything that would make flanneld do the wrong thing is refused here (exit 2), before
+ * a change.
+ */
+export async function observeStart(
+  host: Host,
+  store: StoreTarget,
+  req: StartRequest,
+): Promise<{ input: StartInput; files: RenderedFiles; seen: ObservedService }> {
+  const p = req.paths;
+  if (req.manager === 'supervisor' && !(await host.stat(p.supervisorConf))) {
+    throw invalid(
+      '--supervisor-conf',
+      p.supervisorConf,
+      'no such file; is supervisord installed? (yum/apt install supervisor)',
+      '/etc/supervisord.conf',
+    );
+  }
+  const ifaces = await readAddresses(host);
+  const dev = findInterface(ifaces, req.iface);
+  if (!dev)
+    throw invalid(
+      '--iface',
+      req.iface,
+      `no such interface on this host (have: ${ifaces.map((i) => i.name).join(', ')})`,
+      'eth0',
+    );
+  if (!dev.addrs.some((a) => a.ip.equals(req.publicIp))) {
+    throw invalid(
+      '--public-ip',
+      req.publicIp.toString(),
+      `is not an address of ${req.iface} (${dev.addrs.join(', ') || 'none'}); host-gw routes point at it, so it must be`,
+      dev.addrs[0]?.ip.toString() ?? '10.4.7.21',
+    );
+  }
+  const state = await readNetworkState(store);
+  const config = state.config === undefined ? undefined : parseNetworkConfig(state.config);
+  if (req.network && config && !req.network.equals(config.network)) {
+    throw invalid(
+      '--network',
+      req.network.toString(),
+      `differs from the Network in etcd (${config.network})`,
+      config.network.toString(),
+    );
+  }
+  checkStartPreconditions(req, config, state.leases, store.api);
+  const input: StartInput = {
+    ...req,
+    network: req.network ?? config!.network,
+    mtu: backendMtu(config!.backend, dev.mtu),
+  };
+  const status =
+    req.manager === 'supervisor'
+      ? await programStatus(host, p.supervisorConf, req.program).then(
+          (x) => x.status,
+          (e: Error) => {
+            throw new UsageError(`${e.message}; start supervisord first (systemctl start supervisord)`);
+          },
+        )
+      : undefined;
+  const seen: ObservedService = {
+    subnetEnv: await host.readFile(p.subnetEnv),
+    flanneldSh: await host.readFile(p.flanneldSh),
+    ini: await host.readFile(p.ini),
+    unit: await host.readFile(p.unit),
+    logDirExists: (await host.stat(p.logDir))?.type === 'dir',
+    ...(status && { status }),
+  };
+  return { input, files: renderServiceFiles(input), seen };
+}
+
+/** What start prints when flanneld is not up in time: the state, the log's tail and what its lines mean. */
+export function notUpReport(
+  input: Pick<StartInput, 'program' | 'paths'>,
+  timeoutS: number,
+  r: Readiness,
+  log: string,
+): string {
+  const tail = log.split('\n').slice(-25).join('\n');
+  const explained = explainLog(tail);
+  return (
+    `start: ${input.program} is not up after ${timeoutS}s (supervisor ${r.supervisor}; lease ${r.lease}; subnet.env ${r.subnetEnv})\n` +
+    `--- last lines of ${input.paths.logFile}:\n${tail || '(empty)'}\n` +
+    (explained.length ? `--- what they mean:\n${formatExplained(explained)}\n` : '')
+  );
 }

@@ -6,8 +6,9 @@
 // own process, which then tears down in order instead of leaving half-killed daemons.
 
 import { spawn } from 'node:child_process';
+import { spawnExec } from '../lib/host/local.ts';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { CommandError, RuntimeError } from '../lib/core/errors.ts';
+import { RuntimeError } from '../lib/core/errors.ts';
 
 export interface RunOptions {
   /** written to stdin, which is then closed */
@@ -30,80 +31,28 @@ export interface RunResult {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** Signals a process group, ignoring one that is already gone. */
-function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    // already exited
-  }
-}
-
 /**
- * Runs argv (no shell) and collects its output. Rejects with CommandError when the status is
- * neither 0 nor in okStatus, when it times out (status null) or when `signal` aborts it.
+ * Runs argv (no shell) and collects its output: the toolkit's own runner (host/local.ts,
+ * spawnExec), with the lab's environment, directory and abort. Rejects with CommandError when
+ * the status is neither 0 nor in okStatus, or when `signal` aborts it; TimeoutError (a
+ * CommandError's sibling, exit 3) when it times out.
  */
 export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const [cmd, ...args] = argv;
-  if (cmd === undefined) return Promise.reject(new RuntimeError('run: empty argv'));
-  if (opts.signal?.aborted) return Promise.reject(new CommandError(argv, null, '', `${argv.join(' ')}: aborted`));
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-      env: opts.env ?? process.env,
+  if (argv[0] === undefined) return Promise.reject(new RuntimeError('run: empty argv'));
+  return spawnExec(
+    {
+      argv,
+      input: opts.input ?? '',
+      why: 'lab',
+      ...(opts.okStatus && { okStatus: opts.okStatus }),
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    },
+    {
+      ...(opts.env && { env: opts.env }),
       ...(opts.cwd !== undefined && { cwd: opts.cwd }),
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    let why: string | undefined;
-    const stop = (reason: string) => {
-      why ??= reason;
-      killGroup(child.pid, 'SIGKILL');
-    };
-    const timer = setTimeout(
-      () => stop(`timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`),
-      opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    );
-    const onAbort = () => stop('aborted');
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdin.on('error', () => {}); // a command that exits without reading stdin
-    child.stdin.end(opts.input ?? '');
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      reject(new CommandError(argv, null, e.message, `${argv.join(' ')}: ${e.message}`));
-    });
-    child.on('close', (code, sig) => {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      // the command itself is gone; take any children it left in its group with it
-      killGroup(child.pid, 'SIGKILL');
-      const stdout = Buffer.concat(out).toString();
-      const stderr = Buffer.concat(err).toString();
-      if (why !== undefined) {
-        reject(
-          new CommandError(
-            argv,
-            null,
-            stderr,
-            `${argv.join(' ')}: ${why}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`,
-          ),
-        );
-        return;
-      }
-      const status =
-        code ?? 128 + (sig ? (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[sig] ?? 0) : 0);
-      if (status !== 0 && !(opts.okStatus ?? []).includes(status)) {
-        reject(new CommandError(argv, status, stderr));
-        return;
-      }
-      resolve({ stdout, stderr, status });
-    });
-  });
+      ...(opts.signal && { signal: opts.signal }),
+    },
+  );
 }
 
 /** A process we started, identified beyond its PID (PIDs are reused). */

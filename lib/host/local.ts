@@ -13,7 +13,7 @@ import { lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, s
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Command, Result } from '../core/command.ts';
-import { CommandError, RuntimeError, TimeoutError } from '../core/errors.ts';
+import { CommandError, commandName, RuntimeError, TimeoutError } from '../core/errors.ts';
 import { writeError, writeFileAtomic } from './atomic-file.ts';
 import { timeoutOf, type Change, type FileInfo, type Host, type LocalRequest, type TempDir } from './host.ts';
 import { takeLock, type Lock } from './lock.ts';
@@ -39,34 +39,64 @@ function settle(cmd: Command, r: Result): Result {
   throw new CommandError(cmd.argv, r.status, r.stderr);
 }
 
-/** node:child_process, no shell; the child leads its own process group so a timeout kills it all. */
-export function spawnExec(cmd: Command): Promise<Result> {
+/** What only a local caller can give a command: its environment, directory, an abort. */
+export interface SpawnOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** aborting kills the command's process group; the run rejects as "aborted" */
+  readonly signal?: AbortSignal;
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
+/**
+ * node:child_process, no shell; the child leads its own process group, so a timeout (or an
+ * abort) kills it all, and whatever it left running in its group when it exits goes too.
+ */
+export function spawnExec(cmd: Command, opts: SpawnOptions = {}): Promise<Result> {
   const timeoutMs = timeoutOf(cmd);
+  if (opts.signal?.aborted)
+    return Promise.reject(new CommandError(cmd.argv, null, '', `${commandName(cmd.argv)}: aborted`));
   return new Promise((resolve, reject) => {
     const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), {
       stdio: [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       detached: true,
+      ...(opts.env && { env: opts.env }),
+      ...(opts.cwd !== undefined && { cwd: opts.cwd }),
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
+    let aborted = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      killGroup(child.pid);
     }, timeoutMs);
+    const onAbort = () => {
+      aborted = true;
+      killGroup(child.pid);
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout!.on('data', (c: Buffer) => out.push(c));
     child.stderr!.on('data', (c: Buffer) => err.push(c));
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       reject(e.code === 'ENOENT' ? notFound(cmd) : new CommandError(cmd.argv, null, e.message));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      killGroup(child.pid); // what the command left in its group goes with it
       if (timedOut) return reject(new TimeoutError(cmd.argv, timeoutMs));
+      if (aborted) return reject(new CommandError(cmd.argv, null, '', `${commandName(cmd.argv)}: aborted`));
       const status = code ?? 128 + (signal === 'SIGKILL' ? 9 : 15);
       try {
         resolve(

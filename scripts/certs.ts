@@ -54,7 +54,9 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const v = f.values;
   if (!v.from)
     throw new UsageError('--from: required; where the set is, e.g. --from root@hdss7-200:/opt/certs or --from ./certs');
-  const src = parseSource(v.from);
+  // a directory on the node is a host path (under --root); USER@HOST:DIR is scp's
+  const parsed = parseSource(v.from);
+  const src = parsed.kind === 'dir' ? { ...parsed, dir: rooted(s.root, parsed.dir) } : parsed;
   if (src.kind === 'dir' && !(await host.stat(src.dir)))
     throw invalid('--from', src.dir, 'no such directory', './certs');
   if (v.identity && !(await host.stat(v.identity)))

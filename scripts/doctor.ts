@@ -12,6 +12,7 @@ import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags
 import { print, note } from '../lib/cli/output.ts';
 import { fixInvocation } from '../lib/cli/invocation.ts';
 import { nodeCheckFlags, nodeTarget } from '../lib/cli/node-target.ts';
+import { hostFile } from '../lib/cli/settings.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import type { Host } from '../lib/host/host.ts';
 import { examineNode } from '../lib/steps/doctor.ts';
@@ -55,6 +56,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const { settings: s, flags: f, cluster, node, host } = loaded;
   const v = f.values;
   const { expect, conn, paths, persist } = await nodeTarget(host, s, v, cluster, node);
+  const logFile = await hostFile(host, s.root, '--log', v.log, '/data/logs/flanneld/flanneld.stdout.log');
   for (const w of s.warnings) note(`doctor: ${w}`);
   const { obs, checks, probes, findings } = await examineNode({
     host,
@@ -67,7 +69,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
     paths: {
       ...paths,
       persist,
-      logFile: rooted(s.root, v.log),
+      logFile,
       cafile: rooted(s.root, s.etcd.cafile),
       certfile: rooted(s.root, s.etcd.certfile),
       keyfile: rooted(s.root, s.etcd.keyfile),

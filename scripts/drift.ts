@@ -17,6 +17,7 @@ import { formatDriftReport, formatTextfile } from '../lib/checks/report.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
 import { print, note } from '../lib/cli/output.ts';
 import { nodeCheckFlags, nodeTarget } from '../lib/cli/node-target.ts';
+import { hostFile } from '../lib/cli/settings.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import type { Host } from '../lib/host/host.ts';
 import { storeTarget } from '../lib/host/network-store.ts';
@@ -82,7 +83,8 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const { expect, conn, paths, persist } = await nodeTarget(host, s, v, cluster, node);
   const store = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);
 
-  const lockPath = rooted(s.root, v.lock);
+  const lockPath = await hostFile(host, s.root, '--lock', v.lock, '/run/flannel-runbook/drift.lock');
+  const textfile = v.textfile === undefined ? undefined : await hostFile(host, s.root, '--textfile', v.textfile, '/var/lib/node_exporter/textfile/flannel.prom');
   const lock = await host.lock(lockPath);
   if (lock.held) {
     // an overlap is not a failure: the running one reports; this one is counted (textfile)
@@ -118,9 +120,9 @@ export async function main(argv: string[], base: Host): Promise<number> {
     }
     const { checks, exit } = run;
     const durationS = (performance.now() - t0) / 1000;
-    if (v.textfile)
+    if (textfile)
       await host.writeFile(
-        rooted(s.root, v.textfile),
+        textfile,
         formatTextfile(expect.name, checks, exit, new Date(), durationS, lock.overlaps),
         {
           mode: 0o644,

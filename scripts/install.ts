@@ -61,6 +61,7 @@ const info = {
     'Runbook step 1: install a flannel release into /opt/flannel-<version> and switch /opt/flannel to it atomically.',
   example: 'scripts/install.ts --version v0.11.0 --sha256 <hex>   # or: --tarball ./flannel-v0.11.0-linux-amd64.tar.gz',
   perNode: false,
+  nodeFiles: false,
 };
 
 export async function main(argv: string[], base: Host): Promise<number> {
@@ -92,8 +93,10 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   let source: InstallInput['source'];
   if (v.tarball) {
-    await checkLocalTarball(host, v.tarball, sha256);
-    source = { kind: 'file', path: v.tarball };
+    // an absolute --tarball is a host path (under --root); a relative one is where the operator stands
+    const tarball = rooted(s.root, v.tarball);
+    await checkLocalTarball(host, tarball, sha256);
+    source = { kind: 'file', path: tarball };
   } else {
     const url = v.url ?? releaseUrl(version);
     if (!/^(https?|file):\/\/\S+$/.test(url))

@@ -12,7 +12,7 @@ import { formatRule } from '../lib/model/iptables.ts';
 import { commonFlags, defineFlags, nodeFlags } from '../lib/cli/flags.ts';
 import { print, note, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
-import { required } from '../lib/cli/settings.ts';
+import { hostFile, required } from '../lib/cli/settings.ts';
 import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
 import { persistPath } from '../lib/host/persist.ts';
@@ -46,9 +46,10 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
   const { settings: s, flags: f, host, recording } = loaded;
+  if (f.values.persist !== undefined) await hostFile(host, s.root, '--persist', f.values.persist, '/etc/sysconfig/iptables');
   const input = {
-    subnet: required(s.node.subnet, '--subnet', '172.7.21.0/24'),
-    network: required(s.network, '--network', '172.7.0.0/16'),
+    subnet: required(s.node.subnet, '--subnet', '172.7.21.0/24', s.looked),
+    network: required(s.network, '--network', '172.7.0.0/16', s.looked),
     bridge: s.bridge,
     dropReject: f.values['drop-reject'],
     persist: await persistPath(host, s.root, f.values.persist),

@@ -16,7 +16,7 @@ import { programNameFor } from '../lib/model/flanneld-files.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
 import { print, printErr, stderrIsTty, note, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
-import { connectionFor, required } from '../lib/cli/settings.ts';
+import { connectionFor, hostFile, required } from '../lib/cli/settings.ts';
 import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
 import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
@@ -33,7 +33,8 @@ export const flags = defineFlags({
   program: {
     type: 'string',
     placeholder: 'NAME',
-    help: 'supervisord program name (default: from the node name, hdss7-21 -> flanneld-7-21; else flanneld)',
+    help: 'supervisord program name (else the cluster node name, hdss7-21 -> flanneld-7-21; else flanneld); a running program is never renamed',
+    fromNode: 'the supervisord ini that runs /opt/flannel/flanneld.sh',
   },
   'supervisor-conf': {
     type: 'string',
@@ -81,13 +82,14 @@ export async function main(argv: string[], base: Host): Promise<number> {
   if (!loaded) return 0;
   const { settings: s, flags: f, node, host, recording } = loaded;
   const v = f.values;
-  const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21');
-  const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24');
-  const iface = required(s.node.iface, '--iface', 'eth0');
+  const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21', s.looked);
+  const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24', s.looked);
+  const iface = required(s.node.iface, '--iface', 'eth0', s.looked);
   const program = checkProgramName(
     '--program',
-    v.program ?? node?.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'),
+    v.program ?? node?.program ?? s.node.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'),
   );
+  await hostFile(host, s.root, '--supervisor-conf', v['supervisor-conf'], '/etc/supervisord.conf');
   const conn = connectionFor(s);
   const store = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);
   const { input, files, seen } = await observeStart(host, store, {

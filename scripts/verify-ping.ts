@@ -69,8 +69,8 @@ export async function main(argv: string[], base: Host): Promise<number> {
   if (!loaded) return 0;
   const { settings: s, flags: f, host } = loaded;
   const v = f.values;
-  const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21');
-  const iface = required(s.node.iface, '--iface', 'eth0');
+  const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21', s.looked);
+  const iface = required(s.node.iface, '--iface', 'eth0', s.looked);
   const targets = (v.targets ?? []).map((t) => Ip4.parse(t, '--targets'));
   const store = await storeTarget(host, connectionFor(s), s.etcd.api, s.etcd.prefix);
 

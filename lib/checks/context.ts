@@ -86,3 +86,16 @@ export function deriveContext(expect: NodeExpectation, obs: NodeObservation): Ch
     sameL2: (ip) => dev?.addrs.some((a) => a.contains(ip)) ?? false,
   };
 }
+
+/**
+ * drift and doctor judge the host they run on: a node whose public IP is not one of this
+ * host's addresses is refused (--fix would write that node's subnet here: a lease takeover).
+ * undefined when it is this host, or when the links could not be read (the checks say so).
+ */
+export function otherNodeReason(expect: NodeExpectation, obs: NodeObservation): string | undefined {
+  if (!obs.ifaces.ok) return undefined;
+  const local = obs.ifaces.value.flatMap((i) => i.addrs.map((a) => a.ip));
+  if (local.some((ip) => ip.equals(expect.publicIp))) return undefined;
+  const have = local.map(String).filter((ip) => !ip.startsWith('127.'));
+  return `node ${expect.name} (${expect.publicIp}) is not this host: no interface here has ${expect.publicIp} (have ${have.join(', ') || 'none'}); run it on ${expect.name}`;
+}

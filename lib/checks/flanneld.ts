@@ -16,6 +16,8 @@ export interface RunningDetail {
 export interface FlagsDetail {
   readonly state: 'missing' | 'unreadable' | 'differs' | 'ok';
   readonly differences: readonly FlagDifference[];
+  /** the launcher runs flanneld without exec (the runbook's own flanneld.sh) */
+  readonly noExec?: boolean;
 }
 export interface HealthzDetail {
   readonly status?: number;
@@ -79,14 +81,23 @@ function run(ctx: CheckContext): Check[] {
     );
   else {
     try {
-      const differences = compareFlanneldFlags(flanneldFlags(e.flanneld), parseFlanneldSh(o.files.flanneldSh).flags);
+      const launcher = parseFlanneldSh(o.files.flanneldSh);
+      const differences = compareFlanneldFlags(flanneldFlags(e.flanneld), launcher.flags);
+      // the same judgement as start's: a launcher start would rewrite is drift here
+      const noExec = e.flanneld.exec === true && !launcher.exec;
+      const lines = [
+        ...differences.map((d) => `--${d.name}: have ${d.actual ?? '(absent)'}, want ${d.expected ?? '(absent)'}`),
+        ...(noExec
+          ? [
+              `runs ${launcher.command} without exec: supervisord's stop signal reaches /bin/sh, not flanneld, which is left running`,
+            ]
+          : []),
+      ];
       out.push(
-        differences.length
-          ? drift<FlagsDetail>(
-              FLANNELD_FLAGS.id,
-              `flanneld.sh flags differ: ${differences.map((d) => `--${d.name}: have ${d.actual ?? '(absent)'}, want ${d.expected ?? '(absent)'}`).join('; ')}`,
-              { detail: { state: 'differs', differences } },
-            )
+        lines.length
+          ? drift<FlagsDetail>(FLANNELD_FLAGS.id, `flanneld.sh differs: ${lines.join('; ')}`, {
+              detail: { state: 'differs', differences, noExec },
+            })
           : ok<FlagsDetail>(FLANNELD_FLAGS.id, 'flanneld.sh passes the expected flags', {
               state: 'ok',
               differences: [],

@@ -27,6 +27,8 @@ export interface FlagSpec {
   readonly max?: number;
   /** shown in errors and --help */
   readonly example?: string;
+  /** when neither the flag nor the cluster file gives it, the node file it is taken from (--help says so) */
+  readonly fromNode?: string;
 }
 
 export type FlagsSpec = { readonly [name: string]: FlagSpec };
@@ -95,32 +97,42 @@ export const etcdFlags = defineFlags({
     placeholder: 'URLS',
     help: 'etcd client URLs, comma-separated',
     example: 'https://10.4.7.12:2379,https://10.4.7.21:2379',
+    fromNode: 'flanneld.sh',
   },
   cafile: {
     type: 'string',
     default: DEFAULT_CERTS.cafile,
     placeholder: 'FILE',
     help: 'CA that signed the etcd server certificates',
+    fromNode: 'flanneld.sh',
   },
-  certfile: { type: 'string', default: DEFAULT_CERTS.certfile, placeholder: 'FILE', help: 'etcd client certificate' },
+  certfile: {
+    type: 'string',
+    default: DEFAULT_CERTS.certfile,
+    placeholder: 'FILE',
+    help: 'etcd client certificate',
+    fromNode: 'flanneld.sh',
+  },
   keyfile: {
     type: 'string',
     default: DEFAULT_CERTS.keyfile,
     placeholder: 'FILE',
     help: 'etcd client key, readable by root only',
+    fromNode: 'flanneld.sh',
   },
   'etcd-prefix': {
     type: 'string',
     default: DEFAULT_ETCD_PREFIX,
     placeholder: 'KEY',
     help: 'etcd key prefix of the flannel network',
+    fromNode: 'flanneld.sh',
   },
   'etcd-api': {
     type: 'string',
     default: 'auto',
     choices: ['v2', 'v3', 'auto'],
     placeholder: 'API',
-    help: 'etcd API; auto: v2 for flannel < v0.18.0, v3 after',
+    help: "etcd API; auto: v2 for flannel < v0.18.0, v3 after, by the cluster file's flannelVersion, else the installed release (/opt/flannel -> flannel-vX.Y.Z)",
   },
 });
 
@@ -130,15 +142,29 @@ export const nodeFlags = defineFlags({
     placeholder: 'IP',
     help: "this node's address on the shared L2 network",
     example: '10.4.7.21',
+    fromNode: 'flanneld.sh',
   },
   subnet: {
     type: 'string',
     placeholder: 'CIDR',
-    help: "this node's flannel subnet (network form)",
+    help: "this node's flannel subnet: the lease 172.7.21.0/24 or its FLANNEL_SUBNET form 172.7.21.1/24",
     example: '172.7.21.0/24',
+    fromNode: 'subnet.env',
   },
-  iface: { type: 'string', placeholder: 'NAME', help: 'interface that carries the public IP', example: 'eth0' },
-  network: { type: 'string', placeholder: 'CIDR', help: 'the flannel (pod) network', example: '172.7.0.0/16' },
+  iface: {
+    type: 'string',
+    placeholder: 'NAME',
+    help: 'interface that carries the public IP',
+    example: 'eth0',
+    fromNode: 'flanneld.sh',
+  },
+  network: {
+    type: 'string',
+    placeholder: 'CIDR',
+    help: 'the flannel (pod) network',
+    example: '172.7.0.0/16',
+    fromNode: 'subnet.env',
+  },
   bridge: {
     type: 'string',
     default: 'docker0',
@@ -152,6 +178,7 @@ export const nodeFlags = defineFlags({
     max: 65535,
     placeholder: 'PORT',
     help: 'flanneld healthz port',
+    fromNode: 'flanneld.sh',
   },
 });
 
@@ -313,8 +340,11 @@ export function formatHelp(name: string, summary: string, spec: FlagsSpec, examp
     const left = `${short}--${flag}${f.type === 'boolean' ? '' : ` ${f.placeholder ?? (f.type === 'number' ? 'N' : 'VALUE')}`}`;
     const extras: string[] = [];
     if (f.choices) extras.push(`one of ${f.choices.join(', ')}`);
+    if (f.fromNode) extras.push(`default: from ${f.fromNode} when no flag or cluster file gives it`);
     if (f.default !== undefined && f.type !== 'boolean') {
-      extras.push(`default ${Array.isArray(f.default) ? f.default.join(',') : String(f.default)}`);
+      extras.push(
+        `${f.fromNode ? 'else ' : 'default '}${Array.isArray(f.default) ? f.default.join(',') : String(f.default)}`,
+      );
     }
     return [left, `${f.help}${extras.length ? ` (${extras.join('; ')})` : ''}`] as const;
   });

@@ -5,7 +5,7 @@ import { formatNetworkConfig, parseNetworkConfig } from '../model/netconfig.ts';
 import type { NodeExpectation } from '../checks/expectation.ts';
 import { defineFlags } from './flags.ts';
 import type { Host } from '../host/host.ts';
-import { connectionFor, required, type Settings } from './settings.ts';
+import { connectionFor, hostFile, required, type Settings } from './settings.ts';
 import { programNameFor } from '../model/flanneld-files.ts';
 import { launcherSettings, servicePaths, type ServicePaths } from '../steps/start.ts';
 import { persistPath } from '../host/persist.ts';
@@ -18,7 +18,8 @@ export const nodeCheckFlags = defineFlags({
   program: {
     type: 'string',
     placeholder: 'NAME',
-    help: 'supervisord program name (default: from the node name, hdss7-21 -> flanneld-7-21)',
+    help: 'supervisord program name (else the cluster node name, hdss7-21 -> flanneld-7-21)',
+    fromNode: 'the supervisord ini that runs /opt/flannel/flanneld.sh',
   },
   'supervisor-conf': {
     type: 'string',
@@ -67,15 +68,17 @@ export async function nodeTarget(
   cluster: Cluster | undefined,
   node: ClusterNode | undefined,
 ): Promise<NodeTarget> {
-  const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21');
-  const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24');
-  const iface = required(s.node.iface, '--iface', 'eth0');
-  const network = required(s.network, '--network', '172.7.0.0/16');
+  const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21', s.looked);
+  const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24', s.looked);
+  const iface = required(s.node.iface, '--iface', 'eth0', s.looked);
+  const network = required(s.network, '--network', '172.7.0.0/16', s.looked);
   const program = checkProgramName(
     '--program',
-    v.program ?? node?.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'),
+    v.program ?? node?.program ?? s.node.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'),
   );
   const conn = connectionFor(s);
+  await hostFile(host, s.root, '--supervisor-conf', v['supervisor-conf'], '/etc/supervisord.conf');
+  if (v.persist !== undefined) await hostFile(host, s.root, '--persist', v.persist, '/etc/sysconfig/iptables');
   const paths = servicePaths(s.root, { supervisorConf: v['supervisor-conf'], program });
   const persist = await persistPath(host, s.root, v.persist);
   const desiredConfig = cluster ? clusterConfig(cluster) : undefined;

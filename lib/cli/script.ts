@@ -8,12 +8,13 @@
 // stdout carries the report or the --dry-run script; stderr carries progress and errors.
 
 import { readFileSync, realpathSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, exitCodeOf, invalid, UsageError } from '../core/errors.ts';
 import { parseClusterFile, selectNode, type Cluster, type ClusterNode } from '../model/cluster.ts';
 import { localIps } from '../model/interfaces.ts';
 import { readAddresses } from '../host/iproute.ts';
+import { readNodeDefaults } from '../host/node-files.ts';
 import type { Host } from '../host/host.ts';
 import { LocalHost, type Engine } from '../host/local.ts';
 import { RecordingHost } from '../host/recording.ts';
@@ -71,6 +72,23 @@ export interface ScriptInfo {
   readonly example: string;
   /** does the script act as one node (select it from the cluster file when --node is absent) */
   readonly perNode: boolean;
+  /** take defaults from the node's own files (host/node-files.ts); default true */
+  readonly nodeFiles?: boolean;
+}
+
+/** --root: an existing directory (nothing is created for a root that is not there). */
+async function checkRoot(host: Host, text: string): Promise<string> {
+  const root = posix.resolve(text);
+  const st = await host.stat(root);
+  if (!st)
+    throw invalid(
+      '--root',
+      text,
+      "no such directory; --root names the directory that holds the node's files",
+      '/tmp/lab/hdss7-21',
+    );
+  if (st.type !== 'dir') throw invalid('--root', text, `is a ${st.type}, not a directory`, '/tmp/lab/hdss7-21');
+  return root;
 }
 
 export interface Loaded<S extends FlagsSpec> {
@@ -130,7 +148,9 @@ export async function loadSettings<const S extends FlagsSpec>(
       '--cluster cluster.json --node hdss7-21',
     );
   }
-  const settings = resolveSettings(flags, cluster, node);
+  const root = await checkRoot(host, typeof values.root === 'string' ? values.root : '/');
+  const files = info.nodeFiles === false ? undefined : await readNodeDefaults(host, root);
+  const settings = resolveSettings(flags, cluster, node, files);
   const recording = settings.dryRun ? new RecordingHost(host) : undefined;
   return {
     flags,

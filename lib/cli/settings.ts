@@ -7,6 +7,8 @@ import { invalid, UsageError } from '../core/errors.ts';
 import { Ip4, type Ip4Net } from '../core/ip4.ts';
 import { rooted } from '../core/paths.ts';
 import type { EtcdConnection } from '../host/etcd.ts';
+import type { Host } from '../host/host.ts';
+import type { NodeDefaults } from '../host/node-files.ts';
 import {
   checkEndpoint,
   checkEtcdPrefix,
@@ -15,6 +17,7 @@ import {
   checkPort,
   checkSubnet,
   DEFAULT_ETCD_PREFIX,
+  noControl,
 } from '../core/validate.ts';
 import {
   DEFAULT_CERTS,
@@ -66,51 +69,78 @@ export interface Settings {
   readonly node: NodeSettings;
   /** things that are allowed but probably wrong (an etcd API the flannel version does not read) */
   readonly warnings: readonly string[];
+  /** the node's own files looked at for defaults (host paths), for "not found in ..." */
+  readonly looked: readonly string[];
+  /** which settings came from the node's own files, and from which one */
+  readonly fromNode: Readonly<Record<string, string>>;
 }
 
 type AnyParsed = { readonly values: Readonly<Record<string, unknown>>; readonly explicit: ReadonlySet<string> };
 
 /**
- * Flags given on the command line override the cluster file (and its selected node), which
- * overrides the defaults of the spec. Values are checked and parsed here, once; a flag the
- * script does not take is simply absent. Pass the node from selectNode().
+ * Where each value comes from, first that has it: the flag given on the command line, the
+ * cluster file (and its selected node), the node's own files (host/node-files.ts: flanneld.sh,
+ * subnet.env, the installed release), the flag's default. Values are checked and parsed here,
+ * once; a flag the script does not take is simply absent. Pass the node from selectNode().
  */
-export function resolveSettings(flags: AnyParsed, cluster?: Cluster, node?: ClusterNode): Settings {
+export function resolveSettings(
+  flags: AnyParsed,
+  cluster?: Cluster,
+  node?: ClusterNode,
+  files: NodeDefaults = { from: {}, looked: [] },
+): Settings {
   const v = flags.values;
   const given = (name: string) => flags.explicit.has(name) && v[name] !== undefined;
-  /** flag if given, else the cluster's value, else the flag's default */
-  function pick<T>(name: string, fromCluster: T | undefined): unknown {
+  const fromNode: Record<string, string> = {};
+  /** flag if given, else the cluster's value, else the node's file, else the flag's default */
+  function pick<T>(
+    name: string,
+    fromCluster: T | undefined,
+    fromFiles?: { value: unknown; key: keyof NodeDefaults },
+  ): unknown {
     if (given(name)) return v[name];
     if (fromCluster !== undefined) return fromCluster;
+    if (fromFiles && fromFiles.value !== undefined) {
+      fromNode[name] = files.from[fromFiles.key] ?? '';
+      return fromFiles.value;
+    }
     return v[name];
   }
+  const nf = <K extends keyof NodeDefaults>(key: K, map: (x: NonNullable<NodeDefaults[K]>) => unknown = (x) => x) => ({
+    key,
+    value: files[key] === undefined ? undefined : map(files[key] as NonNullable<NodeDefaults[K]>),
+  });
   const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
 
   const rootFlag = str(v.root) ?? '/';
   // the one place a relative --root is made absolute (rooted() needs an absolute root)
   const root = posix.resolve(rootFlag);
 
-  const flannelVersion = cluster?.flannelVersion ?? 'v0.11.0';
-  const endpointsRaw = pick('endpoints', cluster?.etcd.endpoints);
+  const flannelVersion = cluster?.flannelVersion ?? files.flannelVersion ?? 'v0.11.0';
+  if (!cluster && files.flannelVersion) fromNode.flannelVersion = files.from.flannelVersion ?? '';
+  const endpointsRaw = pick('endpoints', cluster?.etcd.endpoints, nf('endpoints'));
   const endpoints = Array.isArray(endpointsRaw) ? endpointsRaw.map((e) => checkEndpoint('--endpoints', e)) : [];
   const apiSetting = String(pick('etcd-api', cluster?.etcd.api) ?? 'auto') as EtcdApiSetting;
   if (!['v2', 'v3', 'auto'].includes(apiSetting))
     throw invalid('--etcd-api', apiSetting, 'must be one of v2, v3, auto', 'auto');
-  const prefix = checkEtcdPrefix('--etcd-prefix', pick('etcd-prefix', cluster?.etcd.prefix) ?? DEFAULT_ETCD_PREFIX);
+  const prefix = checkEtcdPrefix(
+    '--etcd-prefix',
+    pick('etcd-prefix', cluster?.etcd.prefix, nf('etcdPrefix')) ?? DEFAULT_ETCD_PREFIX,
+  );
   const file = (name: 'cafile' | 'certfile' | 'keyfile') => {
-    const x = pick(name, cluster?.etcd[name]) ?? DEFAULT_CERTS[name];
+    const x = pick(name, cluster?.etcd[name], nf(name)) ?? DEFAULT_CERTS[name];
     if (typeof x !== 'string' || x === '') throw invalid(`--${name}`, x, 'must be a file path', DEFAULT_CERTS[name]);
     return x;
   };
 
-  const networkText = str(pick('network', cluster?.network.toString()));
+  const networkText = str(pick('network', cluster?.network.toString(), nf('network', String)));
   const network = networkText === undefined ? undefined : checkNetwork('--network', networkText);
 
-  const ipText = str(pick('public-ip', node?.publicIp.toString()));
+  const ipText = str(pick('public-ip', node?.publicIp.toString(), nf('publicIp')));
   const publicIp = ipText === undefined ? undefined : Ip4.parse(ipText, '--public-ip');
-  const subnetText = str(pick('subnet', node?.subnet.toString()));
+  const subnetText = str(pick('subnet', node?.subnet.toString(), nf('subnet', String)));
   const subnet = subnetText === undefined ? undefined : checkSubnet('--subnet', subnetText, network);
-  const ifaceText = pick('iface', node?.iface);
+  const ifaceText = pick('iface', node?.iface, nf('iface'));
   const iface = ifaceText === undefined ? undefined : checkIfaceName('--iface', ifaceText);
 
   if (network && publicIp && network.contains(publicIp)) {
@@ -123,7 +153,10 @@ export function resolveSettings(flags: AnyParsed, cluster?: Cluster, node?: Clus
   }
 
   const bridge = checkIfaceName('--bridge', pick('bridge', cluster?.bridge) ?? 'docker0', 'docker0');
-  const healthzPort = checkPort('--healthz-port', pick('healthz-port', cluster?.healthzPort) ?? 2401);
+  const healthzPort = checkPort(
+    '--healthz-port',
+    pick('healthz-port', cluster?.healthzPort, nf('healthzPort')) ?? 2401,
+  );
 
   return {
     root,
@@ -148,18 +181,28 @@ export function resolveSettings(flags: AnyParsed, cluster?: Cluster, node?: Clus
     healthzPort,
     node: {
       ...(node && { name: node.name, program: node.program }),
+      ...(!node && files.program && { program: files.program }),
       ...(publicIp && { publicIp }),
       ...(subnet && { subnet }),
       ...(iface !== undefined && { iface }),
     },
     warnings: [etcdApiMismatch(flannelVersion, apiSetting)].filter((w): w is string => w !== undefined),
+    looked: files.looked,
+    fromNode,
   };
 }
 
-/** A value the script cannot do without: `--public-ip: required; pass it or --cluster FILE ...`. */
-export function required<T>(value: T | undefined, flag: string, example: string): T {
+/**
+ * A value the script cannot do without. The one line says where it was looked for:
+ * `--public-ip: required; pass it, or --cluster FILE (with --node NAME); not found in
+ * /opt/flannel/flanneld.sh, ..., e.g. --public-ip 10.4.7.21`.
+ */
+export function required<T>(value: T | undefined, flag: string, example: string, looked: readonly string[] = []): T {
   if (value === undefined || (Array.isArray(value) && value.length === 0)) {
-    throw new UsageError(`${flag}: required; pass it, or --cluster FILE (with --node NAME), e.g. ${flag} ${example}`);
+    const files = looked.length ? `; not found in ${looked.join(', ')}` : '';
+    throw new UsageError(
+      `${flag}: required; pass it, or --cluster FILE (with --node NAME)${files}, e.g. ${flag} ${example}`,
+    );
   }
   return value;
 }
@@ -168,11 +211,12 @@ export function required<T>(value: T | undefined, flag: string, example: string)
  * The etcd connection a script's settings describe: endpoints, and the TLS files under
  * --root. Plain http:// endpoints use no TLS files (the runbook's defaults would only fail).
  */
-export function connectionFor(s: Pick<Settings, 'root' | 'etcd'>, timeoutMs = 2500): EtcdConnection {
+export function connectionFor(s: Pick<Settings, 'root' | 'etcd' | 'looked'>, timeoutMs = 2500): EtcdConnection {
   const endpoints = required(
     s.etcd.endpoints.length ? [...s.etcd.endpoints] : undefined,
     '--endpoints',
     'https://10.4.7.12:2379,https://10.4.7.21:2379',
+    s.looked,
   );
   const tls = endpoints.some((e) => e.startsWith('https:'));
   return {
@@ -184,4 +228,25 @@ export function connectionFor(s: Pick<Settings, 'root' | 'etcd'>, timeoutMs = 25
     }),
     timeoutMs,
   };
+}
+
+/**
+ * A host file named by a path flag (--persist, --textfile, --lock, --log, --supervisor-conf):
+ * absolute (a relative path would land outside --root), taken under --root, and not a
+ * directory. Refused with one line, before anything is created.
+ */
+export async function hostFile(
+  host: Host,
+  root: string,
+  flag: string,
+  value: string,
+  example: string,
+): Promise<string> {
+  if (!value.startsWith('/'))
+    throw invalid(flag, value, 'must be an absolute path on the node (it is taken under --root)', example);
+  noControl(flag, value, example);
+  const path = rooted(root, value);
+  const st = await host.stat(path);
+  if (st?.type === 'dir') throw invalid(flag, value, 'is a directory; name a file', example);
+  return path;
 }

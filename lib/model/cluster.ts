@@ -6,8 +6,18 @@
 //   runbookCluster    - the runbook's own cluster, as data
 // See tests/fixtures/cluster/runbook-cluster.json for the file form.
 
+import {
+  checkEndpoint,
+  checkEtcdPrefix,
+  checkIfaceName,
+  checkPort,
+  checkProgramName,
+  checkSubnet,
+  DEFAULT_ETCD_PREFIX,
+} from '../core/validate.ts';
 import { invalid, UsageError } from '../core/errors.ts';
 import { programNameFor } from './flanneld-files.ts';
+import { BACKEND_TYPES } from './netconfig.ts';
 import { Ip4, Ip4Net } from '../core/ip4.ts';
 
 import type { EtcdApi } from './lease.ts';
@@ -53,17 +63,7 @@ export const DEFAULT_CERTS = {
   keyfile: '/opt/flannel/cert/client-key.pem',
 } as const;
 
-/** Backend types flanneld knows (v0.11.0, plus wireguard from v0.16); compared lower-case. */
-// one list of backend types: flannel's, as netconfig checks them
-import { BACKEND_TYPES } from './netconfig.ts';
-import {
-  checkEndpoint,
-  checkEtcdPrefix,
-  checkIfaceName,
-  checkPort,
-  checkProgramName,
-  DEFAULT_ETCD_PREFIX,
-} from '../core/validate.ts';
+/** Backend types flanneld knows (v0.11.0, plus wireguard from v0.16); compared lower-case: flannel's, as netconfig checks them. */
 export { BACKEND_TYPES };
 
 const TOP_KEYS = ['flannelVersion', 'etcd', 'network', 'backend', 'subnetLen', 'bridge', 'healthzPort', 'nodes'];
@@ -232,10 +232,13 @@ function parseNode(path: string, i: number, v: Json, network: Ip4Net, subnetLen:
   const subnetField = where(path, `${at}.subnet`);
   // the example offered is the network's second subnet, the first one flannel can lease
   const example = `${network.network().ip.add(2 ** (32 - subnetLen))}/${subnetLen}`;
-  const subnet = Ip4Net.parse(str(path, `${at}.subnet`, v.subnet, '172.7.21.0/24'), subnetField, { strict: true });
-  if (!network.containsNet(subnet)) {
-    throw invalid(subnetField, subnet.toString(), `must lie inside the network ${network}`, example);
+  // the lease form or the runbook's FLANNEL_SUBNET form (core/validate.ts checkSubnet)
+  const subnetText = str(path, `${at}.subnet`, v.subnet, '172.7.21.0/24');
+  const asLease = checkSubnet(subnetField, subnetText);
+  if (!network.containsNet(asLease)) {
+    throw invalid(subnetField, subnetText, `must lie inside the network ${network}`, example);
   }
+  const subnet = asLease;
   if (subnet.prefix !== subnetLen) {
     throw invalid(
       subnetField,

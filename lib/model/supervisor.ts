@@ -251,3 +251,30 @@ export function parseProcessInfoResponse(program: string, xml: string): ProgramS
 export function supervisorctlArgv(conf: string, verb: string, program?: string): string[] {
   return ['supervisorctl', '-c', conf, verb, ...(program === undefined ? [] : [program])];
 }
+
+/**
+ * The [program:NAME] of an ini whose command runs `launcher` (the runbook's flannel.ini runs
+ * /opt/flannel/flanneld.sh), undefined when none does. Only what start and the runbook write is
+ * read: `[program:NAME]` headers and `command=` lines.
+ */
+export function programRunning(iniText: string, launcher: string): string | undefined {
+  let program: string | undefined;
+  for (const raw of iniText.split('\n')) {
+    const line = raw.replace(/\s[;#].*$/, '').trim();
+    const sec = /^\[program:([^\]]+)\]$/.exec(line);
+    if (sec) {
+      program = sec[1]!.trim();
+      continue;
+    }
+    if (/^\[/.test(line)) program = undefined;
+    const cmd = /^command\s*=\s*(.*)$/.exec(line);
+    if (program && cmd) {
+      const word = cmd[1]!
+        .trim()
+        .replace(/^['"]|['"]$/g, '')
+        .split(/\s+/)[0];
+      if (word === launcher) return program;
+    }
+  }
+  return undefined;
+}

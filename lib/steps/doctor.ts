@@ -3,6 +3,7 @@
 // runbook never copies client-key.pem), not a usage error.
 
 import { UsageError } from '../core/errors.ts';
+import { otherNodeReason } from '../checks/context.ts';
 import { checkNode, type Check } from '../checks/index.ts';
 import type { NodeExpectation } from '../checks/expectation.ts';
 import { diagnose, type DoctorContext, type Finding } from '../doctor/index.ts';
@@ -53,6 +54,8 @@ export async function examineNode(o: {
     paths: o.paths,
   });
   if (tlsFiles) obs = { ...obs, etcd: { ok: false, error: tlsFiles, kind: 'tls-files' } };
+  const other = otherNodeReason(o.expect, obs);
+  if (other) throw new UsageError(other);
   const checks = checkNode(o.expect, obs);
   const probes = await observeDoctorProbes({
     host: o.host,

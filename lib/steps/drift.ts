@@ -7,6 +7,8 @@
 // and the node is judged again.
 
 import { describeAction, type Action } from '../core/plan.ts';
+import { UsageError } from '../core/errors.ts';
+import { otherNodeReason } from '../checks/context.ts';
 import { checkNode, exitCodeFor, planFixes, type Check } from '../checks/index.ts';
 import type { NodeExpectation } from '../checks/expectation.ts';
 import { applyAction } from '../host/apply.ts';
@@ -38,6 +40,8 @@ export async function runDrift(opts: {
   readonly onAction?: (a: Action) => void;
 }): Promise<DriftRun> {
   let obs = await opts.observe();
+  const other = otherNodeReason(opts.expect, obs);
+  if (other) throw new UsageError(other);
   let checks = checkNode(opts.expect, obs);
   const fixed: string[] = [];
   const failed: string[] = [];

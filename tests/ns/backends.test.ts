@@ -89,6 +89,26 @@ describe('backends x etcd API', { skip: notRoot }, () => {
         assert.match(stored, vxlan ? /"Type": "vxlan"/ : /"Type": "host-gw"/, `config written through ${api}`);
         if (c.backend === DR) assert.match(stored, /"DirectRouting": true/);
         const h21 = lab.nodes[0]!;
+        if (c.version === 'v0.20.2' && c.backend === HOSTGW) {
+          // flags only, no --etcd-api, no cluster file: start reads the installed release
+          // (/opt/flannel -> flannel-v0.20.2) and talks v3 by itself; the node is already up
+          const flagsOnly = await runStep(lab, h21, 'start', [
+            '--root',
+            h21.root,
+            '--public-ip',
+            h21.ip,
+            '--subnet',
+            h21.subnet,
+            '--iface',
+            h21.iface,
+            '--endpoints',
+            lab.etcd.endpoints.join(','),
+            '--startsecs',
+            '2',
+          ]);
+          assert.equal(flagsOnly.status, 0, flagsOnly.stderr);
+          assert.match(flagsOnly.stdout, /start: nothing to do/);
+        }
         const routes = (await lab.exec(h21.netns, ['ip', 'route', 'show'])).stdout;
         for (const peer of lab.nodes.slice(1)) {
           const direct = c.backend === HOSTGW || (c.backend === DR && peer.segment === h21.segment);

@@ -68,6 +68,16 @@ describe('cluster', () => {
     assert.deepEqual(c.backend, { Type: 'VxLAN', Directrouting: true });
   });
 
+  test("a node's subnet in the runbook's FLANNEL_SUBNET form is the same lease", () => {
+    const c = parseClusterFile(
+      edited((d) => {
+        d.nodes[0].subnet = '172.7.21.1/24';
+      }),
+      'c.json',
+    );
+    assert.equal(c.nodes[0]!.subnet.toString(), '172.7.21.0/24');
+  });
+
   test('rejects bad values with one line naming the file, the JSON path, the value and the rule', () => {
     const cases: [(d: Doc) => void, RegExp][] = [
       [
@@ -92,8 +102,8 @@ describe('cluster', () => {
         /^c\.json: nodes\[0\]\.subnet "172\.8\.21\.0\/24": must lie inside the network 172\.7\.0\.0\/16, e\.g\. 172\.7\.1\.0\/24$/,
       ],
       [
-        (d) => (d.nodes[0].subnet = '172.7.21.1/24'),
-        /^c\.json: nodes\[0\]\.subnet "172\.7\.21\.1\/24": host bits are set/,
+        (d) => (d.nodes[0].subnet = '172.7.21.9/24'),
+        /^c\.json: nodes\[0\]\.subnet "172\.7\.21\.9\/24": host bits are set: write the lease 172\.7\.21\.0\/24 or its FLANNEL_SUBNET form/,
       ],
       [(d) => (d.nodes[0].subnet = '172.7.21.0/25'), /must be a \/24 \(every flannel lease has the SubnetLen\)/],
       [(d) => (d.nodes[0].subnet = '172.7.0.0/24'), /flannel never leases the first subnet of 172\.7\.0\.0\/16/],

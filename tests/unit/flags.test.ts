@@ -232,7 +232,11 @@ describe('flags', () => {
       help,
     );
     assert.ok(
-      lines.some((l) => /--cafile FILE .*\(default \/opt\/flannel\/cert\/ca\.pem\)$/.test(l)),
+      lines.some((l) =>
+        /--cafile FILE .*\(default: from flanneld\.sh when no flag or cluster file gives it; else \/opt\/flannel\/cert\/ca\.pem\)$/.test(
+          l,
+        ),
+      ),
       help,
     );
     assert.equal(lines.at(-2), '  flannel-install --cluster cluster.json --dry-run');

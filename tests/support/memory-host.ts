@@ -17,6 +17,8 @@ export class MemoryHost implements Host {
   readonly links = new Map<string, string>();
   /** every command run, in order */
   readonly ran: Command[] = [];
+  /** every path a file operation named (reads and changes) */
+  readonly touched = new Set<string>();
   private readonly answers: [readonly string[], Answer][] = [];
   private locked = false;
   localRequest?: (req: LocalRequest) => Promise<{ status: number; body: string }>;
@@ -50,15 +52,18 @@ export class MemoryHost implements Host {
   }
 
   async readFile(path: string): Promise<string | undefined> {
+    this.touched.add(path);
     return this.files.get(path)?.content;
   }
 
   async readTail(path: string, maxBytes: number): Promise<string | undefined> {
+    this.touched.add(path);
     const c = this.files.get(path)?.content;
     return c === undefined ? undefined : c.slice(-maxBytes);
   }
 
   async stat(path: string): Promise<FileInfo | undefined> {
+    this.touched.add(path);
     const target = this.links.get(path);
     return target !== undefined
       ? this.lstat(target.startsWith('/') ? target : `${dir(path)}/${target}`)
@@ -66,6 +71,7 @@ export class MemoryHost implements Host {
   }
 
   async lstat(path: string): Promise<FileInfo | undefined> {
+    this.touched.add(path);
     const f = this.files.get(path);
     if (f) return { type: 'file', mode: f.mode, size: Buffer.byteLength(f.content), uid: 0 };
     if (this.links.has(path)) return { type: 'symlink', mode: 0o777, size: 0, uid: 0 };
@@ -74,10 +80,12 @@ export class MemoryHost implements Host {
   }
 
   async readlink(path: string): Promise<string | undefined> {
+    this.touched.add(path);
     return this.links.get(path);
   }
 
   async listDir(path: string): Promise<string[] | undefined> {
+    this.touched.add(path);
     if (!this.dirs.has(path)) return undefined;
     const names = [...this.files.keys(), ...this.dirs, ...this.links.keys()]
       .filter((p) => p !== path && dir(p) === path)
@@ -86,26 +94,33 @@ export class MemoryHost implements Host {
   }
 
   async mkdir(path: string, _opts: Change & { mode: number }): Promise<void> {
+    this.touched.add(path);
     for (let d = path; d !== '/'; d = dir(d)) this.dirs.add(d);
   }
 
   async writeFile(path: string, content: string | Uint8Array, opts: Change & { mode: number }): Promise<void> {
+    this.touched.add(path);
     this.put(path, typeof content === 'string' ? content : Buffer.from(content).toString('utf8'), opts.mode);
   }
 
   async writeOutput(cmd: Command, path: string, opts: Change & { mode: number; expect: string }): Promise<void> {
+    this.touched.add(path);
     const out = await this.run({ ...cmd, readOnly: true });
     if (!out.stdout.includes(opts.expect)) throw new Error(`${cmd.argv[0]} printed no ${opts.expect}`);
     this.put(path, out.stdout, opts.mode);
   }
 
   async copyFile(from: string, to: string, opts: Change & { mode: number }): Promise<void> {
+    this.touched.add(from);
+    this.touched.add(to);
     const f = this.files.get(from);
     if (!f) throw new Error(`cannot read ${from}: ENOENT`);
     this.put(to, f.content, opts.mode);
   }
 
   async rename(from: string, to: string): Promise<void> {
+    this.touched.add(from);
+    this.touched.add(to);
     const f = this.files.get(from);
     if (f) {
       this.files.delete(from);
@@ -123,10 +138,12 @@ export class MemoryHost implements Host {
   }
 
   async symlink(target: string, path: string): Promise<void> {
+    this.touched.add(path);
     this.links.set(path, target);
   }
 
   async remove(path: string, opts: Change & { recursive?: boolean } = {}): Promise<void> {
+    this.touched.add(path);
     this.files.delete(path);
     this.links.delete(path);
     if (opts.recursive) {
@@ -136,12 +153,14 @@ export class MemoryHost implements Host {
   }
 
   async makeTempDir(parent: string, prefix: string): Promise<TempDir> {
+    this.touched.add(parent);
     const path = `${parent}/${prefix}memory`;
     this.dirs.add(path);
     return { path, remove: () => this.remove(path, { recursive: true }) };
   }
 
-  async lock(_path: string): Promise<Lock> {
+  async lock(path: string): Promise<Lock> {
+    this.touched.add(path);
     if (this.locked) return { held: true };
     this.locked = true;
     return {

@@ -21,6 +21,8 @@ export interface RunbookByHandOptions {
   readonly startSecs?: number;
   /** after `supervisorctl update`, wait until every node has its host-gw routes (default true) */
   readonly waitRoutes?: boolean;
+  /** also wait until supervisord says RUNNING (startsecs after the start; default false) */
+  readonly waitRunning?: boolean;
   /** how long to wait for the routes (default 60 s) */
   readonly routesTimeoutMs?: number;
   /** run step 6, the snat-fix (default true) */
@@ -178,16 +180,29 @@ export async function runbookByHand(lab: Lab, o: RunbookByHandOptions = {}): Pro
   );
 
   if (o.waitRoutes ?? true) {
-    await step(log, "5 verify: every node has a host-gw route to every other node's subnet", () =>
-      Promise.all(
-        nodes.map((n) =>
-          waitFor(
-            `host-gw routes on ${n.name} (see ${join(n.root, 'data', 'logs', 'flanneld', 'flanneld.stdout.log')})`,
-            async () => ((await missingHostGwRoutes(lab, n)).length === 0 ? true : undefined),
-            { timeoutMs: o.routesTimeoutMs ?? 60_000, everyMs: 200 },
-          ),
+    await step(
+      log,
+      "5 verify: (supervisorctl status says RUNNING;) every node has a host-gw route to every other node's subnet",
+      () =>
+        Promise.all(
+          nodes.map(async (n) => {
+            const log = join(n.root, 'data', 'logs', 'flanneld', 'flanneld.stdout.log');
+            if (o.waitRunning)
+              await waitFor(
+                `${n.program} RUNNING on ${n.name} (see ${log})`,
+                async () => {
+                  const st = await lab.supervisorctl(n, ['status', n.program], { okStatus: [1, 2, 3] });
+                  return /\bRUNNING\b/.test(st.stdout) ? true : undefined;
+                },
+                { timeoutMs: o.routesTimeoutMs ?? 60_000, everyMs: 200 },
+              );
+            await waitFor(
+              `host-gw routes on ${n.name} (see ${log})`,
+              async () => ((await missingHostGwRoutes(lab, n)).length === 0 ? true : undefined),
+              { timeoutMs: o.routesTimeoutMs ?? 60_000, everyMs: 200 },
+            );
+          }),
         ),
-      ),
     );
   }
 

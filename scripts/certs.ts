@@ -12,11 +12,21 @@ import { UsageError, invalid } from '../lib/core/errors.ts';
 import { rooted } from '../lib/core/paths.ts';
 import { certSetOk, checkCertSet } from '../lib/model/certs.ts';
 import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
-import { print, note, report } from '../lib/cli/output.ts';
+import { note, printPlanned, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
-import { CERT_NAMES, fetchCommand, parseSource, planCertsInstall } from '../lib/steps/certs.ts';
+import {
+  CERT_NAMES,
+  certCheckCommands,
+  certsDoneCommand,
+  fetchCommand,
+  parseSource,
+  planCertsInstall,
+  STAGING_DIR_LINE,
+  STAGING_VAR,
+  withStaging,
+} from '../lib/steps/certs.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -58,7 +68,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const parsed = parseSource(v.from);
   const src = parsed.kind === 'dir' ? { ...parsed, dir: rooted(s.root, parsed.dir) } : parsed;
   if (src.kind === 'dir' && !(await host.stat(src.dir)))
-    throw invalid('--from', src.dir, 'no such directory', './certs');
+    throw invalid('--from', v.from, 'no such directory', './certs');
   if (v.identity && !(await host.stat(v.identity)))
     throw invalid('--identity', v.identity, 'no such file', '~/.ssh/id_ed25519');
   if (v['known-hosts'] && !(await host.stat(v['known-hosts'])))
@@ -124,13 +134,19 @@ export async function main(argv: string[], base: Host): Promise<number> {
       return 0;
     }
     if (recording) {
-      await recording.mkdir(staging.path, { mode: 0o700, why: 'a private staging dir for the set' });
+      // the pasted script fetches into its own mktemp -d dir and checks the set as certs does
+      await recording.run({
+        argv: [],
+        why: 'a private staging dir for the set (mktemp -d: unpredictable, 0700)',
+        printAs: STAGING_DIR_LINE,
+      });
       await recording.run({ ...fetch, readOnly: false });
+      for (const check of certCheckCommands(STAGING_VAR)) await recording.run(check);
+      await recording.run(certsDoneCommand(STAGING_VAR, dest));
       await applyPlan(actions, host);
-      await recording.remove(staging.path, { recursive: true, why: 'the staging copy is no longer needed' });
-      print(recording.script());
+      await recording.run({ argv: ['rm', '-rf', STAGING_VAR], why: 'the staging copy is no longer needed' });
       if (!s.quiet) for (const line of summary) note(`# checked: ${line}`);
-      return 0;
+      return printPlanned(s, withStaging(recording, staging.path), base);
     }
     await applyPlan(actions, host);
     report(s, { changed: true, files: Object.values(dest), checks: findings }, [

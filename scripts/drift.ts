@@ -84,7 +84,10 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const store = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);
 
   const lockPath = await hostFile(host, s.root, '--lock', v.lock, '/run/flannel-runbook/drift.lock');
-  const textfile = v.textfile === undefined ? undefined : await hostFile(host, s.root, '--textfile', v.textfile, '/var/lib/node_exporter/textfile/flannel.prom');
+  const textfile =
+    v.textfile === undefined
+      ? undefined
+      : await hostFile(host, s.root, '--textfile', v.textfile, '/var/lib/node_exporter/textfile/flannel.prom');
   const lock = await host.lock(lockPath);
   if (lock.held) {
     // an overlap is not a failure: the running one reports; this one is counted (textfile)
@@ -121,14 +124,10 @@ export async function main(argv: string[], base: Host): Promise<number> {
     const { checks, exit } = run;
     const durationS = (performance.now() - t0) / 1000;
     if (textfile)
-      await host.writeFile(
-        textfile,
-        formatTextfile(expect.name, checks, exit, new Date(), durationS, lock.overlaps),
-        {
-          mode: 0o644,
-          why: 'metrics for node_exporter',
-        },
-      );
+      await host.writeFile(textfile, formatTextfile(expect.name, checks, exit, new Date(), durationS, lock.overlaps), {
+        mode: 0o644,
+        why: 'metrics for node_exporter',
+      });
     if (v.publish) {
       await publishReport(
         store,

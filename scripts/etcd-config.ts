@@ -14,9 +14,10 @@ import { ExitCode, RuntimeError, UsageError } from '../lib/core/errors.ts';
 import { diffNetworkConfig, parseNetworkConfig } from '../lib/model/netconfig.ts';
 import { formatLeaseTable } from '../lib/model/lease-table.ts';
 import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
-import { print, printErr, report } from '../lib/cli/output.ts';
+import { printErr, printPlanned, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor } from '../lib/cli/settings.ts';
+import { keyHoldsTest } from '../lib/host/etcd.ts';
 import type { Host } from '../lib/host/host.ts';
 import {
   readNetworkState,
@@ -124,8 +125,10 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const expect = write.kind === 'replace' ? write.version : undefined;
   if (recording) {
     await recording.run(writeConfigCommand(target, desired, expect, write.why));
-    print(recording.script());
-    return 0;
+    return printPlanned(s, recording, base, {
+      test: keyHoldsTest(conn, api, `${target.prefix}/config`, desired),
+      say: `etcd-config: nothing to do (${target.prefix}/config already holds it)`,
+    });
   }
   traceChange('etcd', `write ${s.etcd.prefix}/config via ${api}`);
   await writeNetworkConfig(target, desired, expect);

@@ -13,12 +13,13 @@ import { CommandError, UsageError } from '../lib/core/errors.ts';
 import { rooted } from '../lib/core/paths.ts';
 import { parseSha256, parseVersion, releaseUrl } from '../lib/model/release.ts';
 import { commonFlags, defineFlags } from '../lib/cli/flags.ts';
-import { print, report } from '../lib/cli/output.ts';
+import { note, printPlanned, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
 import {
   checkLocalTarball,
+  installDone,
   planInstall,
   planRollback,
   readReleaseState,
@@ -85,9 +86,8 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   if (v.rollback) {
     await applyPlan(planRollback(layout, state), host);
-    if (recording) print(recording.script());
-    else
-      report(s, { changed: true, rollback: true, to: state.previous }, [`rolled back: ${p.link} -> ${state.previous}`]);
+    if (recording) return printPlanned(s, recording, base);
+    report(s, { changed: true, rollback: true, to: state.previous }, [`rolled back: ${p.link} -> ${state.previous}`]);
     return 0;
   }
 
@@ -95,7 +95,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
   if (v.tarball) {
     // an absolute --tarball is a host path (under --root); a relative one is where the operator stands
     const tarball = rooted(s.root, v.tarball);
-    await checkLocalTarball(host, tarball, sha256);
+    await checkLocalTarball(host, tarball, sha256, v.tarball);
     source = { kind: 'file', path: tarball };
   } else {
     const url = v.url ?? releaseUrl(version);
@@ -132,10 +132,11 @@ export async function main(argv: string[], base: Host): Promise<number> {
     }
     throw err;
   }
-  if (recording) {
-    print(recording.script());
-    return 0;
-  }
+  if (!sha256)
+    note(
+      'install: warning: nothing verified the tarball (no --sha256); flannel publishes no checksums: take one from a trusted copy',
+    );
+  if (recording) return printPlanned(s, recording, base, installDone(layout));
   report(s, { changed: true, version, actions: done }, [...done, `installed: ${p.link} -> flannel-${version}`]);
   return 0;
 }

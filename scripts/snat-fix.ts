@@ -10,13 +10,13 @@
 
 import { formatRule } from '../lib/model/iptables.ts';
 import { commonFlags, defineFlags, nodeFlags } from '../lib/cli/flags.ts';
-import { print, note, report } from '../lib/cli/output.ts';
+import { note, printPlanned, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { hostFile, required } from '../lib/cli/settings.ts';
 import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
 import { persistPath } from '../lib/host/persist.ts';
-import { observeSnat, planSnatStep } from '../lib/steps/snat-fix.ts';
+import { observeSnat, planSnatStep, snatDone } from '../lib/steps/snat-fix.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -46,7 +46,8 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
   const { settings: s, flags: f, host, recording } = loaded;
-  if (f.values.persist !== undefined) await hostFile(host, s.root, '--persist', f.values.persist, '/etc/sysconfig/iptables');
+  if (f.values.persist !== undefined)
+    await hostFile(host, s.root, '--persist', f.values.persist, '/etc/sysconfig/iptables');
   const input = {
     subnet: required(s.node.subnet, '--subnet', '172.7.21.0/24', s.looked),
     network: required(s.network, '--network', '172.7.0.0/16', s.looked),
@@ -67,9 +68,8 @@ export async function main(argv: string[], base: Host): Promise<number> {
   }
   await applyPlan(actions, host);
   if (recording) {
-    print(recording.script());
     if (!s.quiet) for (const k of kept) note(`# ${k}`);
-    return 0;
+    return printPlanned(s, recording, base, plan.changes.length ? snatDone(input) : undefined);
   }
   report(
     s,

@@ -14,13 +14,21 @@ import { ExitCode } from '../lib/core/errors.ts';
 import { checkProgramName } from '../lib/core/validate.ts';
 import { programNameFor } from '../lib/model/flanneld-files.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
-import { print, printErr, stderrIsTty, note, report } from '../lib/cli/output.ts';
+import { note, printErr, printPlanned, report, stderrIsTty } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor, hostFile, required } from '../lib/cli/settings.ts';
 import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
 import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
-import { notUpReport, observeStart, planStart, servicePaths, waitUntilUp } from '../lib/steps/start.ts';
+import {
+  notUpReport,
+  observeStart,
+  planStart,
+  servicePaths,
+  startDone,
+  waitCommand,
+  waitUntilUp,
+} from '../lib/steps/start.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -110,8 +118,9 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const actions = planStart(input, files, seen);
   const done = await applyPlan(actions, host);
   if (recording) {
-    print(recording.script());
-    return 0;
+    if (actions.length && !v['no-wait'] && input.manager === 'supervisor')
+      await recording.run(waitCommand(input, files.expectedEnv, v.timeout));
+    return printPlanned(s, recording, base, startDone(input, files));
   }
   if (v['no-wait'] || input.manager === 'systemd') {
     report(s, { changed: actions.length > 0, actions: done }, actions.length ? done : ['start: nothing to do']);

@@ -21,6 +21,8 @@ import type { Host } from '../lib/host/host.ts';
 import { readAddresses, readRoutes } from '../lib/host/iproute.ts';
 import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
 import { pingRows, pingTargets, routeVerdict } from '../lib/steps/verify-ping.ts';
+import { formatPlan, run } from '../lib/core/plan.ts';
+import { pingCommand } from '../lib/model/ping.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -94,6 +96,17 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const peers = state.leases.filter((l) => !l.publicIp.equals(publicIp));
   const list = targets.length ? targets : peers.map((l) => l.subnet.firstHost());
   const verdicts = list.map((ip) => routeVerdict(ip, { leases: state.leases, config, publicIp, desired, actual }));
+  const probe = {
+    count: v.count,
+    timeoutS: v.wait,
+    intervalS: 0.2,
+    ...(v['from-netns'] && { fromNetns: v['from-netns'] }),
+  };
+  if (s.dryRun) {
+    // read-only, but --dry-run still means "print, do not run": the probes as a script
+    print(formatPlan(list.map((ip) => run(pingCommand(ip.toString(), probe)))));
+    return 0;
+  }
   const results = await pingTargets(host, list, {
     count: v.count,
     timeoutS: v.wait,

@@ -73,7 +73,18 @@ export const commonFlags = defineFlags({
     help: 'treat DIR as / for every host file (a lab host, a chroot)',
     example: '/tmp/lab/hdss7-21',
   },
-  'dry-run': { type: 'boolean', help: 'print the commands as a shell script instead of running them' },
+  'dry-run': {
+    type: 'boolean',
+    help: 'print the commands as a shell script instead of running them (a second paste changes nothing)',
+  },
+  check: {
+    type: 'boolean',
+    help: 'say what would change, change nothing; exit 1 when something would (as ansible --check)',
+  },
+  diff: {
+    type: 'boolean',
+    help: "with --dry-run or --check: each file's change and each command's input, line by line",
+  },
   json: { type: 'boolean', help: 'print the result as JSON on stdout' },
   cluster: {
     type: 'string',

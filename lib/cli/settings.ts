@@ -42,7 +42,10 @@ export interface NodeSettings {
 
 export interface Settings {
   readonly root: string;
+  /** --dry-run, or --check: observe, record the changes, make none */
   readonly dryRun: boolean;
+  readonly check: boolean;
+  readonly diff: boolean;
   readonly json: boolean;
   readonly quiet: boolean;
   readonly help: boolean;
@@ -160,7 +163,9 @@ export function resolveSettings(
 
   return {
     root,
-    dryRun: v['dry-run'] === true,
+    dryRun: v['dry-run'] === true || v.check === true || v.diff === true,
+    check: v.check === true,
+    diff: v.diff === true,
     json: v.json === true,
     quiet: v.quiet === true,
     help: v.help === true,

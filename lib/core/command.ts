@@ -17,6 +17,11 @@ export interface Command {
   readonly readOnly?: boolean;
   /** how long it may run before it and its process group are killed (default: host/host.ts) */
   readonly timeoutMs?: number;
+  /**
+   * How --dry-run prints it when the plain argv is not what a person should paste (an etcd write
+   * that must try every endpoint in turn: the toolkit does that in-process). Shell text.
+   */
+  readonly printAs?: string;
 }
 
 export interface Result {
@@ -51,6 +56,7 @@ export function whyLines(why: string): string {
 
 /** One command as runnable shell: `# why`, the quoted argv, a quoted heredoc for stdin. */
 export function formatCommand(cmd: Command): string {
+  if (cmd.printAs !== undefined) return `${whyLines(cmd.why)}\n${cmd.printAs.trimEnd()}`;
   const line = shellLine(cmd.argv);
   if (cmd.input === undefined) return `${whyLines(cmd.why)}\n${line}`;
   const body = cmd.input.endsWith('\n') ? cmd.input : `${cmd.input}\n`;

@@ -106,10 +106,25 @@ export function formatAction(a: Action): string {
   }
 }
 
+/**
+ * A shell test that is true once the plan's goal is reached, and what to say then: the printed
+ * script starts with it, so pasting it twice changes nothing the second time.
+ */
+export interface DoneWhen {
+  readonly test: string;
+  readonly say: string;
+}
+
 /** The plan as a script to paste into a shell (empty when there is nothing to do). */
-export function formatPlan(actions: readonly Action[]): string {
+export function formatPlan(actions: readonly Action[], done?: DoneWhen): string {
   if (actions.length === 0) return '';
-  return `${['set -e', ...actions.map(formatAction)].join('\n')}\n`;
+  const guard = done
+    ? [
+        `# already done? (pasted twice: the second paste changes nothing)`,
+        `if ${done.test}; then echo ${shellQuote(done.say)}; exit 0; fi`,
+      ]
+    : [];
+  return `${['set -e', ...guard, ...actions.map(formatAction)].join('\n')}\n`;
 }
 
 /** One line per action for the human report ("wrote /opt/flannel/subnet.env"). */

@@ -9,7 +9,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import { RuntimeError, invalid } from '../core/errors.ts';
-import type { Command } from '../core/command.ts';
+import { shellLine, shellQuote, type Command } from '../core/command.ts';
 import type { Host } from './host.ts';
 
 export interface EtcdConnection {
@@ -384,7 +384,23 @@ export function etcdctlArgv(conn: EtcdConnection, ...args: string[]): string[] {
   ];
 }
 
-/** The `curl` command equal to a v2 PUT, for --dry-run output (key material stays in its files). */
+/** A shell word for `ENDPOINT/v2/keys/KEY?QUERY` with the endpoint in "$ep" (the printed loops). */
+function epUrl(key: string, query: Record<string, string | number | boolean | undefined>): string {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
+  return `"$ep"${shellQuote(`/v2/keys${key}${qs.size ? `?${qs}` : ''}`)}`;
+}
+
+/** `for ep in A B C; do` over the connection's endpoints. */
+function forEachEndpoint(conn: EtcdConnection): string {
+  return `for ep in ${conn.endpoints.map(shellQuote).join(' ')}; do`;
+}
+
+/**
+ * The `curl` command equal to a v2 PUT, for --dry-run output (key material stays in its files).
+ * Printed as a loop that asks each endpoint in turn, as the toolkit does, until one answers:
+ * an answer other than 200/201 (412: the config changed meanwhile) stops the script.
+ */
 export function v2PutCommand(
   conn: EtcdConnection,
   key: string,
@@ -392,15 +408,40 @@ export function v2PutCommand(
   opts: V2PutOptions,
   why: string,
 ): Command {
-  const argv = v2CurlArgv(
-    conn,
-    conn.endpoints[0]!,
+  const query = { prevExist: opts.prevExist, prevValue: opts.prevValue, prevIndex: opts.prevIndex };
+  const form = { value, ...(opts.ttl !== undefined && { ttl: String(opts.ttl) }) };
+  const argv = v2CurlArgv(conn, conn.endpoints[0]!, 'PUT', key, query, form);
+  const curl = [
+    'curl',
+    '-sS',
+    ...curlTls(conn),
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '-X',
     'PUT',
-    key,
-    { prevExist: opts.prevExist, prevValue: opts.prevValue, prevIndex: opts.prevIndex },
-    { value, ...(opts.ttl !== undefined && { ttl: String(opts.ttl) }) },
-  );
-  return { argv, why };
+    ...Object.entries(form).flatMap(([k, v]) => ['--data-urlencode', `${k}=${v}`]),
+  ];
+  const printAs = [
+    'code=',
+    forEachEndpoint(conn),
+    `  code=$(${shellLine(curl)} ${epUrl(key, query)}) || continue`,
+    '  break',
+    'done',
+    'case "$code" in 200|201) ;; "") echo "no etcd endpoint answered" >&2; exit 1 ;; 412) echo "etcd answered HTTP 412: the key changed meanwhile; run the step again" >&2; exit 1 ;; *) echo "etcd answered HTTP $code" >&2; exit 1 ;; esac',
+  ].join('\n');
+  return { argv, why, printAs };
+}
+
+/** The shell test that `key` holds exactly `value` (a pasted etcd-config's "already done?"). */
+export function keyHoldsTest(conn: EtcdConnection, api: 'v2' | 'v3', key: string, value: string): string {
+  if (api === 'v3')
+    return `${shellLine(etcdctlArgv(conn, 'get', '--print-value-only', key))} 2>/dev/null | grep -qxF ${shellQuote(value)}`;
+  // etcd's v2 JSON carries the value as a JSON string: search for it so encoded
+  const needle = `"value":${JSON.stringify(value)}`;
+  const get = shellLine(['curl', '-fsS', ...curlTls(conn)]);
+  return `( ${forEachEndpoint(conn)} ${get} ${epUrl(key, { quorum: true })} && exit 0; done; exit 1 ) 2>/dev/null | grep -qF ${shellQuote(needle)}`;
 }
 
 /** A command line that deletes one key through `api` (doctor's lease fixes). */

@@ -6,7 +6,7 @@
 // written), so a step that reads what it wrote behaves as it would for real.
 
 import type { Command, Result } from '../core/command.ts';
-import { formatPlan, type Action } from '../core/plan.ts';
+import { formatPlan, type Action, type DoneWhen } from '../core/plan.ts';
 import type { Change, FileInfo, Host, TempDir } from './host.ts';
 import type { Lock } from './lock.ts';
 
@@ -29,9 +29,9 @@ export class RecordingHost implements Host {
     return this.base.name;
   }
 
-  /** What was recorded, as the script --dry-run prints. */
-  script(): string {
-    return formatPlan(this.actions);
+  /** What was recorded, as the script --dry-run prints (`done`: the test that makes a second paste a no-op). */
+  script(done?: DoneWhen): string {
+    return formatPlan(this.actions, done);
   }
 
   async run(cmd: Command): Promise<Result> {

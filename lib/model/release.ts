@@ -28,7 +28,7 @@ export function parseSha256(text: string, field = '--sha256'): string {
       field,
       text,
       'must be 64 hex digits (sha256sum of the tarball)',
-      'e.g. from `sha256sum flannel-v0.11.0-linux-amd64.tar.gz`',
+      'the output of `sha256sum flannel-v0.11.0-linux-amd64.tar.gz` on a trusted copy',
     );
   return hex;
 }

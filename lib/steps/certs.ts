@@ -7,9 +7,9 @@
 //   planCertsInstall(set, seen)  -> the copies that make the installed files the set (pure)
 
 import { basename, join } from 'node:path';
-import type { Command } from '../core/command.ts';
+import { shellQuote, type Command } from '../core/command.ts';
 import { invalid } from '../core/errors.ts';
-import { copy, type Action } from '../core/plan.ts';
+import { copy, type Action, type DoneWhen } from '../core/plan.ts';
 
 export const CERT_NAMES = ['ca.pem', 'client.pem', 'client-key.pem'] as const;
 
@@ -85,4 +85,64 @@ export function planCertsInstall(
     );
   }
   return actions;
+}
+
+// ------------------------------------------------------------------ the printed form (--dry-run)
+
+/** The shell variable the pasted script keeps its staging dir in, and the line that makes it. */
+export const STAGING_VAR = '"$d"';
+export const STAGING_DIR_LINE = 'd=$(mktemp -d /tmp/flannel-certs-XXXXXXXXXX)';
+
+/**
+ * The checks certs makes before installing, as openssl 1.0.2 (CentOS 7) and later run them:
+ * the client certificate chains to ca.pem, is valid now, and client-key.pem is its key. The
+ * clientAuth usage check is certs' own (openssl 1.0.2 has no -ext): the printed script leaves
+ * it out and says so.
+ */
+export function certCheckCommands(dir: string): Command[] {
+  const f = (n: string) => `${dir}/${n}`;
+  return [
+    {
+      argv: [],
+      why: 'the client certificate chains to ca.pem',
+      printAs: `openssl verify -CAfile ${f('ca.pem')} ${f('client.pem')}`,
+    },
+    {
+      argv: [],
+      why: 'it is valid now',
+      printAs: `openssl x509 -noout -checkend 0 -in ${f('client.pem')}`,
+    },
+    {
+      argv: [],
+      why: 'client-key.pem is the key of client.pem\nleft out here: the clientAuth usage check (scripts/certs.ts makes it)',
+      printAs: `[ "$(openssl x509 -noout -pubkey -in ${f('client.pem')})" = "$(openssl pkey -pubout -in ${f('client-key.pem')} 2>/dev/null || openssl rsa -pubout -in ${f('client-key.pem')} 2>/dev/null)" ]`,
+    },
+  ];
+}
+
+/**
+ * The pasted script's "already done?" once the set is fetched and checked: each installed file
+ * holds the fetched bytes at its mode. Then it drops the staging dir and says nothing to do.
+ */
+export function certsDoneCommand(dir: string, dest: Readonly<Record<(typeof CERT_NAMES)[number], string>>): Command {
+  const q = shellQuote;
+  const same = CERT_NAMES.map((n) => {
+    const mode = n === 'client-key.pem' ? '600' : '644';
+    return `cmp -s ${dir}/${n} ${q(dest[n])} && [ "$(stat -c %a ${q(dest[n])})" = ${mode} ]`;
+  });
+  const says = `certs: nothing to do (${Object.values(dest).join(', ')} already hold this set)`;
+  return {
+    argv: [],
+    why: 'already done? (the installed files hold this set, at their modes)',
+    printAs: `if ${same.join(' && ')}; then rm -rf ${dir}; echo ${q(says)}; exit 0; fi`,
+  };
+}
+
+/** The recorded plan with this run's staging path written as the pasted script's "$d". */
+export function withStaging(recording: { script(done?: DoneWhen): string; actions: Action[] }, staging: string) {
+  return {
+    ...recording,
+    actions: recording.actions,
+    script: (done?: DoneWhen) => recording.script(done).replaceAll(`${staging}/`, '"$d"/').replaceAll(staging, '"$d"'),
+  };
 }

@@ -6,7 +6,8 @@
 
 import { resolve, join, relative } from 'node:path';
 import { invalid } from '../core/errors.ts';
-import { capture, copy, link, makeDir, move, remove, run, type Action } from '../core/plan.ts';
+import { shellQuote } from '../core/command.ts';
+import { capture, copy, link, makeDir, move, remove, run, type Action, type DoneWhen } from '../core/plan.ts';
 import type { Host } from '../host/host.ts';
 import { checkTarballEntries, NODE_FILES } from '../model/release.ts';
 
@@ -14,15 +15,22 @@ import { checkTarballEntries, NODE_FILES } from '../model/release.ts';
 export interface ReleaseState {
   /** `/opt/flannel`: a link (with its target, made absolute), a real directory, or missing */
   readonly current: { kind: 'link'; target: string } | { kind: 'dir' } | { kind: 'missing' };
-  /** does `/opt/flannel-<version>/flanneld` exist */
+  /** `/opt/flannel-<version>/flanneld` is there: a non-empty, executable file */
   readonly versionInstalled: boolean;
+  /** `/opt/flannel-<version>` exists (with a broken or missing flanneld when not versionInstalled) */
+  readonly versionDirExists?: boolean;
   /** sha256 recorded in `/opt/flannel-<version>/.sha256`, if any */
   readonly recordedSha256?: string;
   /** `/opt/flannel.previous` link target (made absolute), if any */
   readonly previous?: string;
   /** node files present in the current release directory (relative names) */
   readonly nodeFiles: readonly string[];
+  /** node files in a broken `/opt/flannel-<version>` (kept when it is replaced) */
+  readonly brokenDirFiles?: readonly string[];
 }
+
+/** A node file's mode: the key root's only, the launcher executable. */
+const fileMode = (f: string) => (f.endsWith('key.pem') ? 0o600 : f.endsWith('.sh') ? 0o755 : 0o644);
 
 export interface ReleaseLayout {
   /** e.g. `<root>/opt` */
@@ -61,12 +69,15 @@ export function planInstall(input: InstallInput, state: ReleaseState): Action[] 
       `${p.link} -> ${p.versionDir}`,
     );
   }
-  if (state.versionInstalled && input.sha256 && state.recordedSha256 && state.recordedSha256 !== input.sha256) {
+  if (state.versionInstalled && input.sha256 && state.recordedSha256 !== input.sha256) {
+    // never offer the recorded hash as the example: the point is to check it, not to copy it
     throw invalid(
       '--sha256',
       input.sha256,
-      `differs from the sha256 recorded when ${p.versionDir} was installed (${state.recordedSha256}); remove that directory to reinstall`,
-      state.recordedSha256,
+      state.recordedSha256
+        ? `differs from the sha256 recorded when ${p.versionDir} was installed (${state.recordedSha256}): the installed release is not the tarball you named; move ${p.versionDir} aside and install again to replace it`
+        : `cannot be checked: ${p.versionDir} was installed without a recorded checksum (${join(p.versionDir, '.sha256')}); move it aside and install again to have it verified`,
+      `the sha256sum of a trusted copy of flannel-${version}-linux-amd64.tar.gz`,
     );
   }
   const linked = state.current.kind === 'link' && normalize(state.current.target) === normalize(p.versionDir);
@@ -125,7 +136,18 @@ export function planInstall(input: InstallInput, state: ReleaseState): Action[] 
       ),
     );
     actions.push(makeDir(join(p.staging, 'cert'), 'flanneld.sh reads ./cert/{ca,client,client-key}.pem'));
-    actions.push(move(p.staging, p.versionDir, `the release is complete: move it into place as ${p.versionDir}`));
+    if (state.versionDirExists) {
+      // a release dir whose flanneld is missing or not executable: replaced whole, its node files kept
+      const broken = join(input.layout.optDir, `.flannel-${version}.replaced`);
+      for (const f of state.brokenDirFiles ?? [])
+        actions.push(copy(join(p.versionDir, f), join(p.staging, f), `keep ${f} from the broken release`, fileMode(f)));
+      actions.push(remove(broken, 'clear what an interrupted replacement may have left', true));
+      actions.push(move(p.versionDir, broken, `${p.versionDir}/flanneld is missing or not executable: set it aside`));
+      actions.push(move(p.staging, p.versionDir, `the release is complete: move it into place as ${p.versionDir}`));
+      actions.push(remove(broken, 'the broken release is no longer needed', true));
+    } else {
+      actions.push(move(p.staging, p.versionDir, `the release is complete: move it into place as ${p.versionDir}`));
+    }
     actions.push(remove(p.download, 'the tarball is no longer needed'));
   } else {
     actions.push(makeDir(join(p.versionDir, 'cert'), 'flanneld.sh reads ./cert/{ca,client,client-key}.pem'));
@@ -138,7 +160,7 @@ export function planInstall(input: InstallInput, state: ReleaseState): Action[] 
           join(state.current.target, f),
           join(p.versionDir, f),
           `carry ${f} over from ${state.current.target}`,
-          f.endsWith('key.pem') ? 0o600 : f.endsWith('.sh') ? 0o755 : 0o644,
+          fileMode(f),
         ),
       );
     }
@@ -212,11 +234,17 @@ export async function readReleaseState(host: Host, layout: ReleaseLayout): Promi
   // `.sha256` holds sha256sum's line: the hash first
   const recorded =
     ((await host.readFile(join(p.versionDir, '.sha256')).catch(() => '')) ?? '').trim().split(/\s+/)[0] ?? '';
+  const bin = await host.stat(join(p.versionDir, 'flanneld'));
+  const dirSt = await host.stat(p.versionDir);
+  const brokenFiles: string[] = [];
+  if (dirSt?.type === 'dir') for (const f of NODE_FILES) if (await exists(join(p.versionDir, f))) brokenFiles.push(f);
   const nodeFiles: string[] = [];
   if (current.kind === 'link') for (const f of NODE_FILES) if (await exists(join(current.target, f))) nodeFiles.push(f);
   return {
     current,
-    versionInstalled: await exists(join(p.versionDir, 'flanneld')),
+    versionInstalled: bin?.type === 'file' && bin.size > 0 && (bin.mode & 0o111) !== 0,
+    versionDirExists: dirSt?.type === 'dir',
+    ...(dirSt?.type === 'dir' && { brokenDirFiles: brokenFiles }),
     ...(recorded ? { recordedSha256: recorded } : {}),
     ...(prev.kind === 'link' ? { previous: prev.target } : {}),
     nodeFiles,
@@ -235,13 +263,14 @@ export async function sha256File(host: Host, path: string): Promise<string> {
 }
 
 /** A local tarball is checked whole before anything changes: missing, wrong sha256, not a release: exit 2. */
-export async function checkLocalTarball(host: Host, path: string, sha256?: string): Promise<void> {
+export async function checkLocalTarball(host: Host, path: string, sha256?: string, shown = path): Promise<void> {
+  // messages name the file as the operator did (the node's path, not the one under --root)
   if (!(await host.stat(path)))
-    throw invalid('--tarball', path, 'no such file', './flannel-v0.11.0-linux-amd64.tar.gz');
+    throw invalid('--tarball', shown, 'no such file', './flannel-v0.11.0-linux-amd64.tar.gz');
   if (sha256) {
     const actual = await sha256File(host, path);
     if (actual !== sha256)
-      throw invalid('--tarball', path, `its sha256 is ${actual}, not ${sha256} as --sha256 says; nothing changed`);
+      throw invalid('--tarball', shown, `its sha256 is ${actual}, not ${sha256} as --sha256 says; nothing changed`);
   }
   const listing = await host.run({
     argv: ['tar', '-tzf', path],
@@ -252,9 +281,19 @@ export async function checkLocalTarball(host: Host, path: string, sha256?: strin
   if (listing.status !== 0)
     throw invalid(
       '--tarball',
-      path,
+      shown,
       `is not a readable .tar.gz (${listing.stderr.trim().split('\n')[0]}); nothing changed`,
       'flannel-v0.11.0-linux-amd64.tar.gz',
     );
   checkTarballEntries(listing.stdout, '--tarball');
+}
+
+/** The test a pasted install script starts with: the release is there and the link points at it. */
+export function installDone(layout: ReleaseLayout): DoneWhen {
+  const p = releasePaths(layout);
+  const target = linkTarget(layout.optDir, p.versionDir);
+  return {
+    test: `[ -x ${shellQuote(join(p.versionDir, 'flanneld'))} ] && [ "$(readlink -- ${shellQuote(p.link)})" = ${shellQuote(target)} ]`,
+    say: `install: nothing to do (${p.link} -> ${target})`,
+  };
 }

@@ -6,11 +6,16 @@
 //   observeSnat(host, ...) -> the live rules and the persisted file
 //   planSnatStep(...)      -> the actions (pure)
 
-import { capture, run, type Action } from '../core/plan.ts';
+import { shellLine } from '../core/command.ts';
+import { capture, run, type Action, type DoneWhen } from '../core/plan.ts';
 import type { Ip4Net } from '../core/ip4.ts';
 import {
   comparableSave,
+  dockerMasqRule,
   parseIptablesSave,
+  rejectRules,
+  runbookSnatRule,
+  type Rule,
   planSnatCommands,
   planSnatFix,
   type Ruleset,
@@ -67,4 +72,19 @@ export function planSnatStep(i: SnatStepInput, seen: SnatObservation): SnatStep 
       ),
     );
   return { plan, actions, persists };
+}
+
+/**
+ * The test a pasted snat-fix script starts with when it changes rules: the runbook's rule is
+ * there and Docker's is not (and, with --drop-reject, no REJECT catch-all): then a second paste
+ * changes nothing (iptables -C exits 1 for an absent rule).
+ */
+export function snatDone(i: SnatStepInput): DoneWhen {
+  const check = (r: Rule) => `${shellLine(['iptables', '-t', r.table, '-C', r.chain, ...r.spec])} 2>/dev/null`;
+  const parts = [
+    check(runbookSnatRule(i.subnet, i.network, i.bridge)),
+    `! ${check(dockerMasqRule(i.subnet, i.bridge))}`,
+    ...(i.dropReject ? rejectRules().map((r) => `! ${check(r)}`) : []),
+  ];
+  return { test: parts.join(' && '), say: 'snat-fix: nothing to do' };
 }

@@ -17,7 +17,9 @@ import {
 import type { Ip4, Ip4Net } from '../core/ip4.ts';
 import type { Lease } from '../model/lease.ts';
 import { backendMtu, parseNetworkConfig, subnetFitsConfig, type NetworkConfig } from '../model/netconfig.ts';
-import { makeDir, run, write, type Action } from '../core/plan.ts';
+import { createHash } from 'node:crypto';
+import { shellLine, shellQuote, type Command } from '../core/command.ts';
+import { makeDir, run, write, type Action, type DoneWhen } from '../core/plan.ts';
 import { formatSubnetEnv, parseSubnetEnv, type SubnetEnv } from '../model/subnet-env.ts';
 import type { Host } from '../host/host.ts';
 import { programStatus } from '../host/supervisord.ts';
@@ -414,4 +416,49 @@ export function notUpReport(
     `--- last lines of ${input.paths.logFile}:\n${tail || '(empty)'}\n` +
     (explained.length ? `--- what they mean:\n${formatExplained(explained)}\n` : '')
   );
+}
+
+// ------------------------------------------------------------------ the printed form (--dry-run)
+
+const sha256Of = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** A pasted start script's "already done?": the three files as start renders them, and the program RUNNING. */
+export function startDone(input: StartInput, files: RenderedFiles): DoneWhen {
+  const p = input.paths;
+  const sums = [
+    [files.subnetEnv, p.subnetEnv],
+    [files.flanneldSh, p.flanneldSh],
+    ...(input.manager === 'supervisor' ? [[files.ini, p.ini]] : [[files.unit, p.unit]]),
+  ]
+    .map(([content, path]) => `${sha256Of(content!)}  ${path}`)
+    .join('\\n');
+  const running =
+    input.manager === 'supervisor'
+      ? `${shellLine(supervisorctlArgv(p.supervisorConf, 'status', input.program))} | grep -q RUNNING`
+      : `systemctl is-active --quiet ${shellQuote(`${input.program}.service`)}`;
+  return {
+    test: `printf '${sums}\\n' | sha256sum -c --status 2>/dev/null && ${running}`,
+    say: `start: nothing to do (${input.program} RUNNING, its files as start writes them)`,
+  };
+}
+
+/**
+ * The wait start makes after telling supervisord, as shell: until the program is RUNNING and
+ * subnet.env names the lease, at most `timeoutS`. It leaves out the lease check in etcd that
+ * start makes (it needs the etcd client's TLS files and a JSON parser).
+ */
+export function waitCommand(input: StartInput, expectedEnv: SubnetEnv, timeoutS: number): Command {
+  const p = input.paths;
+  const status = shellLine(supervisorctlArgv(p.supervisorConf, 'status', input.program));
+  return {
+    argv: [],
+    why: `wait until ${input.program} is RUNNING and subnet.env names ${input.subnet} (at most ${timeoutS} s)\nleft out here: the lease check in etcd that start makes`,
+    printAs: [
+      'i=0',
+      `until ${status} | grep -q RUNNING && grep -qx ${shellQuote(`FLANNEL_SUBNET=${expectedEnv.subnet}`)} ${shellQuote(p.subnetEnv)}; do`,
+      `  i=$((i + 1)); [ "$i" -le ${timeoutS} ] || { echo ${shellQuote(`${input.program} is not up after ${timeoutS}s; see ${p.logFile}`)} >&2; exit 3; }`,
+      '  sleep 1',
+      'done',
+    ].join('\n'),
+  };
 }

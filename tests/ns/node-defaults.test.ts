@@ -29,7 +29,7 @@ describe("the node's own files as defaults: a node built by hand, zero flags", {
   before(async () => {
     lab = await createLab({});
     [h21, h22] = lab.nodes as [LabNode, LabNode];
-    await runbookByHand(lab, { startSecs: 2 });
+    await runbookByHand(lab, { startSecs: 2, waitRunning: true });
   });
   after(async () => {
     await lab?.destroy();

@@ -6,7 +6,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, cpSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
@@ -25,6 +25,14 @@ let h21: LabNode;
 let h22: LabNode;
 
 /** Run a step with a fresh trace file; returns its result and the changes it applied. */
+/** The lab's release tarball copied onto the node (under its root); its path as the node names it. */
+function nodeTarball(node: LabNode): string {
+  const path = '/tmp/flannel-v0.11.0-linux-amd64.tar.gz';
+  mkdirSync(join(node.root, 'tmp'), { recursive: true });
+  cpSync(lab.tarball.path, join(node.root, path));
+  return path;
+}
+
 async function step(node: LabNode, name: StepName, args: string[]) {
   const trace = join(scratch, `trace-${Math.random().toString(16).slice(2)}`);
   const r = await runStep(lab, node, name, args, { env: { ...process.env, FLANNEL_RUNBOOK_TRACE: trace } });
@@ -91,8 +99,11 @@ describe('runbook steps', { skip: notRoot }, () => {
 
     test('bad input exits 2 with one line and changes nothing', async () => {
       const a = args(h21);
-      const garbage = join(scratch, 'garbage.tar.gz');
-      writeFileSync(garbage, 'not a tarball');
+      // a local --tarball is a path on the node: under its --root
+      const garbage = '/tmp/garbage.tar.gz';
+      mkdirSync(join(h21.root, 'tmp'), { recursive: true });
+      writeFileSync(join(h21.root, garbage), 'not a tarball');
+      const release = nodeTarball(h21);
       await refuses(
         h21,
         'install',
@@ -110,16 +121,18 @@ describe('runbook steps', { skip: notRoot }, () => {
       await refuses(
         h21,
         'install',
-        [...a, '--tarball', lab.tarball.path, '--sha256', 'f'.repeat(64)],
+        [...a, '--tarball', release, '--sha256', 'f'.repeat(64)],
         /its sha256 is [0-9a-f]{64}, not f{64}/,
       );
       await refuses(
         h21,
         'install',
-        [...a, '--tarball', lab.tarball.path, '--url', lab.tarball.url],
+        [...a, '--tarball', release, '--url', lab.tarball.url],
         /--url and --tarball: give one of them/,
       );
       await refuses(h21, 'install', [...a, '--sha256', 'abc'], /--sha256 "abc": must be 64 hex digits/);
+      rmSync(join(h21.root, garbage));
+      rmSync(join(h21.root, release));
       await refuses(h21, 'install', [...a, '--bogus'], /unknown flag --bogus/);
     });
 
@@ -153,7 +166,7 @@ describe('runbook steps', { skip: notRoot }, () => {
     });
 
     test('an upgrade keeps the previous release, and --rollback switches back', async () => {
-      const r = await step(h21, 'install', [...args(h21), '--version', 'v0.12.0', '--tarball', lab.tarball.path]);
+      const r = await step(h21, 'install', [...args(h21), '--version', 'v0.12.0', '--tarball', nodeTarball(h21)]);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(readlinkSync(join(h21.root, 'opt/flannel')), 'flannel-v0.12.0');
       assert.equal(readlinkSync(join(h21.root, 'opt/flannel.previous')), 'flannel-v0.11.0');
@@ -186,11 +199,12 @@ describe('runbook steps', { skip: notRoot }, () => {
 
     test('bad input or a bad certificate set exits 2 and leaves the old files', async () => {
       const a = args(h21);
-      const mismatched = join(scratch, 'mismatched');
-      cpSync(lab.certHost.certsPath, mismatched, { recursive: true });
+      // --from DIR is a directory on the node: under its --root
+      const mismatched = '/tmp/mismatched-certs';
+      cpSync(lab.certHost.certsPath, join(h21.root, mismatched), { recursive: true });
       // a valid key, but not the client certificate's
       writeFileSync(
-        join(mismatched, 'client-key.pem'),
+        join(h21.root, mismatched, 'client-key.pem'),
         generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
           .privateKey.export({ type: 'pkcs8', format: 'pem' })
           .toString(),
@@ -234,6 +248,7 @@ describe('runbook steps', { skip: notRoot }, () => {
         ],
         /could not copy ca\.pem, client\.pem, client-key\.pem/,
       );
+      rmSync(join(h21.root, mismatched), { recursive: true });
     });
 
     test('copies all three files over scp, byte for byte, with the key 0600', async () => {
@@ -263,7 +278,7 @@ describe('runbook steps', { skip: notRoot }, () => {
         h21,
         'etcd-config',
         ['--cluster', cluster, '--root', h21.root],
-        /curl -sS --fail-with-body --cacert \S+ca\.pem --cert \S+client\.pem --key \S+client-key\.pem -X PUT '?https:\/\/10\.4\.7\.12:2379\/v2\/keys\/coreos\.com\/network\/config\?prevExist=false/,
+        /for ep in https:\/\/10\.4\.7\.12:2379 \S+ \S+; do\n {2}code=\$\(curl -sS --cacert \S+ca\.pem --cert \S+client\.pem --key \S+client-key\.pem -o \/dev\/null -w '%\{http_code\}' -X PUT --data-urlencode 'value=[^']+' "\$ep"'\/v2\/keys\/coreos\.com\/network\/config\?prevExist=false'\)/,
       );
     });
 

@@ -171,10 +171,12 @@ describe('scripts: main(argv, host) with a real etcd on loopback', {
     const args = ['--endpoints', url, '--network', '172.7.0.0/16', '--backend', 'host-gw'];
     const dry = await run(() => etcdConfig([...args, '--dry-run'], new MemoryHost()));
     assert.equal(dry.code, 0);
+    // each endpoint in turn, create-only; and a second paste changes nothing
     assert.match(
       dry.stdout,
-      /curl -sS --fail-with-body -X PUT .*\/v2\/keys\/coreos\.com\/network\/config\?prevExist=false/,
+      /for ep in http:\/\/127\.0\.0\.1:\d+; do\n {2}code=\$\(curl .* -X PUT .*"\$ep"'\/v2\/keys\/coreos\.com\/network\/config\?prevExist=false'\)/,
     );
+    assert.match(dry.stdout, /^if \( for ep in .*; then echo 'etcd-config: nothing to do/m);
     assert.equal((await run(() => etcdConfig(args, new MemoryHost()))).code, 0);
     assert.match((await run(() => etcdConfig(args, new MemoryHost()))).stdout, /etcd-config: nothing to do/);
     assert.equal(

@@ -7,6 +7,7 @@
 // Map:  topology.ts  the network as data (pure)      pki.ts     openssl CA + certs, ssh keys
 //       netns.ts     ip netns / ip -batch             proc.ts    run, daemons, waits
 //       state.ts     state file, destroyLab, cleanup  services.ts etcd, sshd, supervisord, servers
+//       remote.ts    the remote mode: node sshds' mounts, the control host's ssh config
 //       runbook-by-hand.ts  the runbook as written    verify.ts  routes, TTLs, source addresses
 //       cli.ts       `npm run lab`
 //
@@ -14,6 +15,8 @@
 // has its own namespace and every veth is created with both ends already in their namespaces.
 // Outside the labdir (<tmp>/<prefix>-lab) the lab writes only /etc/netns/<prefix>-*/ (removed
 // at teardown) and creates /run/sshd if it is missing (sshd's privilege-separation dir; kept).
+// The remote mode's mounts (remote.ts) are made inside its node sshds' own mount namespaces
+// and end with those processes: nothing is mounted in any other mount namespace.
 //
 //   const lab = await createLab();            // ~1.5-4 s; after(() => lab.destroy())
 //   await lab.exec(lab.nodes[0].netns, ['ip', '-j', 'route']);
@@ -23,6 +26,9 @@
 //   createLab({ segments: 2 })                // + hdss7-31 (10.5.7.31) behind a router: vxlan's case
 //   createLab({ flannelVersion: 'v0.20.2' })  // the stand-in packed as v0.20.2 (etcd v3) and served
 //   await lab.restartEtcd({ enableV2: false }) // every member again, v3 only (etcd 3.4's default)
+//   createLab({ remote: true })               // + a control host namespace (10.4.7.10) and an sshd per
+//                                             //   node without Node.js, with iproute2 4.11 (remote.ts):
+//   const host = lab.remote!.sshHost(node);   //   an SshHost over it; `--ssh-config lab.remote!.sshConfig`
 
 import { createHash, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
@@ -31,11 +37,28 @@ import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalid } from '../lib/core/errors.ts';
+import { SshHost, type SshHostOptions } from '../lib/host/ssh.ts';
 import { packFlannelTarball, STANDIN_VERSIONS, type StandinVersion } from './flanneld/pack.ts';
 import { addNetns, execIn, ipBatch, listNetns } from './netns.ts';
 import { makePki, makeSshKeys, type Pki, type SshKeys } from './pki.ts';
 import { settleAll, stopDaemon, type RunResult } from './proc.ts';
-import { startEtcd, startServer, startSshd, startSupervisord, waitEtcdHealthy, type Started } from './services.ts';
+import {
+  authorizeIdentity,
+  buildMaskLayers,
+  makeNodeHostKey,
+  type MaskLayer,
+  renderKnownHosts,
+  renderSshClientConfig,
+} from './remote.ts';
+import {
+  startEtcd,
+  startNodeSshd,
+  startServer,
+  startSshd,
+  startSupervisord,
+  waitEtcdHealthy,
+  type Started,
+} from './services.ts';
 import { destroyLab, ETC_NETNS, labDirOf, StateFile, type DestroyReport } from './state.ts';
 import {
   AUTO_PREFIX_RE,
@@ -102,6 +125,26 @@ export interface LabCertHost extends LabHost {
   readonly sshOptions: readonly string[];
 }
 
+/** The remote mode (createLab({ remote: true })): the nodes driven over ssh from a control host. */
+export interface LabRemote {
+  /** the control host: a namespace on l2 (10.4.7.10) that reaches every node and etcd */
+  readonly control: { readonly name: string; readonly netns: string; readonly ip: string };
+  /** the control host's OpenSSH client config (`ssh -F`, `--ssh-config`): a Host entry per node name and address */
+  readonly sshConfig: string;
+  /** the nodes' real host keys, under their names and addresses (the config's UserKnownHostsFile) */
+  readonly knownHosts: string;
+  /** the private key that logs in as root on every node (the config's IdentityFile) */
+  readonly identity: string;
+  /** what the node sshds' sessions see instead of /usr/bin and /usr/sbin */
+  readonly layers: readonly MaskLayer[];
+  /** ssh run inside the control host's namespace: `ip netns exec <ctl> ssh` */
+  readonly sshCommand: readonly string[];
+  /** `root@10.4.7.21`: the node's `"ssh"` in a cluster file */
+  destination(node: LabNode): string;
+  /** An SshHost for the node from the control host (its ssh in the control namespace, `-F sshConfig`); close() it. */
+  sshHost(node: LabNode, opts?: Partial<SshHostOptions>): SshHost;
+}
+
 export interface LabExecOptions {
   readonly input?: string;
   /** default 30 s */
@@ -142,8 +185,10 @@ export interface Lab {
   readonly whoamiPort: number;
   /** the release tarball: on this filesystem (path), and as served by hdss7-200 (url) */
   readonly tarball: { readonly path: string; readonly sha256: string; readonly url: string };
-  /** every namespace of the lab (hosts, pods, segment, gateway, outside) */
+  /** every namespace of the lab (hosts, pods, segment, gateway, outside, control) */
   readonly namespaces: readonly string[];
+  /** the remote mode's control host and ssh (createLab({ remote: true })) */
+  readonly remote?: LabRemote;
   /** Runs argv inside a lab namespace; rejects with CommandError on a status not in okStatus. */
   exec(netns: string, argv: readonly string[], opts?: LabExecOptions): Promise<RunResult>;
   /** `etcdctl` with the lab's endpoints and client certificate, run inside hdss7-12 (API 3 unless `api: 2`). */
@@ -188,6 +233,11 @@ export interface CreateLabOptions {
   readonly log?: (line: string) => void;
   /** aborting stops the build (and every later lab.exec) and tears down what was built */
   readonly signal?: AbortSignal;
+  /**
+   * the remote mode: a control host namespace with an ssh client config, and an sshd on every
+   * node in a mount namespace without Node.js and with iproute2 4.11 (remote.ts; default false)
+   */
+  readonly remote?: boolean;
 }
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -236,6 +286,7 @@ export async function createLab(opts: CreateLabOptions = {}): Promise<Lab> {
     ...(opts.rejectRules !== undefined && { rejectRules: opts.rejectRules }),
     ...(opts.segments !== undefined && { segments: opts.segments }),
     ...(opts.remoteNodes !== undefined && { remoteNodes: opts.remoteNodes }),
+    ...(opts.remote && { control: true }),
   });
   const version = opts.flannelVersion ?? FLANNEL_VERSION;
   if (!/^v\d+\.\d+\.\d+$/.test(version))
@@ -362,6 +413,35 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
       );
     },
   );
+  const nodeSpecs = topo.hosts.filter((h) => h.node);
+  const remote = topo.control
+    ? await timed(
+        log,
+        'remote mode: node host keys, overlays without Node.js and with iproute2 4.11, ssh config',
+        async () => {
+          const control = topo.control!;
+          const [layers, ...hostPubs] = await settleAll<unknown>([
+            buildMaskLayers(join(dir, 'remote', 'layers'), signal),
+            ...nodeSpecs.map(async (h) => {
+              await authorizeIdentity(h.root, ssh.identityPub);
+              return makeNodeHostKey(h.root, `flannel-runbook lab ${prefix} ${h.name}`, signal);
+            }),
+          ]);
+          const ctlDir = join(dir, 'control');
+          await mkdir(ctlDir, { recursive: true, mode: 0o700 });
+          const specs = nodeSpecs.map((h, i) => ({ name: h.name, ip: h.ip, hostPub: hostPubs[i] as string }));
+          const knownHosts = join(ctlDir, 'known_hosts');
+          const sshConfig = join(ctlDir, 'ssh_config');
+          await writeFile(knownHosts, renderKnownHosts(specs), { mode: 0o644 });
+          await writeFile(
+            sshConfig,
+            renderSshClientConfig({ prefix, nodes: specs, identity: ssh.identity, knownHosts }),
+            { mode: 0o600 },
+          );
+          return { control, layers: layers as MaskLayer[], knownHosts, sshConfig };
+        },
+      )
+    : undefined;
   const www = join(certSpec.root, 'www');
   const served = join(www, urlPath);
   await mkdir(join(served, '..'), { recursive: true });
@@ -408,6 +488,7 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
               record,
             }),
             startSupervisord(h, { signal, record }),
+            ...(remote ? [startNodeSshd(h, { layers: remote.layers, signal, record })] : []),
           ]),
       ];
       // every PID is recorded at spawn (record); wait for all before failing, so none is mid-start
@@ -462,6 +543,26 @@ async function build(topo: Topology, state: StateFile, opts: CreateLabOptions): 
     whoamiPort: topo.whoamiPort,
     tarball: { path: served, sha256: packed.sha256, url: `http://${certSpec.ip}:${HTTP_PORT}${urlPath}` },
     namespaces: topo.namespaces.map((n) => n.netns),
+    ...(remote && {
+      remote: {
+        control: { ...remote.control },
+        sshConfig: remote.sshConfig,
+        knownHosts: remote.knownHosts,
+        identity,
+        layers: remote.layers,
+        sshCommand: ['ip', 'netns', 'exec', remote.control.netns, 'ssh'],
+        destination: (n: LabNode) => `root@${n.ip}`,
+        sshHost(n: LabNode, o: Partial<SshHostOptions> = {}) {
+          return new SshHost({
+            destination: `root@${n.ip}`,
+            configFile: remote.sshConfig,
+            node: n.name,
+            ssh: ['ip', 'netns', 'exec', remote.control.netns, 'ssh'],
+            ...o,
+          });
+        },
+      },
+    }),
     exec(netns, argv, o = {}) {
       if (!lab.namespaces.includes(netns)) {
         return Promise.reject(invalid('netns', netns, `is not a namespace of lab ${prefix}`, lab.nodes[0]!.netns));
@@ -581,6 +682,14 @@ export function describeNamespaces(lab: Lab): { what: string; netns: string }[] 
     { what: `outside host (${lab.outside.ip})`, netns: lab.outside.netns },
     { what: 'L2 segment bridge', netns: lab.topology.segments[0]!.netns },
     ...(lab.router ? [{ what: `router (${lab.router.ips.join(', ')})`, netns: lab.router.netns }] : []),
+    ...(lab.remote
+      ? [
+          {
+            what: `control host (${lab.remote.control.ip}, ssh -F ${lab.remote.sshConfig})`,
+            netns: lab.remote.control.netns,
+          },
+        ]
+      : []),
     ...lab.topology.segments.slice(1).map((s) => ({ what: `L2 segment ${s.name} bridge (${s.cidr})`, netns: s.netns })),
   ];
 }

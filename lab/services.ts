@@ -2,6 +2,7 @@
 //   startEtcd        one member of the 3-member TLS cluster (client-cert auth, peer TLS, v2 on or off)
 //   waitEtcdHealthy  until `etcdctl endpoint health` passes for every member
 //   startSshd        the cert host's real sshd, /opt bind-mounted from its root
+//   startNodeSshd    a node's sshd for the remote mode: no Node.js, iproute2 4.11 (remote.ts)
 //   startSupervisord supervisord of a node, <root>/etc/supervisord.conf
 //   startServer      a small Node server (http-serve.mjs, whoami-server.mjs), until it listens
 // Each fails fast with the tail of the daemon's log when the daemon exits while we wait.
@@ -14,6 +15,7 @@ import { execIn } from './netns.ts';
 import type { Pki } from './pki.ts';
 import { startDaemon, waitFor, type Daemon } from './proc.ts';
 import { renderSupervisordConf, supervisordPaths } from '../lib/model/supervisor.ts';
+import { nodeSshdArgv, type MaskLayer } from './remote.ts';
 import { etcdName, type HostSpec } from './topology.ts';
 
 export interface Started {
@@ -193,10 +195,10 @@ export async function waitEtcdHealthy(
   );
 }
 
-/** sshd_config for the cert host: its own address, keys, pid file and authorized keys. */
+/** sshd_config for a lab host (the cert host; the nodes in remote mode): its own address, keys, pid file and authorized keys. */
 export function renderSshdConfig(h: HostSpec): string {
   return `${[
-    '# flannel-runbook lab: the cert host (hdss7-200) sshd',
+    `# flannel-runbook lab: the sshd of ${h.name}`,
     `ListenAddress ${h.ip}`,
     'Port 22',
     `HostKey ${join(h.root, 'etc', 'ssh', 'ssh_host_ed25519_key')}`,
@@ -237,6 +239,30 @@ export async function startSshd(h: HostSpec, o: StartOptions = {}): Promise<Star
   const s = started(
     `sshd ${h.name}`,
     startDaemon(inNetns(h.netns, argv), join(h.root, 'data', 'logs', 'sshd.log'), { env: daemonEnv() }),
+    o,
+  );
+  await waitListening(s, h.netns, h.ip, 22, o.signal);
+  return s;
+}
+
+/**
+ * A node's sshd for the remote mode, in a mount namespace of its own (remote.ts): the overlays
+ * that hide Node.js and put iproute2 4.11 in place are mounted there and nowhere else, and end
+ * with it. Its config, host key and pid file are under the node's root.
+ */
+export async function startNodeSshd(h: HostSpec, o: StartOptions & { layers: readonly MaskLayer[] }): Promise<Started> {
+  const conf = join(h.root, 'etc', 'ssh', 'sshd_config');
+  await writeFile(conf, renderSshdConfig(h));
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  const s = started(
+    `sshd ${h.name}`,
+    startDaemon(
+      inNetns(h.netns, nodeSshdArgv(conf, join(h.root, 'root'), o.layers)),
+      join(h.root, 'data', 'logs', 'sshd.log'),
+      {
+        env: daemonEnv(),
+      },
+    ),
     o,
   );
   await waitListening(s, h.netns, h.ip, 22, o.signal);

@@ -13,6 +13,8 @@
 //   router       10.4.0.254/16 on l2, 10.5.0.1/16 on l2b, default via the gateway; every l2
 //                host routes 10.5.0.0/16 via 10.4.0.254 (the gateway too, for the outside)
 //   hdss7-31..   10.5.7.3X   nodes on l2b (default via 10.5.0.1): docker0 172.7.3X.1/24, a pod
+// With `control: true` (the remote mode, lab.ts) the plan adds:
+//   control      10.4.7.10   the operator's control host on l2: it drives the nodes over ssh
 
 import { join } from 'node:path';
 import { invalid } from '../lib/core/errors.ts';
@@ -30,6 +32,8 @@ export interface TopologyOptions {
   readonly segments?: 1 | 2;
   /** nodes on the second segment (segments: 2; default 1, at most 9): node i is hdss7-(31+i), 10.5.7.(31+i) */
   readonly remoteNodes?: number;
+  /** a control host namespace on l2 (10.4.7.10), for the remote mode (default false) */
+  readonly control?: boolean;
 }
 
 /** One L2 network: a bridge in a namespace of its own (never in the root namespace). */
@@ -84,7 +88,7 @@ export interface RouteSpec {
 
 export interface NetnsSpec {
   readonly netns: string;
-  readonly role: 'segment' | 'host' | 'pod' | 'gateway' | 'outside' | 'router';
+  readonly role: 'segment' | 'host' | 'pod' | 'gateway' | 'outside' | 'router' | 'control';
   /** the lab host it stands for, when it is one (gets /etc/netns/<ns>/hosts) */
   readonly hostname?: string;
   readonly bridges: readonly { readonly dev: string; readonly cidr?: string }[];
@@ -109,6 +113,8 @@ export interface Topology {
   readonly gateway: { readonly netns: string; readonly outsideIp: string };
   /** the router between l2 and l2b (segments: 2): its address on each, in segment order */
   readonly router?: { readonly netns: string; readonly ips: readonly string[] };
+  /** the control host (control: true): on l2, no node, no etcd; the ssh client of the remote mode */
+  readonly control?: { readonly name: string; readonly netns: string; readonly ip: string };
   readonly outside: { readonly netns: string; readonly ip: string; readonly port: number };
   /** TCP port of the whoami servers (outside host and pods) */
   readonly whoamiPort: number;
@@ -274,6 +280,22 @@ export function planTopology(opts: TopologyOptions): Topology {
       { a: { netns: router.netns, ifname: 'eth1' }, b: { netns: remote.netns, ifname: 'rtr', master: remote.bridge } },
     );
   }
+  const control = opts.control ? { name: 'control', netns: ns('ctl'), ip: '10.4.7.10' } : undefined;
+  if (control) {
+    namespaces.push({
+      netns: control.netns,
+      role: 'control',
+      hostname: control.name,
+      bridges: [],
+      addrs: [{ dev: 'eth0', cidr: `${control.ip}/${segLen(segment)}` }],
+      routes: [{ dst: 'default', via: segment.gateway }, ...toRemote],
+      forward: false,
+    });
+    veths.push({
+      a: { netns: control.netns, ifname: 'eth0' },
+      b: { netns: segment.netns, ifname: 'ctl', master: segment.bridge },
+    });
+  }
   for (const h of hosts) {
     const n = h.node;
     const seg = h.segment === segment.name ? segment : remote!;
@@ -310,6 +332,7 @@ export function planTopology(opts: TopologyOptions): Topology {
     hosts,
     gateway,
     ...(router && { router }),
+    ...(control && { control }),
     outside,
     whoamiPort: WHOAMI_PORT,
     namespaces,

@@ -150,3 +150,54 @@ function exampleSubnet(network: Ip4Net): string {
   const len = Math.min(32, Math.max(network.prefix + 1, 24));
   return `${network.network().ip.add(2 ** (32 - len))}/${len}`;
 }
+
+/** An ssh destination as the toolkit takes it: `[USER@]HOST[:PORT]`. */
+export interface SshDestination {
+  /** absent: ssh's own default (the config's User, else the local user) */
+  readonly user?: string;
+  /** a host name, an ssh config Host alias, an IPv4 address, or an IPv6 address (given in brackets) */
+  readonly host: string;
+  /** absent: the config's Port, else 22 */
+  readonly port?: number;
+}
+
+const SSH_EXAMPLE = 'root@10.4.7.21';
+const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?';
+const HOST_NAME_RE = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*\\.?$`);
+const SSH_USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/;
+
+/**
+ * `[USER@]HOST[:PORT]` (`[IPV6]:PORT` for IPv6). Nothing in it may start with "-" (ssh would
+ * read an option) or hold a blank, a quote or a control character.
+ */
+export function checkSshDestination(field: string, value: unknown): SshDestination {
+  const v = nonEmpty(field, value, SSH_EXAMPLE);
+  const bad = (rule: string) => invalid(field, v, rule, SSH_EXAMPLE);
+  const m = /^(?:([^@]*)@)?(\[[^\]]*\]|[^:@[\]]*)(?::([^:]*))?$/.exec(v);
+  if (!m) throw bad('must be [USER@]HOST[:PORT] (an IPv6 address in brackets)');
+  const [, user, hostPart = '', portText] = m;
+  if (user !== undefined && !SSH_USER_RE.test(user)) {
+    throw bad('the user must be 1-32 of A-Z a-z 0-9 _ . - and must not start with "-" or "."');
+  }
+  let host = hostPart;
+  if (host.startsWith('[')) {
+    host = host.slice(1, -1);
+    if (!/^[0-9A-Fa-f:.]+$/.test(host) || !host.includes(':')) throw bad('only an IPv6 address goes in brackets');
+  } else if (host === '') {
+    throw bad('needs a host');
+  } else if (!HOST_NAME_RE.test(host) || host.length > 253) {
+    throw bad('the host must be a host name (letters, digits, "-", ".") or an IPv4 address');
+  }
+  let port: number | undefined;
+  if (portText !== undefined) {
+    if (!/^[1-9][0-9]{0,4}$/.test(portText) || Number(portText) > 65535) throw bad('the port must be 1-65535');
+    port = Number(portText);
+  }
+  return { ...(user !== undefined && { user }), host, ...(port !== undefined && { port }) };
+}
+
+/** The destination as `checkSshDestination` reads it back: `root@10.4.7.21`, `root@[fd00::21]:2222`. */
+export function formatSshDestination(d: SshDestination): string {
+  const host = d.host.includes(':') ? `[${d.host}]` : d.host;
+  return `${d.user !== undefined ? `${d.user}@` : ''}${host}${d.port !== undefined ? `:${d.port}` : ''}`;
+}

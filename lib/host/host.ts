@@ -4,7 +4,7 @@
 //     whole process group killed when the timeout passes;
 //   - RecordingHost (host/recording.ts) observes through another Host but records every change
 //     instead of making it: --dry-run prints what it recorded, unit tests assert on it;
-//   - an SSH Host does it on a remote node.
+//   - SshHost (host/ssh.ts) does it on a remote node, over one OpenSSH connection.
 // Paths are host paths as the node sees them (already under --root). A change names why it is
 // made; the recording Host prints that as the `# why` line.
 

@@ -45,7 +45,12 @@ export interface SpawnOptions {
   readonly cwd?: string;
   /** aborting kills the command's process group; the run rejects as "aborted" */
   readonly signal?: AbortSignal;
+  /** stdin as bytes, instead of the command's text `input` (an SSH Host's file writes) */
+  readonly stdin?: Uint8Array;
 }
+
+/** How long a killed command's pipes may stay open before its timeout is reported anyway. */
+const PIPE_GRACE_MS = 1000;
 
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
@@ -64,9 +69,10 @@ export function spawnExec(cmd: Command, opts: SpawnOptions = {}): Promise<Result
   const timeoutMs = timeoutOf(cmd);
   if (opts.signal?.aborted)
     return Promise.reject(new CommandError(cmd.argv, null, '', `${commandName(cmd.argv)}: aborted`));
+  const input = opts.stdin ?? cmd.input;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), {
-      stdio: [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       detached: true,
       ...(opts.env && { env: opts.env }),
       ...(opts.cwd !== undefined && { cwd: opts.cwd }),
@@ -75,9 +81,20 @@ export function spawnExec(cmd: Command, opts: SpawnOptions = {}): Promise<Result
     const err: Buffer[] = [];
     let timedOut = false;
     let aborted = false;
+    let settled = false;
+    let grace: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup(child.pid);
+      // Its pipes may be held open from outside its group (an ssh ControlMaster holds a mux
+      // client's stdio until the remote end closes): the kill is the answer, do not wait on them.
+      grace = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        opts.signal?.removeEventListener('abort', onAbort);
+        for (const s of [child.stdin, child.stdout, child.stderr]) s?.destroy();
+        reject(new TimeoutError(cmd.argv, timeoutMs));
+      }, PIPE_GRACE_MS);
     }, timeoutMs);
     const onAbort = () => {
       aborted = true;
@@ -93,6 +110,9 @@ export function spawnExec(cmd: Command, opts: SpawnOptions = {}): Promise<Result
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(grace);
+      if (settled) return;
+      settled = true;
       opts.signal?.removeEventListener('abort', onAbort);
       killGroup(child.pid); // what the command left in its group goes with it
       if (timedOut) return reject(new TimeoutError(cmd.argv, timeoutMs));
@@ -112,7 +132,7 @@ export function spawnExec(cmd: Command, opts: SpawnOptions = {}): Promise<Result
     });
     if (child.stdin) {
       child.stdin.on('error', () => {}); // a command that exits without reading: its status tells
-      child.stdin.end(cmd.input);
+      child.stdin.end(input);
     }
   });
 }

@@ -5,13 +5,13 @@
 // network namespace). Nothing here changes the node.
 
 import { EtcdError, parseV2Error, v2Request, withV3 } from './etcd.ts';
-import { parseIpAddr, type Interface } from '../model/interfaces.ts';
+import type { Interface } from '../model/interfaces.ts';
 import { parseIptablesSave, type Ruleset } from '../model/iptables.ts';
 import { readNetworkState, type NetworkState, type StoreTarget } from './network-store.ts';
 import type { EtcdApi } from '../model/lease.ts';
 import type { Route } from '../model/routes.ts';
 import type { FdbEntry, Neighbour } from '../model/vxlan.ts';
-import { readFdb, readLinks, readNeighbours, readRoutes } from './iproute.ts';
+import { readFdb, readLinks, readNeighbours, readNetnsLinks, readRoutes } from './iproute.ts';
 import type { ProgramStatus } from '../model/supervisor.ts';
 import type { Host } from './host.ts';
 import { programStatus } from './supervisord.ts';
@@ -198,7 +198,7 @@ export async function observeNode(o: {
 // ------------------------------------------------------------------ doctor's extra probes
 // Read only, like observeNode; run by doctor after it, and only what the findings need.
 
-/** A link with its MTU, bridge master and kind: what `ip -j -d addr show` gives (parseIpAddr). */
+/** A link with its MTU, bridge master and kind: what `ip -d addr show` gives (host/iproute.ts readLinks). */
 export type Link = Pick<Interface, 'name' | 'mtu' | 'master' | 'kind'>;
 
 /** The config key in one key space (v2 keys API or v3), undefined when absent there. */
@@ -240,11 +240,9 @@ export async function observeDoctorProbes(o: {
   readonly host: Host;
 }): Promise<DoctorProbes> {
   const host = o.host;
-  const run = (argv: string[], why: string) => host.run({ argv, why, readOnly: true });
   const e = o.obs.etcd;
   const other: EtcdApi = o.store.api === 'v2' ? 'v3' : 'v2';
   const wantOther = (e.ok && e.value.config === undefined) || (!e.ok && e.kind === 'v2-disabled');
-  const links = (argv: string[]) => attempt(async () => parseIpAddr((await run(argv, 'links and their MTUs')).stdout));
   const pods = o.podNetns ?? [];
   const [otherKeySpace, log, hostLinks, podLinks] = await Promise.all([
     wantOther
@@ -260,7 +258,8 @@ export async function observeDoctorProbes(o: {
     Promise.all(
       pods.map(async (netns) => ({
         netns,
-        links: await links(['ip', 'netns', 'exec', netns, 'ip', '-j', '-d', 'addr', 'show']),
+        // the node's own ip in there: the same JSON-or-text answer as its links
+        links: await attempt(() => readNetnsLinks(host, netns)),
       })),
     ),
   ]);

@@ -99,6 +99,18 @@ for (const [name, exec] of [
   });
 }
 
+describe('LocalHost engine spawn, pipes held from outside the group', () => {
+  test("past its timeout it is reported within a second, though its pipes stay open (an ssh master holds a mux client's)", async () => {
+    const t0 = Date.now();
+    // setsid: a process of another group keeps stdout and stderr open for 3 s after the kill
+    await assert.rejects(
+      spawnExec({ argv: ['sh', '-c', 'setsid sleep 3 & sleep 30'], why: 't', timeoutMs: 300 }),
+      (e: unknown) => e instanceof TimeoutError,
+    );
+    assert.ok(Date.now() - t0 < 2000, `${Date.now() - t0} ms`);
+  });
+});
+
 describe('RecordingHost', () => {
   test('observations run on the host underneath; changes are recorded, answered with success and not made', async () => {
     const base = new MemoryHost({ '/etc/x': 'old\n' }).answer(['ip', '-j', 'route'], { stdout: '[]' });

@@ -10,7 +10,7 @@
 // Idempotent: same files and flanneld up -> nothing to do.
 // Exit: 0 up / nothing to do, 2 bad input (nothing changed), 3 flanneld did not come up / command failed.
 
-import { ExitCode } from '../lib/core/errors.ts';
+import { ExitCode, UsageError } from '../lib/core/errors.ts';
 import { checkProgramName } from '../lib/core/validate.ts';
 import { programNameFor } from '../lib/model/flanneld-files.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
@@ -74,6 +74,10 @@ export const flags = defineFlags({
     help: 'how long to wait for flanneld to be up',
   },
   'no-wait': { type: 'boolean', help: 'write and start, but do not wait for flanneld to be up' },
+  rename: {
+    type: 'boolean',
+    help: 'let --program (or the cluster file) rename the program that runs flanneld.sh now (supervisord stops the old one)',
+  },
 });
 
 const info = {
@@ -97,6 +101,13 @@ export async function main(argv: string[], base: Host): Promise<number> {
     '--program',
     v.program ?? node?.program ?? s.node.program ?? (s.node.name ? programNameFor(s.node.name) : 'flanneld'),
   );
+  const had = s.installedProgram;
+  if (had && had.name !== program && !v.rename) {
+    const from = v.program ? '--program' : node?.program ? 'the cluster file' : 'the default';
+    throw new UsageError(
+      `start: ${had.file} runs flanneld.sh as [program:${had.name}], and ${from} names it ${program}: supervisord would stop ${had.name} and start ${program}; nothing changed. Give --program ${had.name} to keep the name, or --rename to rename it`,
+    );
+  }
   await hostFile(host, s.root, '--supervisor-conf', v['supervisor-conf'], '/etc/supervisord.conf');
   const conn = connectionFor(s);
   const store = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);

@@ -76,6 +76,8 @@ export interface Settings {
   readonly looked: readonly string[];
   /** which settings came from the node's own files, and from which one */
   readonly fromNode: Readonly<Record<string, string>>;
+  /** the supervisord program that runs flanneld.sh on the node now, and the ini naming it */
+  readonly installedProgram?: { readonly name: string; readonly file: string };
 }
 
 type AnyParsed = { readonly values: Readonly<Record<string, unknown>>; readonly explicit: ReadonlySet<string> };
@@ -194,6 +196,7 @@ export function resolveSettings(
     warnings: [etcdApiMismatch(flannelVersion, apiSetting)].filter((w): w is string => w !== undefined),
     looked: files.looked,
     fromNode,
+    ...(files.program && { installedProgram: { name: files.program, file: files.from.program ?? '' } }),
   };
 }
 

@@ -59,8 +59,8 @@ const ANY_STATUS = Array.from({ length: 256 }, (_, i) => i);
  * the script). Exit 10: not there; 11: too large; 12: a directory; 14: no such source file.
  */
 export const REMOTE = {
-  /** $1 timeout in seconds, then the argv */
-  run: `t=$1; shift; timeout -s KILL "$t" "$@"; s=$?; printf '\\n${EXIT_MARK} %d\\n' "$s" >&2; exit "$s"`,
+  /** $1 timeout in seconds, then the argv; sbin on the PATH (an ssh session's PATH may lack it) */
+  run: `t=$1; shift; PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH; timeout -s KILL "$t" "$@"; s=$?; printf '\\n${EXIT_MARK} %d\\n' "$s" >&2; exit "$s"`,
   /** $1 file, $2 the largest size allowed (empty: any) */
   readFile: [
     'f=$1 max=$2',

@@ -199,7 +199,10 @@ describe('ssh command lines', () => {
   test('the remote line gives the remote shell the argv untouched and stdin, under timeout, with the status marked', () => {
     const argv = ['sh', '-c', 'cat; printf "[%s]" "$@"; echo oops >&2; exit 255', 'sh', "a 'b'", '$HOME', 'x\ny', ''];
     const line = remoteLine(argv, 5);
-    assert.match(line, /^sh -c 't=\$1; shift; timeout -s KILL "\$t" "\$@"; /);
+    assert.match(
+      line,
+      /^sh -c 't=\$1; shift; PATH="\$PATH:\/usr\/local\/sbin:\/usr\/sbin:\/sbin"; export PATH; timeout -s KILL "\$t" "\$@"; /,
+    );
     let out = '';
     let err = '';
     try {

@@ -15,7 +15,7 @@ import { cleanupLeftovers, createLab, describeNamespaces, destroyLab, listLabs, 
 import { MAX_NODES, PREFIX_RE } from './topology.ts';
 import { formatVerifyTable, rowOk, verifyLab, type VerifyRow } from './verify.ts';
 import { runbookByHand } from './runbook-by-hand.ts';
-import { runbookWithScripts } from './runbook-steps.ts';
+import { runbookRemote, runbookWithScripts } from './runbook-steps.ts';
 
 const USAGE = `usage: npm run lab -- [options]      build the runbook's cluster, run the runbook, verify, tear down
        npm run lab -- down [PREFIX]    remove labs left up with --keep (and crashed runs' leftovers)
@@ -25,6 +25,7 @@ options:
   --keep                  leave the lab up and print how to enter each host
   --no-reject             build the nodes without the iptables-services REJECT rules
   --by-hand               run the runbook as written (etcdctl, hand-written files) instead of the toolkit's scripts
+  --remote                run scripts/runbook.ts from a control host over ssh, on nodes without Node.js and with iproute2 4.11
   --flannel-tarball FILE  serve this release tarball (a real flannel-v0.11.0-linux-amd64.tar.gz)
   --flanneld BIN          pack this flanneld binary (a real one) instead of the lab's stand-in
   --help                  this text
@@ -39,6 +40,8 @@ export interface CliOptions {
   readonly flanneldBin?: string;
   /** run the runbook as written (by hand) instead of with the toolkit's scripts */
   readonly byHand?: boolean;
+  /** the remote mode: scripts/runbook.ts from a control host over ssh */
+  readonly remote?: boolean;
 }
 
 /** What the steps share. */
@@ -67,6 +70,7 @@ export const BUILD_STEP: Step = {
     ctx.lab = await createLab({
       nodes: ctx.opts.nodes,
       rejectRules: ctx.opts.rejectRules,
+      ...(ctx.opts.remote && { remote: true }),
       ...(ctx.opts.flanneldBin !== undefined && { flanneldBin: ctx.opts.flanneldBin }),
       ...(ctx.opts.flannelTarball !== undefined && { flannelTarball: ctx.opts.flannelTarball }),
       log: (l) => ctx.log(`    ${l}`),
@@ -83,6 +87,13 @@ export const RUNBOOK_STEPS: Step[] = [
     run: async (ctx) => {
       if (ctx.opts.byHand) {
         await runbookByHand(needLab(ctx), { log: (l) => ctx.log(`    ${l}`) });
+        return;
+      }
+      if (ctx.opts.remote) {
+        const { result, seconds } = await runbookRemote(needLab(ctx));
+        for (const l of `${result.stderr}${result.stdout}`.trimEnd().split('\n')) ctx.log(`    ${l}`);
+        if (result.status !== 0)
+          throw new Error(`scripts/runbook.ts over ssh exited ${result.status} after ${seconds.toFixed(1)} s`);
         return;
       }
       await runbookWithScripts(needLab(ctx), { log: (l) => ctx.log(`    ${l}`) });
@@ -104,7 +115,7 @@ function parse(
 ): { cmd: 'run'; opts: CliOptions } | { cmd: 'down'; prefix?: string } | { cmd: 'help' } {
   const a = minimist([...argv], {
     string: ['nodes', 'flannel-tarball', 'flanneld'],
-    boolean: ['keep', 'reject', 'help', 'by-hand'],
+    boolean: ['keep', 'reject', 'help', 'by-hand', 'remote'],
     default: { reject: true },
     alias: { h: 'help' },
     unknown: (arg) => {
@@ -135,6 +146,8 @@ function parse(
         `--${f} /tmp/${f === 'flanneld' ? 'flanneld' : 'flannel-v0.11.0-linux-amd64.tar.gz'}`,
       );
   }
+  if (a.remote && a['by-hand'])
+    throw new UsageError('--remote and --by-hand exclude each other: --remote runs the toolkit');
   if (a['flannel-tarball'] !== undefined && a.flanneld !== undefined) {
     throw new UsageError('--flannel-tarball and --flanneld exclude each other: the tarball already holds a flanneld');
   }
@@ -145,6 +158,7 @@ function parse(
       keep: Boolean(a.keep),
       rejectRules: a.reject !== false,
       byHand: Boolean(a['by-hand']),
+      remote: Boolean(a.remote),
       ...(a['flannel-tarball'] !== undefined && { flannelTarball: String(a['flannel-tarball']) }),
       ...(a.flanneld !== undefined && { flanneldBin: String(a.flanneld) }),
     },

@@ -8,7 +8,9 @@
 //     /bin/ip, /sbin/ip and /usr/sbin/ip lead to on Debian 12's merged /usr) and
 //     /usr/sbin/bridge (= /sbin/bridge);
 //   - /root is the node's own (<root>/root, holding authorized_keys): its sessions never run
-//     this machine's ~/.bashrc (which costs half a second per command here).
+//     this machine's ~/.bashrc (which costs half a second per command here);
+//   - / is read-only but for /tmp (where the lab's node roots are): a host path that a script
+//     failed to put under the node's "root" fails there instead of changing this machine.
 // Each masked directory (/usr/bin, /usr/sbin) gets a read-only overlay: a small layer of the
 // lab's (the whiteouts and the 4.11 binaries) over the directory itself. The overlays are
 // mounted inside the sshd's own mount namespace only (`ip netns exec` + `unshare --mount
@@ -86,6 +88,10 @@ export const MOUNT_AND_SSHD = [
   '  mount -t overlay frb-remote -o "ro,lowerdir=$2:$1" "$1" || exit 1',
   '  shift 2',
   'done',
+  // a safety net: the sessions can write only under /tmp (the lab's dir, the node roots, mktemp);
+  // a path a script failed to put under the node's root fails (EROFS) instead of reaching /
+  'mount --bind /tmp /tmp || exit 1',
+  'mount -o remount,bind,ro / || exit 1',
   'exec /usr/sbin/sshd -D -e -f "$conf"',
 ].join('\n');
 

@@ -40,6 +40,8 @@ export interface RunbookOptions {
   readonly backend?: Readonly<Record<string, unknown>>;
   /** file name in the labdir (default cluster.json) */
   readonly file?: string;
+  /** each node with its "ssh" and "root" (the remote mode: scripts/runbook.ts from the control host) */
+  readonly remote?: boolean;
 }
 
 /** The lab's cluster file (the README's, with the lab's nodes and flannel version), written into the labdir. */
@@ -64,6 +66,7 @@ export function writeClusterFile(lab: Lab, opts: RunbookOptions = {}): string {
       iface: n.iface,
       subnet: n.subnet,
       program: n.program,
+      ...(opts.remote && { ssh: lab.remote!.destination(n), root: n.root }),
     })),
   };
   const path = join(lab.dir, opts.file ?? 'cluster.json');
@@ -153,4 +156,43 @@ export async function runbookWithScripts(
     ]),
   );
   return runs;
+}
+
+/**
+ * The runbook in one command from the control host (the remote mode): scripts/runbook.ts over
+ * ssh to every node (nodes without Node.js, with iproute2 4.11), the cluster-wide inputs as
+ * flags. Returns its result; never throws on its exit status.
+ */
+export async function runbookRemote(
+  lab: Lab,
+  opts: RunbookOptions & { startsecs?: number; extra?: readonly string[] } = {},
+): Promise<{ cluster: string; result: RunResult; seconds: number }> {
+  if (!lab.remote) throw new Error('runbookRemote: the lab was built without remote: true');
+  const cluster = writeClusterFile(lab, { ...opts, remote: true });
+  const ch = lab.certHost;
+  const t0 = performance.now();
+  const result = await lab.exec(
+    lab.remote.control.netns,
+    [
+      join(SCRIPTS_DIR, 'runbook.ts'),
+      '--cluster',
+      cluster,
+      '--ssh-config',
+      lab.remote.sshConfig,
+      '--url',
+      lab.tarball.url,
+      '--sha256',
+      lab.tarball.sha256,
+      '--from',
+      `${ch.user}@${ch.name}:${ch.certsDir}`,
+      '--identity',
+      ch.identity,
+      '--known-hosts',
+      ch.knownHosts,
+      ...(opts.startsecs !== undefined ? ['--startsecs', String(opts.startsecs)] : []),
+      ...(opts.extra ?? []),
+    ],
+    { timeoutMs: 600_000, okStatus: [0, 1, 2, 3] },
+  );
+  return { cluster, result, seconds: (performance.now() - t0) / 1000 };
 }

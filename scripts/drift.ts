@@ -11,14 +11,16 @@
 // --publish writes this node's result to etcd for scripts/fleet.ts.
 // Exit: 0 in sync, 1 drift, 2 usage/config error, 3 could not check (etcd down is 3, never "drift").
 
-import { UsageError } from '../lib/core/errors.ts';
+import { exitCodeOf, invalid, UsageError } from '../lib/core/errors.ts';
+import { mapBounded } from '../lib/core/map-bounded.ts';
+import type { Check } from '../lib/checks/types.ts';
 import { rooted } from '../lib/core/paths.ts';
-import { formatDriftReport, formatTextfile } from '../lib/checks/report.ts';
-import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
-import { print, note } from '../lib/cli/output.ts';
+import { formatDriftReport, formatTextfile, formatTextfileRuns } from '../lib/checks/report.ts';
+import { commonFlags, defineFlags, etcdFlags, nodeFlags, parseFlags, withoutFlags } from '../lib/cli/flags.ts';
+import { captureOutput, print, printErr, note } from '../lib/cli/output.ts';
 import { nodeCheckFlags, nodeTarget } from '../lib/cli/node-target.ts';
 import { hostFile } from '../lib/cli/settings.ts';
-import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
+import { isEntryPoint, loadSettings, readClusterFile, runScript } from '../lib/cli/script.ts';
 import type { Host } from '../lib/host/host.ts';
 import { storeTarget } from '../lib/host/network-store.ts';
 import { observeNode } from '../lib/host/observe.ts';
@@ -62,6 +64,18 @@ export const flags = defineFlags({
     help: 'lock file: an overlapping run exits at once (under --root)',
   },
   all: { type: 'boolean', help: 'list the checks that are ok too' },
+  'all-nodes': {
+    type: 'boolean',
+    help: 'check every node of the cluster file from here (over ssh where a node has "ssh"); the worst exit',
+  },
+  parallel: {
+    type: 'number',
+    default: 4,
+    min: 1,
+    max: 64,
+    placeholder: 'N',
+    help: 'with --all-nodes: nodes checked at once',
+  },
 });
 
 const info = {
@@ -72,27 +86,39 @@ const info = {
   perNode: true,
 };
 
-export async function main(argv: string[], base: Host): Promise<number> {
-  const t0 = performance.now();
-  const loaded = await loadSettings(argv, flags, info, base);
-  if (!loaded) return 0;
+/** One node's drift run, as main reports it (and drift --all-nodes gathers them). */
+interface NodeRun {
+  readonly node: string;
+  readonly exit: number;
+  readonly checks: readonly Check[];
+  readonly fixed: readonly string[];
+  readonly failed: readonly string[];
+  readonly durationS: number;
+  readonly processes: number;
+  readonly overlaps: number;
+  /** why the node could not be checked at all (ssh, a refusal): exit 3 or 2 */
+  readonly error?: string;
+}
+
+type Loaded = NonNullable<Awaited<ReturnType<typeof loadSettings<typeof flags>>>>;
+
+/** Check one node (the loaded one); undefined: another run holds the lock (skipped, counted). */
+async function driftNode(loaded: Loaded, t0: number): Promise<NodeRun | 'skipped' | number> {
   const { settings: s, flags: f, cluster, node, host, recording } = loaded;
   const v = f.values;
-  if (v.publish && s.dryRun)
-    throw new UsageError('--publish with --dry-run: a dry run writes nothing, not even its result');
   const { expect, conn, paths, persist } = await nodeTarget(host, s, v, cluster, node);
   const store = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);
-
   const lockPath = await hostFile(host, s.root, '--lock', v.lock, '/run/flannel-runbook/drift.lock');
   const textfile =
-    v.textfile === undefined
+    v.textfile === undefined || v['all-nodes']
       ? undefined
       : await hostFile(host, s.root, '--textfile', v.textfile, '/var/lib/node_exporter/textfile/flannel.prom');
   const lock = await host.lock(lockPath);
   if (lock.held) {
     // an overlap is not a failure: the running one reports; this one is counted (textfile)
-    if (!s.quiet) note(`drift: another drift run holds ${lockPath}; this one skipped (counted in the textfile)`);
-    return 0;
+    if (!s.quiet)
+      note(`drift: another drift run holds ${lockPath} on ${expect.name}; this one skipped (counted in the textfile)`);
+    return 'skipped';
   }
   try {
     const run = await runDrift({
@@ -118,7 +144,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
     });
     if (recording) {
       print(recording.script());
-      if (v.fix && run.planned.length === 0) note('drift: nothing that --fix may mend');
+      if (v.fix && run.planned.length === 0) note(`drift: nothing that --fix may mend on ${expect.name}`);
       return run.exit;
     }
     const { checks, exit } = run;
@@ -146,24 +172,146 @@ export async function main(argv: string[], base: Host): Promise<number> {
         v['status-ttl'],
       ).catch((e) => note(`drift: --publish failed: ${(e as Error).message}`));
     }
-    if (s.json) {
-      const out = {
-        node: expect.name,
-        exit,
-        durationMs: Math.round(durationS * 1000),
-        childProcesses: run.obs.processes,
-        checks: checks.map((c) => ({ id: c.id, status: c.status, reason: c.reason, fixable: Boolean(c.fix) })),
-        fixed: run.fixed,
-        failed: run.failed,
-      };
-      print(`${JSON.stringify(out, null, 2)}\n`);
-    } else if (!(s.quiet && exit === 0)) {
-      print(`${formatDriftReport(expect.name, checks, exit, { all: v.all, fixed: run.fixed, failed: run.failed })}\n`);
-    }
-    return exit;
+    return {
+      node: expect.name,
+      exit,
+      checks,
+      fixed: run.fixed,
+      failed: run.failed,
+      durationS,
+      processes: run.obs.processes,
+      overlaps: lock.overlaps,
+    };
   } finally {
     await lock.release();
   }
+}
+
+const asJson = (r: NodeRun) => ({
+  node: r.node,
+  exit: r.exit,
+  durationMs: Math.round(r.durationS * 1000),
+  ...(r.error !== undefined
+    ? { error: r.error }
+    : {
+        childProcesses: r.processes,
+        checks: r.checks.map((c) => ({ id: c.id, status: c.status, reason: c.reason, fixable: Boolean(c.fix) })),
+        fixed: r.fixed,
+        failed: r.failed,
+      }),
+});
+
+const report = (r: NodeRun, all: boolean) =>
+  r.error !== undefined
+    ? `drift ${r.node}: COULD NOT CHECK: ${r.error}`
+    : formatDriftReport(r.node, r.checks, r.exit, { all, fixed: r.fixed, failed: r.failed });
+
+/** The worst of several exits: could not check (3) over drift (1) over in sync (0); usage (2) above all. */
+export function worstExit(exits: readonly number[]): number {
+  const rank = [0, 1, 3, 2];
+  return exits.reduce((w, e) => (rank.indexOf(e) > rank.indexOf(w) ? e : w), 0);
+}
+
+export async function main(argv: string[], base: Host): Promise<number> {
+  const t0 = performance.now();
+  const parsed = parseFlags(argv, flags);
+  if (parsed.values['all-nodes'] && !parsed.values.help) return allNodes(argv, parsed, base);
+  const loaded = await loadSettings(argv, flags, info, base);
+  if (!loaded) return 0;
+  const { settings: s, flags: f } = loaded;
+  if (f.values.publish && s.dryRun)
+    throw new UsageError('--publish with --dry-run: a dry run writes nothing, not even its result');
+  const r = await driftNode(loaded, t0);
+  if (r === 'skipped') return 0;
+  if (typeof r === 'number') return r;
+  if (s.json) print(`${JSON.stringify(asJson(r), null, 2)}\n`);
+  else if (!(s.quiet && r.exit === 0)) print(`${report(r, f.values.all)}\n`);
+  return r.exit;
+}
+
+/**
+ * drift --all-nodes: every node of the cluster file, over ssh where the file gives one, at most
+ * --parallel at once. One line per node (the details of those not in sync); the worst exit.
+ */
+async function allNodes(
+  argv: string[],
+  parsed: ReturnType<typeof parseFlags<typeof flags>>,
+  base: Host,
+): Promise<number> {
+  const v = parsed.values;
+  if (v.cluster === undefined)
+    throw new UsageError(
+      '--all-nodes: needs --cluster FILE (the nodes to check), e.g. --cluster /etc/flannel-runbook/cluster.json --all-nodes',
+    );
+  if (v.node !== undefined || v.ssh !== undefined)
+    throw new UsageError('--all-nodes: checks every node of the cluster file; drop --node/--ssh, or drop --all-nodes');
+  if (v.publish && (v['dry-run'] || v.check))
+    throw new UsageError('--publish with --dry-run: a dry run writes nothing, not even its result');
+  const cluster = readClusterFile(v.cluster);
+  const textfile = v.textfile;
+  if (textfile !== undefined && !textfile.startsWith('/'))
+    throw invalid(
+      '--textfile',
+      textfile,
+      'must be an absolute path (a file on this host)',
+      '/var/lib/node_exporter/textfile/flannel.prom',
+    );
+  const rest = withoutFlags(argv, flags, ['all-nodes', 'parallel', 'textfile']);
+  const runs = await mapBounded(cluster.nodes, v.parallel, (n) =>
+    // each node's output kept apart, and printed in the file's order
+    captureOutput(async (): Promise<NodeRun | 'skipped'> => {
+      const t0 = performance.now();
+      try {
+        const loaded = await loadSettings([...rest, '--node', n.name], flags, info, base);
+        const r = loaded ? await driftNode(loaded, t0) : 0;
+        return typeof r === 'number' ? { ...emptyRun(n.name, t0), exit: r } : r;
+      } catch (e) {
+        const error = (e as Error).message.split('\n')[0] ?? '';
+        return { ...emptyRun(n.name, t0), exit: exitCodeOf(e) === 2 ? 2 : 3, error };
+      }
+    }),
+  );
+  for (const [i, r] of runs.entries()) {
+    if (r.stdout) print(`# ${cluster.nodes[i]!.name}\n${r.stdout}`);
+    if (r.stderr) printErr(r.stderr);
+  }
+  const done = runs.map((r) => r.value).filter((r): r is NodeRun => r !== 'skipped');
+  const exit = worstExit(done.map((r) => r.exit));
+  if (textfile !== undefined)
+    await base.writeFile(
+      textfile,
+      formatTextfileRuns(
+        done.map((r) => ({
+          node: r.node,
+          checks: r.checks,
+          exit: r.exit,
+          durationSeconds: r.durationS,
+          overlaps: r.overlaps,
+        })),
+        new Date(),
+      ),
+      { mode: 0o644, why: 'metrics for node_exporter (every node)' },
+    );
+  if (v.json) print(`${JSON.stringify({ exit, nodes: done.map(asJson) }, null, 2)}\n`);
+  else if (!(v.quiet && exit === 0)) {
+    const head = (r: NodeRun) => report(r, false).split('\n')[0]!;
+    const lines = done.map((r) => (r.exit === 0 && !v.all ? head(r) : report(r, v.all)));
+    print(`${lines.join('\n')}\n`);
+  }
+  return exit;
+}
+
+function emptyRun(node: string, t0: number): NodeRun {
+  return {
+    node,
+    exit: 0,
+    checks: [],
+    fixed: [],
+    failed: [],
+    durationS: (performance.now() - t0) / 1000,
+    processes: 0,
+    overlaps: 0,
+  };
 }
 
 if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, main, 'spawn');

@@ -5,11 +5,13 @@
 // addresses while traffic leaving the pod network is still masqueraded.
 // Preconditions: iptables, root. Idempotent: a second run finds nothing to do.
 // One `iptables-restore --noflush` transaction (new rule in before the old one goes out);
-// REJECT catch-alls removed only with --drop-reject; live rules persisted from iptables-save.
+// REJECT catch-alls: one policy with drift (--reject, the cluster file's "reject"; default drop,
+// as the runbook does); live rules persisted from iptables-save.
 // Exit: 0 done / nothing to do, 2 bad input (nothing changed), 3 a command failed.
 
 import { formatRule } from '../lib/model/iptables.ts';
-import { commonFlags, defineFlags, nodeFlags } from '../lib/cli/flags.ts';
+import { commonFlags, defineFlags, nodeFlags, rejectFlags } from '../lib/cli/flags.ts';
+import { UsageError } from '../lib/core/errors.ts';
 import { note, printPlanned, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { hostFile, required } from '../lib/cli/settings.ts';
@@ -23,9 +25,10 @@ export const flags = defineFlags({
   subnet: nodeFlags.subnet,
   network: nodeFlags.network,
   bridge: nodeFlags.bridge,
+  ...rejectFlags,
   'drop-reject': {
     type: 'boolean',
-    help: "also delete iptables-services' catch-all REJECT rules in INPUT and FORWARD (opens the host: an explicit choice)",
+    help: 'the same as --reject drop (the spelling of earlier releases)',
   },
   persist: {
     type: 'string',
@@ -38,9 +41,16 @@ const info = {
   name: 'snat-fix',
   summary:
     "Runbook step 6: replace Docker's MASQUERADE rule with the runbook's SNAT rule in one iptables-restore transaction, and persist the rules.",
-  example: 'scripts/snat-fix.ts --subnet 172.7.21.0/24 --network 172.7.0.0/16 --drop-reject',
+  example: 'scripts/snat-fix.ts --subnet 172.7.21.0/24 --network 172.7.0.0/16 --reject drop',
   perNode: true,
 };
+
+/** --drop-reject is --reject drop; with --reject keep it is a contradiction. */
+function rejectPolicy(policy: 'drop' | 'keep', v: { reject?: string; 'drop-reject': boolean }): boolean {
+  if (v['drop-reject'] && v.reject === 'keep')
+    throw new UsageError('--drop-reject and --reject keep: give one of them, e.g. --reject keep');
+  return v['drop-reject'] || policy === 'drop';
+}
 
 export async function main(argv: string[], base: Host): Promise<number> {
   const loaded = await loadSettings(argv, flags, info, base);
@@ -52,7 +62,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
     subnet: required(s.node.subnet, '--subnet', '172.7.21.0/24', s.looked),
     network: required(s.network, '--network', '172.7.0.0/16', s.looked),
     bridge: s.bridge,
-    dropReject: f.values['drop-reject'],
+    dropReject: rejectPolicy(s.reject, f.values),
     persist: await persistPath(host, s.root, f.values.persist),
   };
   const { plan, actions, persists } = planSnatStep(input, await observeSnat(host, input.persist));

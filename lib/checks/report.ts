@@ -31,6 +31,15 @@ export function formatDriftReport(
 
 const escapeLabel = (v: string) => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
 
+/** One node's run, as the textfile tells it. */
+export interface TextfileRun {
+  readonly node: string;
+  readonly checks: readonly Check[];
+  readonly exit: number;
+  readonly durationSeconds: number;
+  readonly overlaps?: number;
+}
+
 /** Prometheus text format: one gauge per check (1 ok, 0 drift, -1 could not check), last run, duration, exit. */
 export function formatTextfile(
   node: string,
@@ -40,24 +49,46 @@ export function formatTextfile(
   durationSeconds: number,
   overlaps = 0,
 ): string {
-  const n = escapeLabel(node);
+  return formatTextfileRuns([{ node, checks, exit, durationSeconds, overlaps }], at);
+}
+
+/** The textfile of several nodes' runs (drift --all-nodes): each metric once, a sample per node. */
+export function formatTextfileRuns(runs: readonly TextfileRun[], at: Date): string {
   const value = (c: Check) => (c.status === 'ok' ? 1 : c.status === 'drift' ? 0 : -1);
+  const metric = (name: string, type: string, help: string, samples: (r: TextfileRun, n: string) => string[]) => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} ${type}`,
+    ...runs.flatMap((r) => samples(r, escapeLabel(r.node))),
+  ];
+  const ts = (at.getTime() / 1000).toFixed(3);
   return [
-    '# HELP flannel_runbook_check 1 when the check is in sync, 0 on drift, -1 when it could not be checked.',
-    '# TYPE flannel_runbook_check gauge',
-    ...checks.map((c) => `flannel_runbook_check{node="${n}",check="${escapeLabel(c.id)}"} ${value(c)}`),
-    '# HELP flannel_runbook_drift_exit_code Exit code of the last drift run (0 in sync, 1 drift, 3 could not check).',
-    '# TYPE flannel_runbook_drift_exit_code gauge',
-    `flannel_runbook_drift_exit_code{node="${n}"} ${exit}`,
-    '# HELP flannel_runbook_drift_last_run_timestamp_seconds When the last drift run ended.',
-    '# TYPE flannel_runbook_drift_last_run_timestamp_seconds gauge',
-    `flannel_runbook_drift_last_run_timestamp_seconds{node="${n}"} ${(at.getTime() / 1000).toFixed(3)}`,
-    '# HELP flannel_runbook_drift_duration_seconds Wall time of the last drift run.',
-    '# TYPE flannel_runbook_drift_duration_seconds gauge',
-    `flannel_runbook_drift_duration_seconds{node="${n}"} ${durationSeconds.toFixed(3)}`,
-    '# HELP flannel_runbook_drift_overlaps_total Runs that found another drift run holding the lock and skipped (cron overlap).',
-    '# TYPE flannel_runbook_drift_overlaps_total counter',
-    `flannel_runbook_drift_overlaps_total{node="${n}"} ${overlaps}`,
+    ...metric(
+      'flannel_runbook_check',
+      'gauge',
+      '1 when the check is in sync, 0 on drift, -1 when it could not be checked.',
+      (r, n) => r.checks.map((c) => `flannel_runbook_check{node="${n}",check="${escapeLabel(c.id)}"} ${value(c)}`),
+    ),
+    ...metric(
+      'flannel_runbook_drift_exit_code',
+      'gauge',
+      'Exit code of the last drift run (0 in sync, 1 drift, 3 could not check).',
+      (r, n) => [`flannel_runbook_drift_exit_code{node="${n}"} ${r.exit}`],
+    ),
+    ...metric(
+      'flannel_runbook_drift_last_run_timestamp_seconds',
+      'gauge',
+      'When the last drift run ended.',
+      (_r, n) => [`flannel_runbook_drift_last_run_timestamp_seconds{node="${n}"} ${ts}`],
+    ),
+    ...metric('flannel_runbook_drift_duration_seconds', 'gauge', 'Wall time of the last drift run.', (r, n) => [
+      `flannel_runbook_drift_duration_seconds{node="${n}"} ${r.durationSeconds.toFixed(3)}`,
+    ]),
+    ...metric(
+      'flannel_runbook_drift_overlaps_total',
+      'counter',
+      'Runs that found another drift run holding the lock and skipped (cron overlap).',
+      (r, n) => [`flannel_runbook_drift_overlaps_total{node="${n}"} ${r.overlaps ?? 0}`],
+    ),
     '',
   ].join('\n');
 }

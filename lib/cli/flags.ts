@@ -7,6 +7,7 @@
 import minimist from 'minimist';
 import { invalid, UsageError } from '../core/errors.ts';
 import { DEFAULT_ETCD_PREFIX } from '../core/validate.ts';
+import { nearestName } from '../core/nearest.ts';
 import { DEFAULT_CERTS } from '../model/cluster.ts';
 
 export type FlagType = 'string' | 'boolean' | 'number' | 'list';
@@ -98,6 +99,18 @@ export const commonFlags = defineFlags({
     help: "this host's node in the cluster file (default: the node whose publicIp is local)",
     example: 'hdss7-21',
   },
+  ssh: {
+    type: 'string',
+    placeholder: '[USER@]HOST[:PORT]',
+    help: "run the step on that node over ssh: its commands and files are the node's (one multiplexed connection, host keys checked)",
+    example: 'root@10.4.7.21',
+  },
+  'ssh-config': {
+    type: 'string',
+    placeholder: 'FILE',
+    help: 'the OpenSSH client config for --ssh (ssh -F: identity, known hosts, jump hosts, ports)',
+    example: '~/.ssh/flannel-nodes.conf',
+  },
   quiet: { type: 'boolean', alias: 'q', help: 'print only warnings and errors' },
   help: { type: 'boolean', alias: 'h', help: 'show this help' },
 });
@@ -144,6 +157,17 @@ export const etcdFlags = defineFlags({
     choices: ['v2', 'v3', 'auto'],
     placeholder: 'API',
     help: "etcd API; auto: v2 for flannel < v0.18.0, v3 after, by the cluster file's flannelVersion, else the installed release (/opt/flannel -> flannel-vX.Y.Z)",
+  },
+});
+
+/** One REJECT policy for snat-fix, drift and doctor (the cluster file's "reject" sets it for all). */
+export const rejectFlags = defineFlags({
+  reject: {
+    type: 'string',
+    choices: ['drop', 'keep'],
+    placeholder: 'POLICY',
+    help: 'iptables-services\' catch-all REJECT rules in INPUT and FORWARD: drop (the runbook deletes them; the default) or keep; else the cluster file\'s "reject"',
+    example: 'drop',
   },
 });
 
@@ -216,6 +240,29 @@ export interface ParseOptions {
  * Forms: `--name value`, `--name=value`, `--flag`, `--no-flag`, `-h`; `--` ends the flags.
  * A boolean followed by the word true/false takes it (as minimist does).
  */
+/**
+ * argv without the named flags (and their values): a fleet run hands each node the rest.
+ * argv has been through parseFlags already, so every word is known.
+ */
+export function withoutFlags(argv: readonly string[], spec: FlagsSpec, names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    const m = /^--(?:no-)?([^=]+)(=.*)?$/.exec(word);
+    const name = m?.[1];
+    if (!m || name === undefined || !names.includes(name)) {
+      out.push(word);
+      continue;
+    }
+    const f = spec[name];
+    if (m[2] !== undefined) continue;
+    if (f?.type === 'boolean') {
+      if (/^(true|false)$/.test(argv[i + 1] ?? '')) i++;
+    } else i++;
+  }
+  return out;
+}
+
 export function parseFlags<const S extends FlagsSpec>(
   argv: readonly string[],
   spec: S,
@@ -258,7 +305,10 @@ export function parseFlags<const S extends FlagsSpec>(
       negated = true;
     }
     const f = spec[name];
-    if (!f || !Object.hasOwn(spec, name)) throw new UsageError(`unknown flag --${name}; see --help`);
+    if (!f || !Object.hasOwn(spec, name)) {
+      const near = nearestName(name, Object.keys(spec));
+      throw new UsageError(`unknown flag --${name}; ${near ? `did you mean --${near}? ` : ''}see --help`);
+    }
     if (explicit.has(name)) throw new UsageError(`--${name}: given twice; give it once, e.g. ${flagExample(name, f)}`);
     explicit.add(name);
     if (f.type === 'boolean') {

@@ -3,7 +3,7 @@
 
 import { formatNetworkConfig, parseNetworkConfig } from '../model/netconfig.ts';
 import type { NodeExpectation } from '../checks/expectation.ts';
-import { defineFlags } from './flags.ts';
+import { defineFlags, rejectFlags } from './flags.ts';
 import type { Host } from '../host/host.ts';
 import { connectionFor, hostFile, required, type Settings } from './settings.ts';
 import { programNameFor } from '../model/flanneld-files.ts';
@@ -32,13 +32,7 @@ export const nodeCheckFlags = defineFlags({
     placeholder: 'FILE',
     help: 'the persisted rules file (default as snat-fix: /etc/iptables/rules.v4 when /etc/iptables exists, else /etc/sysconfig/iptables)',
   },
-  reject: {
-    type: 'string',
-    default: 'drop',
-    choices: ['drop', 'keep'],
-    placeholder: 'POLICY',
-    help: "iptables-services' REJECT catch-alls: drop (the runbook removes them) or keep",
-  },
+  ...rejectFlags,
 });
 
 export interface NodeTarget {
@@ -64,7 +58,7 @@ export function clusterConfig(cluster: Cluster): string {
 export async function nodeTarget(
   host: Host,
   s: Settings,
-  v: { program?: string; 'supervisor-conf': string; persist?: string; reject: string },
+  v: { program?: string; 'supervisor-conf': string; persist?: string },
   cluster: Cluster | undefined,
   node: ClusterNode | undefined,
 ): Promise<NodeTarget> {
@@ -97,7 +91,7 @@ export async function nodeTarget(
       ...(desiredConfig && { desiredConfig }),
       api: s.etcd.api,
       prefix: s.etcd.prefix,
-      reject: v.reject === 'keep' ? 'keep' : 'drop',
+      reject: s.reject,
       flanneld: launcherSettings({
         root: s.root,
         publicIp,

@@ -7,7 +7,7 @@
 //       a RecordingHost over the real one (observations run, changes are recorded and printed).
 // stdout carries the report or the --dry-run script; stderr carries progress and errors.
 
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, exitCodeOf, invalid, UsageError } from '../core/errors.ts';
@@ -18,6 +18,8 @@ import { readNodeDefaults } from '../host/node-files.ts';
 import type { Host } from '../host/host.ts';
 import { LocalHost, type Engine } from '../host/local.ts';
 import { RecordingHost } from '../host/recording.ts';
+import { SshHost } from '../host/ssh.ts';
+import { checkSshDestination } from '../core/validate.ts';
 import { formatHelp, parseFlags, type FlagsSpec, type ParsedFlags } from './flags.ts';
 import { print } from './output.ts';
 import { resolveSettings, type Settings } from './settings.ts';
@@ -60,6 +62,7 @@ export async function runScript(url: string, main: Main, engine: Engine = 'zx'):
     process.stderr.write(`${errorLine(name, err)}\n`);
     if (process.env.FLANNEL_RUNBOOK_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   }
+  await closeRemoteHosts();
   process.exitCode = code;
   // let stdout drain, then end even if a client left a handle open
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
@@ -89,6 +92,46 @@ async function checkRoot(host: Host, text: string): Promise<string> {
     );
   if (st.type !== 'dir') throw invalid('--root', text, `is a ${st.type}, not a directory`, '/tmp/lab/hdss7-21');
   return root;
+}
+
+// ---------------------------------------------------------------------------------------------
+// remote mode: --ssh, or a cluster node with "ssh"
+
+/**
+ * The ssh connections this process opened, one per node (runbook.ts runs six steps over one);
+ * runScript closes them (and SshHost's exit hook would).
+ */
+const remoteHosts = new Map<string, SshHost>();
+
+export async function closeRemoteHosts(): Promise<void> {
+  const hosts = [...remoteHosts.values()];
+  remoteHosts.clear();
+  await Promise.all(hosts.map((h) => h.close().catch(() => undefined)));
+}
+
+/** --ssh-config: a file where the operator stands (ssh reads it), checked before ssh runs. */
+export function checkSshConfig(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  let st: ReturnType<typeof statSync> | undefined;
+  try {
+    st = statSync(file);
+  } catch {
+    throw invalid('--ssh-config', file, 'no such file', '~/.ssh/flannel-nodes.conf');
+  }
+  if (!st.isFile()) throw invalid('--ssh-config', file, 'is not a file', '~/.ssh/flannel-nodes.conf');
+  return file;
+}
+
+/** The Host on a remote node: connected (a node that cannot be reached fails here, exit 3). */
+export async function remoteHost(destination: string, configFile?: string, node?: string): Promise<SshHost> {
+  const key = JSON.stringify([destination, configFile ?? '']);
+  let h = remoteHosts.get(key);
+  if (!h) {
+    h = new SshHost({ destination, ...(configFile && { configFile }), ...(node && { node }) });
+    remoteHosts.set(key, h);
+  }
+  await h.connect();
+  return h;
 }
 
 export interface Loaded<S extends FlagsSpec> {
@@ -121,25 +164,14 @@ export async function loadSettings<const S extends FlagsSpec>(
   }
   const file = values.cluster as string | undefined;
   const nodeName = values.node as string | undefined;
+  const sshFlag = values.ssh as string | undefined;
+  if (sshFlag !== undefined) checkSshDestination('--ssh', sshFlag);
+  const sshConfig = checkSshConfig(values['ssh-config'] as string | undefined);
   let cluster: Cluster | undefined;
   let node: ClusterNode | undefined;
   if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw invalid(
-        '--cluster',
-        file,
-        `cannot read (${(e as NodeJS.ErrnoException).code ?? e})`,
-        '/etc/flannel-runbook/cluster.json',
-      );
-    }
-    cluster = parseClusterFile(text, file);
-    if (nodeName !== undefined || info.perNode) {
-      const ips = nodeName !== undefined ? [] : await hostIps(host);
-      node = selectNode(cluster, { name: nodeName, localIps: ips });
-    }
+    cluster = readClusterFile(file);
+    if (nodeName !== undefined) node = selectNode(cluster, { name: nodeName, localIps: [] });
   } else if (nodeName !== undefined) {
     throw invalid(
       '--node',
@@ -148,7 +180,12 @@ export async function loadSettings<const S extends FlagsSpec>(
       '--cluster cluster.json --node hdss7-21',
     );
   }
-  const root = await checkRoot(host, typeof values.root === 'string' ? values.root : '/');
+  // where the step runs: --ssh, else the named node's "ssh", else this host
+  const destination = sshFlag ?? node?.ssh;
+  if (destination !== undefined) host = await remoteHost(destination, sshConfig, node?.name);
+  if (cluster && !node && info.perNode) node = selectNode(cluster, { localIps: await hostIps(host) });
+  // --root, else the cluster node's "root" (resolveSettings reads it the same way)
+  const root = await checkRoot(host, flags.explicit.has('root') ? (values.root as string) : (node?.root ?? '/'));
   const files = info.nodeFiles === false ? undefined : await readNodeDefaults(host, root);
   const settings = resolveSettings(flags, cluster, node, files);
   const recording = settings.dryRun ? new RecordingHost(host) : undefined;
@@ -160,6 +197,22 @@ export async function loadSettings<const S extends FlagsSpec>(
     host: recording ?? host,
     ...(recording && { recording }),
   };
+}
+
+/** The cluster file: a file where the operator stands (never a host path), parsed and checked. */
+export function readClusterFile(file: string): Cluster {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw invalid(
+      '--cluster',
+      file,
+      `cannot read (${(e as NodeJS.ErrnoException).code ?? e})`,
+      '/etc/flannel-runbook/cluster.json',
+    );
+  }
+  return parseClusterFile(text, file);
 }
 
 /** The node's IPv4 addresses (to find which cluster node it is). */

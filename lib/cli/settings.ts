@@ -21,12 +21,14 @@ import {
 } from '../core/validate.ts';
 import {
   DEFAULT_CERTS,
+  DEFAULT_REJECT_POLICY,
   etcdApiFor,
   etcdApiMismatch,
   type Cluster,
   type ClusterNode,
   type EtcdApi,
   type EtcdApiSetting,
+  type RejectPolicy,
 } from '../model/cluster.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -69,6 +71,8 @@ export interface Settings {
   readonly backend?: Readonly<Record<string, unknown>>;
   readonly bridge: string;
   readonly healthzPort: number;
+  /** iptables-services' REJECT catch-alls: --reject, else the cluster file's "reject", else drop (the runbook's) */
+  readonly reject: RejectPolicy;
   readonly node: NodeSettings;
   /** things that are allowed but probably wrong (an etcd API the flannel version does not read) */
   readonly warnings: readonly string[];
@@ -117,7 +121,8 @@ export function resolveSettings(
   });
   const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
 
-  const rootFlag = str(v.root) ?? '/';
+  // --root, else the cluster node's "root", else /
+  const rootFlag = (given('root') ? str(v.root) : node?.root) ?? '/';
   // the one place a relative --root is made absolute (rooted() needs an absolute root)
   const root = posix.resolve(rootFlag);
 
@@ -186,6 +191,7 @@ export function resolveSettings(
     ...(cluster && { backend: cluster.backend }),
     bridge,
     healthzPort,
+    reject: given('reject') ? (v.reject === 'keep' ? 'keep' : 'drop') : (cluster?.reject ?? DEFAULT_REJECT_POLICY),
     node: {
       ...(node && { name: node.name, program: node.program }),
       ...(!node && files.program && { program: files.program }),

@@ -12,10 +12,13 @@ import {
   checkIfaceName,
   checkPort,
   checkProgramName,
+  checkSshDestination,
   checkSubnet,
+  formatSshDestination,
   DEFAULT_ETCD_PREFIX,
 } from '../core/validate.ts';
 import { invalid, UsageError } from '../core/errors.ts';
+import { nearestName } from '../core/nearest.ts';
 import { programNameFor } from './flanneld-files.ts';
 import { BACKEND_TYPES } from './netconfig.ts';
 import { Ip4, Ip4Net } from '../core/ip4.ts';
@@ -41,6 +44,27 @@ export interface ClusterNode {
   readonly subnet: Ip4Net;
   /** supervisord program name (default programNameFor(name)) */
   readonly program: string;
+  /** reach the node over ssh ([USER@]HOST[:PORT], as `ssh` takes it); absent: it is this host */
+  readonly ssh?: string;
+  /** the directory that is / for the node's files (default '/'; labs share one filesystem) */
+  readonly root?: string;
+}
+
+/** What to do with iptables-services' REJECT catch-alls: the runbook deletes them (drop). */
+export type RejectPolicy = 'drop' | 'keep';
+export const DEFAULT_REJECT_POLICY: RejectPolicy = 'drop';
+
+/** The inputs of the runbook's steps that are the same on every node (scripts/runbook.ts). */
+export interface RunbookInputs {
+  /** install: the release tarball's URL, or a tarball on each node */
+  readonly url?: string;
+  readonly tarball?: string;
+  readonly sha256?: string;
+  /** certs: USER@HOST:DIR (scp, run on the node) or a directory on the node */
+  readonly from?: string;
+  /** certs: the node's ssh identity and known_hosts for that scp */
+  readonly identity?: string;
+  readonly knownHosts?: string;
 }
 
 export interface Cluster {
@@ -53,6 +77,9 @@ export interface Cluster {
   readonly subnetLen?: number;
   readonly bridge: string;
   readonly healthzPort: number;
+  /** the REJECT catch-alls: snat-fix and drift follow this one policy */
+  readonly reject?: RejectPolicy;
+  readonly runbook?: RunbookInputs;
   readonly nodes: readonly ClusterNode[];
 }
 
@@ -66,9 +93,21 @@ export const DEFAULT_CERTS = {
 /** Backend types flanneld knows (v0.11.0, plus wireguard from v0.16); compared lower-case: flannel's, as netconfig checks them. */
 export { BACKEND_TYPES };
 
-const TOP_KEYS = ['flannelVersion', 'etcd', 'network', 'backend', 'subnetLen', 'bridge', 'healthzPort', 'nodes'];
+const TOP_KEYS = [
+  'flannelVersion',
+  'etcd',
+  'network',
+  'backend',
+  'subnetLen',
+  'bridge',
+  'healthzPort',
+  'reject',
+  'runbook',
+  'nodes',
+];
+const RUNBOOK_KEYS = ['url', 'tarball', 'sha256', 'from', 'identity', 'knownHosts'];
 const ETCD_KEYS = ['endpoints', 'cafile', 'certfile', 'keyfile', 'prefix', 'api'];
-const NODE_KEYS = ['name', 'publicIp', 'iface', 'subnet', 'program'];
+const NODE_KEYS = ['name', 'publicIp', 'iface', 'subnet', 'program', 'ssh', 'root'];
 
 // ---------------------------------------------------------------------------------------------
 
@@ -125,8 +164,9 @@ function onlyKeys(path: string, field: string, obj: Record<string, Json>, known:
   for (const k of Object.keys(obj)) {
     if (!known.includes(k)) {
       const at = field ? `${field}.${k}` : k;
+      const near = nearestName(k, known);
       throw new UsageError(
-        `${where(path, at)}: unknown key; known keys${field ? ` of ${field}` : ''}: ${known.join(', ')}`,
+        `${where(path, at)}: unknown key; ${near ? `did you mean ${near}? ` : ''}known keys${field ? ` of ${field}` : ''}: ${known.join(', ')}`,
       );
     }
   }
@@ -253,7 +293,32 @@ function parseNode(path: string, i: number, v: Json, network: Ip4Net, subnetLen:
   }
   const program =
     v.program === undefined ? programNameFor(name) : checkProgramName(where(path, `${at}.program`), v.program);
-  return { name, publicIp, iface, subnet, program };
+  const ssh =
+    v.ssh === undefined ? undefined : formatSshDestination(checkSshDestination(where(path, `${at}.ssh`), v.ssh));
+  let root: string | undefined;
+  if (v.root !== undefined) {
+    root = str(path, `${at}.root`, v.root, '/');
+    if (!root.startsWith('/'))
+      throw invalid(
+        where(path, `${at}.root`),
+        root,
+        "must be an absolute directory (the node's /)",
+        '/srv/lab/hdss7-21',
+      );
+  }
+  return { name, publicIp, iface, subnet, program, ...(ssh && { ssh }), ...(root && { root }) };
+}
+
+function parseRunbook(path: string, v: Json): RunbookInputs {
+  const example =
+    '{"url": "https://.../flannel-v0.11.0-linux-amd64.tar.gz", "sha256": "...", "from": "root@hdss7-200:/opt/certs"}';
+  if (!isObject(v)) throw invalid(where(path, 'runbook'), v ?? null, 'must be an object', example);
+  onlyKeys(path, 'runbook', v, RUNBOOK_KEYS);
+  if (v.url !== undefined && v.tarball !== undefined)
+    throw new UsageError(`${where(path, 'runbook')}: url and tarball: give one of them`);
+  const out: Record<string, string> = {};
+  for (const k of RUNBOOK_KEYS) if (v[k] !== undefined) out[k] = str(path, `runbook.${k}`, v[k], example);
+  return out;
 }
 
 function noDuplicates(path: string, nodes: readonly ClusterNode[]): void {
@@ -344,6 +409,10 @@ export function parseClusterFile(text: string, path: string): Cluster {
       '[{"name": "hdss7-21", "publicIp": "10.4.7.21", "iface": "eth0", "subnet": "172.7.21.0/24"}]',
     );
   }
+  const reject = doc.reject;
+  if (reject !== undefined && reject !== 'drop' && reject !== 'keep')
+    throw invalid(where(path, 'reject'), reject, 'must be "drop" (the runbook deletes them) or "keep"', 'drop');
+  const runbook = doc.runbook === undefined ? undefined : parseRunbook(path, doc.runbook);
   const len = subnetLenOf(network, subnetLen);
   const nodes = doc.nodes.map((n, i) => parseNode(path, i, n, network, len));
   noDuplicates(path, nodes);
@@ -355,6 +424,8 @@ export function parseClusterFile(text: string, path: string): Cluster {
     ...(subnetLen !== undefined && { subnetLen }),
     bridge,
     healthzPort,
+    ...(reject !== undefined && { reject }),
+    ...(runbook && { runbook }),
     nodes,
   };
 }
@@ -369,12 +440,16 @@ export function formatClusterFile(c: Cluster): string {
     ...(c.subnetLen !== undefined && { subnetLen: c.subnetLen }),
     bridge: c.bridge,
     healthzPort: c.healthzPort,
+    ...(c.reject && { reject: c.reject }),
+    ...(c.runbook && { runbook: c.runbook }),
     nodes: c.nodes.map((n) => ({
       name: n.name,
       publicIp: n.publicIp.toString(),
       iface: n.iface,
       subnet: n.subnet.toString(),
       program: n.program,
+      ...(n.ssh && { ssh: n.ssh }),
+      ...(n.root && { root: n.root }),
     })),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;

@@ -150,7 +150,7 @@ describe('cluster', () => {
     const cases: [(d: Doc) => void, string][] = [
       [
         (d) => (d.Network = '172.7.0.0/16'),
-        'c.json: Network: unknown key; known keys: flannelVersion, etcd, network, backend, subnetLen, bridge, healthzPort, nodes',
+        'c.json: Network: unknown key; did you mean network? known keys: flannelVersion, etcd, network, backend, subnetLen, bridge, healthzPort, reject, runbook, nodes',
       ],
       [
         (d) => (d.etcd.ca = 'x'),
@@ -158,7 +158,7 @@ describe('cluster', () => {
       ],
       [
         (d) => (d.nodes[1].publicIP = '10.4.7.22'),
-        'c.json: nodes[1].publicIP: unknown key; known keys of nodes[1]: name, publicIp, iface, subnet, program',
+        'c.json: nodes[1].publicIP: unknown key; did you mean publicIp? known keys of nodes[1]: name, publicIp, iface, subnet, program, ssh, root',
       ],
     ];
     for (const [edit, msg] of cases)

@@ -67,7 +67,10 @@ describe('flags', () => {
       ['--fo=1', 'unknown flag --fo; see --help'],
       ['-x', 'unknown flag -x; see --help'],
       ['--constructor', 'unknown flag --constructor; see --help'],
-      ['--no-public-ip', 'unknown flag --no-public-ip; see --help'],
+      ['--no-public-ip', 'unknown flag --no-public-ip; did you mean --public-ip? see --help'],
+      ['--dryrun', 'unknown flag --dryrun; did you mean --dry-run? see --help'],
+      ['--dry_run', 'unknown flag --dry_run; did you mean --dry-run? see --help'],
+      ['--healtz-port 1', 'unknown flag --healtz-port; did you mean --healthz-port? see --help'],
       ['--public-ip', '--public-ip: needs a value, e.g. --public-ip 10.4.7.21'],
       ['--public-ip --iface eth0', '--public-ip: needs a value, e.g. --public-ip 10.4.7.21'],
       ['--public-ip= --iface eth0', /^--public-ip "": must not be empty, e\.g\. 10\.4\.7\.21$/],
@@ -243,8 +246,8 @@ describe('flags', () => {
     // descriptions start in one column
     const cols = lines
       .filter((l) => /^ {2}(-\w, | {4})--/.test(l))
-      .map((l) => /^ {2}(?:-\w, | {4})--[\w-]+(?: [A-Z]+)? +/.exec(l)![0].length);
-    assert.equal(cols.length, 15);
+      .map((l) => /^ {2}(?:-\w, | {4})--[\w-]+(?: [A-Z[\]@:]+)? +/.exec(l)![0].length);
+    assert.equal(cols.length, 17);
     assert.equal(new Set(cols).size, 1);
   });
 });

@@ -22,8 +22,19 @@ function run(script: string, args: string[]): Promise<{ status: number; stdout: 
 }
 
 describe('scripts', () => {
-  test('there is one script per runbook step, plus drift, doctor and fleet', () => {
-    for (const s of ['install', 'certs', 'etcd-config', 'start', 'snat-fix', 'verify-ping', 'drift', 'fleet'])
+  test('there is one script per runbook step, plus drift, doctor, fleet and the whole runbook', () => {
+    for (const s of [
+      'install',
+      'certs',
+      'etcd-config',
+      'start',
+      'snat-fix',
+      'verify-ping',
+      'drift',
+      'doctor',
+      'fleet',
+      'runbook',
+    ])
       assert.ok(scripts.includes(s), s);
   });
   for (const s of scripts) {
@@ -32,7 +43,9 @@ describe('scripts', () => {
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`^usage: ${s} \\[flags\\]`));
       assert.match(r.stdout, new RegExp(`\\nexample:\\n  scripts/${s}\\.ts \\S|\\nexample:\\n  .*${s}`));
-      assert.match(r.stdout, /--root DIR/);
+      // a step acts on one host (--root); runbook.ts on the cluster file's nodes (each its "root")
+      if (s === 'runbook') assert.match(r.stdout, /--cluster FILE/);
+      else assert.match(r.stdout, /--root DIR/);
     });
     test(`${s}: an unknown flag is one line on stderr and exit 2`, async () => {
       const r = await run(s, ['--no-such-flag']);

@@ -215,7 +215,7 @@ export function worstExit(exits: readonly number[]): number {
 export async function main(argv: string[], base: Host): Promise<number> {
   const t0 = performance.now();
   const parsed = parseFlags(argv, flags);
-  if (parsed.values['all-nodes'] && !parsed.values.help) return allNodes(argv, parsed, base);
+  if (parsed.values['all-nodes'] && !parsed.values.help && !parsed.versionAsked) return allNodes(argv, parsed, base);
   const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
   const { settings: s, flags: f } = loaded;

@@ -33,7 +33,7 @@ export const flags = defineFlags({
   version: {
     type: 'string',
     placeholder: 'TAG',
-    help: "flannel release to install (default: the cluster file's flannelVersion, else v0.11.0)",
+    help: "flannel release to install (default: the cluster file's flannelVersion, else v0.11.0); --version alone prints the toolkit's version, as on every script",
     example: 'v0.11.0',
   },
   url: {

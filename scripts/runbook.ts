@@ -12,8 +12,8 @@ import { exitCodeOf, UsageError } from '../lib/core/errors.ts';
 import { formatTable } from '../lib/core/table.ts';
 import { commonFlags, defineFlags, rejectFlags } from '../lib/cli/flags.ts';
 import { captureOutput, note, print } from '../lib/cli/output.ts';
-import { checkSshConfig, isEntryPoint, readClusterFile, runScript } from '../lib/cli/script.ts';
-import { formatHelp, parseFlags } from '../lib/cli/flags.ts';
+import { checkSshConfig, helpOrVersion, isEntryPoint, readClusterFile, runScript } from '../lib/cli/script.ts';
+import { parseFlags } from '../lib/cli/flags.ts';
 import type { Host } from '../lib/host/host.ts';
 import { planRunbook, type RunbookStep, type StepCall } from '../lib/steps/runbook.ts';
 import { main as install } from './install.ts';
@@ -70,6 +70,7 @@ export const flags = defineFlags({
   json: commonFlags.json,
   quiet: commonFlags.quiet,
   help: commonFlags.help,
+  version: commonFlags.version,
 });
 
 const info = {
@@ -135,10 +136,7 @@ function verdictOf(r: StepResult): string {
 export async function main(argv: string[], host: Host): Promise<number> {
   const f = parseFlags(argv, flags);
   const v = f.values;
-  if (v.help) {
-    print(formatHelp(info.name, info.summary, flags, info.example));
-    return 0;
-  }
+  if (helpOrVersion(f, flags, info)) return 0;
   if (v.cluster === undefined)
     throw new UsageError('--cluster: required; the nodes to run the runbook on, e.g. --cluster cluster.json');
   if (v['drop-reject'] && v.reject === 'keep')

@@ -56,6 +56,8 @@ export interface ParsedFlags<S extends FlagsSpec> {
   /** the flags given on the command line (not defaulted): they override the cluster file */
   readonly explicit: ReadonlySet<string>;
   readonly positionals: readonly string[];
+  /** --version as a switch (or install's --version without a value): print the toolkit's version */
+  readonly versionAsked: boolean;
 }
 
 /** Keeps the literal types of a spec so parseFlags can type its values. */
@@ -113,6 +115,7 @@ export const commonFlags = defineFlags({
   },
   quiet: { type: 'boolean', alias: 'q', help: 'print only warnings and errors' },
   help: { type: 'boolean', alias: 'h', help: 'show this help' },
+  version: { type: 'boolean', help: "print the toolkit's version and exit" },
 });
 
 export const etcdFlags = defineFlags({
@@ -277,6 +280,7 @@ export function parseFlags<const S extends FlagsSpec>(
   const canonical: string[] = [];
   const positionals: string[] = [];
   const explicit = new Set<string>();
+  let versionAsked = false;
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i]!;
     if (word === '--') {
@@ -322,6 +326,15 @@ export function parseFlags<const S extends FlagsSpec>(
       canonical.push(`--${name}=${on}`);
       continue;
     }
+    if (value === undefined && name === 'version') {
+      // install's --version TAG is the flannel release; --version alone is the toolkit's, as everywhere
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('-') && next !== '-')) {
+        versionAsked = true;
+        explicit.delete(name);
+        continue;
+      }
+    }
     if (value === undefined) {
       const next = argv[i + 1];
       if (next === undefined || (next.startsWith('-') && next !== '-')) {
@@ -356,7 +369,8 @@ export function parseFlags<const S extends FlagsSpec>(
     }
     values[name] = convert(name, f, raw[name]);
   }
-  return { values: values as FlagValues<S>, explicit, positionals };
+  if (spec.version?.type === 'boolean' && values.version === true) versionAsked = true;
+  return { values: values as FlagValues<S>, explicit, positionals, versionAsked };
 }
 
 function convert(name: string, f: FlagSpec, v: unknown): unknown {

@@ -20,6 +20,7 @@ import { LocalHost, type Engine } from '../host/local.ts';
 import { RecordingHost } from '../host/recording.ts';
 import { SshHost } from '../host/ssh.ts';
 import { checkSshDestination } from '../core/validate.ts';
+import { TOOLKIT_NAME, TOOLKIT_VERSION } from '../core/version.ts';
 import { formatHelp, parseFlags, type FlagsSpec, type ParsedFlags } from './flags.ts';
 import { print } from './output.ts';
 import { resolveSettings, type Settings } from './settings.ts';
@@ -77,6 +78,23 @@ export interface ScriptInfo {
   readonly perNode: boolean;
   /** take defaults from the node's own files (host/node-files.ts); default true */
   readonly nodeFiles?: boolean;
+}
+
+/** --help or --version: printed, and the script ends (exit 0). */
+export function helpOrVersion(
+  flags: { readonly values: Readonly<Record<string, unknown>>; readonly versionAsked: boolean },
+  spec: FlagsSpec,
+  info: Pick<ScriptInfo, 'name' | 'summary' | 'example'>,
+): boolean {
+  if (flags.values.help === true) {
+    print(formatHelp(info.name, info.summary, spec, info.example));
+    return true;
+  }
+  if (flags.versionAsked) {
+    print(`${info.name} (${TOOLKIT_NAME}) ${TOOLKIT_VERSION}\n`);
+    return true;
+  }
+  return false;
 }
 
 /** --root: an existing directory (nothing is created for a root that is not there). */
@@ -158,10 +176,7 @@ export async function loadSettings<const S extends FlagsSpec>(
 ): Promise<Loaded<S> | undefined> {
   const flags = parseFlags(argv, spec);
   const values = flags.values as Record<string, unknown>;
-  if (values.help === true) {
-    print(formatHelp(info.name, info.summary, spec, info.example));
-    return undefined;
-  }
+  if (helpOrVersion(flags, spec, info)) return undefined;
   const file = values.cluster as string | undefined;
   const nodeName = values.node as string | undefined;
   const sshFlag = values.ssh as string | undefined;

@@ -247,7 +247,7 @@ describe('flags', () => {
     const cols = lines
       .filter((l) => /^ {2}(-\w, | {4})--/.test(l))
       .map((l) => /^ {2}(?:-\w, | {4})--[\w-]+(?: [A-Z[\]@:]+)? +/.exec(l)![0].length);
-    assert.equal(cols.length, 17);
+    assert.equal(cols.length, 18);
     assert.equal(new Set(cols).size, 1);
   });
 });

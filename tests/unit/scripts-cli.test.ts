@@ -3,11 +3,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 const dir = fileURLToPath(new URL('../../scripts/', import.meta.url));
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const scripts = readdirSync(dir)
   .filter((f) => f.endsWith('.ts'))
   .map((f) => f.replace(/\.ts$/, ''));
@@ -46,6 +47,11 @@ describe('scripts', () => {
       // a step acts on one host (--root); runbook.ts on the cluster file's nodes (each its "root")
       if (s === 'runbook') assert.match(r.stdout, /--cluster FILE/);
       else assert.match(r.stdout, /--root DIR/);
+    });
+    test(`${s}: --version prints the toolkit's version (install: without a value)`, async () => {
+      const r = await run(s, ['--version']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `${s} (flannel-runbook) ${pkg.version}\n`);
     });
     test(`${s}: an unknown flag is one line on stderr and exit 2`, async () => {
       const r = await run(s, ['--no-such-flag']);

@@ -112,7 +112,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
       const bad = findings.filter((x) => x.level === 'error').map((b) => b.message);
       throw new UsageError(`the set from ${v.from} is refused; the installed files stay: ${bad.join('; ')}`);
     }
-    if (!s.quiet) for (const w of findings.filter((x) => x.level === 'warn')) note(`certs: warning: ${w.message}`);
+    for (const w of findings.filter((x) => x.level === 'warn')) note(`certs: warning: ${w.message}`);
 
     const installed = async (to: string) => {
       const st = await host.stat(to);
@@ -125,12 +125,9 @@ export async function main(argv: string[], base: Host): Promise<number> {
     });
     const summary = findings.filter((x) => x.level === 'ok').map((x) => x.message);
     if (actions.length === 0) {
-      report(
-        s,
-        { changed: false, files: Object.values(dest), checks: findings },
-        [`certs: nothing to do (${Object.values(dest).join(', ')} already hold this set)`],
-        false,
-      );
+      report(s, { changed: false, files: Object.values(dest), checks: findings }, [
+        `certs: nothing to do (${Object.values(dest).join(', ')} already hold this set)`,
+      ]);
       return 0;
     }
     if (recording) {

@@ -14,6 +14,7 @@
 import { exitCodeOf, invalid, UsageError } from '../lib/core/errors.ts';
 import { mapBounded } from '../lib/core/map-bounded.ts';
 import type { Check } from '../lib/checks/types.ts';
+import { formatNagios } from '../lib/checks/nagios.ts';
 import { rooted } from '../lib/core/paths.ts';
 import { formatDriftReport, formatTextfile, formatTextfileRuns } from '../lib/checks/report.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags, parseFlags, withoutFlags } from '../lib/cli/flags.ts';
@@ -64,6 +65,10 @@ export const flags = defineFlags({
     help: 'lock file: an overlapping run exits at once (under --root)',
   },
   all: { type: 'boolean', help: 'list the checks that are ok too' },
+  nagios: {
+    type: 'boolean',
+    help: 'print one Nagios/Icinga status line with perfdata; exit 0 OK, 1 WARNING (drift), 2 CRITICAL (an outage), 3 UNKNOWN',
+  },
   'all-nodes': {
     type: 'boolean',
     help: 'check every node of the cluster file from here (over ssh where a node has "ssh"); the worst exit',
@@ -213,8 +218,19 @@ export function worstExit(exits: readonly number[]): number {
 }
 
 export async function main(argv: string[], base: Host): Promise<number> {
-  const t0 = performance.now();
   const parsed = parseFlags(argv, flags);
+  if (!parsed.values.nagios) return drift(argv, parsed, base);
+  // a plugin always prints its one line and exits 0-3: a refusal or a failure is UNKNOWN
+  try {
+    return await drift(argv, parsed, base);
+  } catch (e) {
+    print(`FLANNEL UNKNOWN - ${(e as Error).message.split('\n')[0]}\n`);
+    return 3;
+  }
+}
+
+async function drift(argv: string[], parsed: ReturnType<typeof parseFlags<typeof flags>>, base: Host): Promise<number> {
+  const t0 = performance.now();
   if (parsed.values['all-nodes'] && !parsed.values.help && !parsed.versionAsked) return allNodes(argv, parsed, base);
   const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
@@ -222,8 +238,19 @@ export async function main(argv: string[], base: Host): Promise<number> {
   if (f.values.publish && s.dryRun)
     throw new UsageError('--publish with --dry-run: a dry run writes nothing, not even its result');
   const r = await driftNode(loaded, t0);
-  if (r === 'skipped') return 0;
+  if (r === 'skipped') {
+    if (f.values.nagios) {
+      print('FLANNEL UNKNOWN - another drift run holds the lock; this one skipped\n');
+      return 3;
+    }
+    return 0;
+  }
   if (typeof r === 'number') return r;
+  if (f.values.nagios) {
+    const { line, exit } = formatNagios([r]);
+    print(`${line}\n`);
+    return exit;
+  }
   if (s.json) print(`${JSON.stringify(asJson(r), null, 2)}\n`);
   else if (!(s.quiet && r.exit === 0)) print(`${report(r, f.values.all)}\n`);
   return r.exit;
@@ -292,6 +319,11 @@ async function allNodes(
       ),
       { mode: 0o644, why: 'metrics for node_exporter (every node)' },
     );
+  if (v.nagios) {
+    const verdict = formatNagios(done);
+    print(`${verdict.line}\n`);
+    return verdict.exit;
+  }
   if (v.json) print(`${JSON.stringify({ exit, nodes: done.map(asJson) }, null, 2)}\n`);
   else if (!(v.quiet && exit === 0)) {
     const head = (r: NodeRun) => report(r, false).split('\n')[0]!;

@@ -99,15 +99,10 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const current = await readNetworkState(target);
   const write = planConfigWrite(desired, current, v.force);
   if (write.kind === 'nothing') {
-    report(
-      s,
-      { changed: false, api, config: current.config, leases: leaseJson(current) },
-      [
-        `etcd-config: nothing to do (${s.etcd.prefix}/config via ${api} is already ${current.config})`,
-        ...formatLeaseTable(current.leases),
-      ],
-      false,
-    );
+    report(s, { changed: false, api, config: current.config, leases: leaseJson(current) }, [
+      `etcd-config: nothing to do (${s.etcd.prefix}/config via ${api} is already ${current.config})`,
+      ...formatLeaseTable(current.leases),
+    ]);
     return 0;
   }
   if (write.kind === 'refused') {

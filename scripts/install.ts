@@ -106,12 +106,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   const actions = planInstall({ layout, source, ...(sha256 && { sha256 }) }, state);
   if (actions.length === 0) {
-    report(
-      s,
-      { changed: false, version, link: p.link },
-      [`install: nothing to do (${p.link} -> flannel-${version})`],
-      false,
-    );
+    report(s, { changed: false, version, link: p.link }, [`install: nothing to do (${p.link} -> flannel-${version})`]);
     return 0;
   }
   let done: string[];

@@ -68,12 +68,10 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const { plan, actions, persists } = planSnatStep(input, await observeSnat(host, input.persist));
   const kept = plan.kept.map((k) => `kept: ${formatRule(k.rule)} (${k.why})`);
   if (actions.length === 0) {
-    report(
-      s,
-      { changed: false, changes: [], kept: plan.kept.map((k) => formatRule(k.rule)), persist: input.persist },
-      ['snat-fix: nothing to do', ...kept],
-      false,
-    );
+    report(s, { changed: false, changes: [], kept: plan.kept.map((k) => formatRule(k.rule)), persist: input.persist }, [
+      'snat-fix: nothing to do',
+      ...kept,
+    ]);
     return 0;
   }
   await applyPlan(actions, host);

@@ -159,12 +159,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
     const lines = actions.length
       ? [...done, `start: ${program} is up after ${secs}s: lease ${subnet} -> ${publicIp}`]
       : [`start: nothing to do (${program} RUNNING, lease ${subnet} -> ${publicIp}, subnet.env matches)`];
-    report(
-      s,
-      { changed: actions.length > 0, actions: done, program, lease: subnet.toString(), seconds: secs },
-      lines,
-      actions.length > 0,
-    );
+    report(s, { changed: actions.length > 0, actions: done, program, lease: subnet.toString(), seconds: secs }, lines);
     return 0;
   }
   printErr(notUpReport(input, v.timeout, r.state, (await host.readTail(input.paths.logFile, 64 * 1024)) ?? ''));

@@ -14,15 +14,23 @@ export function formatDriftReport(
   exit: number,
   opts: { all?: boolean; fixed?: readonly string[]; failed?: readonly string[] } = {},
 ): string {
-  const shown = checks.filter((c) => opts.all || c.status !== 'ok');
+  // the checks etcd's silence blocked are one line under etcd.reachable, which names the cause
+  const etcdDown = checks.some((c) => c.id === 'etcd.reachable' && c.status === 'error');
+  const blocked = (c: Check) =>
+    etcdDown && c.status === 'error' && c.id !== 'etcd.reachable' && c.blockedBy?.kind === 'etcd';
+  const shown = checks.filter((c) => (opts.all || c.status !== 'ok') && !blocked(c));
+  const waiting = checks.filter(blocked).map((c) => c.id);
   const counts = { ok: 0, drift: 0, error: 0 };
   for (const c of checks) counts[c.status]++;
   const head = exit === 0 ? 'in sync' : exit === 1 ? 'DRIFT' : 'COULD NOT CHECK';
+  const line = (c: Check) =>
+    `  ${MARK[c.status]} ${c.id.padEnd(20)} ${c.reason}${c.status === 'drift' && c.fix ? ' [--fix mends it]' : ''}`;
   return [
     `drift ${node}: ${head} (${counts.ok} ok, ${counts.drift} drift, ${counts.error} could not check)`,
-    ...shown.map(
-      (c) =>
-        `  ${MARK[c.status]} ${c.id.padEnd(20)} ${c.reason}${c.status === 'drift' && c.fix ? ' [--fix mends it]' : ''}`,
+    ...shown.flatMap((c) =>
+      c.id === 'etcd.reachable' && waiting.length
+        ? [line(c), `  ${MARK.error} ${'(needs etcd)'.padEnd(20)} not checked: ${waiting.join(', ')}`]
+        : [line(c)],
     ),
     ...(opts.fixed?.length ? ['fixed:', ...opts.fixed.map((f) => `  ${f}`)] : []),
     ...(opts.failed?.length ? ['could not fix:', ...opts.failed.map((f) => `  ${f}`)] : []),

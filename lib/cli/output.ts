@@ -1,6 +1,7 @@
 // What a script prints. stdout: the report (human lines, or JSON with --json) or the
 // --dry-run script; stderr: progress, notes and errors. --quiet means the same everywhere:
-// nothing on stdout unless something is wrong or changed, no progress on stderr.
+// nothing on stdout unless something is wrong (drift's problems, doctor's findings, a failed
+// ping), no list of what was changed, no progress; warnings and errors still go to stderr.
 // Everything a script prints goes through print() / printErr(), so a test can run main()
 // in-process and read what it printed (captureOutput) without touching the real streams.
 
@@ -47,18 +48,16 @@ export function note(line: string): void {
   printErr(`${line}\n`);
 }
 
-/** Print the report: JSON with --json, else the human lines (nothing with --quiet and no news). */
-export function report(
-  settings: Pick<Settings, 'json' | 'quiet'>,
-  data: unknown,
-  lines: readonly string[],
-  important = true,
-): void {
+/**
+ * Print a step's report: JSON with --json, else the human lines. With --quiet nothing: what it
+ * did or found in order is in the exit code (warnings and errors still go to stderr).
+ */
+export function report(settings: Pick<Settings, 'json' | 'quiet'>, data: unknown, lines: readonly string[]): void {
   if (settings.json) {
     print(`${JSON.stringify(data, null, 2)}\n`);
     return;
   }
-  if (settings.quiet && !important) return;
+  if (settings.quiet) return;
   if (lines.length) print(`${lines.join('\n')}\n`);
 }
 

@@ -13,6 +13,7 @@
 
 import { exitCodeOf, invalid, UsageError } from '../lib/core/errors.ts';
 import { mapBounded } from '../lib/core/map-bounded.ts';
+import { describeAction, type Action } from '../lib/core/plan.ts';
 import type { Check } from '../lib/checks/types.ts';
 import { formatNagios } from '../lib/checks/nagios.ts';
 import { rooted } from '../lib/core/paths.ts';
@@ -131,6 +132,9 @@ async function driftNode(loaded: Loaded, t0: number): Promise<NodeRun | 'skipped
       expect,
       fix: v.fix,
       planOnly: s.dryRun,
+      // each mend as it starts (supervisorctl start waits startsecs): no silent half minute
+      ...(!s.dryRun &&
+        !s.quiet && { onAction: (a: Action) => note(`drift: ${expect.name}: mending: ${describeAction(a)}`) }),
       observe: (etcd) =>
         observeNode({
           ...(etcd && { etcd }),

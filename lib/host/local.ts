@@ -36,7 +36,7 @@ function notFound(cmd: Command): CommandError {
 function settle(cmd: Command, r: Result): Result {
   if (r.status === 0 || (cmd.okStatus ?? []).includes(r.status)) return r;
   if (r.status === NOT_FOUND && /command not found|No such file or directory/.test(r.stderr)) throw notFound(cmd);
-  throw new CommandError(cmd.argv, r.status, r.stderr);
+  throw new CommandError(cmd.argv, r.status, r.stderr.trim() ? r.stderr : r.stdout); // supervisorctl says its errors on stdout
 }
 
 /** What only a local caller can give a command: its environment, directory, an abort. */

@@ -472,7 +472,7 @@ export class SshHost implements Host {
         `${cmd.argv[0]} not found in PATH on ${this.label}; install it there, or check the node's PATH for ssh sessions`,
       );
     }
-    throw new CommandError(cmd.argv, r.status, r.stderr);
+    throw new CommandError(cmd.argv, r.status, r.stderr.trim() ? r.stderr : r.stdout); // supervisorctl says its errors on stdout
   }
 
   async readFile(path: string, opts: { maxBytes?: number } = {}): Promise<string | undefined> {

@@ -299,8 +299,12 @@ export async function waitUntilUp(o: {
   readonly readLeases: () => Promise<readonly Lease[]>;
   readonly timeoutSeconds: number;
   readonly onProgress?: (p: WaitProgress) => void;
+  /** when the wait began (Date.now()): the elapsed time counts from the change, not the poll */
+  readonly since?: number;
+  /** stop at once on a state that will not come up by itself (FATAL, a spawn error) */
+  readonly stopWhenFailed?: boolean;
 }): Promise<{ up: boolean; seconds: number; state: Readiness }> {
-  const t0 = Date.now();
+  const t0 = o.since ?? Date.now();
   const p = o.input.paths;
   for (;;) {
     const st = await programStatus(o.host, p.supervisorConf, o.input.program).then(
@@ -320,6 +324,7 @@ export async function waitUntilUp(o: {
     o.onProgress?.({ seconds, timeoutSeconds: o.timeoutSeconds, state });
     if (state.ready) return { up: true, seconds, state };
     if (seconds >= o.timeoutSeconds) return { up: false, seconds, state };
+    if (o.stopWhenFailed && (st?.state === 'FATAL' || st?.state === 'EXITED')) return { up: false, seconds, state };
     await new Promise((res) => setTimeout(res, 1000));
   }
 }
@@ -405,14 +410,17 @@ export async function observeStart(
 /** What start prints when flanneld is not up in time: the state, the log's tail and what its lines mean. */
 export function notUpReport(
   input: Pick<StartInput, 'program' | 'paths'>,
-  timeoutS: number,
+  seconds: number,
   r: Readiness,
   log: string,
+  /** what supervisorctl said when it was told to start the program, when that failed */
+  supervisorctl?: string,
 ): string {
   const tail = log.split('\n').slice(-25).join('\n');
   const explained = explainLog(tail);
   return (
-    `start: ${input.program} is not up after ${timeoutS}s (supervisor ${r.supervisor}; lease ${r.lease}; subnet.env ${r.subnetEnv})\n` +
+    `start: ${input.program} is not up after ${Math.round(seconds)}s (supervisor ${r.supervisor}; lease ${r.lease}; subnet.env ${r.subnetEnv})\n` +
+    (supervisorctl ? `--- supervisorctl said: ${supervisorctl}\n` : '') +
     `--- last lines of ${input.paths.logFile}:\n${tail || '(empty)'}\n` +
     (explained.length ? `--- what they mean:\n${formatExplained(explained)}\n` : '')
   );

@@ -20,7 +20,26 @@ export type StepName =
   | 'doctor'
   | 'fleet';
 
-/** Run one step script in `host`'s namespace. Never throws on the script's exit status. */
+/**
+ * `argv` in a mount namespace of its own where / is read-only but /tmp (the lab's roots, the
+ * scripts' temp files): a host path a script failed to put under --root (or the cluster file's
+ * "root") fails with EROFS instead of changing this machine. Nothing is mounted anywhere else.
+ */
+export function readOnlyRoot(argv: readonly string[]): string[] {
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    'mount --bind /tmp /tmp && mount -o remount,bind,ro / && exec "$@"',
+    'sh',
+    ...argv,
+  ];
+}
+
+/** Run one step script in `host`'s namespace (/ read-only but /tmp). Never throws on the script's exit status. */
 export function runStep(
   lab: Lab,
   host: LabHost,
@@ -28,7 +47,7 @@ export function runStep(
   args: readonly string[],
   opts: LabExecOptions = {},
 ): Promise<RunResult> {
-  return lab.exec(host.netns, [join(SCRIPTS_DIR, `${step}.ts`), ...args], {
+  return lab.exec(host.netns, readOnlyRoot([join(SCRIPTS_DIR, `${step}.ts`), ...args]), {
     timeoutMs: 180_000,
     ...opts,
     okStatus: [0, 1, 2, 3, ...(opts.okStatus ?? [])],
@@ -42,6 +61,8 @@ export interface RunbookOptions {
   readonly file?: string;
   /** each node with its "ssh" and "root" (the remote mode: scripts/runbook.ts from the control host) */
   readonly remote?: boolean;
+  /** each node with its "root" (a command run in the node's namespace needs no --root) */
+  readonly roots?: boolean;
 }
 
 /** The lab's cluster file (the README's, with the lab's nodes and flannel version), written into the labdir. */
@@ -66,7 +87,8 @@ export function writeClusterFile(lab: Lab, opts: RunbookOptions = {}): string {
       iface: n.iface,
       subnet: n.subnet,
       program: n.program,
-      ...(opts.remote && { ssh: lab.remote!.destination(n), root: n.root }),
+      ...(opts.remote && { ssh: lab.remote!.destination(n) }),
+      ...((opts.remote || opts.roots) && { root: n.root }),
     })),
   };
   const path = join(lab.dir, opts.file ?? 'cluster.json');
@@ -173,7 +195,7 @@ export async function runbookRemote(
   const t0 = performance.now();
   const result = await lab.exec(
     lab.remote.control.netns,
-    [
+    readOnlyRoot([
       join(SCRIPTS_DIR, 'runbook.ts'),
       '--cluster',
       cluster,
@@ -191,7 +213,7 @@ export async function runbookRemote(
       ch.knownHosts,
       ...(opts.startsecs !== undefined ? ['--startsecs', String(opts.startsecs)] : []),
       ...(opts.extra ?? []),
-    ],
+    ]),
     { timeoutMs: 600_000, okStatus: [0, 1, 2, 3] },
   );
   return { cluster, result, seconds: (performance.now() - t0) / 1000 };

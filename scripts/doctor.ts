@@ -103,7 +103,8 @@ export async function main(argv: string[], base: Host): Promise<number> {
       childProcesses: obs.processes + probes.processes,
     };
     print(`${JSON.stringify(out, null, 2)}\n`);
-  } else {
+  } else if (!(s.quiet && exit === 0)) {
+    // -q: silent when nothing is wrong, as every script
     print(`${formatDoctorReport(expect.name, findings, checks)}\n`);
   }
   return exit;

@@ -199,6 +199,12 @@ export async function loadSettings<const S extends FlagsSpec>(
   const destination = sshFlag ?? node?.ssh;
   if (destination !== undefined) host = await remoteHost(destination, sshConfig, node?.name);
   if (cluster && !node && info.perNode) node = selectNode(cluster, { localIps: await hostIps(host) });
+  else if (cluster && !node && nodeName === undefined) {
+    // a cluster-wide step (etcd-config) still reads this node's files (the certs): its root, if it is one
+    const ips = new Set(await hostIps(host));
+    const mine = cluster.nodes.filter((n) => ips.has(n.publicIp.toString()));
+    if (mine.length === 1) node = mine[0];
+  }
   // --root, else the cluster node's "root" (resolveSettings reads it the same way)
   const root = await checkRoot(host, flags.explicit.has('root') ? (values.root as string) : (node?.root ?? '/'));
   const files = info.nodeFiles === false ? undefined : await readNodeDefaults(host, root);

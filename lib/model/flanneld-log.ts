@@ -109,6 +109,20 @@ export const KNOWN_LOG_ERRORS: readonly KnownLogError[] = [
     fix: 'host-gw needs every node on one L2 segment; use vxlan, or vxlan with "DirectRouting": true',
   },
   {
+    id: 'binary-not-executable',
+    pattern: /exec: \S*flanneld: Permission denied/,
+    meaning:
+      'flanneld.sh cannot run flanneld: the binary is not executable (chmod -x, a copy that lost its mode, a noexec mount); supervisord retries, then gives up (FATAL)',
+    fix: 'scripts/install.ts sees the broken release and puts it back (run it with the release you installed), then scripts/start.ts',
+  },
+  {
+    id: 'binary-missing',
+    pattern: /exec: \S*flanneld: (not found|No such file or directory)/,
+    meaning:
+      'flanneld.sh cannot find flanneld in /opt/flannel: the release is missing or the /opt/flannel link points at nothing',
+    fix: 'scripts/install.ts installs the release and switches /opt/flannel to it, then scripts/start.ts',
+  },
+  {
     id: 'sigquit',
     pattern: /^SIGQUIT: quit/,
     meaning:

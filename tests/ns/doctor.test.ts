@@ -10,7 +10,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
-import { nodeArgs, runStep, runbookWithScripts, SCRIPTS_DIR, writeClusterFile } from '../../lab/runbook-steps.ts';
+import {
+  nodeArgs,
+  readOnlyRoot,
+  runStep,
+  runbookWithScripts,
+  SCRIPTS_DIR,
+  writeClusterFile,
+} from '../../lab/runbook-steps.ts';
 
 process.env.SHLVL ??= '1';
 const notRoot = process.getuid?.() !== 0 ? 'needs root: network namespaces, iptables, supervisord' : false;
@@ -76,7 +83,7 @@ async function doctor(
 
 /** The fix line, run as the operator would paste it on the node. */
 async function runFix(n: LabNode, fix: string) {
-  const r = await lab.exec(n.netns, ['sh', '-c', fix], { timeoutMs: 60_000, okStatus: [1, 2, 3] });
+  const r = await lab.exec(n.netns, readOnlyRoot(['sh', '-c', fix]), { timeoutMs: 60_000, okStatus: [1, 2, 3] });
   assert.equal(r.status, 0, `${fix}\n${r.stdout}${r.stderr}`);
 }
 

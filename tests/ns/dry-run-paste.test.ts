@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
-import { nodeArgs, runStep, writeClusterFile, type StepName } from '../../lab/runbook-steps.ts';
+import { nodeArgs, readOnlyRoot, runStep, writeClusterFile, type StepName } from '../../lab/runbook-steps.ts';
 import { nodeState } from './node-state.ts';
 
 process.env.SHLVL ??= '1';
@@ -19,7 +19,7 @@ async function pasteTwice(step: StepName, args: string[], check: () => Promise<v
   const printed = await runStep(lab, h21, step, [...nodeArgs(cluster, h21), ...args, '--dry-run']);
   assert.equal(printed.status, 0, printed.stderr);
   assert.match(printed.stdout, /^set -e\n/);
-  const first = await lab.exec(h21.netns, ['bash', '-c', printed.stdout], {
+  const first = await lab.exec(h21.netns, readOnlyRoot(['bash', '-c', printed.stdout]), {
     okStatus: [0, 1, 2, 3],
     timeoutMs: 120_000,
   });
@@ -30,7 +30,7 @@ async function pasteTwice(step: StepName, args: string[], check: () => Promise<v
   );
   await check();
   const before = await nodeState(lab, h21);
-  const second = await lab.exec(h21.netns, ['bash', '-c', printed.stdout], {
+  const second = await lab.exec(h21.netns, readOnlyRoot(['bash', '-c', printed.stdout]), {
     okStatus: [0, 1, 2, 3],
     timeoutMs: 120_000,
   });

@@ -14,6 +14,7 @@ import {
   nodeArgs,
   runbookRemote,
   runStep,
+  readOnlyRoot,
   SCRIPTS_DIR,
   writeClusterFile,
   type StepName,
@@ -33,7 +34,7 @@ let onNode: string;
 
 /** A script run on the control host (its namespace), as the operator runs it there. */
 function fromControl(script: StepName | 'runbook', args: readonly string[], timeoutMs = 180_000) {
-  return lab.exec(lab.remote!.control.netns, [join(SCRIPTS_DIR, `${script}.ts`), ...args], {
+  return lab.exec(lab.remote!.control.netns, readOnlyRoot([join(SCRIPTS_DIR, `${script}.ts`), ...args]), {
     timeoutMs,
     okStatus: [0, 1, 2, 3],
   });

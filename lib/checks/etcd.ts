@@ -48,7 +48,7 @@ function run(ctx: CheckContext): Check[] {
       }),
     );
   } else {
-    const differences = e.desiredConfig ? diffNetworkConfig(e.desiredConfig, text) : [];
+    const differences = e.desiredConfig ? diffNetworkConfig(text, e.desiredConfig) : [];
     out.push(
       differences.length
         ? drift<ConfigDetail>(ETCD_CONFIG.id, `config differs from the cluster file: ${differences.join('; ')}`, {

@@ -50,7 +50,9 @@ export class UsageError extends Error {
  */
 export function invalid(field: string, value: unknown, rule: string, example?: string): UsageError {
   const shown = showValue(value);
-  const eg = example !== undefined && example !== '' && example !== value ? `, e.g. ${example}` : '';
+  // an example is never the bad value again, and says "e.g." once
+  const ex = example?.replace(/^e\.g\.\s*/, '');
+  const eg = ex !== undefined && ex !== '' && ex !== value && ex !== shown ? `, e.g. ${ex}` : '';
   return new UsageError(`${field} ${shown}: ${rule}${eg}`);
 }
 

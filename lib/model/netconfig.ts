@@ -489,15 +489,16 @@ function asConfig(c: NetworkConfig | string): NetworkConfig {
 }
 
 /**
- * Differences in effect between two configs, one human line each (`Backend.Type: host-gw
- * -> vxlan`); empty when flannel would behave the same. Defaults are applied first, so
+ * Differences in effect between the config there is and the one wanted, one human line each
+ * (`Backend.Type: have host-gw, want vxlan`: the form every check uses); empty when flannel
+ * would behave the same. Defaults are applied first, so
  * spacing, key case, `"VxLAN"` vs `"vxlan"`, or an explicit default are not differences.
  */
-export function diffNetworkConfig(a: NetworkConfig | string, b: NetworkConfig | string): string[] {
-  const x = asConfig(a);
-  const y = asConfig(b);
+export function diffNetworkConfig(have: NetworkConfig | string, want: NetworkConfig | string): string[] {
+  const x = asConfig(have);
+  const y = asConfig(want);
   const out: string[] = [];
-  const line = (name: string, from: unknown, to: unknown) => out.push(`${name}: ${from} -> ${to}`);
+  const line = (name: string, from: unknown, to: unknown) => out.push(`${name}: have ${from}, want ${to}`);
   if (!x.network.equals(y.network)) line('Network', x.network, y.network);
   if (x.subnetLen !== y.subnetLen) line('SubnetLen', x.subnetLen, y.subnetLen);
   if (!x.subnetMin.equals(y.subnetMin)) line('SubnetMin', x.subnetMin, y.subnetMin);

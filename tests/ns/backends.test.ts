@@ -170,7 +170,7 @@ describe('backends x etcd API', { skip: notRoot }, () => {
       // 1. the new config: etcd-config refuses without --force and says what differs
       const refused = await runStep(lab, h21, 'etcd-config', ['--cluster', vx, '--root', h21.root]);
       assert.equal(refused.status, 1);
-      assert.match(refused.stderr, /Backend\.Type: host-gw -> vxlan/);
+      assert.match(refused.stderr, /Backend\.Type: have host-gw, want vxlan/);
       assert.equal(
         (await runStep(lab, h21, 'etcd-config', ['--cluster', vx, '--root', h21.root, '--force'])).status,
         0,

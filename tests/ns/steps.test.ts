@@ -361,7 +361,7 @@ describe('runbook steps', { skip: notRoot }, () => {
         'vxlan',
       ]);
       assert.equal(r.status, 1);
-      assert.match(r.stderr, /Backend\.Type: host-gw -> vxlan/);
+      assert.match(r.stderr, /Backend\.Type: have host-gw, want vxlan/);
       assert.equal(await etcdKeys(lab), keys);
     });
 

@@ -212,7 +212,7 @@ describe('drift checks', () => {
       { ...expect, desiredConfig: '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan"}}' },
       observation(),
     );
-    assert.match(byId(cs)['etcd.config']!.reason, /Backend\.Type: vxlan -> host-gw/);
+    assert.match(byId(cs)['etcd.config']!.reason, /Backend\.Type: have host-gw, want vxlan/);
   });
 });
 

@@ -435,29 +435,33 @@ describe('netconfig', () => {
       );
     });
     const table: [string, string, string[]][] = [
-      [RUNBOOK_HOSTGW, RUNBOOK_VXLAN, ['Backend.Type: host-gw -> vxlan']],
-      [RUNBOOK_HOSTGW, RUNBOOK_VXLAN_DR, ['Backend.Type: host-gw -> vxlan', 'Backend.DirectRouting: (unset) -> true']],
-      [RUNBOOK_VXLAN_DR, RUNBOOK_VXLAN, ['Backend.DirectRouting: true -> false']],
+      [RUNBOOK_HOSTGW, RUNBOOK_VXLAN, ['Backend.Type: have host-gw, want vxlan']],
+      [
+        RUNBOOK_HOSTGW,
+        RUNBOOK_VXLAN_DR,
+        ['Backend.Type: have host-gw, want vxlan', 'Backend.DirectRouting: have (unset), want true'],
+      ],
+      [RUNBOOK_VXLAN_DR, RUNBOOK_VXLAN, ['Backend.DirectRouting: have true, want false']],
       [
         RUNBOOK_VXLAN,
         '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "VNI": 4096}}',
-        ['Backend.VNI: 1 -> 4096'],
+        ['Backend.VNI: have 1, want 4096'],
       ],
       [
         RUNBOOK_HOSTGW,
         '{"Network": "172.8.0.0/16", "SubnetLen": 26, "Backend": {"Type": "host-gw"}}',
         [
-          'Network: 172.7.0.0/16 -> 172.8.0.0/16',
-          'SubnetLen: 24 -> 26',
-          'SubnetMin: 172.7.1.0 -> 172.8.0.64',
-          'SubnetMax: 172.7.255.0 -> 172.8.255.192',
+          'Network: have 172.7.0.0/16, want 172.8.0.0/16',
+          'SubnetLen: have 24, want 26',
+          'SubnetMin: have 172.7.1.0, want 172.8.0.64',
+          'SubnetMax: have 172.7.255.0, want 172.8.255.192',
         ],
       ],
-      ['{"Network": "172.7.0.0/16"}', RUNBOOK_HOSTGW, ['Backend.Type: udp -> host-gw']],
+      ['{"Network": "172.7.0.0/16"}', RUNBOOK_HOSTGW, ['Backend.Type: have udp, want host-gw']],
       [
         '{"Network": "172.7.0.0/16", "Backend": {"Type": "aws-vpc", "RouteTableID": "rtb-1"}}',
         '{"Network": "172.7.0.0/16", "Backend": {"Type": "aws-vpc", "routetableid": "rtb-2"}}',
-        ['Backend.routetableid: "rtb-1" -> "rtb-2"'],
+        ['Backend.routetableid: have "rtb-1", want "rtb-2"'],
       ],
     ];
     for (const [a, b, want] of table) {

@@ -1,8 +1,9 @@
 #!/bin/sh
 //bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // verify-ping: runbook step 5. Checks this node's routes against the leases in etcd
-// (host-gw: `SUBNET via PUBLICIP dev IFACE`), then pings every remote subnet in parallel
-// (bounded) and prints one row per target: target, node, route, loss, RTT, TTL, verdict.
+// (host-gw: `SUBNET via PUBLICIP dev IFACE`), then pings every remote subnet (one fping for all
+// when fping is installed, else one ping per target, bounded) and prints one row per target:
+// target, node, route, loss, RTT, TTL (ping only: fping does not report it), verdict.
 // Targets: --targets, else the first address (docker0) of every other lease.
 // Read-only. Exit: 0 all good, 1 a route is wrong or a target does not answer,
 //       2 bad input, 3 etcd or a command failed.
@@ -20,7 +21,7 @@ import { connectionFor, required } from '../lib/cli/settings.ts';
 import type { Host } from '../lib/host/host.ts';
 import { readAddresses, readRoutes } from '../lib/host/iproute.ts';
 import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
-import { pingRows, pingTargets, routeVerdict } from '../lib/steps/verify-ping.ts';
+import { pingRows, probeTargets, routeVerdict, type ProberChoice } from '../lib/steps/verify-ping.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -53,7 +54,14 @@ export const flags = defineFlags({
     min: 1,
     max: 512,
     placeholder: 'N',
-    help: 'targets pinged at once (one ping process each)',
+    help: 'with ping: targets pinged at once (one ping process each)',
+  },
+  prober: {
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'fping', 'ping'],
+    placeholder: 'WHICH',
+    help: 'auto: one fping for every target when fping is installed, else ping; ping also reports the TTL',
   },
 });
 
@@ -94,11 +102,12 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const peers = state.leases.filter((l) => !l.publicIp.equals(publicIp));
   const list = targets.length ? targets : peers.map((l) => l.subnet.firstHost());
   const verdicts = list.map((ip) => routeVerdict(ip, { leases: state.leases, config, publicIp, desired, actual }));
-  const results = await pingTargets(host, list, {
+  const { prober, results } = await probeTargets(host, list, {
     count: v.count,
     timeoutS: v.wait,
     intervalS: 0.2,
     concurrency: v.concurrency,
+    prober: v.prober as ProberChoice,
     ...(v['from-netns'] && { fromNetns: v['from-netns'] }),
   });
   const rows = pingRows(list, verdicts, results);
@@ -109,7 +118,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   if (s.json) {
     print(
-      `${JSON.stringify({ ok, rows, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`,
+      `${JSON.stringify({ ok, prober, rows, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`,
     );
   } else {
     const lines = formatTable(

@@ -1,11 +1,13 @@
 // `npm run build`: what runs on the nodes, in dist/.
 //   dist/<script>.mjs     every scripts/*.ts bundled with what it imports (zx stays a package),
 //                         first line `#!/usr/bin/env -S node --max-semi-space-size=16`, executable;
-//   dist/etcd3-stack.mjs  the etcd v3 client stack (lib/host/etcd3-stack.ts: etcd3, grpc-js,
+//   dist/etcd3-stack.cjs  the etcd v3 client stack (lib/host/etcd3-stack.ts: etcd3, grpc-js,
 //                         protobufjs, cockatiel) in one file, with etcd's protocol precompiled
-//                         (build/etcd3-proto.ts). The scripts import it only when they speak v3:
-//                         a v2 cron run never reads it, a v3 run reads one file instead of
-//                         ~200 modules and parses no .proto (README: Benchmark).
+//                         (build/etcd3-proto.ts). The scripts load it only when they speak v3
+//                         (build/stack-loader.ts, with V8's code cache etcd3-stack.cjs.cache,
+//                         which the first v3 run writes beside it): a v2 cron run never reads
+//                         it, a v3 run reads one file instead of ~200 modules, parses no .proto
+//                         and, from its second run, compiles little (README: Benchmark).
 // Idempotent: the same sources give the same files. Exit 0, or 1 with esbuild's errors.
 
 import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -16,27 +18,25 @@ import { etcd3ProtoPlugin } from './etcd3-proto.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const STACK_SOURCE = join(ROOT, 'lib', 'host', 'etcd3-stack.ts');
-export const STACK_BUNDLE = 'etcd3-stack.mjs';
+export const STACK_BUNDLE = 'etcd3-stack.cjs';
+const STACK_LOADER = join(ROOT, 'build', 'stack-loader.ts');
 const HASHBANG = '#!/usr/bin/env -S node --max-semi-space-size=16';
 
-/** In the scripts' bundles, the v3 stack is the file beside them, loaded when first imported. */
+/** In the scripts' bundles, the v3 stack is loaded from the file beside them (build/stack-loader.ts). */
 function stackBeside(): Plugin {
   return {
     name: 'etcd3-stack-beside',
     setup(b) {
       b.onResolve({ filter: /[\\/]etcd3-stack\.ts$/ }, (args) =>
-        resolve(args.resolveDir, args.path) === STACK_SOURCE
-          ? { path: `./${STACK_BUNDLE}`, external: true }
-          : undefined,
+        resolve(args.resolveDir, args.path) === STACK_SOURCE ? { path: STACK_LOADER } : undefined,
       );
     },
   };
 }
 
 /**
- * The v3 client stack as one ES module. Not CommonJS: importing a CommonJS file from ESM makes
- * Node scan all of it for its export names first (150 ms for this one). Its CommonJS parts
- * (grpc-js, protobufjs) require Node built-ins, through a require made for the file.
+ * The v3 client stack as one CommonJS file (grpc-js and protobufjs are CommonJS and require
+ * Node built-ins), which stack-loader.ts compiles through vm.Script to use V8's code cache.
  */
 export async function buildStack(outdir: string): Promise<void> {
   await build({
@@ -44,11 +44,8 @@ export async function buildStack(outdir: string): Promise<void> {
     outfile: join(outdir, STACK_BUNDLE),
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format: 'cjs',
     target: 'node20',
-    banner: {
-      js: "import { createRequire as __stackRequire } from 'node:module'; const require = __stackRequire(import.meta.url);",
-    },
     // grpc-js requires proto-loader only for channelz and ORCA, servers' features etcd3 never turns on
     external: ['@grpc/proto-loader'],
     minify: process.env.FRB_NO_MINIFY !== '1',

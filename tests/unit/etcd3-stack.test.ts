@@ -1,17 +1,19 @@
-// The bundled v3 client stack (build/bundle.ts, build/grpc-lean.ts): the lean package definition
-// gives etcd3 what @grpc/proto-loader gives it, method by method and byte for byte; the bundle
-// built from these sources loads, needs no .proto beside it, and talks to a real etcd (loopback)
-// with lease IDs above 2^53 intact.
+// The bundled v3 client stack (build/bundle.ts, build/grpc-lean.ts, build/stack-load.ts): the
+// lean package definition gives etcd3 what @grpc/proto-loader gives it, method by method and
+// byte for byte; the bundle built from these sources needs no .proto beside it, loads with and
+// then from its V8 code cache, and talks to a real etcd (loopback) with lease IDs above 2^53
+// intact.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { loadSync } from '@grpc/proto-loader';
 import { buildStack, STACK_BUNDLE } from '../../build/bundle.ts';
 import { etcd3ProtoFile, etcd3ProtoJson } from '../../build/etcd3-proto.ts';
 import { camelCase, leanPackageDefinition, type LeanMethod } from '../../build/grpc-lean.ts';
+import { loadStack } from '../../build/stack-load.ts';
 import { hasEtcd, startEtcd, stopEtcd, type Etcd } from '../support/etcd.ts';
 
 // etcd3's options (node_modules/etcd3/lib/connection-pool.js)
@@ -19,6 +21,17 @@ const OPTIONS = { keepCase: true, longs: String, enums: String, defaults: true, 
 const BIG_ID = '7587862345934719235'; // a real lease ID: more than 2^53
 
 type Definition = Record<string, Record<string, LeanMethod>>;
+
+/** loadStack in a fresh node: in this one, V8's in-process compile cache would answer instead of the file. */
+function loadInAnotherNode(file: string): { fromCache: boolean; etcd3: string } {
+  const code = `import { loadStack } from ${JSON.stringify(new URL('../../build/stack-load.ts', import.meta.url).href)};
+const s = loadStack(process.argv[1]);
+console.log(JSON.stringify({ fromCache: s.fromCache, etcd3: typeof s.exports.Etcd3 }));`;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, file], {
+    encoding: 'utf8',
+  });
+  return JSON.parse(out.trim().split('\n').at(-1)!);
+}
 
 describe('etcd3 stack: the lean package definition', () => {
   const lean = leanPackageDefinition(etcd3ProtoJson() as never, OPTIONS) as Definition;
@@ -133,9 +146,9 @@ describe('etcd3 stack: the bundle', {
   });
 
   test('talks to etcd: put, range with min_mod_revision, a lease granted and looked up by its exact ID', async () => {
-    const { Etcd3, noop } = (await import(
-      pathToFileURL(join(dir, STACK_BUNDLE)).href
-    )) as typeof import('../../lib/host/etcd3-stack.ts');
+    const stack = loadStack(join(dir, STACK_BUNDLE));
+    assert.equal(stack.fromCache, false);
+    const { Etcd3, noop } = stack.exports;
     const c = new Etcd3({
       hosts: [etcd.url.replace('http://', '')],
       faultHandling: { host: () => noop, global: noop },
@@ -156,5 +169,13 @@ describe('etcd3 stack: the bundle', {
     } finally {
       c.close();
     }
+    // the code cache, written after the first call, is taken by the next run
+    assert.equal(stack.saveCodeCache(), true);
+    assert.deepEqual(loadInAnotherNode(join(dir, STACK_BUNDLE)), { fromCache: true, etcd3: 'function' });
+  });
+
+  test('a damaged code cache is refused by V8 and the stack compiles as without one', () => {
+    writeFileSync(join(dir, `${STACK_BUNDLE}.cache`), 'not a code cache');
+    assert.deepEqual(loadInAnotherNode(join(dir, STACK_BUNDLE)), { fromCache: false, etcd3: 'function' });
   });
 });

@@ -4,7 +4,7 @@
 //   targets whose probes never left (no route: fping's count mode does not say why),
 //   fpingSendCheckCommand / parseFpingSendErrors.
 // Only flags fping 3.x (EPEL 7), 4.x and 5.x (Debian 12: 5.1) all have: -c -p -t -i -r
-// (docs/verify-ping-prober.md). No fping before 5.3 reports a reply's TTL: with fping, ttl is
+// (docs/verify-ping-prober.md). fping up to 5.2 reports no reply's TTL: with fping, ttl is
 // absent. ICMP errors and send failures read the same words whichever prober ran.
 
 import { unreadable } from '../core/errors.ts';

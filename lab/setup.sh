@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the lab and the tests need, only when it is missing:
-# Debian packages (etcd, supervisor, iproute2, iptables, sshd, ping, openssl) and npm deps.
+# Debian packages (etcd, supervisor, iproute2, iptables, sshd, ping, fping, openssl) and npm deps.
 # Safe to run again: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ have /usr/sbin/sshd || need+=(openssh-server)
 have ssh         || need+=(openssh-client)
 have scp         || need+=(openssh-client)
 have ping        || need+=(iputils-ping)
+# verify-ping's prober for many targets (it falls back to ping without it; the tests run both)
+have fping       || need+=(fping)
 have openssl     || need+=(openssl)
 have curl        || need+=(curl)
 have tar         || need+=(tar)

@@ -1,8 +1,9 @@
 #!/bin/sh
 //bin/true; exec node --import "$(dirname -- "$(readlink -f -- "$0")")/../node_modules/tsx/dist/esm/index.mjs" "$(readlink -f -- "$0")" "$@"
 // verify-ping: runbook step 5. Checks this node's routes against the leases in etcd
-// (host-gw: `SUBNET via PUBLICIP dev IFACE`), then pings every remote subnet in parallel
-// (bounded) and prints one row per target: target, node, route, loss, RTT, TTL, verdict.
+// (host-gw: `SUBNET via PUBLICIP dev IFACE`), then pings every remote subnet (one fping for all
+// when fping is installed, else one ping per target, bounded) and prints one row per target:
+// target, node, route, loss, RTT, TTL (ping only: fping does not report it), verdict.
 // Targets: --targets, else the first address (docker0) of every other lease.
 // Read-only. Exit: 0 all good, 1 a route is wrong or a target does not answer,
 //       2 bad input, 3 etcd or a command failed.
@@ -14,15 +15,15 @@ import { findInterface } from '../lib/model/interfaces.ts';
 import { parseNetworkConfig } from '../lib/model/netconfig.ts';
 import { diffRoutes, formatRoute, planBackendRoutes } from '../lib/model/routes.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
-import { print } from '../lib/cli/output.ts';
+import { note, print } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor, required } from '../lib/cli/settings.ts';
 import type { Host } from '../lib/host/host.ts';
 import { readAddresses, readRoutes } from '../lib/host/iproute.ts';
 import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
-import { pingRows, pingTargets, routeVerdict } from '../lib/steps/verify-ping.ts';
+import { pingRows, probeTargets, routeVerdict, type ProberChoice } from '../lib/steps/verify-ping.ts';
 import { formatPlan, run } from '../lib/core/plan.ts';
-import { pingCommand } from '../lib/model/ping.ts';
+import { fpingCommand, pingCommand } from '../lib/model/ping.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -55,7 +56,14 @@ export const flags = defineFlags({
     min: 1,
     max: 512,
     placeholder: 'N',
-    help: 'targets pinged at once (one ping process each)',
+    help: 'with ping: targets pinged at once (one ping process each)',
+  },
+  prober: {
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'fping', 'ping'],
+    placeholder: 'WHICH',
+    help: 'auto: one fping for every target when fping is installed, else ping; ping also reports the TTL',
   },
 });
 
@@ -75,45 +83,66 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const iface = required(s.node.iface, '--iface', 'eth0', s.looked);
   const targets = (v.targets ?? []).map((t) => Ip4.parse(t, '--targets'));
   const store = await storeTarget(host, connectionFor(s), s.etcd.api, s.etcd.prefix);
+  const probeOpts = {
+    count: v.count,
+    timeoutS: v.wait,
+    intervalS: 0.2,
+    concurrency: v.concurrency,
+    prober: v.prober as ProberChoice,
+    ...(v['from-netns'] && { fromNetns: v['from-netns'] }),
+  };
+  const probe = (list: readonly Ip4[]) => probeTargets(host, list, probeOpts);
+  // --targets need nothing from etcd: they are probed while etcd and the routes are read, so a
+  // silent target's wait covers that time too (awaited below, after the observation)
+  const early = targets.length && !s.dryRun ? probe(targets) : undefined;
+  early?.catch(() => {});
 
-  // observe: one etcd read, one route dump, one address dump
-  const [state, actual, links] = await Promise.all([readNetworkState(store), readRoutes(host), readAddresses(host)]);
-  if (!state.config)
+  // observe: one etcd read, one route dump, one address dump; explicit targets are pinged
+  // even when etcd does not answer (the routes then cannot be checked against the leases)
+  const [state, actual, links] = await Promise.all([
+    readNetworkState(store).catch((e: unknown) => {
+      if (!targets.length) throw e;
+      note(`verify-ping: routes not checked against the leases: ${(e as Error).message.split('\n')[0]}`);
+      return undefined;
+    }),
+    readRoutes(host),
+    readAddresses(host),
+  ]);
+  const dev = findInterface(links, iface);
+  if (!dev) throw invalid('--iface', iface, 'no such interface on this host', 'eth0');
+  if (state && !state.config)
     throw invalid(
       'etcd',
       `${s.etcd.prefix}/config`,
       `holds no network config (${s.etcd.api} API): run etcd-config first`,
       'scripts/etcd-config.ts --network 172.7.0.0/16 --backend host-gw',
     );
-  const config = parseNetworkConfig(state.config);
-  const dev = findInterface(links, iface);
-  if (!dev) throw invalid('--iface', iface, 'no such interface on this host', 'eth0');
+  const config = state?.config === undefined ? undefined : parseNetworkConfig(state.config);
   const sameL2 = (ip: Ip4) => dev.addrs.some((a) => a.contains(ip));
-  const mine = state.leases.find((l) => l.publicIp.equals(publicIp));
-  const desired = planBackendRoutes(config.backend, state.leases, { publicIp, iface }, sameL2);
-  const diff = diffRoutes(desired, actual, config.network, mine ? { ownSubnet: mine.subnet } : {});
+  const leases = state?.leases ?? [];
+  const mine = leases.find((l) => l.publicIp.equals(publicIp));
+  const desired = config ? planBackendRoutes(config.backend, leases, { publicIp, iface }, sameL2) : [];
+  const diff = config
+    ? diffRoutes(desired, actual, config.network, mine ? { ownSubnet: mine.subnet } : {})
+    : { add: [], replace: [], remove: [] };
 
-  const peers = state.leases.filter((l) => !l.publicIp.equals(publicIp));
+  const peers = leases.filter((l) => !l.publicIp.equals(publicIp));
   const list = targets.length ? targets : peers.map((l) => l.subnet.firstHost());
-  const verdicts = list.map((ip) => routeVerdict(ip, { leases: state.leases, config, publicIp, desired, actual }));
-  const probe = {
-    count: v.count,
-    timeoutS: v.wait,
-    intervalS: 0.2,
-    ...(v['from-netns'] && { fromNetns: v['from-netns'] }),
-  };
+  const verdicts = list.map((ip) =>
+    config
+      ? routeVerdict(ip, { leases, config, publicIp, desired, actual })
+      : { node: '-', route: 'not checked (etcd did not answer)', ok: true },
+  );
   if (s.dryRun) {
     // read-only, but --dry-run still means "print, do not run": the probes as a script
-    print(formatPlan(list.map((ip) => run(pingCommand(ip.toString(), probe)))));
+    const cmds =
+      v.prober === 'fping'
+        ? [fpingCommand(list.map(String), probeOpts)]
+        : list.map((ip) => pingCommand(ip.toString(), probeOpts));
+    print(formatPlan(cmds.map((c) => run(c))));
     return 0;
   }
-  const results = await pingTargets(host, list, {
-    count: v.count,
-    timeoutS: v.wait,
-    intervalS: 0.2,
-    concurrency: v.concurrency,
-    ...(v['from-netns'] && { fromNetns: v['from-netns'] }),
-  });
+  const { prober, results } = await (early ?? probe(list));
   const rows = pingRows(list, verdicts, results);
   // routes for leases that no target exercised still count
   const unrouted = [...diff.add, ...diff.replace.map((c) => ({ ...c.to, why: c.why })), ...diff.remove];
@@ -122,7 +151,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   if (s.json) {
     print(
-      `${JSON.stringify({ ok, rows, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`,
+      `${JSON.stringify({ ok, prober, rows, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`,
     );
   } else {
     const lines = formatTable(
@@ -141,7 +170,8 @@ export async function main(argv: string[], base: Host): Promise<number> {
     for (const u of unrouted) lines.push(`route problem: ${formatRoute(u)}: ${u.why}`);
     if (!s.quiet || !ok) print(`${lines.join('\n')}\n`);
   }
-  return ok ? ExitCode.Ok : ExitCode.Drift;
+  // every target answered, but without etcd the routes are unjudged: could not check (3)
+  return !ok ? ExitCode.Drift : state ? ExitCode.Ok : ExitCode.Runtime;
 }
 
 if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, main, 'spawn');

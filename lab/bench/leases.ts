@@ -133,7 +133,7 @@ export function etcdctlWords(
     : `ETCDCTL_API=2 etcdctl --no-sync --endpoints ${endpoints.join(',')} --ca-file ${certs.ca} --cert-file ${certs.cert} --key-file ${certs.key}`;
 }
 
-/** One etcd range read of everything under `prefix` by curl: v2 a recursive GET, v3 the gRPC gateway's range. */
+/** One etcd range read of everything under `prefix` by curl, as drift makes it: v2 a recursive quorum GET, v3 the gRPC gateway's (linearizable) range. */
 export function etcdReadCommand(
   api: EtcdApi,
   endpoint: string,
@@ -142,7 +142,7 @@ export function etcdReadCommand(
 ): string {
   const tls = `--cacert ${certs.ca} --cert ${certs.cert} --key ${certs.key}`;
   return api === 'v2'
-    ? `curl -sf ${tls} '${endpoint}/v2/keys${prefix}?recursive=true'`
+    ? `curl -sf ${tls} '${endpoint}/v2/keys${prefix}?recursive=true&quorum=true'`
     : `curl -sf ${tls} ${endpoint}/v3/kv/range -d '${JSON.stringify({ key: b64(`${prefix}/`), range_end: b64(`${prefix}0`) })}'`;
 }
 

@@ -5,8 +5,10 @@
 //   for N synthetic leases (v2 AND v3 under /bench/network, routes installed): drift (wall,
 //   peak RSS, child processes by strace), the floor (ip -j route + iptables-save + one range
 //   read by bash), the naive per-lease check, drift --fix of N deleted routes against one
-//   ip -batch and the `ip route replace` loop, and the etcd reads one drift run costs,
-//   counted on the servers.
+//   ip -batch and the `ip route replace` loop, and the etcd reads and bytes one drift run
+//   costs (v3 with its cache and with --no-cache), counted on the servers;
+//   the etcd writes of a drift --publish run (puts, lease grants, keep-alives);
+//   verify-ping with its default prober (fping when installed) and with --prober ping.
 // Writes lab/bench/results.{md,json} (--quick: results.quick.*), prints the Markdown.
 // Not idempotent by nature (a fresh lab per run); the lab is torn down at the end, on any
 // failure and on Ctrl-C/SIGTERM (--keep leaves it up). Never touches the root namespace.
@@ -58,16 +60,19 @@ import {
 import { formatResults } from './report.ts';
 import {
   countChildProcesses,
+  grpcBytes,
   METRIC_NAMES,
   parseMetrics,
   parseSamples,
   rangeReads,
   scaled,
   timing,
+  writeCounters,
   type Timing,
 } from './stats.ts';
 import {
   evaluateTargets,
+  type BytesRow,
   type CheckRow,
   type ColdRow,
   type DriftRow,
@@ -78,6 +83,7 @@ import {
   type LoadRow,
   type Machine,
   type PingRow,
+  type PublishRow,
   type Results,
 } from './targets.ts';
 
@@ -521,6 +527,114 @@ class Bench {
     };
   }
 
+  /**
+   * etcd bytes of ONE drift run at N (no lease changed since the last run). v3, counted on every
+   * member (gRPC message bytes, net of an idle interval as long): once as cron runs it (the cache
+   * warm: a warm-up run first), once with --no-cache (a full read). v2: etcd 3.4 counts no v2
+   * bytes; the request, headers and body of the very GET drift makes, by curl.
+   */
+  async etcdBytes(n: number): Promise<BytesRow[]> {
+    const total = (ms: Map<string, number>[]) =>
+      ms.map(grpcBytes).reduce((a, b) => ({ received: a.received + b.received, sent: a.sent + b.sent }), {
+        received: 0,
+        sent: 0,
+      });
+    const rows: BytesRow[] = [];
+    const v3Run = async (mode: BytesRow['mode']) => {
+      const extra = mode === 'no-cache' ? ['--no-cache'] : [];
+      if (mode === 'cached')
+        await this.lab.exec(this.node.netns, ['node', ...this.driftArgs('v3'), '--quiet'], { okStatus: [1] });
+      const before = total(await this.scrape());
+      const t0 = performance.now();
+      const r = await this.lab.exec(this.node.netns, ['node', ...this.driftArgs('v3'), '--json', ...extra], {
+        okStatus: [1],
+        timeoutMs: 120_000,
+      });
+      const intervalMs = performance.now() - t0;
+      const after = total(await this.scrape());
+      const idle0 = total(await this.scrape());
+      await sleep(intervalMs, this.signal);
+      const idle1 = total(await this.scrape());
+      rows.push({
+        n,
+        api: 'v3',
+        mode,
+        counted: 'servers',
+        received: after.received - before.received - (idle1.received - idle0.received),
+        sent: after.sent - before.sent - (idle1.sent - idle0.sent),
+        read: (JSON.parse(r.stdout) as { etcdRead: { kind: string } }).etcdRead.kind,
+      });
+    };
+    await v3Run('cached');
+    await v3Run('no-cache');
+    const c = this.certs;
+    const url = `${this.lab.etcd.endpoints[0]}/v2/keys${BENCH_PREFIX}?recursive=true&quorum=true`;
+    const v2 = await this.lab.exec(this.node.netns, [
+      'curl',
+      '-sf',
+      '--cacert',
+      c.ca,
+      '--cert',
+      c.cert,
+      '--key',
+      c.key,
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{size_request} %{size_header} %{size_download}',
+      url,
+    ]);
+    const [req, head, body] = v2.stdout.trim().split(' ').map(Number) as [number, number, number];
+    rows.push({ n, api: 'v2', mode: 'no-cache', counted: 'client', received: req, sent: head + body, read: 'full' });
+    return rows;
+  }
+
+  /**
+   * etcd writes of drift --publish runs, per API: the first run (v3: no lease in the cache yet)
+   * and the next one. Every member applies every write, so a run's count is the largest
+   * member's (keep-alives reach the leader only), net of an idle interval as long.
+   */
+  async publishWrites(): Promise<PublishRow[]> {
+    type W = ReturnType<typeof writeCounters>;
+    const counters = async () => (await this.scrape()).map(writeCounters);
+    const delta = (a: W[], b: W[]): W => {
+      const d = a.map((x, i) => ({
+        puts: b[i]!.puts - x.puts,
+        grants: b[i]!.grants - x.grants,
+        renewals: b[i]!.renewals - x.renewals,
+        v2Writes: b[i]!.v2Writes - x.v2Writes,
+      }));
+      const max = (k: keyof W) => Math.max(...d.map((x) => x[k]));
+      return { puts: max('puts'), grants: max('grants'), renewals: max('renewals'), v2Writes: max('v2Writes') };
+    };
+    const out: PublishRow[] = [];
+    for (const api of APIS) {
+      for (const run of ['first', 'next'] as const) {
+        const c0 = await counters();
+        const t0 = performance.now();
+        await this.lab.exec(this.node.netns, ['node', ...this.driftArgs(api), '--quiet', '--publish'], {
+          okStatus: [1],
+          timeoutMs: 120_000,
+        });
+        const intervalMs = performance.now() - t0;
+        const c1 = await counters();
+        await sleep(intervalMs, this.signal);
+        const c2 = await counters();
+        const w = delta(c0, c1);
+        const idle = delta(c1, c2);
+        out.push({
+          api,
+          run,
+          puts: w.puts - idle.puts,
+          grants: w.grants - idle.grants,
+          renewals: w.renewals - idle.renewals,
+          v2Writes: w.v2Writes - idle.v2Writes,
+        });
+      }
+    }
+    return out;
+  }
+
   // ------------------------------------------------------------------ measurements
 
   async coldStart(): Promise<{ nodeE0: Timing; zx: Timing; cold: ColdRow[] }> {
@@ -582,14 +696,17 @@ class Bench {
         okStatus: [1],
         timeoutMs: 120_000,
       });
-      return (JSON.parse(r.stdout) as { rows: { ok: boolean }[] }).rows.filter((x) => !x.ok).length;
+      const j = JSON.parse(r.stdout) as { prober: string; rows: { ok: boolean }[] };
+      return { failed: j.rows.filter((x) => !x.ok).length, prober: j.prober };
     };
     // verify-ping's defaults (as its --help states them), and two probes per target (a loss figure)
     const help = (await this.lab.exec(this.node.netns, ['node', join(this.dist, 'verify-ping.mjs'), '--help'])).stdout;
     const defaults = ['count', 'wait', 'concurrency']
       .map((f) => `--${f} ${new RegExp(`--${f} .*\\(default (\\S+)\\)`).exec(help)?.[1] ?? '?'}`)
       .join(' ');
-    const variants: readonly (readonly string[])[] = [[], ['--count', '2']];
+    // the default prober (fping when installed), a loss figure, and one ping per target as before fping
+    const variants: readonly (readonly string[])[] = [[], ['--count', '2'], ['--prober', 'ping']];
+    const probers = new Map<string, string>();
     const rows: PingRow[] = [];
     let pingDefaultWaitMs = NaN;
     let pingW1WaitMs = NaN;
@@ -599,7 +716,8 @@ class Bench {
       const status = deadOnes ? 1 : 0;
       await this.lab.exec(peer.pod.netns, ['iptables', deadOnes ? '-I' : '-D', ...drop]);
       for (const flags of variants) {
-        const failed = await failedRows(flags);
+        const { failed, prober } = await failedRows(flags);
+        probers.set(flags.join(' '), prober);
         if (failed !== (deadOnes ? 10 : 0))
           throw new Error(
             `verify-ping ${flags.join(' ')} (${scenario}): ${failed} rows failed, expected ${deadOnes ? 10 : 0}`,
@@ -617,13 +735,14 @@ class Bench {
         rows.push({
           scenario,
           flags: flags.join(' '),
+          prober: probers.get(flags.join(' ')) ?? '?',
           defaults,
           verify: t.get(`verify${i}`)!,
           loop: t.get('loop')!,
           failed: deadOnes ? 10 : 0,
         });
         this.log(
-          `    verify-ping ${flags.join(' ') || '(defaults)'}, ${scenario}: ${t.get(`verify${i}`)!.wallMs.median.toFixed(0)} ms; ping -c1 loop ${t.get('loop')!.wallMs.median.toFixed(0)} ms`,
+          `    verify-ping ${flags.join(' ') || '(defaults)'} (${probers.get(flags.join(' '))}), ${scenario}: ${t.get(`verify${i}`)!.wallMs.median.toFixed(0)} ms; ping -c1 loop ${t.get('loop')!.wallMs.median.toFixed(0)} ms`,
         );
       });
       if (deadOnes) {
@@ -651,6 +770,7 @@ class Bench {
       fix: FixRow[];
       fixBaseline: FixBaselineRow[];
       etcd: EtcdRow[];
+      bytes: BytesRow[];
     },
   ): Promise<void> {
     const leases = syntheticLeases(0, n);
@@ -711,6 +831,13 @@ class Bench {
       });
       out.floor.push({ n, api, timing: t.get(`floor-${api}`)!, nodeE0: t.get('node-e0')! });
     }
+
+    // etcd bytes of one run, with the cache and without (v3), and v2's
+    const bytes = await this.etcdBytes(n);
+    out.bytes.push(...bytes);
+    this.log(
+      `    N=${n}: etcd bytes per run ${bytes.map((b) => `${b.api} ${b.api === 'v3' ? `${b.mode} (${b.read})` : ''} ${b.received}+${b.sent}`).join(', ')}`,
+    );
 
     // the naive check (a sample of the leases when N is large), both APIs side by side
     const ct = await this.measure(
@@ -842,6 +969,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       fix: [] as FixRow[],
       fixBaseline: [] as FixBaselineRow[],
       etcd: [] as EtcdRow[],
+      bytes: [] as BytesRow[],
     };
     const load: LoadRow[] = [];
     for (const n of opts.n) {
@@ -852,6 +980,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       );
       await b.atN(n, out);
     }
+    log('bench: the etcd writes of drift --publish (v2 and v3)');
+    const publish = await b.publishWrites();
     const partial = {
       machine: machine(
         commit,
@@ -877,6 +1007,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       pingW1WaitMs,
       load,
       ...out,
+      publish,
     };
     const results: Results = { ...partial, targets: evaluateTargets(partial) };
     const md = formatResults(results);

@@ -123,3 +123,37 @@ export const METRIC_NAMES: Record<EtcdApi, string> = {
   v2: 'etcd_debugging_store_reads_total{action="get"|"getRecursive"}',
   v3: 'etcd_debugging_mvcc_range_total',
 };
+
+/**
+ * The gRPC payload bytes one member received from and sent to its clients (the v3 API):
+ * `etcd_network_client_grpc_{received,sent}_bytes_total`. Messages only: neither TLS nor
+ * HTTP/2 framing is in them. etcd 3.4 has no such counter for the v2 HTTP API.
+ */
+export function grpcBytes(metrics: Map<string, number>): { received: number; sent: number } {
+  return {
+    received: metrics.get('etcd_network_client_grpc_received_bytes_total') ?? NaN,
+    sent: metrics.get('etcd_network_client_grpc_sent_bytes_total') ?? NaN,
+  };
+}
+
+/**
+ * What one member applied: v3 puts (`etcd_debugging_mvcc_put_total`), lease grants and
+ * keep-alives (`etcd_debugging_lease_{granted,renewed}_total`), v2 store writes
+ * (`etcd_debugging_store_writes_total`, every action). Every member applies every write
+ * (raft): a cluster's count is one member's, not the sum.
+ */
+export function writeCounters(metrics: Map<string, number>): {
+  puts: number;
+  grants: number;
+  renewals: number;
+  v2Writes: number;
+} {
+  let v2Writes = 0;
+  for (const [k, v] of metrics) if (k.startsWith('etcd_debugging_store_writes_total{')) v2Writes += v;
+  return {
+    puts: metrics.get('etcd_debugging_mvcc_put_total') ?? metrics.get('etcd_mvcc_put_total') ?? NaN,
+    grants: metrics.get('etcd_debugging_lease_granted_total') ?? NaN,
+    renewals: metrics.get('etcd_debugging_lease_renewed_total') ?? NaN,
+    v2Writes,
+  };
+}

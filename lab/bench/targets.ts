@@ -1,5 +1,6 @@
-// The benchmark's results as data, and issue 7's targets judged on them (pure): each target
-// met or not, with the numbers that decide it.
+// The benchmark's results as data, and the targets judged on them (pure): each target met or
+// not, with the numbers that decide it. Issue 16's table first (its rows in its order), then
+// issue 7's that it does not restate.
 
 import type { EtcdApi } from '../../lib/model/lease.ts';
 import { slope, type Figure, type Timing } from './stats.ts';
@@ -93,10 +94,40 @@ export interface EtcdRow {
   readonly intervalMs: number;
 }
 
+/**
+ * etcd traffic of ONE drift run at N leases (no lease changed since the last run). v3: counted
+ * on the servers (gRPC message bytes, every member, less an idle interval as long); v2: etcd
+ * 3.4 counts no v2 bytes, so the body and headers of the very GET drift makes, by curl.
+ */
+export interface BytesRow {
+  readonly n: number;
+  readonly api: EtcdApi;
+  /** cached: the default (the cache warm); no-cache: --no-cache (a full read, as before the cache) */
+  readonly mode: 'cached' | 'no-cache';
+  readonly counted: 'servers' | 'client';
+  /** to etcd and from etcd, per run */
+  readonly received: number;
+  readonly sent: number;
+  /** how drift says it read (--json etcdRead.kind) */
+  readonly read: string;
+}
+
+/** etcd writes of ONE drift --publish run (v3: the first run grants its lease; the next ones do not). */
+export interface PublishRow {
+  readonly api: EtcdApi;
+  readonly run: 'first' | 'next';
+  readonly puts: number;
+  readonly grants: number;
+  readonly renewals: number;
+  readonly v2Writes: number;
+}
+
 export interface PingRow {
   readonly scenario: '10 of 100 never answer' | 'all 100 answer';
   /** verify-ping's flags beyond the targets ('' = its defaults) */
   readonly flags: string;
+  /** the prober that ran (verify-ping --json) */
+  readonly prober: string;
   /** its defaults, from its --help */
   readonly defaults: string;
   readonly verify: Timing;
@@ -122,6 +153,8 @@ export interface LoadRow {
 }
 
 export interface TargetRow {
+  /** the issue that set the target */
+  readonly issue: 7 | 16;
   readonly id: string;
   readonly target: string;
   /** null: reported, no threshold */
@@ -150,14 +183,139 @@ export interface Results {
   readonly fix: readonly FixRow[];
   readonly fixBaseline: readonly FixBaselineRow[];
   readonly etcd: readonly EtcdRow[];
+  readonly bytes: readonly BytesRow[];
+  readonly publish: readonly PublishRow[];
   readonly targets: readonly TargetRow[];
 }
 
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const APIS: readonly EtcdApi[] = ['v2', 'v3'];
 
-/** Issue 7's targets on these results. Sizes: the smallest and largest N measured (10 and 5,000 in a full run). */
+/** Nodes the fleet figures are for (issue 16: "the MB/s 5,000 nodes cost etcd"), each running drift once a minute. */
+export const FLEET_NODES = 5000;
+const kb = (bytes: number) => (bytes >= 10_240 ? `${(bytes / 1024).toFixed(0)} KB` : `${bytes} B`);
+/** MB/s that FLEET_NODES nodes cost etcd, each sending and receiving `perRun` bytes once a minute. */
+export const fleetMBps = (perRun: number) => (perRun * FLEET_NODES) / 60 / 1e6;
+/** The same, readable: `5.5 KB/s`, `83.3 MB/s`. */
+export const fleetRate = (perRun: number) => {
+  const mb = fleetMBps(perRun);
+  return mb < 0.1 ? `${(mb * 1000).toFixed(1)} KB/s` : `${mb.toFixed(1)} MB/s`;
+};
+
+/** Issue 7's and issue 16's targets on these results. Sizes: the smallest and largest N measured (10 and 5,000 in a full run). */
 export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
+  // issue 16 restates these issue 7 targets (some with a new threshold): they are judged there
+  const restated = new Set(['drift.scale.v2', 'drift.floor.v2', 'drift.floor.v3', 'fix.loop.v3', 'ping.all']);
+  return [...issue16Targets(r), ...issue7Targets(r).filter((t) => !restated.has(t.id))];
+}
+
+/** Issue 16's table, its rows in its order. */
+export function issue16Targets(r: Omit<Results, 'targets'>): TargetRow[] {
+  const ns = [...r.params.n].sort((a, b) => a - b);
+  const lo = ns[0]!;
+  const hi = ns.at(-1)!;
+  const out: TargetRow[] = [];
+  const row = (id: string, target: string, met: boolean | null, numbers: string) =>
+    out.push({ issue: 16, id, target, met, numbers });
+  const drift = (n: number, api: EtcdApi) => r.drift.find((d) => d.n === n && d.api === api);
+  const med = (t: Timing) => t.wallMs.median;
+  const floorOf = (n: number, api: EtcdApi) => {
+    const f = r.floor.find((x) => x.n === n && x.api === api);
+    return f ? { floor: med(f.timing), nodeE0: med(f.nodeE0) } : undefined;
+  };
+  const v2lo = drift(lo, 'v2');
+  const v2hi = drift(hi, 'v2');
+  const v3lo = drift(lo, 'v3');
+  const v3hi = drift(hi, 'v3');
+  if (v2lo && v2hi) {
+    const x = med(v2hi.timing) / med(v2lo.timing);
+    row(
+      'drift.scale.v2',
+      `drift v2, N=${hi} vs N=${lo}: at most 1.5x`,
+      x <= 1.5,
+      `${ms(med(v2hi.timing))} vs ${ms(med(v2lo.timing))} ms = ${x.toFixed(2)}x`,
+    );
+  }
+  for (const [api, d] of [
+    ['v2', v2hi],
+    ['v3', v3hi],
+  ] as const) {
+    const f = floorOf(hi, api);
+    if (!d || !f) continue;
+    if (api === 'v3' && v2lo && v3lo) {
+      const x = med(v3lo.timing) / med(v2lo.timing);
+      row(
+        'drift.v3-vs-v2',
+        `drift v3 at N=${lo} vs v2 at N=${lo}: at most 1.3x`,
+        x <= 1.3,
+        `${ms(med(v3lo.timing))} vs ${ms(med(v2lo.timing))} ms = ${x.toFixed(2)}x`,
+      );
+    }
+    const base = f.floor + f.nodeE0;
+    const x = med(d.timing) / base;
+    row(
+      `drift.floor.${api}`,
+      `drift ${api} at ${hi} vs floor + \`node -e 0\`: at most 2x`,
+      x <= 2,
+      `${ms(med(d.timing))} vs ${ms(f.floor)} + ${ms(f.nodeE0)} = ${ms(base)} ms: ${x.toFixed(2)}x`,
+    );
+  }
+  const fix = r.fix.find((x) => x.n === hi && x.api === 'v3');
+  const loop = r.fixBaseline.find((x) => x.n === hi);
+  if (fix && loop) {
+    const x = med(loop.loop) / med(fix.timing);
+    row(
+      'fix.loop.v3',
+      `\`drift --fix\` v3, ${hi} routes, vs the shell loop: at least 10x`,
+      x >= 10,
+      `${ms(med(fix.timing))} ms vs loop ${ms(med(loop.loop))} ms = ${x.toFixed(1)}x`,
+    );
+  }
+  const all = r.ping.find((p) => p.scenario === 'all 100 answer' && p.flags === '');
+  if (all) {
+    const x = med(all.verify) / med(all.loop);
+    row(
+      'ping.all',
+      'verify-ping, 100 targets all answering, vs the sequential `ping -c1 -W1` loop: at most 0.5x the loop',
+      x <= 0.5,
+      `${ms(med(all.verify))} ms (${all.prober}) vs loop ${ms(med(all.loop))} ms = ${x.toFixed(2)}x`,
+    );
+  }
+  const dead = r.ping.find((p) => p.scenario === '10 of 100 never answer' && p.flags === '');
+  if (dead)
+    row(
+      'ping.dead.wait',
+      'verify-ping, 100 targets, 10 never answer, `--wait 1`: at most 1150 ms (the 1 s wait is the floor)',
+      med(dead.verify) <= 1150,
+      `${ms(med(dead.verify))} ms (${dead.prober}, ${dead.defaults})`,
+    );
+  const cached = r.bytes.filter((b) => b.api === 'v3' && b.mode === 'cached');
+  if (cached.length) {
+    const total = (b: BytesRow) => b.received + b.sent;
+    const full = r.bytes.find((b) => b.api === 'v3' && b.mode === 'no-cache' && b.n === hi);
+    const v2 = r.bytes.find((b) => b.api === 'v2' && b.n === hi);
+    const at = cached.find((b) => b.n === hi) ?? cached.at(-1)!;
+    row(
+      'etcd.bytes.v3',
+      `etcd bytes per drift run when no lease changed, v3: at most 4 KB whatever N (and the MB/s ${FLEET_NODES} nodes cost etcd)`,
+      cached.every((b) => total(b) <= 4096),
+      `${cached.map((b) => `N=${b.n}: ${kb(total(b))}`).join(', ')} (to etcd + from etcd, counted on the servers); ${FLEET_NODES} nodes: ${fleetRate(total(at))}${full ? `; --no-cache (a full read, as before) ${kb(total(full))}: ${fleetRate(total(full))}` : ''}${v2 ? `; v2 (always a full read, by curl) ${kb(total(v2))}: ${fleetRate(total(v2))}` : ''}`,
+    );
+  }
+  const first = r.publish.find((p) => p.api === 'v3' && p.run === 'first');
+  const next = r.publish.find((p) => p.api === 'v3' && p.run === 'next');
+  if (next)
+    row(
+      'publish.writes.v3',
+      'etcd writes per `drift --publish` run, v3: one put, no lease churn',
+      next.puts === 1 && next.grants === 0,
+      `a run: ${next.puts} put(s), ${next.grants} lease grant(s), ${next.renewals} keep-alive(s)${first ? `; the first run (no lease cached): ${first.puts} put(s), ${first.grants} grant(s)` : ''}`,
+    );
+  return out;
+}
+
+/** Issue 7's targets. */
+export function issue7Targets(r: Omit<Results, 'targets'>): TargetRow[] {
   const ns = [...r.params.n].sort((a, b) => a - b);
   const lo = ns[0]!;
   const hi = ns.at(-1)!;
@@ -174,6 +332,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     if (!a || !b) continue;
     const ratio = b.timing.wallMs.median / a.timing.wallMs.median;
     out.push({
+      issue: 7,
       id: `drift.scale.${api}`,
       target: `drift (${api}) at ${hi} leases at most 1.5x its time at ${lo}`,
       met: ratio <= 1.5,
@@ -182,6 +341,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     const counts = ns.map((n) => drift(n, api)?.children);
     const constant = counts.every((c) => c === counts[0]);
     out.push({
+      issue: 7,
       id: `drift.children.${api}`,
       target: `drift (${api}): a constant number of child processes whatever N`,
       met: constant,
@@ -189,6 +349,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     });
     const rss = b.timing.rssMb.max;
     out.push({
+      issue: 7,
       id: `drift.rss.${api}`,
       target: `drift (${api}) peak RSS at ${hi} leases under 150 MB`,
       met: rss < 150,
@@ -198,6 +359,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     if (floor) {
       const base = floor.timing.wallMs.median + floor.nodeE0.wallMs.median;
       out.push({
+        issue: 7,
         id: `drift.floor.${api}`,
         target: `drift (${api}) at ${hi} leases within 2x of (the floor + node -e 0)`,
         met: b.timing.wallMs.median <= 2 * base,
@@ -212,6 +374,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
       const fixSlope = slope({ n: mid, ms: fa.timing.wallMs.median }, { n: hi, ms: fb.timing.wallMs.median });
       const batchSlope = slope({ n: mid, ms: ba.ipBatch.wallMs.median }, { n: hi, ms: bb.ipBatch.wallMs.median });
       out.push({
+        issue: 7,
         id: `fix.slope.${api}`,
         target: `drift --fix (${api}): marginal cost per route (${mid} -> ${hi}) within 2x of ip -batch's`,
         met: fixSlope <= 2 * batchSlope,
@@ -221,6 +384,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     if (fb && bb) {
       const speedup = bb.loop.wallMs.median / fb.timing.wallMs.median;
       out.push({
+        issue: 7,
         id: `fix.loop.${api}`,
         target: `drift --fix (${api}) of ${hi} routes at least 8x faster than the shell loop`,
         met: speedup >= 8,
@@ -230,6 +394,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     const reads = ns.map((n) => by(r.etcd, n, api));
     if (reads.every(Boolean)) {
       out.push({
+        issue: 7,
         id: `etcd.reads.${api}`,
         target: `etcd (${api}): exactly one range read per drift run whatever N (counted on the servers)`,
         met: reads.every((x) => x!.reads === 1),
@@ -241,6 +406,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
   if (dead) {
     const x = dead.loop.wallMs.median / dead.verify.wallMs.median;
     out.push({
+      issue: 7,
       id: 'ping.dead',
       target:
         'verify-ping over 100 targets, 10 never answering: at least 10x faster than a sequential `ping -c1 -W1` loop (the same 1 s wait per reply)',
@@ -251,6 +417,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     const typed = dead.loop.wallMs.median + 10 * (r.pingDefaultWaitMs - r.pingW1WaitMs);
     const y = typed / dead.verify.wallMs.median;
     out.push({
+      issue: 7,
       id: 'ping.dead.typed',
       target:
         'the same against `ping -c1` as typed by hand (no -W; extrapolated: the -W1 loop + 10 x the difference of one silent ping without and with -W1)',
@@ -261,6 +428,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
   const all = r.ping.find((p) => p.scenario === 'all 100 answer' && p.flags === '');
   if (all) {
     out.push({
+      issue: 7,
       id: 'ping.all',
       target: 'verify-ping over 100 answering targets: no slower than the sequential loop',
       met: all.verify.wallMs.median <= all.loop.wallMs.median,
@@ -271,6 +439,7 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
     const worst = [...r.cold].sort((a, b) => b.dist.wallMs.median - a.dist.wallMs.median)[0]!;
     const worstTsx = [...r.cold].sort((a, b) => b.tsx.wallMs.median - a.tsx.wallMs.median)[0]!;
     out.push({
+      issue: 7,
       id: 'startup',
       target: "each script's cold start against node -e 0 and a trivial zx script (reported)",
       met: null,

@@ -480,7 +480,7 @@ function silenceDep0123(): void {
 
 /**
  * Run `fn` with an etcd3 client whose every unary call has a deadline, then close it.
- * etcd3 is imported here, lazily: a v2-only run never pays its ~300 ms load time.
+ * The client stack is imported here, lazily: a v2-only run never loads it (etcd3-stack.ts).
  */
 export async function withV3<T>(
   conn: EtcdConnection,
@@ -488,8 +488,7 @@ export async function withV3<T>(
   fn: (client: Etcd3Client) => Promise<T>,
 ): Promise<T> {
   silenceDep0123();
-  const { Etcd3 } = await import('etcd3');
-  const { noop } = await import('cockatiel');
+  const { Etcd3, noop } = await import('./etcd3-stack.ts');
   const timeoutMs = conn.timeoutMs ?? 3000;
   const hosts = conn.endpoints.map((e) => e.replace(/^https?:\/\//, ''));
   let client: Etcd3Client;

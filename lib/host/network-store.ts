@@ -1,6 +1,8 @@
 // The flannel network in etcd, through the API a flannel release reads: the config key and
-// the leases, read in ONE range read (v2: one recursive GET; v3: one prefix range), and the
-// config written with compare-and-swap so two writers cannot clobber each other.
+// the leases, read in ONE range read (v2: one recursive quorum GET; v3: one linearizable prefix
+// range), and the config written with compare-and-swap so two writers cannot clobber each other.
+// With drift's cache (etcd-cache.ts) the v3 range asks only for the keys changed since the
+// cached revision; v2 has no such read and always reads everything.
 
 import {
   EtcdError,
@@ -14,6 +16,7 @@ import {
   type EtcdConnection,
   type EtcdTls,
 } from './etcd.ts';
+import { applyDelta, snapshotOf, type EtcdCache, type RangeAnswer, type V3Snapshot } from './etcd-cache.ts';
 import { parseV2Tree, parseV3Kvs, type EtcdApi, type LeaseTree } from '../model/lease.ts';
 import type { Command } from '../core/command.ts';
 import type { Host } from './host.ts';
@@ -24,6 +27,8 @@ export interface StoreTarget {
   readonly api: EtcdApi;
   /** `/coreos.com/network` */
   readonly prefix: string;
+  /** drift's cache (v3): what the last run read, and where this run's read goes */
+  readonly cache?: EtcdCache;
 }
 
 export async function storeTarget(
@@ -57,16 +62,53 @@ export async function readNetworkState(target: StoreTarget): Promise<NetworkStat
     return { ...tree, api: 'v2', ...(tree.configIndex !== undefined && { configVersion: String(tree.configIndex) }) };
   }
   return withV3(target.conn, target.tls, async (client) => {
-    const res = await client.getAll().prefix(`${target.prefix}/`).exec();
-    const kvs = res.kvs.map((kv) => ({
-      key: kv.key.toString(),
-      value: kv.value.toString(),
-      rev: String(kv.mod_revision),
-    }));
-    const tree = parseV3Kvs(kvs, target.prefix);
-    const cfg = kvs.find((k) => k.key === configKey);
-    return { ...tree, api: 'v3' as const, ...(cfg && { configVersion: cfg.rev }) };
+    const range = async (minModRevision?: string): Promise<RangeAnswer> => {
+      // linearizable (etcd3's default, never .serializable()): a member without a leader fails, it does not answer from its own copy
+      const q = client.getAll().prefix(`${target.prefix}/`);
+      const res = await (minModRevision === undefined ? q : q.minModRevision(minModRevision)).exec();
+      return {
+        clusterId: res.header.cluster_id,
+        revision: res.header.revision,
+        count: Number(res.count),
+        kvs: res.kvs.map((kv) => {
+          const key = kv.key.toString();
+          const flannels = key === configKey || key.startsWith(`${target.prefix}/subnets/`);
+          return { key, value: flannels ? kv.value.toString() : null, modRevision: String(kv.mod_revision) };
+        }),
+      };
+    };
+    const cache = target.cache;
+    let why = cache ? (cache.ignored ?? 'no cached revision') : 'no cache';
+    const prev = cache?.snapshot;
+    if (cache && prev) {
+      const answer = await range((BigInt(prev.revision) + 1n).toString());
+      const outcome = applyDelta(prev, answer);
+      if (outcome.kind === 'unchanged') {
+        cache.recordRead({ kind: 'unchanged', keys: prev.kvs.length, revision: answer.revision });
+        return stateOf(prev, target.prefix);
+      }
+      if (outcome.kind === 'delta') {
+        const snap = outcome.snapshot;
+        cache.recordRead(
+          { kind: 'delta', keys: snap.kvs.length, changed: outcome.changed, revision: snap.revision },
+          snap,
+        );
+        return stateOf(snap, target.prefix);
+      }
+      why = outcome.why;
+    }
+    const snap = snapshotOf(await range());
+    cache?.recordRead({ kind: 'full', keys: snap.kvs.length, revision: snap.revision, why }, snap);
+    return stateOf(snap, target.prefix);
   });
+}
+
+/** The network state in a v3 snapshot of the prefix (a full read, or the cache brought up to date). */
+function stateOf(snap: V3Snapshot, prefix: string): NetworkState {
+  const kvs = snap.kvs.flatMap((kv) => (kv.value === null ? [] : [{ key: kv.key, value: kv.value }]));
+  const tree = parseV3Kvs(kvs, prefix);
+  const cfg = snap.kvs.find((k) => k.key === `${prefix}/config`);
+  return { ...tree, api: 'v3', ...(cfg && { configVersion: cfg.modRevision }) };
 }
 
 /**

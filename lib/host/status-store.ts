@@ -2,8 +2,14 @@
 // node: drift --publish writes `<statusPrefix>/<node>` with a TTL; fleet reads the prefix in
 // one range read. A node whose report is older than the staleness limit, or gone (TTL ran
 // out), is marked stale: its cron is not running.
+// v2: one PUT with ?ttl= per run. v3: the report is put on ONE lease that every run keeps alive
+// (one keep-alive, not a write), its ID in drift's cache; a new lease is granted only when
+// there is none cached, it expired (the cron stopped for longer than the TTL) or the TTL
+// changed. So a run costs etcd one put and no lease churn; the report still vanishes a TTL
+// after the node's last run, as in v2.
 
 import { EtcdError, parseV2Error, v2Put, v2Request, withV3 } from './etcd.ts';
+import type { PublishLease } from './etcd-cache.ts';
 import type { StoreTarget } from './network-store.ts';
 
 export const DEFAULT_STATUS_PREFIX = '/flannel-runbook/status';
@@ -20,17 +26,65 @@ export interface NodeReport {
   readonly checks: number;
 }
 
-export async function publishReport(t: StoreTarget, prefix: string, r: NodeReport, ttlSeconds: number): Promise<void> {
+/** What one --publish did in etcd (v3), for tests and the bench. */
+export interface PublishOutcome {
+  /** the lease the report is on, and whether this run granted it */
+  readonly lease?: PublishLease & { readonly granted: boolean };
+}
+
+type V3Client = Parameters<Parameters<typeof withV3>[2]>[0];
+
+/** One keep-alive of `id`: the TTL left (0: expired or unknown to this cluster) and the cluster that answered. */
+async function keepAliveOnce(c: V3Client, id: string, timeoutMs: number): Promise<{ ttl: number; clusterId: string }> {
+  const stream = await c.leaseClient.leaseKeepAlive({ deadline: Date.now() + timeoutMs });
+  try {
+    return await new Promise((resolve, reject) => {
+      stream.on('data', (r) => resolve({ ttl: Number(r.TTL), clusterId: r.header.cluster_id }));
+      stream.on('error', reject);
+      stream.on('end', () => reject(new Error('etcd ended the keep-alive stream without an answer')));
+      stream.write({ ID: id });
+    });
+  } finally {
+    stream.cancel();
+  }
+}
+
+export async function publishReport(
+  t: StoreTarget,
+  prefix: string,
+  r: NodeReport,
+  ttlSeconds: number,
+): Promise<PublishOutcome> {
   const key = `${prefix.replace(/\/+$/, '')}/${r.node}`;
   const value = JSON.stringify(r);
   if (t.api === 'v2') {
     await v2Put(t.conn, t.tls, key, value, { ttl: ttlSeconds });
-    return;
+    return {};
   }
-  await withV3(t.conn, t.tls, async (c) => {
-    const lease = c.lease(ttlSeconds, { autoKeepAlive: false });
-    await lease.put(key).value(value);
-    lease.release();
+  return withV3(t.conn, t.tls, async (c) => {
+    const cache = t.cache;
+    const grant = async (): Promise<PublishLease & { granted: boolean }> => {
+      const g = await c.leaseClient.leaseGrant({ TTL: ttlSeconds });
+      const lease = { id: String(g.ID), ttl: ttlSeconds };
+      cache?.recordPublishLease(g.header.cluster_id, lease);
+      return { ...lease, granted: true };
+    };
+    let lease: (PublishLease & { granted: boolean }) | undefined;
+    const cached = cache?.cachedPublishLease();
+    if (cached && cached.lease.ttl === ttlSeconds) {
+      const alive = await keepAliveOnce(c, cached.lease.id, t.conn.timeoutMs ?? 3000);
+      if (alive.ttl > 0 && alive.clusterId === cached.clusterId) lease = { ...cached.lease, granted: false };
+    }
+    lease ??= await grant();
+    try {
+      await c.put(key).value(value).lease(lease.id);
+    } catch (e) {
+      // expired between the keep-alive and the put: once more on a new one
+      if (!/requested lease not found/.test(String((e as Error)?.message)) || lease.granted) throw e;
+      lease = await grant();
+      await c.put(key).value(value).lease(lease.id);
+    }
+    return { lease };
   });
 }
 

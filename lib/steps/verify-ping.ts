@@ -1,15 +1,31 @@
 // Runbook step 5, verify-ping: every route checked against the leases, every remote subnet
-// pinged in parallel (bounded), one row per target with the reason when it fails.
+// probed, one row per target with the reason when it fails.
 //   routeVerdict(...)  -> is the route to a target what its lease says (pure)
-//   pingTargets(...)   -> the probes, through the Host
+//   probeTargets(...)  -> the probes, through the Host: one fping for every target when fping
+//                         is installed (--prober auto), else one ping per target in parallel
+//                         (bounded); the same results either way, but for the TTL
+//                         (docs/verify-ping-prober.md)
 //   pingRows(...)      -> the rows (pure)
 
 import type { Ip4 } from '../core/ip4.ts';
 import { mapBounded } from '../core/map-bounded.ts';
 import type { Lease } from '../model/lease.ts';
 import type { NetworkConfig } from '../model/netconfig.ts';
-import { parsePingOutput, pingCommand, type PingOptions, type PingResult } from '../model/ping.ts';
+import {
+  fpingCommand,
+  fpingMissing,
+  fpingRefusedOptions,
+  fpingSendCheckCommand,
+  parseFpingOutput,
+  parseFpingSendErrors,
+  parsePingOutput,
+  pingCommand,
+  type PingOptions,
+  type PingResult,
+} from '../model/ping.ts';
+import { CommandError } from '../core/errors.ts';
 import { formatRoute, routeEqual, type Route } from '../model/routes.ts';
+import type { Result } from '../core/command.ts';
 import type { Host } from '../host/host.ts';
 
 export interface Row {
@@ -57,6 +73,11 @@ export function routeVerdict(
   return { node, route: formatRoute(have), ok: true };
 }
 
+/** Which prober: fping when installed (auto), or the one asked for. */
+export type ProberChoice = 'auto' | 'fping' | 'ping';
+export type Prober = 'fping' | 'ping';
+
+/** One ping process per target, at most `concurrency` at once. */
 export async function pingTargets(
   host: Host,
   targets: readonly Ip4[],
@@ -70,6 +91,71 @@ export async function pingTargets(
       return { transmitted: 0, received: 0, loss: 100, error: (out.stderr || out.stdout).trim().split('\n')[0] };
     }
   });
+}
+
+/** fping's answer, or undefined when there is no fping to run. */
+async function runFping(host: Host, cmd: Parameters<Host['run']>[0]): Promise<Result | undefined> {
+  try {
+    const out = await host.run(cmd);
+    return fpingMissing(out.stderr) ? undefined : out;
+  } catch (e) {
+    // the Host's "not found in PATH" (spawn's ENOENT, a shell's 127)
+    if (e instanceof CommandError && e.status === 127) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Every target from one fping process; undefined when fping is not installed. A target given
+ * twice is probed once. Targets whose probes never left (no reply, no ICMP error, no timeout
+ * seen) are asked once more, in fping's default mode, for the reason the kernel gave.
+ */
+export async function fpingTargets(
+  host: Host,
+  targets: readonly Ip4[],
+  opts: PingOptions,
+): Promise<PingResult[] | undefined> {
+  const uniq = [...new Set(targets.map((t) => t.toString()))];
+  let out = await runFping(host, fpingCommand(uniq, opts, 0));
+  // fping before 3.14 takes no `-i 0`
+  if (out && fpingRefusedOptions(out.stderr)) out = await runFping(host, fpingCommand(uniq, opts, 1));
+  if (!out) return undefined;
+  const got = parseFpingOutput(out.stdout, out.stderr, uniq);
+  const unsent = uniq.filter((t) => {
+    const r = got.get(t)!;
+    return r.received === 0 && !r.icmpError && !r.timedOut;
+  });
+  const sendErrors = new Map<string, string>();
+  if (unsent.length) {
+    const check = await runFping(host, fpingSendCheckCommand(unsent, opts.fromNetns));
+    if (check) for (const [t, e] of parseFpingSendErrors(`${check.stdout}\n${check.stderr}`)) sendErrors.set(t, e);
+  }
+  return targets.map((ip) => {
+    const { timedOut: _, ...r } = got.get(ip.toString())!;
+    const error = sendErrors.get(ip.toString());
+    return error ? { ...r, error } : r;
+  });
+}
+
+/** Probe every target with the chosen prober (auto: fping when it is installed, else ping). */
+export async function probeTargets(
+  host: Host,
+  targets: readonly Ip4[],
+  opts: PingOptions & { readonly concurrency: number; readonly prober: ProberChoice },
+): Promise<{ readonly prober: Prober; readonly results: PingResult[] }> {
+  if (targets.length === 0) return { prober: opts.prober === 'fping' ? 'fping' : 'ping', results: [] };
+  if (opts.prober !== 'ping') {
+    const results = await fpingTargets(host, targets, opts);
+    if (results) return { prober: 'fping', results };
+    if (opts.prober === 'fping')
+      throw new CommandError(
+        ['fping'],
+        127,
+        '',
+        'fping not found in PATH: install it (Debian: apt-get install fping; CentOS 7: yum install epel-release && yum install fping), or use --prober ping',
+      );
+  }
+  return { prober: 'ping', results: await pingTargets(host, targets, opts) };
 }
 
 export function pingRows(

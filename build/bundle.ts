@@ -1,6 +1,8 @@
 // `npm run build`: what runs on the nodes, in dist/.
-//   dist/<script>.mjs     every scripts/*.ts bundled with what it imports (zx stays a package),
-//                         first line `#!/usr/bin/env -S node --max-semi-space-size=16`, executable;
+//   dist/<script>.mjs     every scripts/*.ts bundled with what it imports, first line
+//                         `#!/usr/bin/env -S node --max-semi-space-size=16`, executable;
+//   dist/zx.mjs           zx, which the step scripts load when they first run a command (the
+//                         cron path's spawn engine never does);
 //   dist/etcd3-stack.cjs  the etcd v3 client stack (lib/host/etcd3-stack.ts: etcd3, grpc-js,
 //                         protobufjs, cockatiel) in one file, with etcd's protocol precompiled
 //                         (build/etcd3-proto.ts). The scripts load it only when they speak v3
@@ -8,6 +10,7 @@
 //                         which the first v3 run writes beside it): a v2 cron run never reads
 //                         it, a v3 run reads one file instead of ~200 modules, parses no .proto
 //                         and, from its second run, compiles little (README: Benchmark).
+// dist/ stands alone: copied anywhere with Node 20, it needs no node_modules (tests/ns/operator).
 // Idempotent: the same sources give the same files. Exit 0, or 1 with esbuild's errors.
 
 import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -56,6 +59,33 @@ export async function buildStack(outdir: string): Promise<void> {
   });
 }
 
+/** zx, bundled apart (dist/zx.mjs): the step scripts load it when they first run a command. */
+export const ZX_BUNDLE = 'zx.mjs';
+
+function zxBeside(): Plugin {
+  return {
+    name: 'zx-beside',
+    setup(b) {
+      // `import('zx')` in lib/host/local.ts: from a bundle, the zx.mjs beside it
+      b.onResolve({ filter: /^zx$/ }, () => ({ path: `./${ZX_BUNDLE}`, external: true }));
+    },
+  };
+}
+
+export async function buildZx(outdir: string): Promise<void> {
+  await build({
+    stdin: { contents: "export * from 'zx';", resolveDir: ROOT, loader: 'js' },
+    outfile: join(outdir, ZX_BUNDLE),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // zx's own bundle requires node's builtins through require(): give the ESM file a require
+    banner: { js: "import { createRequire as __frbRequire } from 'node:module'; const require = __frbRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+}
+
 export async function buildScripts(outdir: string): Promise<string[]> {
   const entries = (await readdir(join(ROOT, 'scripts')))
     .filter((f) => f.endsWith('.ts'))
@@ -69,8 +99,8 @@ export async function buildScripts(outdir: string): Promise<string[]> {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    external: ['etcd3', 'cockatiel', 'zx'],
-    plugins: [stackBeside()],
+    external: ['etcd3', 'cockatiel'],
+    plugins: [stackBeside(), zxBeside()],
     logLevel: 'warning',
   });
   const outs = entries.map((e) => join(outdir, `${basename(e, '.ts')}.mjs`));
@@ -85,7 +115,7 @@ export async function buildScripts(outdir: string): Promise<string[]> {
 }
 
 export async function buildDist(outdir = join(ROOT, 'dist')): Promise<void> {
-  await Promise.all([buildScripts(outdir), buildStack(outdir)]);
+  await Promise.all([buildScripts(outdir), buildStack(outdir), buildZx(outdir)]);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -7,7 +7,8 @@
 //   tail, what it means) and repaired by install, with progress as it happens.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
@@ -102,6 +103,37 @@ describe('issue 14 on a kept lab: the operator at 3 a.m.', { skip: notRoot }, ()
     );
     // the system directories are searched too: a PATH without sbin still finds iptables-save
     assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  test('dist/ stands alone: copied where there is no node_modules, drift (v2 and v3) and a step run', async () => {
+    const copy = mkdtempSync(join(tmpdir(), `${lab.prefix}-dist-`));
+    try {
+      cpSync(join(REPO, 'dist'), copy, { recursive: true });
+      for (const api of ['v2', 'v3']) {
+        const r = await lab.exec(
+          h21.netns,
+          readOnlyRoot([...cronEnv(), join(copy, 'drift.mjs'), '--cluster', cluster, '--etcd-api', api, '--json']),
+          { okStatus: [1, 2, 3] },
+        );
+        assert.doesNotMatch(r.stderr, /Cannot find (package|module)/, r.stderr);
+        const reach = (JSON.parse(r.stdout) as { checks: { id: string; status: string }[] }).checks.find(
+          (c) => c.id === 'etcd.reachable',
+        );
+        assert.equal(reach?.status, 'ok', `${api}: ${r.stdout}`);
+      }
+      // a step's commands go through zx: its bundle is beside the scripts
+      const st = await lab.exec(
+        h21.netns,
+        readOnlyRoot([...cronEnv(), join(copy, 'snat-fix.mjs'), '--cluster', cluster]),
+        {
+          okStatus: [1, 2, 3],
+        },
+      );
+      assert.equal(st.status, 0, st.stderr);
+      assert.match(st.stdout, /snat-fix: nothing to do/);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   test('-q is the same everywhere: nothing on stdout when nothing is wrong, no list of changes', async () => {

@@ -113,7 +113,11 @@ export const commonFlags = defineFlags({
     help: 'the OpenSSH client config for --ssh (ssh -F: identity, known hosts, jump hosts, ports)',
     example: '~/.ssh/flannel-nodes.conf',
   },
-  quiet: { type: 'boolean', alias: 'q', help: 'print only warnings and errors' },
+  quiet: {
+    type: 'boolean',
+    alias: 'q',
+    help: 'nothing on stdout unless something is wrong (the exit code says the rest); warnings and errors still on stderr',
+  },
   help: { type: 'boolean', alias: 'h', help: 'show this help' },
   version: { type: 'boolean', help: "print the toolkit's version and exit" },
 });

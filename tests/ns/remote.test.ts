@@ -7,7 +7,7 @@
 // (exit 3, within 10 s); bad input is one line, exit 2, and nothing changes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
 import {
@@ -20,6 +20,10 @@ import {
   type StepName,
 } from '../../lab/runbook-steps.ts';
 import { nodeState } from './node-state.ts';
+import { commandLines, readmeBlock } from '../support/readme.ts';
+import { fileURLToPath } from 'node:url';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 process.env.SHLVL ??= '1';
 const notRoot = process.getuid?.() !== 0 ? 'needs root: network namespaces, sshd, mounts' : false;
@@ -38,6 +42,18 @@ function fromControl(script: StepName | 'runbook', args: readonly string[], time
     timeoutMs,
     okStatus: [0, 1, 2, 3],
   });
+}
+
+/** Delete `dst` on `n` just after flanneld's route check put it back: ~10 s until the next one. */
+async function deleteAfterFlannelCheck(n: LabNode, dst: string): Promise<void> {
+  const has = async () => (await routesOf(n)).split('\n').some((l) => l.startsWith(`${dst} `));
+  await lab.exec(n.netns, ['ip', 'route', 'del', dst]);
+  const t0 = Date.now();
+  while (!(await has())) {
+    if (Date.now() - t0 > 15_000) throw new Error(`flanneld on ${n.name} did not put ${dst} back within 15 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await lab.exec(n.netns, ['ip', 'route', 'del', dst]);
 }
 
 const viaSsh = (n: LabNode) => ['--ssh', lab.remote!.destination(n), '--ssh-config', lab.remote!.sshConfig];
@@ -172,7 +188,9 @@ describe('remote mode: the runbook and drift from a control host over ssh', { sk
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, new RegExp(`^drift ${h21.name}: in sync .*\\ndrift ${h22.name}: in sync `));
 
-    await lab.exec(h22.netns, ['ip', 'route', 'del', '172.7.21.0/24']);
+    // flanneld puts a deleted host-gw route back at its next check (every 10 s): delete it
+    // right after one, so the runs below see it gone
+    await deleteAfterFlannelCheck(h22, '172.7.21.0/24');
     const textfile = join(lab.dir, 'control', 'flannel.prom');
     const seen = await fromControl('drift', [...base, '--textfile', textfile]);
     assert.equal(seen.status, 1, seen.stdout + seen.stderr);
@@ -211,5 +229,85 @@ describe('remote mode: the runbook and drift from a control host over ssh', { sk
     const quiet = await fromControl('drift', [...base, '--quiet']);
     assert.equal(quiet.status, 0);
     assert.equal(quiet.stdout, '');
+  });
+
+  test("the README's control-host setup, as printed: ssh key, known hosts, ssh_config; then runbook.ts and the fleet cron line", async () => {
+    const r = lab.remote!;
+    const ctl = r.control.netns;
+    const etc = join(lab.dir, 'control', 'etc-flannel-runbook');
+    const ch = lab.certHost;
+    // the lab's form of a README line: its /etc/flannel-runbook, its checkout, its cluster file
+    const labForm = (line: string) =>
+      line
+        .replaceAll('/etc/flannel-runbook/cluster.json', cluster)
+        .replaceAll('$C', cluster)
+        .replaceAll('/etc/flannel-runbook', etc)
+        .replaceAll('/opt/flannel-runbook/', REPO)
+        .replace(/^scripts\//, `${REPO}scripts/`)
+        .replaceAll('<sha256 of a trusted copy>', lab.tarball.sha256)
+        .replace(
+          / --from (\S+)/,
+          ` --from $1 --url ${lab.tarball.url} --identity ${ch.identity} --known-hosts ${ch.knownHosts}`,
+        );
+    // the control host's root home is the lab's (ssh-copy-id keeps its temp files in ~/.ssh)
+    const home = join(lab.dir, 'control', 'home');
+    mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 });
+    const run = async (line: string) => {
+      const res = await lab.exec(ctl, readOnlyRoot(['env', `HOME=${home}`, 'bash', '-c', line]), {
+        okStatus: [0, 1, 2, 3],
+        timeoutMs: 180_000,
+      });
+      assert.equal(res.status, 0, `${line}\n${res.stdout}${res.stderr}`);
+      return res;
+    };
+    const setup = commandLines(readmeBlock('CentOS 7 and other old hosts', 'ssh-keygen'));
+    assert.equal(setup.length, 4);
+    for (const line of setup) {
+      const l = labForm(line);
+      if (l.startsWith('ssh-copy-id')) {
+        // the lab's nodes take the lab's key: log in with it to install the new one (as a password would)
+        for (const n of lab.nodes)
+          await run(
+            l
+              .replace(
+                'root@10.4.7.21',
+                `-o IdentityFile=${r.identity} -o UserKnownHostsFile=${r.knownHosts} -o StrictHostKeyChecking=yes root@${n.ip}`,
+              )
+              .replace('ssh-copy-id', 'ssh-copy-id -f'),
+          );
+      } else await run(l);
+    }
+    writeFileSync(
+      join(etc, 'ssh_config'),
+      labForm(readmeBlock('CentOS 7 and other old hosts', 'Host hdss7-21 10.4.7.21')),
+    );
+    // the node's key is pinned from ssh-keyscan: the same as the lab's own known_hosts says
+    for (const n of lab.nodes) assert.ok(readFileSync(join(etc, 'known_hosts'), 'utf8').includes(n.ip));
+
+    const runbook = commandLines(readmeBlock('The whole runbook in one command', 'scripts/runbook.ts --cluster $C'));
+    assert.equal(runbook.length, 1);
+    const again = await run(`${labForm(runbook[0]!)} --startsecs 2`);
+    assert.match(again.stdout, /runbook: nothing to do/);
+
+    const fleetCron = commandLines(readmeBlock('CentOS 7 and other old hosts', '--all-nodes'))[0]!;
+    assert.equal(
+      `${fleetCron}\n`,
+      readFileSync(join(REPO, 'deploy/flannel-drift-fleet.cron'), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('* '))
+        .join('\n') + '\n',
+    );
+    const job = labForm(fleetCron.replace(/^(\S+\s+){5}root\s+/, '')).replace(
+      '/var/lib/node_exporter/textfile/flannel.prom',
+      join(etc, 'flannel.prom'),
+    );
+    const res = await lab.exec(ctl, readOnlyRoot(['env', '-i', 'PATH=/usr/bin:/bin', 'HOME=/root', 'sh', '-c', job]), {
+      okStatus: [1, 2, 3],
+    });
+    assert.equal(res.status, 0, res.stdout + res.stderr);
+    assert.equal(res.stdout + res.stderr, '');
+    const prom = readFileSync(join(etc, 'flannel.prom'), 'utf8');
+    for (const n of lab.nodes)
+      assert.match(prom, new RegExp(`^flannel_runbook_drift_exit_code\\{node="${n.name}"\\} 0$`, 'm'));
   });
 });

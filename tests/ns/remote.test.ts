@@ -292,10 +292,10 @@ describe('remote mode: the runbook and drift from a control host over ssh', { sk
     const fleetCron = commandLines(readmeBlock('CentOS 7 and other old hosts', '--all-nodes'))[0]!;
     assert.equal(
       `${fleetCron}\n`,
-      readFileSync(join(REPO, 'deploy/flannel-drift-fleet.cron'), 'utf8')
+      `${readFileSync(join(REPO, 'deploy/flannel-drift-fleet.cron'), 'utf8')
         .split('\n')
         .filter((l) => l.startsWith('* '))
-        .join('\n') + '\n',
+        .join('\n')}\n`,
     );
     const job = labForm(fleetCron.replace(/^(\S+\s+){5}root\s+/, '')).replace(
       '/var/lib/node_exporter/textfile/flannel.prom',

@@ -138,7 +138,7 @@ async function driftNode(loaded: Loaded, t0: number): Promise<NodeRun | 'skipped
   if (lock.held) {
     // an overlap is not a failure: the running one reports; this one is counted (textfile)
     if (!s.quiet)
-      note(`drift: another drift run holds ${lockPath} on ${expect.name}; this one skipped (counted in the textfile)`);
+      note(`drift: ${expect.name}: another drift run holds ${lockPath}; this one skipped (counted in the textfile)`);
     return 'skipped';
   }
   try {

@@ -163,12 +163,12 @@ function info(st: Awaited<ReturnType<typeof lstat>>): FileInfo {
 const missing = (e: unknown) => ['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '');
 
 /**
- * The directories the node's tools live in (iptables-save, ip, sysctl are in sbin), added at
- * the end of a PATH that lacks them: cron runs jobs with PATH=/usr/bin:/bin, and a drift run
+ * The sbin directories the node's tools live in (iptables-save, ip, sysctl), added at the end
+ * of a PATH that lacks them: cron runs jobs with PATH=/usr/bin:/bin, and a drift run
  * from a cron line without a PATH= line would find no iptables-save. A PATH that has them is
  * kept as it is, in its order.
  */
-export const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+export const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 export function withSystemDirs(path: string | undefined): string {
   const have = (path ?? '').split(':').filter(Boolean);
   return [...have, ...SYSTEM_DIRS.filter((d) => !have.includes(d))].join(':');

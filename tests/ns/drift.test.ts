@@ -248,7 +248,8 @@ describe('drift', { skip: notRoot }, () => {
     mkdirSync(join(h21.root, 'run/flannel-runbook'), { recursive: true });
     // another run holds the kernel lock: one process of this test's (sh exec'ing sleep keeps fd 9
     // and its flock), ended by its PID below
-    const holder = spawn('sh', ['-c', 'exec 9>"$1"; flock -n 9 || exit 1; exec sleep 30', 'sh', lock], {
+    // (flock -w: the poll below holds the lock for a moment too, and must not make this one fail)
+    const holder = spawn('sh', ['-c', 'exec 9>"$1"; flock -w 5 9 || exit 1; exec sleep 30', 'sh', lock], {
       stdio: 'ignore',
     });
     try {

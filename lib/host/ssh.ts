@@ -299,11 +299,148 @@ function fileInfo(out: string): FileInfo | undefined {
   return { type, mode: m & 0o7777, size: Number(size), uid: Number(uid) };
 }
 
+// ---------------------------------------------------------------------------------------------
+// the worker: one long session per slot that runs the commands sent to it, one after another
+
+/**
+ * The node side of a worker session. Each request is one line, `R ID TIMEOUT ARGV INPUT`: the
+ * argv as a shell-quoted line (shellLine) and the stdin, each base64 ('-': none), so a request
+ * is never split or spliced. The reply is `@frb ID STATUS OUTBYTES ERRBYTES` and the bytes.
+ * The command runs under `timeout -s KILL` as a session's would; its files live in a mktemp -d
+ * directory that goes with the worker.
+ */
+export const WORKER_SCRIPT = [
+  'd=$(mktemp -d) || exit 1',
+  'trap \'rm -rf "$d"\' EXIT',
+  'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH',
+  'set -f',
+  "while IFS=' ' read -r tag id t cmd inb; do",
+  '  [ "$tag" = R ] || exit 2',
+  '  line=$(printf %s "$cmd" | base64 -d) || exit 3',
+  '  eval "set -- $line"',
+  '  if [ "$inb" = - ]; then : >"$d/i"; else printf %s "$inb" | base64 -d >"$d/i" || exit 3; fi',
+  '  timeout -s KILL "$t" "$@" <"$d/i" >"$d/o" 2>"$d/e"; s=$?',
+  '  printf \'@frb %s %s %s %s\\n\' "$id" "$s" $(($(wc -c <"$d/o"))) $(($(wc -c <"$d/e")))',
+  '  cat "$d/o" "$d/e"',
+  'done',
+].join('\n');
+
+/** Requests larger than this go through a session of their own (a shell reads a line byte by byte). */
+export const WORKER_MAX_INPUT = 64 * 1024;
+/** Workers per node: sessions that stay open for the run (within MAX_SESSIONS). */
+export const WORKERS = 4;
+
+/** One request's line. */
+export function workerRequest(
+  id: number,
+  timeoutSec: number,
+  argv: readonly string[],
+  input?: string | Uint8Array,
+): string {
+  const b64 = (b: Buffer) => (b.length ? b.toString('base64') : '-');
+  const stdin = input === undefined ? Buffer.alloc(0) : Buffer.from(input);
+  return `R ${id} ${timeoutSec} ${Buffer.from(shellLine(argv)).toString('base64')} ${b64(stdin)}\n`;
+}
+
+/** A worker session: requests in order, replies parsed from its stdout. */
+class Worker {
+  private readonly child: ReturnType<typeof spawn>;
+  private buf = Buffer.alloc(0);
+  private err = '';
+  private next = 1;
+  private pending?: { id: number; resolve: (r: Result) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+  dead = false;
+  busy = false;
+
+  constructor(
+    argv: readonly string[],
+    private readonly label: string,
+  ) {
+    this.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    this.child.stdin!.on('error', () => {});
+    this.child.stdout!.on('data', (c: Buffer) => {
+      this.buf = Buffer.concat([this.buf, c]);
+      this.settle();
+    });
+    this.child.stderr!.on('data', (c: Buffer) => {
+      this.err = (this.err + c.toString()).slice(-4096);
+    });
+    const gone = () => {
+      this.dead = true;
+      const p = this.pending;
+      this.pending = undefined;
+      if (p) {
+        clearTimeout(p.timer);
+        p.reject(new RuntimeError(`${this.label}: the ssh session ended: ${lastLine(this.err) || 'no reason given'}`));
+      }
+    };
+    this.child.on('error', gone);
+    this.child.on('close', gone);
+  }
+
+  private settle(): void {
+    const p = this.pending;
+    if (!p) return;
+    const nl = this.buf.indexOf(10);
+    if (nl < 0) return;
+    const head = /^@frb (\d+) (\d+) (\d+) (\d+)$/.exec(this.buf.subarray(0, nl).toString());
+    if (!head || Number(head[1]) !== p.id) {
+      this.kill();
+      return;
+    }
+    const [outLen, errLen] = [Number(head[3]), Number(head[4])];
+    if (this.buf.length < nl + 1 + outLen + errLen) return;
+    const out = this.buf.subarray(nl + 1, nl + 1 + outLen).toString('utf8');
+    const err = this.buf.subarray(nl + 1 + outLen, nl + 1 + outLen + errLen).toString('utf8');
+    this.buf = this.buf.subarray(nl + 1 + outLen + errLen);
+    this.pending = undefined;
+    clearTimeout(p.timer);
+    p.resolve({ stdout: out, stderr: err, status: Number(head[2]) });
+  }
+
+  /**
+   * Run argv. The node kills it at the timeout (`timeout -s KILL`, 137), which is a TimeoutError
+   * here; a reply that has not come a second after that ends the whole worker (its session).
+   */
+  run(argv: readonly string[], timeoutMs: number, input?: string | Uint8Array): Promise<Result> {
+    const id = this.next++;
+    const t0 = Date.now();
+    return new Promise<Result>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending = undefined;
+        this.kill();
+        reject(new TimeoutError(argv, timeoutMs));
+      }, timeoutMs + 1000);
+      const done = (r: Result) =>
+        r.status === 137 && Date.now() - t0 >= timeoutMs - 50 ? reject(new TimeoutError(argv, timeoutMs)) : resolve(r);
+      this.pending = { id, resolve: done, reject, timer };
+      this.child.stdin!.write(workerRequest(id, timeoutMs / 1000, argv, input));
+    });
+  }
+
+  /** Ends the session: its stdin closes and the loop, then its directory, go. */
+  end(): void {
+    this.child.stdin!.end();
+  }
+
+  kill(): void {
+    this.dead = true;
+    try {
+      if (this.child.pid !== undefined) process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 export class SshHost implements Host {
   readonly name: string;
   readonly destination: SshDestination;
   private readonly label: string;
-  private readonly slots = new Slots(MAX_SESSIONS);
+  // the workers hold WORKERS sessions for the run; the rest are for large writes
+  private readonly slots = new Slots(MAX_SESSIONS - WORKERS);
+  private readonly workers: Worker[] = [];
+  private readonly idle: (() => void)[] = [];
   private opening?: Promise<SshInvocation>;
   private dir?: string;
   private inv?: SshInvocation;
@@ -391,6 +528,7 @@ export class SshHost implements Host {
   /** Ends the master and removes its directory. The Host cannot be used after. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.workers.splice(0)) w.end();
     const inv = await this.opening?.catch(() => undefined);
     if (inv) {
       await spawnExec({ argv: exitArgv(inv), why: 'ssh -O exit', timeoutMs: 5000, okStatus: ANY_STATUS }).catch(
@@ -403,6 +541,7 @@ export class SshHost implements Host {
 
   /** close(), synchronously: for the process's exit. */
   closeNow(): void {
+    for (const w of this.workers.splice(0)) w.kill();
     if (this.inv) {
       const argv = exitArgv(this.inv);
       spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore', timeout: 2000 });
@@ -416,9 +555,44 @@ export class SshHost implements Host {
     this.dir = undefined;
   }
 
+  /** A free worker (a new one while there are fewer than WORKERS), waiting for one otherwise. */
+  private async worker(): Promise<Worker> {
+    for (;;) {
+      for (let i = this.workers.length - 1; i >= 0; i--) if (this.workers[i]!.dead) this.workers.splice(i, 1);
+      // taken here, before any await: two callers never share a worker
+      const free = this.workers.find((w) => !w.busy);
+      if (free) {
+        free.busy = true;
+        return free;
+      }
+      if (this.workers.length < WORKERS) {
+        const w = new Worker(sessionArgv(this.inv!, shellLine(['sh', '-c', WORKER_SCRIPT])), this.label);
+        w.busy = true;
+        this.workers.push(w);
+        return w;
+      }
+      await new Promise<void>((r) => this.idle.push(r));
+    }
+  }
+
   /** Runs argv on the node; resolves with the remote status whatever it is. */
   private async exec(argv: readonly string[], timeoutMs: number, input?: string | Uint8Array): Promise<Result> {
     await this.connect();
+    if ((input === undefined || Buffer.byteLength(input) <= WORKER_MAX_INPUT) && !this.closed) {
+      // over a worker: no ssh process per command (a session costs 15-60 ms; a request ~2)
+      const w = await this.worker();
+      try {
+        return await w.run(argv, timeoutMs, input);
+      } finally {
+        w.busy = false;
+        this.idle.shift()?.();
+      }
+    }
+    return this.session(argv, timeoutMs, input);
+  }
+
+  /** argv in a session of its own (a large stdin). */
+  private async session(argv: readonly string[], timeoutMs: number, input?: string | Uint8Array): Promise<Result> {
     const inv = this.inv!;
     return this.slots.use(async () => {
       // the remote kill at the local timeout: the master holds this session's pipes until then

@@ -1,12 +1,14 @@
 // What a node IS, read in one pass for drift and doctor: a constant number of child
 // processes whatever the cluster size (`ip -j route`, `iptables-save`, `ip -j -d addr`,
-// `supervisorctl status`), ONE etcd range read, and plain file reads (subnet.env,
-// flanneld.sh, the persisted rules, the certs, /proc/sys/net/ipv4/ip_forward, which is per
-// network namespace). Nothing here changes the node.
+// `supervisorctl status`; `iptables-legacy-save` only when iptables-save warns that the legacy
+// backend holds tables too), ONE etcd range read, and plain file reads (subnet.env,
+// flanneld.sh, the persisted rules, the certs, and per network namespace
+// /proc/sys/net/ipv4/ip_forward, the rp_filter switches and /proc/net/arp, the neighbour
+// state of the next hops). Nothing here changes the node.
 
 import { EtcdError, parseV2Error, v2Request, withV3 } from './etcd.ts';
 import { parseIpAddr, type Interface } from '../model/interfaces.ts';
-import { parseIptablesSave, type Ruleset } from '../model/iptables.ts';
+import { legacyTablesPresent, parseIptablesSave, type Ruleset } from '../model/iptables.ts';
 import { readNetworkState, type NetworkState, type StoreTarget } from './network-store.ts';
 import type { EtcdApi } from '../model/lease.ts';
 import type { Route } from '../model/routes.ts';
@@ -42,6 +44,11 @@ export interface NodeObservation {
   readonly routes: Outcome<Route[]>;
   readonly iptablesSave: Outcome<string>;
   readonly ruleset: Outcome<Ruleset>;
+  /**
+   * the legacy backend's rules, read (`iptables-legacy-save`) only when iptables-save (nft)
+   * warned that legacy tables exist: the kernel runs both, and each save shows only its own
+   */
+  readonly legacy?: { readonly save: Outcome<string>; readonly ruleset: Outcome<Ruleset> };
   readonly ifaces: Outcome<Interface[]>;
   readonly supervisor: Outcome<ProgramStatus | undefined>;
   readonly healthz: Outcome<{ status: number; body: string }>;
@@ -54,6 +61,10 @@ export interface NodeObservation {
     readonly key?: string;
     readonly keyMode?: number;
     readonly ipForward?: string;
+    /** /proc/net/arp: the IPv4 neighbour table with each entry's device and flags (no process) */
+    readonly arp?: string;
+    /** net.ipv4.conf.<dev>.rp_filter for `all` and every link that is not a veth */
+    readonly rpFilter?: Readonly<Record<string, string>>;
   };
   /** neighbour and fdb entries of flannel.<VNI>, read only when such a vxlan device exists */
   readonly vxlan?: {
@@ -145,7 +156,7 @@ export async function observeNode(o: {
     attempt(() => programStatus(host, p.supervisorConf, o.program)),
     attempt(() => probeHealthz(host, o.healthzPort)),
     (async () => {
-      const [subnetEnv, flanneldSh, persisted, ca, cert, key, ipForward, keyStat] = await Promise.all([
+      const [subnetEnv, flanneldSh, persisted, ca, cert, key, ipForward, keyStat, arp] = await Promise.all([
         readText(p.subnetEnv),
         readText(p.flanneldSh),
         readText(p.persist),
@@ -154,6 +165,7 @@ export async function observeNode(o: {
         readText(p.keyfile),
         readText('/proc/sys/net/ipv4/ip_forward'),
         host.stat(p.keyfile).catch(() => undefined),
+        readText('/proc/net/arp'),
       ]);
       return {
         subnetEnv,
@@ -163,12 +175,28 @@ export async function observeNode(o: {
         cert,
         key,
         ipForward: ipForward?.trim(),
+        ...(arp !== undefined && { arp }),
         ...(keyStat && { keyMode: keyStat.mode & 0o777 }),
       };
     })(),
   ]);
   const iptablesSave = saveOut.ok ? ok(saveOut.value.stdout) : saveOut;
   const ruleset = iptablesSave.ok ? await attempt(async () => parseIptablesSave(iptablesSave.value)) : iptablesSave;
+  // one more process, only when iptables-nft says the legacy backend holds tables too
+  let legacy: NodeObservation['legacy'];
+  if (saveOut.ok && legacyTablesPresent(`${saveOut.value.stderr}\n${saveOut.value.stdout}`)) {
+    const out = await attempt(() => run(['iptables-legacy-save'], 'the legacy backend rules (the kernel runs both)'));
+    const save: Outcome<string> = out.ok ? ok(out.value.stdout) : out;
+    legacy = { save, ruleset: save.ok ? await attempt(async () => parseIptablesSave(save.value)) : save };
+  }
+  // rp_filter: per network namespace and per link; veths (the pods' ends) are left out
+  const rpDevs = ['all', ...(ifaces.ok ? ifaces.value.filter((i) => i.kind !== 'veth').map((i) => i.name) : [])];
+  const rpValues = await Promise.all(rpDevs.map((d) => readText(`/proc/sys/net/ipv4/conf/${d}/rp_filter`)));
+  const rpFilter: Record<string, string> = {};
+  rpDevs.forEach((d, i) => {
+    const v = rpValues[i]?.trim();
+    if (v !== undefined) rpFilter[d] = v;
+  });
   const supervisor: Outcome<ProgramStatus | undefined> = supOut.ok ? ok(supOut.value.status) : supOut;
   // vxlan: the per-peer neighbour and fdb entries (two more processes, still none per peer)
   const vdev = ifaces.ok ? ifaces.value.find((i) => i.kind === 'vxlan' && /^flannel\.\d+$/.test(i.name)) : undefined;
@@ -189,9 +217,10 @@ export async function observeNode(o: {
     ifaces,
     supervisor,
     healthz,
-    files,
+    files: { ...files, ...(Object.keys(rpFilter).length && { rpFilter }) },
+    ...(legacy && { legacy }),
     ...(vxlan && { vxlan }),
-    processes: 3 + (supOut.ok ? supOut.value.processes : 1) + (vxlan ? 2 : 0),
+    processes: 3 + (supOut.ok ? supOut.value.processes : 1) + (vxlan ? 2 : 0) + (legacy ? 1 : 0),
   };
 }
 

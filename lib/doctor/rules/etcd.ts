@@ -125,6 +125,42 @@ export const etcdRules: DoctorRule = {
           then: restartThen + flagsNote,
           checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
         });
+      } else if (
+        o.supervisor.ok &&
+        o.supervisor.value?.state === 'RUNNING' &&
+        o.routes.ok &&
+        o.routes.value.some((r) => e.network.containsNet(r.dst) && !r.dst.equals(e.subnet))
+      ) {
+        // flanneld keeps what it has while etcd is away: degraded, and a restart would lose it
+        const port = /:(\d+)/.exec(ctx.etcd.endpoints[0] ?? '')?.[1] ?? '2379';
+        const local = o.ruleset.ok
+          ? o.ruleset.value.tables
+              .filter((t) => t.name === 'filter')
+              .flatMap((t) => t.chains.filter((c) => c.name === 'OUTPUT' || c.name === 'INPUT'))
+              .flatMap((c) => c.rules)
+              .filter((r) => new RegExp(`-p tcp .*--dport ${port}\\b.*-j (DROP|REJECT)`).test(r.spec.join(' ')))
+          : [];
+        add({
+          id: 'etcd.outage-degraded',
+          kind: local.length ? 'problem' : 'unexamined',
+          what: `etcd does not answer this node (${o.etcd.error}); flanneld runs on with the routes it has: degraded, not broken`,
+          evidence: [
+            probe,
+            `${e.program} RUNNING, ${o.routes.value.filter((r) => e.network.containsNet(r.dst)).length} routes into ${e.network} still in place`,
+            ...local.map((r) => `filter ${r.chain}: -A ${r.chain} ${r.spec.join(' ')}`),
+            ...logEvidence('etcd-unreachable', 'tls-scheme'),
+          ],
+          cause: local.length
+            ? `this node's own firewall stops tcp/${port} to etcd: flanneld v0.11 keeps its routes and retries every second, but renews no lease and learns no new peer (failure case C25)`
+            : 'etcd is down or cut off from this node: flanneld v0.11 keeps its routes and retries every second, so pods keep working; do NOT restart flanneld now: a new one waits for the config and has nothing (failure case C25)',
+          fix: local.length
+            ? local.map((r) => shellLine(['iptables', '-D', r.chain, ...r.spec])).join(' && ')
+            : shellLine(etcdctlArgv(ctx.etcd, 'endpoint', 'health')),
+          then: local.length
+            ? 'flanneld gets through within a second; it logs nothing when it does'
+            : 'bring the etcd members back (supervisorctl start etcd-server-... on their hosts); flanneld picks up on its own',
+          checks: covers,
+        });
       } else {
         add({
           id: 'etcd.unreachable',
@@ -139,11 +175,32 @@ export const etcdRules: DoctorRule = {
         });
       }
     } else {
-      // the probe gets through: flanneld's own etcd errors mean flanneld.sh names other endpoints or files
+      // the probe gets through: flanneld's own etcd errors mean flanneld.sh names other endpoints
+      // or files; with flanneld.sh as expected they were an outage that is over (v0.11 logs
+      // nothing when etcd comes back, so its last error stays in the log)
       const flags = wrong(checks, 'flanneld.flags');
+      const etcdFlags = flags?.status === 'drift' && /--etcd-/.test(flags.reason);
+      if (!etcdFlags && log?.recentEtcdErrors.length) {
+        const last = log.recentEtcdErrors.reduce((a, b) => ((a.at?.getTime() ?? 0) >= (b.at?.getTime() ?? 0) ? a : b));
+        const secs = last.at ? Math.max(0, Math.round((o.at.getTime() - last.at.getTime()) / 1000)) : undefined;
+        add({
+          id: 'etcd.recovered',
+          kind: 'note',
+          what: `flanneld logged etcd errors ${secs !== undefined ? `${secs} s ago` : 'lately'}; etcd answers now`,
+          evidence: [
+            ...log.recentEtcdErrors.map((x) => `${p.logFile}: ${x.line.raw}`),
+            `probe with ${ctx.etcd.endpoints.join(',')} and the node's certificates: etcd answered`,
+            'flanneld.flags: flanneld.sh names these endpoints and files',
+          ],
+          cause:
+            'etcd was away for a while (a restart, a network blip): flanneld retried every second and got through again; v0.11 logs nothing when it does, so its last error line is what the log ends with',
+          checks: [],
+        });
+        return out;
+      }
       for (const [logId, id] of Object.entries(LOG_ETCD_FINDING)) {
         const cur = log?.current.get(logId);
-        if (!cur) continue;
+        if (!cur || !flags) continue;
         add({
           id,
           what: `flanneld cannot use etcd: ${cur.known.meaning}`,

@@ -29,7 +29,7 @@ const ETCD = ['--endpoints', '--cafile', '--certfile', '--keyfile', '--etcd-pref
  * `--root`, `--cluster`, `--node` go to every script; a script not named here takes them all.
  */
 const TAKES: Readonly<Record<string, ReadonlySet<string>>> = {
-  start: new Set([...ETCD, '--public-ip', '--subnet', '--iface', '--network', '--healthz-port']),
+  start: new Set([...ETCD, '--public-ip', '--subnet', '--iface', '--network', '--healthz-port', '--program']),
   'snat-fix': new Set(['--subnet', '--network', '--bridge']),
   certs: new Set(['--cafile', '--certfile', '--keyfile']),
 };

@@ -60,9 +60,11 @@ export const iptablesRules: DoctorRule = {
           evidence: [...rules.map((b) => `filter ${b.chain}: ${b.rule}`), `stopped: ${flowsOf(byOther)}`],
           cause:
             "FORWARD is decided in order: flanneld appends its two ACCEPT rules (-A), so any DROP or REJECT above them that matches pod traffic wins; it was inserted by hand, by a firewall manager (firewalld's chains), or by a script, and verify-ping's default target (a remote docker0 address) never crosses FORWARD, so only pod-to-pod traffic shows it",
+          // the live rules differ from the file for more than the rule (it is in the file, or
+          // came with a chain): drift --fix saves them, after the rule is gone
           fix: [
             ...rules.map((b) => deleteRuleLine('iptables', b.table ?? 'filter', b.rule!)),
-            ...(inFile ? [T('drift', ['--fix'])] : []),
+            ...(inFile || (persistedWrong && rules.some((b) => b.chain !== 'FORWARD')) ? [T('drift', ['--fix'])] : []),
           ].join(' && '),
           ...(inFile && {
             then: `the rule is in ${e.paths.persist} too: drift --fix rewrites it from the live rules once they are right`,

@@ -56,7 +56,7 @@ export interface ForwardDetail {
 export interface LegacyEffect {
   readonly table: string;
   readonly chain: string;
-  /** `-A CHAIN ...` as iptables-legacy-save prints it */
+  /** `-A CHAIN ...` as iptables-legacy-save prints it, or `-P CHAIN DROP` when the policy decides */
   readonly rule: string;
   /** `masquerades`: pod-to-pod traffic leaves with the node's address; `blocks`: FORWARD drops it */
   readonly effect: 'masquerades' | 'blocks';
@@ -146,21 +146,21 @@ function blockedFlows(rs: Ruleset, flows: readonly PodFlow[]): BlockedFlow[] {
 /** What the legacy backend's rules do to pod traffic: masquerade pod-to-pod flows, or stop them in FORWARD. */
 export function legacyEffects(rs: Ruleset, flows: readonly PodFlow[]): LegacyEffect[] {
   const byRule = new Map<string, LegacyEffect & { flows: string[] }>();
-  const add = (d: FlowDecision, effect: LegacyEffect['effect'], flow: string) => {
-    if (!d.rule) return;
-    const rule = formatRule(d.rule);
-    const key = `${d.rule.table} ${rule}`;
-    const cur = byRule.get(key) ?? { table: d.rule.table, chain: d.rule.chain, rule, effect, flows: [] };
+  const add = (d: FlowDecision, effect: LegacyEffect['effect'], flow: string, table: string, chain: string) => {
+    // no rule decided: the chain's policy did (`-P FORWARD DROP` in the legacy filter table)
+    const rule = d.rule ? formatRule(d.rule) : `-P ${chain} ${d.target}`;
+    const key = `${table} ${rule}`;
+    const cur = byRule.get(key) ?? { table, chain: d.rule?.chain ?? chain, rule, effect, flows: [] };
     cur.flows.push(flow);
     byRule.set(key, cur);
   };
   // pod to pod leaves this node towards a peer: only those flows must keep the pod's address
   const outbound = flows.filter((f) => f.in !== undefined && f.out !== f.in);
   judgeFlows(rs, 'nat', 'POSTROUTING', outbound).forEach((d, i) => {
-    if (masquerades(d)) add(d, 'masquerades', outbound[i]!.name);
+    if (masquerades(d)) add(d, 'masquerades', outbound[i]!.name, 'nat', 'POSTROUTING');
   });
   judgeFlows(rs, 'filter', 'FORWARD', flows).forEach((d, i) => {
-    if (!forwards(d)) add(d, 'blocks', flows[i]!.name);
+    if (!forwards(d)) add(d, 'blocks', flows[i]!.name, 'filter', 'FORWARD');
   });
   return [...byRule.values()];
 }

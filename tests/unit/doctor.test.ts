@@ -1146,6 +1146,35 @@ describe('doctor: diagnose', () => {
     );
   });
 
+  test('issue 14.1: drift does not offer to save live rules it found wrong (the DROP would survive a reboot)', () => {
+    const s = healthy();
+    s.save = s.save.replace(
+      ':OUTPUT ACCEPT [18592:2461868]\n',
+      ':OUTPUT ACCEPT [18592:2461868]\n-A FORWARD -d 172.7.21.0/24 -j DROP\n',
+    );
+    s.persisted = fixture('h21-iptables-save.txt');
+    const { checks } = examine(s);
+    const fwd = checks.find((c) => c.id === 'iptables.forward')!;
+    const saved = checks.find((c) => c.id === 'iptables.persisted')!;
+    assert.equal(fwd.status, 'drift');
+    assert.match(fwd.reason, /172\.7\.22\.0\/24 -> 172\.7\.21\.0\/24 by `-A FORWARD -d 172\.7\.21\.0\/24 -j DROP`/);
+    assert.equal(fwd.fix, undefined, "someone's DROP is never deleted by --fix");
+    assert.equal(saved.status, 'drift');
+    assert.equal(saved.fix, undefined);
+    assert.match(saved.reason, /have -A FORWARD|want -A FORWARD -d 172\.7\.21\.0\/24 -j DROP/);
+  });
+
+  test('issue 14.2: legacy tables that hold no rule acting on pods are not drift; ones that do block saving', () => {
+    const s = healthy();
+    s.legacySave =
+      '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 9 -j DROP\nCOMMIT\n';
+    assert.equal(examine(s).checks.find((c) => c.id === 'iptables.backend')!.status, 'ok');
+    s.legacySave = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
+    const { checks, findings } = examine(s);
+    assert.equal(checks.find((c) => c.id === 'iptables.backend')!.status, 'drift');
+    assert.ok(findings.some((f) => f.id === 'iptables.backend-mix'));
+  });
+
   test('every finding id of the brief has a case', () => {
     const ids = new Set(CASES.map((c) => c.id));
     for (const id of [

@@ -33,10 +33,13 @@ export function runLines(actions: readonly Action[] | undefined): string {
   return (actions ?? []).flatMap((a) => (a.kind === 'run' && !a.cmd.input ? [shellLine(a.cmd.argv)] : [])).join(' && ');
 }
 
-/** A rule in the node's ruleset (`-A CHAIN spec`), as the `iptables -D` line that deletes it. */
+/** A rule in the node's ruleset (`-A CHAIN spec`), as the `iptables -D` line that deletes it (a policy: `-P CHAIN ACCEPT`). */
 export function deleteRuleLine(bin: 'iptables' | 'iptables-legacy', table: string, rule: string): string {
   const words = splitRule(rule);
-  return shellLine([bin, ...(table === 'filter' ? [] : ['-t', table]), '-D', ...words.slice(1)]);
+  const t = table === 'filter' ? [] : ['-t', table];
+  // a policy (`-P FORWARD DROP`) is not deleted but set back to ACCEPT
+  if (words[0] === '-P') return shellLine([bin, ...t, '-P', words[1]!, 'ACCEPT']);
+  return shellLine([bin, ...t, '-D', ...words.slice(1)]);
 }
 
 /** `-A FORWARD -s "a b" -j X` into its words, quotes removed (iptables-save's quoting). */

@@ -154,16 +154,13 @@ export const vxlanRules: DoctorRule = {
         cause: local.length
           ? `this node's own firewall drops udp/${port}, the port every VXLAN packet uses both ways (failure case C10)`
           : `something on the path drops udp/${port} (a security group that allows only TCP, a hypervisor's firewall, the peer's own INPUT rules): the route, neighbour and fdb entries are right, only the encapsulated packets are lost (failure case C10)`,
+        // nothing on this node drops it: DirectRouting takes the peers on this segment off VXLAN
         fix: local.length
           ? localLines.join(' && ')
-          : allSameL2
-            ? T('etcd-config', ['--backend', 'vxlan', '--direct-routing', '--force'], 'cluster')
-            : `${T('doctor', ['--node', blocked[0]!.publicIp])}`,
+          : T('etcd-config', ['--backend', 'vxlan', '--direct-routing', '--force'], 'cluster'),
         then: local.length
           ? `then save the rules: ${T('drift', ['--fix'])}`
-          : allSameL2
-            ? 'every peer is on this L2 segment: with DirectRouting their traffic needs no VXLAN at all. Put {"Type": "vxlan", "DirectRouting": true} in the cluster file and restart flanneld on every node, one at a time; or allow udp/8472 between the nodes'
-            : `allow udp/${port} between the nodes (and in each node's INPUT)`,
+          : `with DirectRouting, peers on this L2 segment are routed directly and need no VXLAN at all: put {"Type": "vxlan", "DirectRouting": true} in the cluster file and restart flanneld on every node, one at a time${allSameL2 ? '' : `; the peers behind a router still need udp/${port} allowed on the path (security groups, the hypervisor's firewall, each node's INPUT)`}`,
         checks: [],
       });
     }

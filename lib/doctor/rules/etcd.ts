@@ -39,6 +39,8 @@ export const etcdRules: DoctorRule = {
     const certFix = T('certs', ['--from', ctx.run.certsFrom]);
     const restartThen = `then restart flanneld so it reads them again: ${s.supervisorctl('restart')}`;
     const certsChain = wrong(checks, 'certs.chain');
+    // the certs fix copies the whole set again: what else is wrong with these files goes with it
+    const certsCovered = ['certs.chain', 'certs.expiry', 'certs.key-mode'].filter((id) => wrong(checks, id));
     // ---- etcd, as this probe reaches it with the node's own files
     if (!o.etcd.ok) {
       const kind = o.etcd.kind ?? 'unreachable';
@@ -85,7 +87,7 @@ export const etcdRules: DoctorRule = {
             "ca.pem is not the CA that signed the etcd members' certificates (copied from another cluster, or a certificate copied in its place); flanneld with it logs `x509: certificate signed by unknown authority`",
           fix: certFix,
           then: restartThen + flagsNote,
-          checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
+          checks: [...covers, ...certsCovered],
         });
       } else if (id === 'etcd.tls-client-cert') {
         add({
@@ -100,7 +102,7 @@ export const etcdRules: DoctorRule = {
             'client.pem is not signed by the CA etcd trusts (--trusted-ca-file), is not for client auth, or no certificate was sent (the runbook never copies client-key.pem); flanneld with it logs `remote error: tls: bad certificate`',
           fix: certFix,
           then: restartThen + flagsNote,
-          checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
+          checks: [...covers, ...certsCovered],
         });
       } else if (id === 'etcd.tls-scheme') {
         const fixed = ctx.etcd.endpoints.map(flip);
@@ -123,7 +125,7 @@ export const etcdRules: DoctorRule = {
           cause: `the TLS files cannot be used: unreadable, not PEM, or ${ctx.etcd.certfile ?? 'client.pem'} and ${ctx.etcd.keyfile ?? 'client-key.pem'} are not a pair`,
           fix: certFix,
           then: restartThen + flagsNote,
-          checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
+          checks: [...covers, ...certsCovered],
         });
       } else if (
         o.supervisor.ok &&

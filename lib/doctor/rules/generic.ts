@@ -67,6 +67,12 @@ export const GENERIC_CAUSE: Readonly<Record<string, string>> = {
     'the certificate set is not consistent: client.pem not signed by ca.pem, or client-key.pem not its key',
   'certs.expiry': 'the client certificate expires soon or has expired: etcd will refuse it',
   'certs.key-mode': 'client-key.pem is readable by other users than root',
+  'routes.next-hops':
+    "a peer's address answers no ARP: that node is down, or its address changed (doctor names a lease no node holds)",
+  'vxlan.vtep-mac': "flannel.<VNI>'s MAC changed after flanneld published it in its lease (systemd-udev, or by hand)",
+  'vxlan.addresses': 'flannel.<VNI> got more addresses than its own /32 (an old lease, a network manager)',
+  'iptables.backend': 'rules were written with the other iptables backend (iptables-legacy on an nft host)',
+  'sysctl.rp-filter': 'strict rp_filter (1) drops pod packets whose way back leaves by another interface',
 };
 
 /** The command for a drift check no specific rule explained. */

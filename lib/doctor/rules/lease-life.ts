@@ -12,6 +12,8 @@ import { leaseLine, parseEnv, wrong } from './common.ts';
 
 /** How long ago a revocation still gets a note when everything is fine again. */
 const REVOKED_NOTE_S = 3600;
+/** supervisord starts an exited flanneld again within seconds (autorestart, backoff 1-3 s). */
+const RESTART_WITHIN_S = 30;
 /** Runs within this window count towards a restart loop. */
 const LOOP_WINDOW_S = 600;
 
@@ -49,13 +51,18 @@ export const leaseLifeRules: DoctorRule = {
         ...(sup ? [`${e.program} is ${sup.state}${sup.detail ? ` (${sup.detail})` : ''}`] : []),
         ...(own ? [leaseLine(own)] : []),
       ];
-      const cause = `this node's lease key was deleted, or it expired (not renewed in 24 h: a clock far off etcd's, failure case C23), while flanneld ran: flanneld v0.11 logs \`Lease has been revoked. Shutting down daemon.\` and exits 0; supervisord (autorestart=true) starts it again and it takes the subnet of subnet.env back${count > 1 ? `; it happened ${count} times in this log` : ''}`;
-      if (!up && pending.length) {
+      const why = `this node's lease key was deleted, or it expired (not renewed in 24 h: a clock far off etcd's, failure case C23), while flanneld ran: flanneld v0.11 logs \`Lease has been revoked. Shutting down daemon.\` and exits 0; supervisord (autorestart=true) starts it again and it takes the subnet of subnet.env back${count > 1 ? `; it happened ${count} times in this log` : ''}`;
+      // the revocation is why flanneld is down only when supervisord's restart came right after it
+      const next = runs[revokedIdx + 1];
+      const cause =
+        revokedIdx >= runs.length - 2 &&
+        (!next || !at || !next.startedAt || (next.startedAt.getTime() - at.getTime()) / 1000 <= RESTART_WITHIN_S);
+      if (!up && pending.length && cause) {
         add({
           id: 'lease.revoked',
           what: `flanneld's lease was revoked ${ago(at)} and flanneld exited; supervisord has it ${sup?.state ?? 'not running'}`,
           evidence,
-          cause,
+          cause: why,
           fix: T('start'),
           then: 'start waits until flanneld is RUNNING with its lease and subnet.env matching (it changes nothing that is right); if the lease keeps being revoked, check the clocks (timedatectl) and who deletes keys under the prefix',
           checks: pending,
@@ -66,7 +73,7 @@ export const leaseLifeRules: DoctorRule = {
           kind: 'note',
           what: `flanneld's lease was revoked ${ago(at)}; supervisord restarted flanneld, and it holds ${own?.subnet ?? e.subnet} again`,
           evidence,
-          cause,
+          cause: why,
           checks: [],
         });
       }

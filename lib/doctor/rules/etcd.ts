@@ -54,7 +54,9 @@ export const etcdRules: DoctorRule = {
       const flagsCheck = resultOf(checks, FLANNELD_FLAGS);
       const diffs = flagsCheck?.status === 'drift' ? (flagsCheck.detail?.differences ?? []) : [];
       const etcdOnly = diffs.length > 0 && diffs.every((d) => d.name.startsWith('etcd-'));
-      if (etcdOnly && kind !== 'unreachable' && kind !== 'timeout') covers.push('flanneld.flags');
+      // the difference is the flags given here: start would write them into flanneld.sh (for an
+      // endpoint nobody answers too), so the finding explains it and never offers that
+      if (etcdOnly) covers.push('flanneld.flags');
       const flagsNote = etcdOnly
         ? ` (flanneld.sh names other etcd flags than this probe used: ${diffs.map((d) => `--${d.name}: have ${d.actual ?? '(absent)'}, want ${d.expected ?? '(absent)'}`).join('; ')}; if flanneld's log shows no TLS error, only the flags given here are wrong)`
         : '';
@@ -158,10 +160,9 @@ export const etcdRules: DoctorRule = {
           fix: local.length
             ? local.map((r) => shellLine(['iptables', '-D', r.chain, ...r.spec])).join(' && ')
             : shellLine(etcdctlArgv(ctx.etcd, 'endpoint', 'health')),
-          then: local.length
-            ? 'flanneld gets through within a second; it logs nothing when it does'
-            : 'bring the etcd members back (supervisorctl start etcd-server-... on their hosts); flanneld picks up on its own',
-          checks: covers,
+          then: `${local.length ? 'flanneld gets through within a second; it logs nothing when it does' : 'bring the etcd members back (supervisorctl start etcd-server-... on their hosts); flanneld picks up on its own'}${flagsNote}`,
+          // the saved rules differ by this rule: saving them now (drift --fix) would keep it
+          checks: [...covers, ...(local.length && wrong(checks, 'iptables.persisted') ? ['iptables.persisted'] : [])],
         });
       } else {
         add({
@@ -172,7 +173,7 @@ export const etcdRules: DoctorRule = {
           cause:
             'etcd is down, the endpoints are wrong, or a firewall drops tcp/2379; flanneld keeps its routes meanwhile, but no lease can be renewed or learnt',
           fix: shellLine(etcdctlArgv(ctx.etcd, 'endpoint', 'health')),
-          then: 'start the members that are not healthy (supervisorctl start etcd-server-...), then run doctor again',
+          then: `start the members that are not healthy (supervisorctl start etcd-server-...), then run doctor again${flagsNote}`,
           checks: covers,
         });
       }

@@ -159,9 +159,10 @@ export const vxlanRules: DoctorRule = {
           ? localLines.join(' && ')
           : T('etcd-config', ['--backend', 'vxlan', '--direct-routing', '--force'], 'cluster'),
         then: local.length
-          ? `then save the rules: ${T('drift', ['--fix'])}`
+          ? `if it was saved too, save the rules again once it is gone: ${T('drift', ['--fix'])}`
           : `with DirectRouting, peers on this L2 segment are routed directly and need no VXLAN at all: put {"Type": "vxlan", "DirectRouting": true} in the cluster file and restart flanneld on every node, one at a time${allSameL2 ? '' : `; the peers behind a router still need udp/${port} allowed on the path (security groups, the hypervisor's firewall, each node's INPUT)`}`,
-        checks: [],
+        // the saved rules differ by the local rule: saving them now would keep it
+        checks: local.length && wrong(checks, 'iptables.persisted') ? ['iptables.persisted'] : [],
       });
     }
     return out;

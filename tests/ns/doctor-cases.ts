@@ -688,7 +688,8 @@ export const HOSTGW_CASES: readonly NsCase[] = [
     title: 'an orphaned flanneld holds :2401 (the runbook wrapper without exec): each start panics on the port',
     again: true,
     async break(c) {
-      // the orphan: a flanneld of its own, outside supervisord
+      // the orphan: what the runbook's wrapper leaves on a stop, a flanneld outside supervisord
+      await ctl(c, c.h21, 'stop', c.h21.program);
       await c.sh(
         c.h21,
         `cd ${c.h21.root}/opt/flannel && setsid sh -c 'exec ./flanneld.sh' >/dev/null 2>&1 < /dev/null &`,
@@ -696,7 +697,7 @@ export const HOSTGW_CASES: readonly NsCase[] = [
       await c.waitFor('the orphan on :2401', async () =>
         (await c.sh(c.h21, 'ss -Hltnp sport = :2401')).stdout.includes('flanneld'),
       );
-      await ctl(c, c.h21, 'restart', c.h21.program);
+      await ctl(c, c.h21, 'start', c.h21.program);
       await c.waitFor('FATAL', async () => (await state(c, c.h21)) === 'FATAL', 30_000);
     },
     drift: { exit: 1, checks: ['flanneld.running'] },

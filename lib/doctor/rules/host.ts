@@ -4,6 +4,7 @@ import { finding, type DoctorRule, type Finding, type FindingInput } from '../ty
 import { shellLine } from '../../core/command.ts';
 import { findInterface } from '../../model/interfaces.ts';
 import { SYSCTL_RP_FILTER } from '../../checks/rp-filter.ts';
+import { ROUTES_OWN_SUBNET } from '../../checks/routes.ts';
 import { resultOf } from '../../checks/types.ts';
 import { leaseLine, parseEnv, wrong } from './common.ts';
 
@@ -48,6 +49,7 @@ export const hostRules: DoctorRule = {
       });
     }
     const bip = wrong(checks, 'docker0.bip');
+    const ownOff = resultOf(checks, ROUTES_OWN_SUBNET);
     const bridge = ifaces ? findInterface(ifaces, e.bridge) : undefined;
     if (bip && bip.status === 'drift' && bridge) {
       const want = e.subnet.gatewayForm();
@@ -65,7 +67,11 @@ export const hostRules: DoctorRule = {
           : "dockerd's --bip is not FLANNEL_SUBNET (it started without the options mk-docker-opts.sh makes from subnet.env), or docker0 was readdressed: pods get addresses outside this node's lease, and the other nodes route the lease to a bridge that does not serve it (failure case C20)",
         fix: `${shellLine(['ip', '-4', 'addr', 'flush', 'dev', e.bridge])} && ${shellLine(['ip', 'addr', 'add', want.toString(), 'dev', e.bridge])}`,
         then: `make it last: dockerd --bip=${want} --mtu=${env?.mtu ?? 1500} (/opt/flannel/mk-docker-opts.sh -d /run/docker_opts.env, then restart docker); pods started meanwhile need restarting`,
-        checks: ['docker0.bip'],
+        // without the address docker0 has no link route for the subnet either: the same fix makes it
+        checks: [
+          'docker0.bip',
+          ...(ownOff?.status === 'drift' && ownOff.detail?.routes.length === 0 ? [ROUTES_OWN_SUBNET.id] : []),
+        ],
       });
     }
     return out;

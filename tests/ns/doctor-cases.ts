@@ -689,14 +689,25 @@ export const HOSTGW_CASES: readonly NsCase[] = [
     again: true,
     async break(c) {
       // the orphan: what the runbook's wrapper leaves on a stop, a flanneld outside supervisord
+      // (started by this process, detached: the lab's runner takes what a command leaves behind)
       await ctl(c, c.h21, 'stop', c.h21.program);
-      await c.sh(
-        c.h21,
-        `cd ${c.h21.root}/opt/flannel && setsid sh -c 'exec ./flanneld.sh' >/dev/null 2>&1 < /dev/null &`,
-      );
-      await c.waitFor('the orphan on :2401', async () =>
-        (await c.sh(c.h21, 'ss -Hltnp sport = :2401')).stdout.includes('flanneld'),
-      );
+      const { spawn } = await import('node:child_process');
+      const { openSync } = await import('node:fs');
+      const out = openSync(`${c.h21.root}/tmp/orphan.log`, 'w');
+      spawn('ip', ['netns', 'exec', c.h21.netns, 'sh', '-c', 'exec ./flanneld.sh'], {
+        cwd: `${c.h21.root}/opt/flannel`,
+        detached: true,
+        stdio: ['ignore', out, out],
+      }).unref();
+      try {
+        await c.waitFor('the orphan on :2401', async () =>
+          (await c.sh(c.h21, 'ss -Hltnp sport = :2401')).stdout.includes('flanneld'),
+        );
+      } catch (e) {
+        throw new Error(
+          `${(e as Error).message}: ${(await c.sh(c.h21, `tail -n 5 ${c.h21.root}/tmp/orphan.log`)).stdout}`,
+        );
+      }
       await ctl(c, c.h21, 'start', c.h21.program);
       await c.waitFor('FATAL', async () => (await state(c, c.h21)) === 'FATAL', 30_000);
     },
@@ -724,9 +735,8 @@ export const HOSTGW_CASES: readonly NsCase[] = [
     drift: { exit: 1, checks: ['flanneld.flags', 'flanneld.running'] },
   },
   {
-    catalogue: ['C24'],
-    finding: 'flanneld.no-lease',
-    title: 'healthz answers while flanneld waits for a deleted config and holds no lease; the fix is the config',
+    finding: 'config.missing',
+    title: 'healthz answers while flanneld waits for a deleted config and holds no lease: one finding, the config',
     async break(c) {
       await ctl(c, c.h21, 'stop', c.h21.program);
       await c.lab.etcdctl(['rm', leaseKey(c.h21.subnet)], { api: 2 });
@@ -743,6 +753,26 @@ export const HOSTGW_CASES: readonly NsCase[] = [
       );
     },
     drift: { exit: 1, checks: ['lease.own'] },
+  },
+  {
+    catalogue: ['C24'],
+    finding: 'flanneld.no-lease',
+    title: 'RUNNING, healthz 200, no lease: flanneld.sh edited to another --etcd-prefix, the lease gone meanwhile',
+    async break(c) {
+      await ctl(c, c.h21, 'stop', c.h21.program);
+      await c.lab.etcdctl(['rm', leaseKey(c.h21.subnet)], { api: 2 });
+      await editFlanneldSh(c, c.h21, 's|--healthz-port=2401|--healthz-port=2401 --etcd-prefix=/other/network|');
+      await c.waitFor(
+        'healthz',
+        async () =>
+          (
+            await c.lab.exec(c.h21.netns, ['curl', '-sf', 'http://127.0.0.1:2401/healthz'], {
+              okStatus: [7, 22, 52, 56],
+            })
+          ).status === 0,
+      );
+    },
+    drift: { exit: 1, checks: ['lease.own', 'flanneld.flags'] },
   },
   {
     finding: 'flanneld.stopped',
@@ -777,7 +807,7 @@ export const HOSTGW_CASES: readonly NsCase[] = [
       for (const n of [c.h21, c.h22]) {
         await c.sh(
           n,
-          'ip link add nat0 type dummy && ip addr add 10.0.2.15/24 dev nat0 && ip link set nat0 up && ip route replace default dev nat0',
+          'ip link add nat0 type veth peer name nat0p && ip link set nat0p up && ip addr add 10.0.2.15/24 dev nat0 && ip link set nat0 up && ip route replace default dev nat0',
         );
         await editFlanneldSh(c, n, '/--public-ip=/d; /--iface=/d');
         await c.waitFor(`${n.name} on 10.0.2.15`, async () =>
@@ -800,6 +830,17 @@ export const HOSTGW_CASES: readonly NsCase[] = [
       // the lab's NAT interface goes again (the default route back through the gateway)
       for (const n of [c.h21, c.h22])
         await c.sh(n, 'ip link del nat0 && ip route replace default via 10.4.0.1 dev eth0');
+      // and doctor once more on each node, as the then: line says: while hdss7-22 ran on
+      // 10.0.2.15 it took its own old lease for a peer's and routed its own subnet away (C16)
+      for (const n of [c.h22, c.h21]) {
+        const again = await c.doctor(n, 'cluster');
+        const left = again.found.filter((y) => y.kind === 'problem');
+        assert.ok(
+          left.every((y) => ['routes.own-subnet', 'iface.shared-nat-address'].includes(y.id)),
+          again.text,
+        );
+        for (const x of left) if (x.fix) await c.sh(n, labStart(x.fix));
+      }
     },
   },
   {

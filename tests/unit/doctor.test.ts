@@ -575,14 +575,24 @@ const CASES: Case[] = [
     cause: /etcd refused the client certificate/,
   },
   {
-    id: 'flanneld.no-lease',
-    name: 'healthz 200, no lease, because the config is missing: the fix is the config',
+    id: 'config.missing',
+    name: 'healthz 200 and no lease because the config is missing: one finding, the config (it covers the lease)',
     break: (s) => {
       s.etcd = { ok: true, value: { leases: [lease('172.7.22.0/24', '10.4.7.22')] } };
       s.other = { ok: true, value: { api: 'v3' } };
     },
     fix: `${S}/etcd-config.ts --cluster ${C}`,
-    cause: /waiting for the network config/,
+    explains: ['lease.own', 'lease.ttl'],
+  },
+  {
+    id: 'flanneld.no-lease',
+    name: 'healthz 200, no lease, flanneld.sh with another --etcd-prefix (it waits for a config there): start writes it back',
+    break: (s) => {
+      s.etcd = { ok: true, value: { config: CONFIG, leases: [lease('172.7.22.0/24', '10.4.7.22')] } };
+      s.flanneldSh = renderFlanneldSh({ ...s.e.flanneld, etcdPrefix: '/other/network' });
+    },
+    fix: `${S}/start.ts ${NODE}`,
+    explains: ['lease.own', 'flanneld.flags'],
   },
   {
     id: 'routes.vxlan-deleted',

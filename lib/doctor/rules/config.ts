@@ -91,8 +91,14 @@ export const configRules: DoctorRule = {
     const noConfig = checks
       .filter((c) => c.status !== 'ok' && c.id !== 'etcd.config' && c.blockedBy?.kind === 'config')
       .map((c) => c.id);
+    // without a config flanneld takes no lease: this node's missing lease is the same cause
+    const noLease = s.derived.mine.length
+      ? []
+      : ['lease.own', 'lease.ttl', 'subnet-env.lease'].filter((id) =>
+          checks.some((c) => c.id === id && c.status !== 'ok'),
+        );
     const i = out.findIndex((f) => f.id.startsWith('config.'));
-    if (i >= 0) out[i] = { ...out[i]!, checks: [...out[i]!.checks, ...noConfig] };
+    if (i >= 0) out[i] = { ...out[i]!, checks: [...new Set([...out[i]!.checks, ...noConfig, ...noLease])] };
     return out;
   },
 };

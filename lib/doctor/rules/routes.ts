@@ -108,7 +108,11 @@ export const routeRules: DoctorRule = {
           (l) => !l.publicIp.equals(e.publicIp) && (l.backendType === '' || l.backendType.toLowerCase() === 'host-gw'),
         );
         const errs = (l: Lease) => log?.routeErrors.filter((r) => r.subnet === l.subnet.network().toString()) ?? [];
-        const far = peers.filter((l) => !sameL2(l.publicIp) || errs(l).length > 0);
+        // a refused route counts while the route is still missing (an error of an address the
+        // lease no longer has, the route there now, is over)
+        const far = peers.filter(
+          (l) => !sameL2(l.publicIp) || (errs(l).length > 0 && missing.some((r) => r.dst.equals(l.subnet.network()))),
+        );
         if (far.length) {
           for (const l of far) explainedRoutes.add(l.subnet.network().toString());
           routeFindings.push({

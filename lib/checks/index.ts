@@ -16,21 +16,25 @@ import { flanneldChecks } from './flanneld.ts';
 import { iptablesChecks } from './iptables.ts';
 import { leaseChecks } from './lease.ts';
 import { routeChecks } from './routes.ts';
+import { rpFilterChecks } from './rp-filter.ts';
 import { subnetEnvChecks } from './subnet-env.ts';
 import { sysctlChecks } from './sysctl.ts';
 import type { Check, CheckArea } from './types.ts';
 import { vxlanChecks } from './vxlan.ts';
+import { vtepChecks } from './vtep.ts';
 
 export const CHECK_AREAS: readonly CheckArea[] = [
   etcdChecks,
   leaseChecks,
   routeChecks,
   vxlanChecks,
+  vtepChecks,
   iptablesChecks,
   subnetEnvChecks,
   flanneldChecks,
   certsChecks,
   sysctlChecks,
+  rpFilterChecks,
 ];
 
 /** Every check id, in report order. */

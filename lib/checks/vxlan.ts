@@ -32,9 +32,12 @@ const IDS = [VXLAN_DEVICE.id, VXLAN_NEIGHBOURS.id, VXLAN_FDB.id];
 function run(ctx: CheckContext): Check[] {
   const e = ctx.expect;
   const o = ctx.obs;
-  // without a usable config in etcd, the cluster file still says which backend is meant
-  const backend = ctx.config?.backend ?? (ctx.configBlocker ? ctx.desired?.backend : undefined);
+  // without a usable config in etcd (or etcd's answer), the cluster file still says which backend is meant
+  const backend = ctx.config?.backend ?? (ctx.configBlocker || ctx.etcdBlocker ? ctx.desired?.backend : undefined);
   if (backend && backend.type !== 'vxlan') return IDS.map((id) => ok(id, `${backend.type}: no vxlan device in use`));
+  // no usable config and no cluster file to say the backend: without a vxlan device here, no vxlan to judge
+  if (ctx.configBlocker && !backend && !o.vxlan)
+    return IDS.map((id) => ok(id, 'backend not known (no usable config) and no flannel.<VNI> device here'));
   if (ctx.configBlocker)
     return consequence(IDS, 'no usable network config in etcd (see etcd.config)', ctx.configBlocker);
   if (ctx.etcdBlocker) return IDS.map((id) => cannot(id, ctx.etcdBlocker!));

@@ -22,6 +22,8 @@ const CARRIED = [
   'network',
   'bridge',
   'healthz-port',
+  // without a cluster file the program name is a flag too: start must not render another program
+  'program',
 ] as const;
 /** The flags etcd-config takes of the carried ones. */
 const ETCD_CONFIG_FLAGS = new Set([

@@ -22,6 +22,33 @@ export function mergeArgs(base: readonly string[], extra: readonly string[]): st
   return [...out, ...extra];
 }
 
+const ETCD = ['--endpoints', '--cafile', '--certfile', '--keyfile', '--etcd-prefix', '--etcd-api'];
+/**
+ * The node flags each script takes (scripts/*.ts `flags`; a unit test holds the two together):
+ * a flag another script needs is left out of this one's line, which would refuse it (exit 2).
+ * `--root`, `--cluster`, `--node` go to every script; a script not named here takes them all.
+ */
+const TAKES: Readonly<Record<string, ReadonlySet<string>>> = {
+  start: new Set([...ETCD, '--public-ip', '--subnet', '--iface', '--network', '--healthz-port', '--program']),
+  'snat-fix': new Set(['--subnet', '--network', '--bridge']),
+  certs: new Set(['--cafile', '--certfile', '--keyfile']),
+};
+const EVERY_SCRIPT = new Set(['--root', '--cluster', '--node']);
+
+/** The `--flag value` pairs of `args` that `script` takes. */
+export function argsFor(script: string, args: readonly string[]): string[] {
+  const takes = TAKES[script];
+  if (!takes) return [...args];
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const w = args[i]!;
+    const hasValue = args[i + 1] !== undefined && !args[i + 1]!.startsWith('--');
+    if (!w.startsWith('--') || EVERY_SCRIPT.has(w) || takes.has(w)) out.push(w, ...(hasValue ? [args[i + 1]!] : []));
+    if (hasValue) i++;
+  }
+  return out;
+}
+
 /** A toolkit script invocation for this node (or, scope 'cluster', for etcd-config). */
 export function toolkitCommand(
   run: Invocation,
@@ -31,7 +58,7 @@ export function toolkitCommand(
 ): string {
   return shellLine([
     join(run.scriptsDir, `${script}${run.ext ?? '.ts'}`),
-    ...mergeArgs(scope === 'node' ? run.nodeArgs : run.clusterArgs, extra),
+    ...mergeArgs(argsFor(script, scope === 'node' ? run.nodeArgs : run.clusterArgs), extra),
   ]);
 }
 

@@ -6,13 +6,19 @@
 // ones found; `generic` last covers every drift check no rule explained.
 // Adding a rule = adding its file and one line in DOCTOR_RULES.
 //
-// Finding ids (stable, README: doctor findings):
-//   config.written-v3 / config.written-v2 / config.missing   the config is in the key space flannel does not read, or nowhere
-//   etcd.v2-disabled / etcd.tls-ca / etcd.tls-client-cert / etcd.tls-scheme / etcd.tls-other / etcd.unreachable
-//   routes.peer-not-l2, routes.vxlan-deleted
-//   iptables.docker-masq, iptables.forward-drop
-//   sysctl.ip-forward-off, docker0.bip-mismatch, mtu.mismatch
-//   lease.taken-over, flanneld.no-lease, flanneld.stopped
+// Finding ids (stable; docs/doctor-catalogue-table.md maps the failure catalogue's cases to them):
+//   config.written-v3 / config.written-v2 / config.missing / config.wrong-prefix / config.invalid
+//   etcd.v2-disabled / etcd.tls-ca / etcd.tls-client-cert / etcd.tls-scheme / etcd.tls-other /
+//   etcd.unreachable / etcd.outage-degraded; etcd.recovered (a note: errors that are over)
+//   iface.missing / iface.public-ip-mismatch / iface.shared-nat-address
+//   lease.taken-over, lease.revoked (a note once it is over), lease.subnet-changed, lease.stale
+//   flanneld.no-lease, flanneld.stopped, flanneld.restart-loop
+//   vxlan.device-missing / vxlan.extra-address / vxlan.mac-mismatch / vxlan.stale-neighbour /
+//   vxlan.directrouting-mismatch / vxlan.port-blocked
+//   routes.peer-not-l2, routes.vxlan-deleted, routes.own-subnet, routes.wrong-gateway
+//   iptables.backend-mix, iptables.forward-blocked / iptables.forward-reject / iptables.forward-drop,
+//   iptables.docker-masq, iptables.no-egress-masq
+//   sysctl.ip-forward-off, sysctl.rp-filter, docker0.bip-mismatch, mtu.mismatch
 //   drift.<check id>      anything else drift finds, with the command that mends it
 
 import { shellLine } from '../core/command.ts';
@@ -27,18 +33,24 @@ import { etcdRules } from './rules/etcd.ts';
 import { flanneldRules } from './rules/flanneld.ts';
 import { genericRules } from './rules/generic.ts';
 import { hostRules } from './rules/host.ts';
+import { ifaceRules } from './rules/iface.ts';
+import { leaseLifeRules } from './rules/lease-life.ts';
 import { iptablesRules } from './rules/iptables.ts';
 import { mtuRules } from './rules/mtu.ts';
 import { noLeaseRules } from './rules/no-lease.ts';
 import { routeRules } from './rules/routes.ts';
 import { takenOverRules } from './rules/taken-over.ts';
+import { vxlanRules } from './rules/vxlan.ts';
 import type { DoctorContext, DoctorRule, Finding, Scope } from './types.ts';
 
 export const DOCTOR_RULES: readonly DoctorRule[] = [
   etcdRules,
   configRules,
+  ifaceRules,
   noLeaseRules,
   takenOverRules,
+  leaseLifeRules,
+  vxlanRules,
   routeRules,
   iptablesRules,
   hostRules,

@@ -1,6 +1,7 @@
-// flanneld's log, read as doctor needs it: where its last run starts, which known errors still
-// go on (a repeating one seen lately with no success after it, a fatal one of this run), the
-// routes it failed to add and the leases it took over. Pure.
+// flanneld's log, read as doctor needs it: every run in it (supervisord's rotated files come
+// first, oldest to newest) with how each ended, which known errors of the last run still go on
+// (a repeating one seen lately with no success after it, a fatal one of this run), the routes it
+// failed to add, the leases it took over, and the etcd errors it logged lately. Pure.
 
 import { KNOWN_LOG_ERRORS, parseLogLine, type KnownLogError, type LogLine } from '../model/flanneld-log.ts';
 
@@ -25,9 +26,23 @@ export const FATAL = new Set(['iface-missing', 'healthz-port-busy', 'lease-revok
 const TAKEOVER = /Found lease \((\S+)\) matching previously leased subnet, reusing/;
 const ROUTE_ERROR = /Error adding route to (\S+)/;
 
+/** One flanneld process's lines in the log: from its start line to the next start. */
+export interface LogRun {
+  readonly lines: readonly LogLine[];
+  /** when its first and last timed line were written */
+  readonly startedAt?: Date;
+  readonly lastAt?: Date;
+  /** the fatal line that ended it (lease revoked, interface missing, a panic, ...), when one did */
+  readonly end?: { readonly line: LogLine; readonly known: KnownLogError; readonly at?: Date };
+}
+
 export interface FlanneldLogState {
   /** the lines of flanneld's last run */
   readonly lines: readonly LogLine[];
+  /** every run the log holds, oldest first (the last is the current one) */
+  readonly runs: readonly LogRun[];
+  /** etcd errors of the last run in the last `freshSeconds` (the newest per id), over or not */
+  readonly recentEtcdErrors: readonly { readonly line: LogLine; readonly known: KnownLogError; readonly at?: Date }[];
   /** known errors still going on: repeating ones seen lately with no success after, fatal ones of this run */
   readonly current: ReadonlyMap<string, { readonly line: LogLine; readonly known: KnownLogError }>;
   /** `Error adding route to SUBNET ...` in this run */
@@ -46,14 +61,49 @@ export function glogTime(raw: string, now: Date): Date | undefined {
   return t.getTime() - now.getTime() > 86_400_000 ? at(now.getFullYear() - 1) : t;
 }
 
-/** What flanneld's log says now: only its last run counts, and only errors that still go on. */
+const ETCD_ERRORS = new Set([
+  'etcd-v2-disabled',
+  'tls-unknown-ca',
+  'tls-bad-certificate',
+  'tls-scheme',
+  'etcd-unreachable',
+]);
+const knownOf = (line: LogLine) =>
+  KNOWN_LOG_ERRORS.find((k) => k.pattern.test(line.message) || k.pattern.test(line.raw));
+
+/** The runs of a log, oldest first: a new one begins at each start line. */
+function splitRuns(all: readonly string[], now: Date): LogRun[] {
+  const starts: number[] = [];
+  all.forEach((raw, i) => {
+    if (START.test(raw)) starts.push(i);
+  });
+  if (starts[0] !== 0) starts.unshift(0);
+  return starts.map((from, k) => {
+    const lines = all.slice(from, starts[k + 1] ?? all.length).map(parseLogLine);
+    const times = lines.map((l) => glogTime(l.raw, now)).filter((t): t is Date => t !== undefined);
+    let end: LogRun['end'];
+    for (const line of lines) {
+      const known = knownOf(line);
+      // the first fatal line says why (a panic that follows it is its consequence)
+      if (known && FATAL.has(known.id) && !end) {
+        const at = glogTime(line.raw, now);
+        end = { line, known, ...(at && { at }) };
+      }
+    }
+    return {
+      lines,
+      ...(times.length && { startedAt: times[0]!, lastAt: times.at(-1)! }),
+      ...(end && { end }),
+    };
+  });
+}
+
+/** What flanneld's log says now: every run, and of the last run only errors that still go on. */
 export function analyseFlanneldLog(text: string, now: Date, freshSeconds = 60): FlanneldLogState {
   const all = text.split('\n').filter((l) => l.trim() !== '');
-  let start = 0;
-  all.forEach((raw, i) => {
-    if (START.test(raw)) start = i;
-  });
-  const lines = all.slice(start).map(parseLogLine);
+  const runs = splitRuns(all, now);
+  const lines = runs.at(-1)?.lines ?? [];
+  const recent = new Map<string, { line: LogLine; known: KnownLogError; at?: Date }>();
   const current = new Map<string, { line: LogLine; known: KnownLogError }>();
   const routeErrors: { subnet: string; line: LogLine }[] = [];
   const takeovers: { subnet: string; line: LogLine }[] = [];
@@ -63,13 +113,17 @@ export function analyseFlanneldLog(text: string, now: Date, freshSeconds = 60): 
     if (SUCCESS.test(line.raw)) lastSuccess = i;
     const tk = TAKEOVER.exec(line.message);
     if (tk) takeovers.push({ subnet: tk[1]!, line });
-    const known = KNOWN_LOG_ERRORS.find((k) => k.pattern.test(line.message) || k.pattern.test(line.raw));
+    const known = knownOf(line);
     if (!known) return;
     if (known.id === 'route-unreachable') {
       const r = ROUTE_ERROR.exec(line.message);
       if (r) routeErrors.push({ subnet: r[1]!, line });
     } else if (REPEATING.has(known.id)) {
       const t = glogTime(line.raw, now);
+      if (ETCD_ERRORS.has(known.id) && t && (now.getTime() - t.getTime()) / 1000 <= freshSeconds) {
+        recent.delete(known.id);
+        recent.set(known.id, { line, known, at: t });
+      }
       current.delete(known.id);
       if (t === undefined || (now.getTime() - t.getTime()) / 1000 <= freshSeconds)
         current.set(known.id, { line, known });
@@ -80,5 +134,5 @@ export function analyseFlanneldLog(text: string, now: Date, freshSeconds = 60): 
   });
   // a repeating error followed by a success is over
   for (const id of current.keys()) if (REPEATING.has(id) && lastSuccess > seenAt.get(id)!) current.delete(id);
-  return { lines, current, routeErrors, takeovers };
+  return { lines, runs, recentEtcdErrors: [...recent.values()], current, routeErrors, takeovers };
 }

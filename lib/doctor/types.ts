@@ -10,7 +10,12 @@ import type { NodeExpectation } from '../checks/expectation.ts';
 import type { DoctorProbes, NodeObservation } from '../host/observe.ts';
 import type { FlanneldLogState } from './log.ts';
 
-export type FindingKind = 'problem' | 'unexamined';
+/**
+ * 'problem': something is wrong (exit 1); 'unexamined': something could not be looked at (exit
+ * 3 when nothing else is wrong); 'note': worth knowing, nothing to fix (an error flanneld logged
+ * that is over): exit 0, and no fix line.
+ */
+export type FindingKind = 'problem' | 'unexamined' | 'note';
 
 export interface Finding {
   /** stable id, e.g. `config.written-v3` (the list is in this file's header) */
@@ -22,8 +27,8 @@ export interface Finding {
   /** the route, rule, key or log line that shows it */
   readonly evidence: readonly string[];
   readonly cause: string;
-  /** one shell line that fixes it */
-  readonly fix: string;
+  /** one shell line that fixes it (a note has none) */
+  readonly fix?: string;
   /** what to do after, or instead, when the fix alone is not the whole story */
   readonly then?: string;
   /** the drift check ids this finding explains */
@@ -103,7 +108,7 @@ export function finding(f: FindingInput): Finding {
     what: f.what,
     evidence: f.evidence,
     cause: f.cause,
-    fix: f.fix,
+    ...(f.fix !== undefined && { fix: f.fix }),
     ...(f.then !== undefined && { then: f.then }),
     checks: f.checks,
   };

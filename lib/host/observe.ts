@@ -1,12 +1,14 @@
 // What a node IS, read in one pass for drift and doctor: a constant number of child
 // processes whatever the cluster size (`ip -j route`, `iptables-save`, `ip -j -d addr`,
-// `supervisorctl status`), ONE etcd range read, and plain file reads (subnet.env,
-// flanneld.sh, the persisted rules, the certs, /proc/sys/net/ipv4/ip_forward, which is per
-// network namespace). Nothing here changes the node.
+// `supervisorctl status`; `iptables-legacy-save` only when iptables-save warns that the legacy
+// backend holds tables too), ONE etcd range read, and plain file reads (subnet.env,
+// flanneld.sh, the persisted rules, the certs, and per network namespace
+// /proc/sys/net/ipv4/ip_forward, the rp_filter switches and /proc/net/arp, the neighbour
+// state of the next hops). Nothing here changes the node.
 
 import { EtcdError, parseV2Error, v2Request, withV3 } from './etcd.ts';
 import type { Interface } from '../model/interfaces.ts';
-import { parseIptablesSave, type Ruleset } from '../model/iptables.ts';
+import { legacyTablesPresent, parseIptablesSave, type Ruleset } from '../model/iptables.ts';
 import { readNetworkState, type NetworkState, type StoreTarget } from './network-store.ts';
 import type { EtcdApi } from '../model/lease.ts';
 import type { Route } from '../model/routes.ts';
@@ -42,6 +44,11 @@ export interface NodeObservation {
   readonly routes: Outcome<Route[]>;
   readonly iptablesSave: Outcome<string>;
   readonly ruleset: Outcome<Ruleset>;
+  /**
+   * the legacy backend's rules, read (`iptables-legacy-save`) only when iptables-save (nft)
+   * warned that legacy tables exist: the kernel runs both, and each save shows only its own
+   */
+  readonly legacy?: { readonly save: Outcome<string>; readonly ruleset: Outcome<Ruleset> };
   readonly ifaces: Outcome<Interface[]>;
   readonly supervisor: Outcome<ProgramStatus | undefined>;
   readonly healthz: Outcome<{ status: number; body: string }>;
@@ -54,6 +61,10 @@ export interface NodeObservation {
     readonly key?: string;
     readonly keyMode?: number;
     readonly ipForward?: string;
+    /** /proc/net/arp: the IPv4 neighbour table with each entry's device and flags (no process) */
+    readonly arp?: string;
+    /** net.ipv4.conf.<dev>.rp_filter for `all` and every link that is not a veth */
+    readonly rpFilter?: Readonly<Record<string, string>>;
   };
   /** neighbour and fdb entries of flannel.<VNI>, read only when such a vxlan device exists */
   readonly vxlan?: {
@@ -145,7 +156,7 @@ export async function observeNode(o: {
     attempt(() => programStatus(host, p.supervisorConf, o.program)),
     attempt(() => probeHealthz(host, o.healthzPort)),
     (async () => {
-      const [subnetEnv, flanneldSh, persisted, ca, cert, key, ipForward, keyStat] = await Promise.all([
+      const [subnetEnv, flanneldSh, persisted, ca, cert, key, ipForward, keyStat, arp] = await Promise.all([
         readText(p.subnetEnv),
         readText(p.flanneldSh),
         readText(p.persist),
@@ -154,6 +165,7 @@ export async function observeNode(o: {
         readText(p.keyfile),
         readText('/proc/sys/net/ipv4/ip_forward'),
         host.stat(p.keyfile).catch(() => undefined),
+        readText('/proc/net/arp'),
       ]);
       return {
         subnetEnv,
@@ -163,12 +175,28 @@ export async function observeNode(o: {
         cert,
         key,
         ipForward: ipForward?.trim(),
+        ...(arp !== undefined && { arp }),
         ...(keyStat && { keyMode: keyStat.mode & 0o777 }),
       };
     })(),
   ]);
   const iptablesSave = saveOut.ok ? ok(saveOut.value.stdout) : saveOut;
   const ruleset = iptablesSave.ok ? await attempt(async () => parseIptablesSave(iptablesSave.value)) : iptablesSave;
+  // one more process, only when iptables-nft says the legacy backend holds tables too
+  let legacy: NodeObservation['legacy'];
+  if (saveOut.ok && legacyTablesPresent(`${saveOut.value.stderr}\n${saveOut.value.stdout}`)) {
+    const out = await attempt(() => run(['iptables-legacy-save'], 'the legacy backend rules (the kernel runs both)'));
+    const save: Outcome<string> = out.ok ? ok(out.value.stdout) : out;
+    legacy = { save, ruleset: save.ok ? await attempt(async () => parseIptablesSave(save.value)) : save };
+  }
+  // rp_filter: per network namespace and per link; veths (the pods' ends) are left out
+  const rpDevs = ['all', ...(ifaces.ok ? ifaces.value.filter((i) => i.kind !== 'veth').map((i) => i.name) : [])];
+  const rpValues = await Promise.all(rpDevs.map((d) => readText(`/proc/sys/net/ipv4/conf/${d}/rp_filter`)));
+  const rpFilter: Record<string, string> = {};
+  rpDevs.forEach((d, i) => {
+    const v = rpValues[i]?.trim();
+    if (v !== undefined) rpFilter[d] = v;
+  });
   const supervisor: Outcome<ProgramStatus | undefined> = supOut.ok ? ok(supOut.value.status) : supOut;
   // vxlan: the per-peer neighbour and fdb entries (two more processes, still none per peer)
   const vdev = ifaces.ok ? ifaces.value.find((i) => i.kind === 'vxlan' && /^flannel\.\d+$/.test(i.name)) : undefined;
@@ -189,9 +217,10 @@ export async function observeNode(o: {
     ifaces,
     supervisor,
     healthz,
-    files,
+    files: { ...files, ...(Object.keys(rpFilter).length && { rpFilter }) },
+    ...(legacy && { legacy }),
     ...(vxlan && { vxlan }),
-    processes: 3 + (supOut.ok ? supOut.value.processes : 1) + (vxlan ? 2 : 0),
+    processes: 3 + (supOut.ok ? supOut.value.processes : 1) + (vxlan ? 2 : 0) + (legacy ? 1 : 0),
   };
 }
 
@@ -217,12 +246,36 @@ export async function readConfigIn(store: StoreTarget, api: EtcdApi): Promise<st
   return withV3(store.conn, store.tls, async (client) => (await client.get(key).string()) ?? undefined);
 }
 
+/** A bounded probe of one peer: does its address (and, for vxlan, its VTEP through the tunnel) answer? */
+export interface PeerProbe {
+  readonly subnet: string;
+  readonly publicIp: string;
+  /** `ping -c1 -W1 PUBLICIP` on the underlay */
+  readonly underlay: boolean;
+  /**
+   * vxlan: `ping -c1 -W1 SUBNET.0` through flannel.<VNI>, which travels as a VXLAN UDP datagram to
+   * PUBLICIP:8472 and back: the UDP probe of the peer's VXLAN port (a bare UDP packet proves
+   * nothing, the vxlan socket answers none)
+   */
+  readonly tunnel?: boolean;
+}
+
 export interface DoctorProbes {
   /** the config key in the key space flannel does NOT read (probed only when flannel's has none, or v2 is off) */
   readonly otherKeySpace?: Outcome<{ readonly api: EtcdApi; readonly config?: string }>;
+  /** `.../config` keys holding a network config under another prefix (looked for only when neither key space has ours) */
+  readonly otherPrefixes?: Outcome<readonly { readonly key: string; readonly api: EtcdApi; readonly config: string }[]>;
   readonly logFile: string;
-  /** the tail of flanneld's log */
+  /** the tail of flanneld's log, supervisord's rotated files before it (oldest first) */
   readonly log: Outcome<string>;
+  /** the rotated files that were read (`FILE.1` ...), newest first */
+  readonly rotated?: readonly string[];
+  /** peers probed (at most MAX_PEER_PROBES, in parallel, 1 s each) */
+  readonly peers?: readonly PeerProbe[];
+  /** /proc/net/arp read again after the peer probes (they make the kernel resolve the next hops) */
+  readonly arpAfter?: string;
+  /** who listens on the healthz port, when flanneld is not up but something answers or its last run died on the port */
+  readonly portOwner?: { readonly port: number; readonly pid?: number; readonly process?: string };
   /** every link of this host, with MTU and bridge master */
   readonly links: Outcome<Link[]>;
   /** the links inside each --pod-netns */
@@ -231,13 +284,63 @@ export interface DoctorProbes {
   readonly processes: number;
 }
 
-/** doctor's probes beyond observeNode: the other key space, flanneld's log, links and pods' MTUs. */
+/** How many peers doctor pings (each probe is `ping -c1 -W1`, all at once): enough to tell a pattern. */
+const MAX_PEER_PROBES = 8;
+/** supervisord keeps stdout_logfile_backups=4 rotated files: FILE.1 (newest) .. FILE.4 */
+const ROTATED = 4;
+
+/** The log's tail, and when that is short, the rotated files before it, within one budget. */
+async function readLogAcrossRotation(host: Host, file: string, budget: number) {
+  const tail = await host.readTail(file, budget);
+  if (tail === undefined) throw new Error(`${file}: no such file`);
+  const parts = [tail];
+  const rotated: string[] = [];
+  let left = budget - Buffer.byteLength(tail);
+  for (let i = 1; i <= ROTATED && left > 4096; i++) {
+    const older = await host.readTail(`${file}.${i}`, left).catch(() => undefined);
+    if (older === undefined) break;
+    rotated.push(`${file}.${i}`);
+    parts.unshift(older.endsWith('\n') ? older : `${older}\n`);
+    left -= Buffer.byteLength(older);
+  }
+  return { text: parts.join(''), rotated };
+}
+
+/** `.../config` keys with a `Network` anywhere in the key space (a config written under another prefix). */
+async function findConfigs(store: StoreTarget): Promise<{ key: string; api: EtcdApi; config: string }[]> {
+  const own = `${store.prefix}/config`;
+  const pick = (key: string, value: string | undefined) =>
+    key !== own && key.endsWith('/config') && value !== undefined && /"network"\s*:/i.test(value)
+      ? [{ key, api: store.api, config: value }]
+      : [];
+  if (store.api === 'v2') {
+    const res = await v2Request(store.conn, store.tls, 'GET', '/', { recursive: true });
+    if (res.status !== 200) return [];
+    type N = { key?: string; value?: string; nodes?: N[]; dir?: boolean };
+    const out: { key: string; api: EtcdApi; config: string }[] = [];
+    const walk = (n: N) => {
+      if (n.key && !n.dir) out.push(...pick(n.key, n.value));
+      // leases are many and never a config: skip the subnets directories
+      for (const c of n.nodes ?? []) if (!c.key?.endsWith('/subnets')) walk(c);
+    };
+    walk((JSON.parse(res.body) as { node: N }).node);
+    return out;
+  }
+  return withV3(store.conn, store.tls, async (client) => {
+    const all = await client.getAll().prefix('/').strings();
+    return Object.entries(all).flatMap(([k, v]) => pick(k, v));
+  });
+}
+
+/** doctor's probes beyond observeNode: the other key space, flanneld's log, links and pods' MTUs, peers. */
 export async function observeDoctorProbes(o: {
   readonly store: StoreTarget;
   readonly obs: NodeObservation;
   readonly logFile: string;
   readonly podNetns?: readonly string[];
   readonly host: Host;
+  /** this node, to probe its peers (absent: no peer probes) */
+  readonly node?: { readonly publicIp: string; readonly iface: string; readonly healthzPort: number };
 }): Promise<DoctorProbes> {
   const host = o.host;
   const e = o.obs.etcd;
@@ -248,11 +351,7 @@ export async function observeDoctorProbes(o: {
     wantOther
       ? attempt(async () => ({ api: other, config: await readConfigIn({ ...o.store, api: other }, other) }))
       : Promise.resolve(undefined),
-    attempt(async () => {
-      const tail = await host.readTail(o.logFile, LOG_TAIL_BYTES);
-      if (tail === undefined) throw new Error(`${o.logFile}: no such file`);
-      return tail;
-    }),
+    attempt(() => readLogAcrossRotation(host, o.logFile, LOG_TAIL_BYTES)),
     // the host's links were read by observeNode already (all families, with master)
     Promise.resolve(o.obs.ifaces),
     Promise.all(
@@ -263,12 +362,95 @@ export async function observeDoctorProbes(o: {
       })),
     ),
   ]);
+  // the config nowhere in either key space: maybe under another prefix (one range read, only then)
+  const otherPrefixes =
+    e.ok && e.value.config === undefined && otherKeySpace?.ok && otherKeySpace.value.config === undefined
+      ? await attempt(() => findConfigs(o.store))
+      : undefined;
+  const peerProbes = o.node ? await probePeers(host, o.obs, o.node) : undefined;
+  const owner = o.node ? await healthzPortOwner(host, o.obs, log, o.node.healthzPort) : undefined;
   return {
     ...(otherKeySpace && { otherKeySpace }),
+    ...(otherPrefixes && { otherPrefixes }),
     logFile: o.logFile,
-    log,
+    log: log.ok ? ok(log.value.text) : log,
+    ...(log.ok && log.value.rotated.length && { rotated: log.value.rotated }),
     links: hostLinks,
     pods: podLinks,
-    processes: pods.length,
+    ...(peerProbes && { peers: peerProbes.peers, arpAfter: peerProbes.arp }),
+    ...(owner && { portOwner: owner.owner }),
+    processes: pods.length + (peerProbes?.processes ?? 0) + (owner ? 1 : 0),
   };
+}
+
+const ping = (host: Host, ip: string, iface?: string) =>
+  host
+    .run({
+      argv: ['ping', '-c1', '-W1', '-n', '-q', ...(iface ? ['-I', iface] : []), ip],
+      why: 'is the peer there',
+      readOnly: true,
+      timeoutMs: 3000,
+      okStatus: [1, 2],
+    })
+    .then(
+      (r) => r.status === 0,
+      () => false,
+    );
+
+/**
+ * Ping up to MAX_PEER_PROBES peers on the underlay (which also makes the kernel resolve their
+ * ARP entries) and, for vxlan peers routed through flannel.<VNI>, their VTEP address through
+ * the tunnel; then /proc/net/arp again. Peers whose next hop answered ARP and whose tunnel is
+ * not used are left alone.
+ */
+async function probePeers(
+  host: Host,
+  obs: NodeObservation,
+  node: { readonly publicIp: string; readonly iface: string },
+): Promise<{ peers: PeerProbe[]; arp?: string; processes: number } | undefined> {
+  if (!obs.etcd.ok || !obs.ifaces.ok || !obs.routes.ok) return undefined;
+  const dev = obs.ifaces.value.find((i) => i.name === node.iface);
+  if (!dev) return undefined;
+  const routes = obs.routes.value;
+  const peers = obs.etcd.value.leases
+    .filter((l) => l.publicIp.toString() !== node.publicIp && dev.addrs.some((a) => a.contains(l.publicIp)))
+    .slice(0, MAX_PEER_PROBES);
+  if (peers.length === 0) return undefined;
+  let processes = 0;
+  const probed = await Promise.all(
+    peers.map(async (l) => {
+      const viaTunnel = routes.some((r) => r.dst.equals(l.subnet.network()) && /^flannel\.\d+$/.test(r.dev));
+      processes += viaTunnel ? 2 : 1;
+      const [underlay, tunnel] = await Promise.all([
+        ping(host, l.publicIp.toString(), node.iface),
+        viaTunnel ? ping(host, l.subnet.network().ip.toString()) : Promise.resolve(undefined),
+      ]);
+      return {
+        subnet: l.subnet.toString(),
+        publicIp: l.publicIp.toString(),
+        underlay,
+        ...(tunnel !== undefined && { tunnel }),
+      };
+    }),
+  );
+  const arp = await host.readFile('/proc/net/arp', { maxBytes: MAX_FILE_BYTES }).catch(() => undefined);
+  return { peers: probed, ...(arp !== undefined && { arp }), processes };
+}
+
+/** `ss -Hltnp sport = :PORT` when flanneld is down but the port is not free (an orphaned flanneld). */
+async function healthzPortOwner(
+  host: Host,
+  obs: NodeObservation,
+  log: Outcome<{ text: string }>,
+  port: number,
+): Promise<{ owner: NonNullable<DoctorProbes['portOwner']> } | undefined> {
+  const st = obs.supervisor.ok ? obs.supervisor.value?.state : undefined;
+  const down = st !== undefined && st !== 'RUNNING';
+  const busy = log.ok && /bind: address already in use/.test(log.value.text.slice(-20_000));
+  if (!down || !(busy || (obs.healthz.ok && obs.healthz.value.status === 200))) return undefined;
+  const out = await host
+    .run({ argv: ['ss', '-Hltnp', `sport = :${port}`], why: 'who holds the healthz port', readOnly: true })
+    .catch(() => undefined);
+  const m = /users:\(\("([^"]+)",pid=(\d+)/.exec(out?.stdout ?? '');
+  return { owner: { port, ...(m && { process: m[1]!, pid: Number(m[2]) }) } };
 }

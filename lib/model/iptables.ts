@@ -5,6 +5,8 @@
 //   runbookSnatRule ...     - every rule the toolkit reasons about, each with why it exists
 //   planSnatFix             - runbook step 6 made safe: insert before delete, one transaction
 //   countRule, forwardAllowed, checkSnat - pure checks for a later drift report
+//   podFlows / judgeFlows   - what FORWARD (and nat POSTROUTING) does to each pod flow, in rule order
+//   legacyTablesPresent     - iptables-nft's warning that the other backend holds tables too
 // Rules are compared exactly as iptables-save prints them (`-s 10.0.0.1/32`, option order):
 // every rule here is written in that form, checked against iptables 1.8.9 in a namespace.
 
@@ -436,7 +438,7 @@ export function planSnatFix(rs: Ruleset, opts: SnatOptions): SnatPlan {
     if (!opts.dropReject) {
       kept.push({
         rule: r,
-        why: `${r.chain} ends in a catch-all REJECT${r.chain === 'FORWARD' ? ' that rejects forwarded pod traffic' : ''}; kept (removing it is an explicit choice: dropReject)`,
+        why: `${r.chain} ends in a catch-all REJECT${r.chain === 'FORWARD' ? ' that rejects forwarded pod traffic' : ''}; kept (--reject keep; snat-fix --reject drop removes it)`,
       });
       continue;
     }
@@ -446,8 +448,8 @@ export function planSnatFix(rs: Ruleset, opts: SnatOptions): SnatPlan {
         rule: r,
         why:
           r.chain === 'FORWARD'
-            ? "iptables-services' catch-all REJECT in FORWARD rejects pod traffic before flannel's ACCEPT rules (dropReject)"
-            : "iptables-services' catch-all REJECT in INPUT (dropReject: the host's INPUT is now open)",
+            ? "iptables-services' catch-all REJECT in FORWARD rejects pod traffic before flannel's ACCEPT rules (--reject drop)"
+            : "iptables-services' catch-all REJECT in INPUT (--reject drop: the host's INPUT is now open)",
       });
     }
   }
@@ -590,4 +592,186 @@ export function comparableSave(text: string): string {
     .filter((l) => !l.startsWith('#') && l.trim() !== '')
     .map((l) => l.replace(/^(:\S+ \S+) \[\d+:\d+\]$/, '$1 [0:0]').replace(/^\[\d+:\d+\] /, ''))
     .join('\n');
+}
+
+// ------------------------------------------------------------------ pod flows, judged in rule order
+
+/**
+ * One kind of pod packet as the kernel sees it in FORWARD or POSTROUTING: from one subnet to
+ * another, in on one interface and out on another (undefined: not known, a rule naming an
+ * interface then only may match).
+ */
+export interface PodFlow {
+  /** e.g. `172.7.22.0/24 -> 172.7.21.0/24` */
+  readonly name: string;
+  readonly src: Ip4Net;
+  readonly dst: Ip4Net;
+  readonly in?: string;
+  readonly out?: string;
+}
+
+/** The flows that matter on a node: to its own subnet from each peer subnet, and back. */
+export function podFlows(o: {
+  readonly own: Ip4Net;
+  readonly peers: readonly Ip4Net[];
+  readonly bridge: string;
+  /** the interface a peer subnet is reached through (the route's dev), when known */
+  readonly devOf: (peer: Ip4Net) => string | undefined;
+}): PodFlow[] {
+  const own = o.own.network();
+  return o.peers.flatMap((p) => {
+    const peer = p.network();
+    const dev = o.devOf(peer);
+    return [
+      { name: `${peer} -> ${own}`, src: peer, dst: own, ...(dev && { in: dev }), out: o.bridge },
+      { name: `${own} -> ${peer}`, src: own, dst: peer, in: o.bridge, ...(dev && { out: dev }) },
+    ];
+  });
+}
+
+type Tri = 'yes' | 'no' | 'maybe';
+
+function addrMatch(value: string, net: Ip4Net): Tri {
+  let m: Ip4Net;
+  try {
+    m = Ip4Net.parse(value.includes('/') ? value : `${value}/32`);
+  } catch {
+    return 'maybe';
+  }
+  if (m.containsNet(net)) return 'yes';
+  if (!m.overlaps(net)) return 'no';
+  return 'maybe';
+}
+
+function ifaceMatch(pattern: string, dev: string | undefined): Tri {
+  if (dev === undefined) return 'maybe';
+  if (pattern.endsWith('+')) return dev.startsWith(pattern.slice(0, -1)) ? 'yes' : 'no';
+  return pattern === dev ? 'yes' : 'no';
+}
+
+const not = (t: Tri): Tri => (t === 'yes' ? 'no' : t === 'no' ? 'yes' : 'maybe');
+
+/**
+ * Does a rule's match part apply to every packet of `flow` (yes), to none (no), or to some
+ * (maybe: a port, a state, an address range cutting the subnet)? `-s`, `-d`, `-i`, `-o`
+ * (with `!`) and `-p all` are judged; any other match makes the answer at most maybe.
+ */
+export function ruleMatchesFlow(matches: readonly string[], flow: PodFlow): Tri {
+  let out: Tri = 'yes';
+  const and = (t: Tri) => {
+    if (t === 'no' || out === 'no') out = 'no';
+    else if (t === 'maybe') out = 'maybe';
+  };
+  for (let i = 0; i < matches.length; i++) {
+    let neg = false;
+    let w = matches[i]!;
+    if (w === '!') {
+      neg = true;
+      w = matches[++i] ?? '';
+    }
+    const v = matches[i + 1];
+    const judged = (t: Tri) => {
+      and(neg ? not(t) : t);
+      i++;
+    };
+    if ((w === '-s' || w === '--source') && v !== undefined) judged(addrMatch(v, flow.src));
+    else if ((w === '-d' || w === '--destination') && v !== undefined) judged(addrMatch(v, flow.dst));
+    else if ((w === '-i' || w === '--in-interface') && v !== undefined) judged(ifaceMatch(v, flow.in));
+    else if ((w === '-o' || w === '--out-interface') && v !== undefined) judged(ifaceMatch(v, flow.out));
+    else if ((w === '-p' || w === '--protocol') && v !== undefined && !neg && /^(all|0)$/.test(v)) i++;
+    else and('maybe');
+  }
+  return out;
+}
+
+/** Targets that end a packet's walk through a chain (RETURN: back to the caller). */
+const TERMINAL = new Set(['ACCEPT', 'DROP', 'REJECT', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT', 'RETURN']);
+
+export interface FlowDecision {
+  /** the target that decided (ACCEPT, DROP, REJECT, MASQUERADE, SNAT, ...), or the chain's policy */
+  readonly target: string;
+  /** the rule that decided; undefined when the policy did */
+  readonly rule?: Rule;
+  /** the user chain the rule is in, when reached through jumps */
+  readonly via?: readonly string[];
+  /** DROP/REJECT/NAT rules before the decision that apply to part of the flow only (a port, a state): they may catch some packets */
+  readonly partial: readonly Rule[];
+}
+
+interface Walked {
+  readonly decided?: { target: string; rule: Rule; via: string[] };
+  readonly partial: Rule[];
+}
+
+function walkFlow(table: Table, chain: Chain, flow: PodFlow, seen: ReadonlySet<string>): Walked {
+  const partial: Rule[] = [];
+  if (seen.has(chain.name)) return { partial };
+  const inner = new Set([...seen, chain.name]);
+  for (const r of chain.rules) {
+    const words = withoutComments(r.spec);
+    const j = words.findIndex((w) => w === '-j' || w === '--jump' || w === '-g' || w === '--goto');
+    if (j < 0) continue;
+    const target = words[j + 1] ?? '';
+    const m = ruleMatchesFlow(words.slice(0, j), flow);
+    if (m === 'no') continue;
+    const sub = table.chains.find((c) => c.name === target);
+    if (sub && !TERMINAL.has(target)) {
+      const w = walkFlow(table, sub, flow, inner);
+      partial.push(...w.partial);
+      // a RETURN in the user chain sends the packet back here, to the next rule
+      if (w.decided && w.decided.target !== 'RETURN') {
+        if (m === 'yes') return { decided: { ...w.decided, via: [sub.name, ...w.decided.via] }, partial };
+        partial.push(w.decided.rule);
+      }
+      continue;
+    }
+    if (!TERMINAL.has(target)) continue; // LOG, MARK, ...: the packet goes on
+    if (m === 'maybe') {
+      if (target !== 'ACCEPT' && target !== 'RETURN') partial.push(r);
+      continue;
+    }
+    return { decided: { target, rule: r, via: [] }, partial };
+  }
+  return { partial };
+}
+
+/**
+ * What a built-in chain does to each flow, walking its rules in order (into user chains
+ * through their jumps): the first rule that certainly applies to the whole flow with a
+ * terminal target decides; when none does, the chain's policy. A RETURN in the built-in
+ * chain itself means the policy too.
+ */
+export function judgeFlows(rs: Ruleset, table: string, chain: string, flows: readonly PodFlow[]): FlowDecision[] {
+  const t = rs.tables.find((x) => x.name === table);
+  const c = t?.chains.find((x) => x.name === chain);
+  return flows.map((flow) => {
+    if (!t || !c) return { target: 'ACCEPT', partial: [] };
+    const w = walkFlow(t, c, flow, new Set());
+    if (w.decided && w.decided.target !== 'RETURN')
+      return {
+        target: w.decided.target,
+        rule: w.decided.rule,
+        ...(w.decided.via.length && { via: w.decided.via }),
+        partial: w.partial,
+      };
+    return { target: c.policy === '-' ? 'ACCEPT' : c.policy, partial: w.partial };
+  });
+}
+
+/** Does a FORWARD decision let the flow through? */
+export const forwards = (d: FlowDecision) => d.target === 'ACCEPT';
+/** Does a nat POSTROUTING decision rewrite the flow's source? */
+export const masquerades = (d: FlowDecision) => d.target === 'MASQUERADE' || d.target === 'SNAT';
+
+/**
+ * iptables-nft's `iptables-save` says so (on stderr) when the legacy backend holds tables as
+ * well: the kernel runs the rules of both, and one save shows only its own.
+ */
+export function legacyTablesPresent(stderr: string): boolean {
+  return /^# Warning: iptables-legacy tables present/m.test(stderr);
+}
+
+/** Every `-A` rule of a ruleset. */
+export function allRules(rs: Ruleset): Rule[] {
+  return rs.tables.flatMap((t) => t.chains.flatMap((c) => c.rules));
 }

@@ -63,6 +63,7 @@ export async function examineNode(o: {
     obs,
     logFile: o.paths.logFile,
     podNetns: o.podNetns,
+    node: { publicIp: o.expect.publicIp.toString(), iface: o.expect.iface, healthzPort: o.healthzPort },
   });
   const findings = diagnose({ ...o.context, expect: o.expect }, obs, checks, probes);
   return { obs, checks, probes, findings };

@@ -81,7 +81,13 @@ export function planConfigWrite(desired: string, state: NetworkState, force: boo
       kind: 'create',
       why: `create the network config through the ${state.api} API, only if nobody created it meanwhile`,
     };
-  const differences = diffNetworkConfig(state.config, desired);
+  // a config flannel cannot use is replaced like any other different one (doctor's config.invalid fix)
+  let differences: string[];
+  try {
+    differences = diffNetworkConfig(state.config, desired);
+  } catch (err) {
+    differences = [`the config in etcd is not valid: ${(err as Error).message}`];
+  }
   if (differences.length === 0) return { kind: 'nothing' };
   if (!force) return { kind: 'refused', differences };
   return {

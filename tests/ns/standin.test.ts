@@ -1329,6 +1329,47 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     );
     assert.equal(await macOf(pair.h21), mac21, 'the existing flannel.1 is reused');
     assert.equal(await pingTtl(pair.pods[21]!, '172.7.22.2'), '62');
+
+    // the device's MAC changed under it (systemd-udev, failure case C28): a restart reuses the
+    // compatible device and publishes its MAC now (v0.11.0 tryAcquireLease rewrites the lease's
+    // attributes), and the peer follows the lease (its neighbour replaced)
+    await sh(['ip', '-n', pair.h21, 'link', 'set', 'dev', 'flannel.1', 'address', '02:11:22:33:44:55']);
+    f21.signal('SIGTERM');
+    assert.equal((await f21.exit()).code, 0);
+    f21 = new Flanneld(pair.h21, d(21), nodeArgs(21, prefix));
+    await waitFor(
+      "h22's neighbour follows the new VtepMAC",
+      async () =>
+        (await sh(['ip', '-n', pair.h22, 'neigh', 'show', 'dev', 'flannel.1'])).stdout ===
+        '172.7.21.0 lladdr 02:11:22:33:44:55 PERMANENT \n',
+      5000,
+    );
+    assert.ok(
+      (await v2Leases(prefix)).some((l) => (l.value ?? '').includes('"VtepMAC":"02:11:22:33:44:55"')),
+      'the lease publishes the new MAC',
+    );
+    assert.equal(await pingTtl(pair.pods[22]!, '172.7.21.2'), '62');
+
+    // a second IPv4 address on flannel.1 (an old lease's, failure case C27): v0.11.0 refuses to
+    // configure the device (pkg/ip/iface.go) and exits 1 at every start
+    await sh(['ip', '-n', pair.h21, 'addr', 'add', '172.7.99.0/32', 'dev', 'flannel.1']);
+    f21.signal('SIGTERM');
+    assert.equal((await f21.exit()).code, 0);
+    f21 = new Flanneld(pair.h21, d(21), nodeArgs(21, prefix));
+    assert.equal((await f21.exit()).code, 1);
+    assert.ok(
+      f21.lines.some(
+        (l) =>
+          l.sev === 'E' &&
+          /^Error registering network: failed to configure interface flannel\.1: failed to ensure address of interface flannel\.1: link has incompatible addresses\. Remove additional addresses and try again\./.test(
+            l.msg,
+          ),
+      ),
+      f21.lines.map((l) => l.msg).join('\n'),
+    );
+    await sh(['ip', '-n', pair.h21, 'addr', 'del', '172.7.99.0/32', 'dev', 'flannel.1']);
+    f21 = new Flanneld(pair.h21, d(21), nodeArgs(21, prefix));
+    await f21.waitLog(/^Waiting for /);
     for (const f of [f21, f22]) f.signal('SIGTERM');
     for (const f of [f21, f22]) assert.equal((await f.exit()).code, 0);
   });

@@ -71,6 +71,16 @@ interface State {
   pods: { netns: string; links: Outcome<Link[]> }[];
   etcdConn: DoctorContext['etcd'];
   vxlan?: NodeObservation['vxlan'];
+  /** flanneld.sh as on the node (default: what start writes for this expectation) */
+  flanneldSh?: string;
+  arp?: string;
+  rpFilter?: Record<string, string>;
+  peers?: DoctorProbes['peers'];
+  /** the persisted rules file (default: the live rules) */
+  persisted?: string;
+  otherPrefixes?: { key: string; api: 'v2' | 'v3'; config: string }[];
+  arpAfter?: string;
+  legacySave?: string;
 }
 
 function healthy(): State {
@@ -112,6 +122,13 @@ const RUN: Invocation = {
 };
 
 function examine(s: State): { findings: Finding[]; checks: ReturnType<typeof checkNode> } {
+  return examineWith(s, {});
+}
+
+function examineWith(
+  s: State,
+  extraProbes: Partial<DoctorProbes>,
+): { findings: Finding[]; checks: ReturnType<typeof checkNode> } {
   const obs: NodeObservation = {
     at: s.at,
     etcd: s.etcd.ok ? { ok: true, value: { ...s.etcd.value, invalid: [], api: s.e.api } } : s.etcd,
@@ -133,10 +150,18 @@ function examine(s: State): { findings: Finding[]; checks: ReturnType<typeof che
     healthz: s.healthz,
     files: {
       subnetEnv: s.subnetEnv,
-      flanneldSh: renderFlanneldSh(s.e.flanneld),
-      persisted: s.save,
+      flanneldSh: s.flanneldSh ?? renderFlanneldSh(s.e.flanneld),
+      persisted: s.persisted ?? s.save,
       ipForward: s.ipForward,
+      ...(s.arp !== undefined && { arp: s.arp }),
+      ...(s.rpFilter && { rpFilter: s.rpFilter }),
     },
+    ...(s.legacySave !== undefined && {
+      legacy: {
+        save: { ok: true, value: s.legacySave },
+        ruleset: { ok: true, value: parseIptablesSave(s.legacySave) },
+      },
+    }),
     ...(s.vxlan && { vxlan: s.vxlan }),
     processes: 3,
   };
@@ -146,7 +171,11 @@ function examine(s: State): { findings: Finding[]; checks: ReturnType<typeof che
     log: { ok: true, value: s.log },
     links: { ok: true, value: parseIpAddr(s.addr) },
     pods: s.pods,
+    ...(s.peers && { peers: s.peers }),
+    ...(s.arpAfter !== undefined && { arpAfter: s.arpAfter }),
+    ...(s.otherPrefixes && { otherPrefixes: { ok: true as const, value: s.otherPrefixes } }),
     processes: 1,
+    ...extraProbes,
   };
   const checks = checkNode(s.e, obs);
   const ctx: DoctorContext = {
@@ -209,6 +238,10 @@ function vxlanNode(s: State, config: string, leases: Lease[]): void {
     neighbours: { ok: true, value: parseNeighbours(v('61-vxlan-h21-neigh.json')) },
     fdb: { ok: true, value: parseFdb(v('61-vxlan-h21-fdb.json')) },
   };
+}
+/** flanneld.sh as if written for another etcd endpoint (the probe's endpoints are the expected ones). */
+function otherEtcdSh(s: State): void {
+  s.flanneldSh = renderFlanneldSh({ ...s.e.flanneld, endpoints: ['http://10.4.7.99:2379'] });
 }
 const withRoute = (routes: string, r: object) => JSON.stringify([...(JSON.parse(routes) as object[]), r]);
 const withoutRoute = (routes: string, dst: string) =>
@@ -289,6 +322,7 @@ const CASES: Case[] = [
     name: "flanneld's own log says `client: response is invalid json` while the probe gets through (flanneld.sh names another etcd)",
     break: (s) => {
       s.log += `${glog(new Date(AT.getTime() - 5000), 'E', 'main.go:382', "Couldn't fetch network config: client: response is invalid json. The endpoint is probably not valid etcd cluster endpoint.")}\n`;
+      otherEtcdSh(s);
     },
     fix: `${S}/start.ts ${NODE}`,
     evidence: /response is invalid json/,
@@ -319,6 +353,7 @@ const CASES: Case[] = [
     name: "flanneld's log says `x509: certificate signed by unknown authority` (real v0.11.0 log)",
     break: (s) => {
       s.log = realLog('v0.11.0-51-tls-neg-nocerts.log');
+      otherEtcdSh(s);
       s.at = new Date(2026, 10, 26, 12, 23, 30);
     },
     fix: `${S}/start.ts ${NODE}`,
@@ -349,6 +384,7 @@ const CASES: Case[] = [
     name: "flanneld's log says `remote error: tls: bad certificate` (real v0.11.0 log, CA only)",
     break: (s) => {
       s.log = realLog('v0.11.0-52-tls-neg-ca-only.log');
+      otherEtcdSh(s);
       s.at = new Date(2026, 10, 26, 12, 23, 40);
     },
     fix: `${S}/start.ts ${NODE}`,
@@ -371,18 +407,42 @@ const CASES: Case[] = [
     name: "flanneld's log says `error #0: EOF` (real v0.11.0 log, http scheme)",
     break: (s) => {
       s.log = realLog('v0.11.0-50-tls-neg-http-scheme.log');
+      otherEtcdSh(s);
       s.at = new Date(2026, 10, 26, 12, 23, 20);
     },
     fix: `${S}/start.ts ${NODE}`,
   },
   {
     id: 'etcd.unreachable',
-    name: 'etcd does not answer: could not examine (exit 3)',
+    name: 'etcd does not answer and flanneld is not running: could not examine (exit 3)',
+    break: (s) => {
+      s.etcd = { ok: false, kind: 'unreachable', error: 'etcd http://10.4.7.12:2379: unreachable (ECONNREFUSED)' };
+      s.supervisor = 'STOPPED';
+    },
+    fix: 'etcdctl --endpoints=http://10.4.7.12:2379 endpoint health',
+  },
+  {
+    id: 'etcd.outage-degraded',
+    name: 'etcd does not answer while flanneld runs with its routes: degraded, do not restart (exit 3)',
     break: (s) => {
       s.etcd = { ok: false, kind: 'unreachable', error: 'etcd http://10.4.7.12:2379: unreachable (ECONNREFUSED)' };
     },
     fix: 'etcdctl --endpoints=http://10.4.7.12:2379 endpoint health',
+    cause: /do NOT restart flanneld/,
+    explains: ['etcd.reachable', 'lease.own', 'routes.peers'],
     exit: 3,
+  },
+  {
+    id: 'etcd.outage-degraded',
+    name: "etcd cut off by this node's own OUTPUT rule: the fix deletes it",
+    break: (s) => {
+      s.etcd = { ok: false, kind: 'unreachable', error: 'etcd http://10.4.7.12:2379: unreachable (ECONNREFUSED)' };
+      s.save = s.save.replace(
+        ':OUTPUT ACCEPT [18592:2461868]\n',
+        ':OUTPUT ACCEPT [18592:2461868]\n-A OUTPUT -p tcp -m tcp --dport 2379 -j REJECT --reject-with icmp-port-unreachable\n',
+      );
+    },
+    fix: 'iptables -D OUTPUT -p tcp -m tcp --dport 2379 -j REJECT --reject-with icmp-port-unreachable',
   },
   {
     id: 'routes.peer-not-l2',
@@ -508,20 +568,31 @@ const CASES: Case[] = [
     break: (s) => {
       s.etcd = { ok: true, value: { config: CONFIG, leases: [lease('172.7.22.0/24', '10.4.7.22')] } };
       s.log += `${glog(new Date(AT.getTime() - 3000), 'E', 'main.go:382', "Couldn't fetch network config: client: etcd cluster is unavailable or misconfigured; error #0: remote error: tls: bad certificate")}\n`;
+      otherEtcdSh(s);
     },
     fix: `${S}/start.ts ${NODE}`,
     evidence: /tls: bad certificate/,
     cause: /etcd refused the client certificate/,
   },
   {
-    id: 'flanneld.no-lease',
-    name: 'healthz 200, no lease, because the config is missing: the fix is the config',
+    id: 'config.missing',
+    name: 'healthz 200 and no lease because the config is missing: one finding, the config (it covers the lease)',
     break: (s) => {
       s.etcd = { ok: true, value: { leases: [lease('172.7.22.0/24', '10.4.7.22')] } };
       s.other = { ok: true, value: { api: 'v3' } };
     },
     fix: `${S}/etcd-config.ts --cluster ${C}`,
-    cause: /waiting for the network config/,
+    explains: ['lease.own', 'lease.ttl'],
+  },
+  {
+    id: 'flanneld.no-lease',
+    name: 'healthz 200, no lease, flanneld.sh with another --etcd-prefix (it waits for a config there): start writes it back',
+    break: (s) => {
+      s.etcd = { ok: true, value: { config: CONFIG, leases: [lease('172.7.22.0/24', '10.4.7.22')] } };
+      s.flanneldSh = renderFlanneldSh({ ...s.e.flanneld, etcdPrefix: '/other/network' });
+    },
+    fix: `${S}/start.ts ${NODE}`,
+    explains: ['lease.own', 'flanneld.flags'],
   },
   {
     id: 'routes.vxlan-deleted',
@@ -635,6 +706,309 @@ const CASES: Case[] = [
     explains: ['flanneld.running', 'flanneld.healthz'],
   },
   {
+    id: 'iptables.forward-blocked',
+    name: "issue 14.1: `-I FORWARD 1 -d <this node's subnet> -j DROP` ahead of flannel's ACCEPTs; the fix deletes it, and saves nothing",
+    break: (s) => {
+      s.save = s.save.replace(
+        ':OUTPUT ACCEPT [18592:2461868]\n',
+        ':OUTPUT ACCEPT [18592:2461868]\n-A FORWARD -d 172.7.21.0/24 -j DROP\n',
+      );
+      // the persisted file was saved before: it lacks the DROP
+      s.persisted = fixture('h21-iptables-save.txt');
+    },
+    fix: 'iptables -D FORWARD -d 172.7.21.0/24 -j DROP',
+    evidence: /filter FORWARD: -A FORWARD -d 172\.7\.21\.0\/24 -j DROP[\s\S]*172\.7\.22\.0\/24 -> 172\.7\.21\.0\/24/,
+    explains: ['iptables.forward', 'iptables.persisted'],
+  },
+  {
+    id: 'iptables.forward-blocked',
+    name: 'the same DROP saved into the persisted file too: delete it, then drift --fix saves the rules once they are right',
+    break: (s) => {
+      s.save = s.save.replace(
+        ':OUTPUT ACCEPT [18592:2461868]\n',
+        ':OUTPUT ACCEPT [18592:2461868]\n-A FORWARD -d 172.7.21.0/24 -j DROP\n',
+      );
+    },
+    fix: `iptables -D FORWARD -d 172.7.21.0/24 -j DROP && ${S}/drift.ts ${NODE} --fix`,
+  },
+  {
+    id: 'iptables.forward-reject',
+    name: "CentOS's REJECT catch-all at the top of FORWARD: snat-fix --drop-reject, never `drift --fix` saving it",
+    break: (s) => {
+      s.save = s.save.replace(
+        ':OUTPUT ACCEPT [18592:2461868]\n',
+        ':OUTPUT ACCEPT [18592:2461868]\n-A FORWARD -j REJECT --reject-with icmp-host-prohibited\n',
+      );
+      s.persisted = fixture('h21-iptables-save.txt');
+    },
+    fix: `${S}/snat-fix.ts ${NODE} --reject drop`,
+    explains: ['iptables.forward', 'iptables.reject', 'iptables.persisted'],
+  },
+  {
+    id: 'iptables.backend-mix',
+    name: 'issue 14.2: a MASQUERADE rule in the legacy tables of an nft host',
+    break: (s) => {
+      s.legacySave =
+        '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE\nCOMMIT\n';
+    },
+    fix: "iptables-legacy -t nat -D POSTROUTING -s 172.7.21.0/24 '!' -o docker0 -j MASQUERADE",
+    evidence: /iptables-legacy-save -t nat: -A POSTROUTING -s 172\.7\.21\.0\/24 ! -o docker0 -j MASQUERADE/,
+    explains: ['iptables.backend'],
+  },
+  {
+    id: 'iptables.no-egress-masq',
+    name: "no SNAT rule and no Docker rule: nothing masquerades pods' traffic to the world",
+    break: (s) => {
+      s.save = s.save.replace('-A POSTROUTING -s 172.7.21.0/24 ! -d 172.7.0.0/16 ! -o docker0 -j MASQUERADE\n', '');
+      s.persisted = fixture('h21-iptables-save.txt');
+    },
+    fix: `${S}/snat-fix.ts ${NODE}`,
+    explains: ['iptables.snat', 'iptables.persisted'],
+  },
+  {
+    id: 'routes.own-subnet',
+    name: "this node's subnet routed via a peer in place of docker0's route: the fix puts docker0's route back (not just a delete)",
+    break: (s) => {
+      const r = (JSON.parse(s.routes) as { dst: string; dev?: string }[]).filter((x) => x.dst !== '172.7.21.0/24');
+      s.routes = JSON.stringify([...r, { dst: '172.7.21.0/24', gateway: '10.4.7.22', dev: 'eth0', flags: [] }]);
+    },
+    fix: 'ip route replace 172.7.21.0/24 dev docker0 proto kernel scope link src 172.7.21.1',
+    explains: ['routes.own-subnet'],
+  },
+  {
+    id: 'routes.wrong-gateway',
+    name: "a peer's route through another gateway than its lease (flanneld's route check cannot replace it)",
+    break: (s) => {
+      s.routes = withRoute(withoutRoute(s.routes, '172.7.22.0/24'), {
+        dst: '172.7.22.0/24',
+        gateway: '10.4.7.99',
+        dev: 'eth0',
+        flags: [],
+      });
+    },
+    fix: `${S}/drift.ts ${NODE} --fix`,
+    explains: ['routes.peers'],
+  },
+  {
+    id: 'lease.stale',
+    name: 'a lease of no node of the cluster file, routed to an address that answers no ARP',
+    break: (s) => {
+      (s.etcd as { value: { leases: Lease[] } }).value.leases.push(lease('172.7.40.0/24', '10.4.7.40', { ttl: 3000 }));
+      s.routes = withRoute(s.routes, { dst: '172.7.40.0/24', gateway: '10.4.7.40', dev: 'eth0', flags: [] });
+      s.arp =
+        'IP address       HW type     Flags       HW address            Mask     Device\n10.4.7.40        0x1         0x0         00:00:00:00:00:00     *        eth0\n10.4.7.22        0x1         0x2         5a:3f:40:67:88:d9     *        eth0\n';
+    },
+    fix: 'curl -sS --fail-with-body -X DELETE http://10.4.7.12:2379/v2/keys/coreos.com/network/subnets/172.7.40.0-24',
+    evidence: /10\.4\.7\.40 dev eth0: ARP not resolved/,
+    explains: ['routes.next-hops'],
+  },
+  {
+    id: 'lease.stale',
+    name: "no ARP entry yet: doctor's probe pings the next hop and reads the table again",
+    break: (s) => {
+      (s.etcd as { value: { leases: Lease[] } }).value.leases.push(lease('172.7.40.0/24', '10.4.7.40'));
+      s.routes = withRoute(s.routes, { dst: '172.7.40.0/24', gateway: '10.4.7.40', dev: 'eth0', flags: [] });
+      s.peers = [
+        { subnet: '172.7.22.0/24', publicIp: '10.4.7.22', underlay: true },
+        { subnet: '172.7.40.0/24', publicIp: '10.4.7.40', underlay: false },
+      ];
+      s.arpAfter =
+        'IP address       HW type     Flags       HW address            Mask     Device\n10.4.7.40        0x1         0x0         00:00:00:00:00:00     *        eth0\n';
+    },
+    fix: 'curl -sS --fail-with-body -X DELETE http://10.4.7.12:2379/v2/keys/coreos.com/network/subnets/172.7.40.0-24',
+    evidence: /ping -c1 -W1: no answer/,
+  },
+  {
+    id: 'lease.revoked',
+    name: 'doctor while supervisord restarts flanneld after `Lease has been revoked` (the log read across the restart): start waits for it, no "stopped by hand"',
+    break: (s) => {
+      s.log = fixture('h21-flanneld-two-runs.log');
+      s.at = new Date(2026, 10, 26, 13, 38, 20);
+      s.supervisor = 'STARTING';
+      s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
+    },
+    fix: `${S}/start.ts ${NODE}`,
+    evidence: /Lease has been revoked/,
+    explains: ['flanneld.running', 'flanneld.healthz'],
+  },
+  {
+    id: 'lease.subnet-changed',
+    name: 'the lease and subnet.env lost: flanneld took a random subnet, docker0 stayed',
+    break: (s) => {
+      s.etcd = {
+        ok: true,
+        value: { config: CONFIG, leases: [lease('172.7.57.0/24', '10.4.7.21'), lease('172.7.22.0/24', '10.4.7.22')] },
+      };
+      s.subnetEnv = s.subnetEnv!.replace('172.7.21.1/24', '172.7.57.1/24');
+    },
+    fix: `${CTL} stop flanneld-7-21 && curl -sS --fail-with-body -X DELETE http://10.4.7.12:2379/v2/keys/coreos.com/network/subnets/172.7.57.0-24 && ${S}/start.ts ${NODE}`,
+    explains: ['lease.own', 'subnet-env.lease'],
+  },
+  {
+    id: 'iface.missing',
+    name: "flanneld.sh names --iface=eth9 (FATAL): start with the cluster's iface first, not supervisorctl start",
+    break: (s) => {
+      s.flanneldSh = renderFlanneldSh({ ...s.e.flanneld, iface: 'eth9' });
+      s.supervisor = 'FATAL';
+      s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
+      s.log += `${glog(AT, 'E', 'main.go:223', 'Could not find valid interface matching eth9: error looking up interface eth9: route ip+net: no such network interface')}\n`;
+    },
+    fix: `${S}/start.ts ${NODE}`,
+    explains: ['flanneld.flags', 'flanneld.running', 'flanneld.healthz'],
+  },
+  {
+    id: 'iface.missing',
+    name: 'doctor given --iface eth9 (not on this host): the fix names eth0, the interface that holds 10.4.7.21',
+    break: (s) => {
+      s.e = { ...s.e, iface: 'eth9', flanneld: { ...s.e.flanneld, iface: 'eth9' } };
+    },
+    fix: `${S}/start.ts ${NODE} --iface eth0`,
+  },
+  {
+    id: 'iface.public-ip-mismatch',
+    name: 'flanneld.sh names a --public-ip not on eth0: host-gw refuses (the NAT line)',
+    break: (s) => {
+      s.flanneldSh = renderFlanneldSh({ ...s.e.flanneld, publicIp: Ip4.parse('10.4.7.99') });
+      s.supervisor = 'BACKOFF';
+      s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
+      s.log += `${glog(AT, 'E', 'main.go:281', "Error fetching backend: your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend")}\n`;
+    },
+    fix: `${S}/start.ts ${NODE}`,
+    explains: ['flanneld.running', 'flanneld.flags'],
+  },
+  {
+    id: 'config.invalid',
+    name: 'SubnetLen too large for the network: one finding covering every check the config blocks',
+    break: (s) => {
+      s.etcd = {
+        ok: true,
+        value: {
+          config: '{"Network": "172.7.0.0/16", "SubnetLen": 8, "Backend": {"Type": "host-gw"}}',
+          leases: (s.etcd as { value: { leases: Lease[] } }).value.leases,
+        },
+      };
+    },
+    fix: `${S}/etcd-config.ts --cluster ${C} --force`,
+    explains: ['etcd.config', 'routes.peers'],
+  },
+  {
+    id: 'config.wrong-prefix',
+    name: 'the config written under /atomic.io/network: flanneld reads /coreos.com/network/config',
+    break: (s) => {
+      s.etcd = { ok: true, value: { leases: (s.etcd as { value: { leases: Lease[] } }).value.leases } };
+      s.other = { ok: true, value: { api: 'v3' } };
+      s.otherPrefixes = [{ key: '/atomic.io/network/config', api: 'v2', config: CONFIG }];
+    },
+    fix: `${S}/etcd-config.ts --cluster ${C}`,
+    evidence: /v2 \/atomic\.io\/network\/config = /,
+    explains: ['etcd.config'],
+  },
+  {
+    id: 'sysctl.rp-filter',
+    name: 'strict rp_filter on flannel.1 with vxlan DirectRouting',
+    break: (s) => {
+      const cfg = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}';
+      vxlanNode(s, cfg, [
+        lease('172.7.21.0/24', '10.4.7.21', { backendType: 'vxlan', vtepMac: '72:af:40:82:41:23' }),
+        lease('172.7.22.0/24', '10.4.7.22', { backendType: 'vxlan', vtepMac: '5a:3f:40:67:88:d9' }),
+      ]);
+      s.vxlan = { ...s.vxlan!, neighbours: { ok: true, value: [] }, fdb: { ok: true, value: [] } };
+      s.rpFilter = { all: '1', eth0: '0', 'flannel.1': '0', docker0: '0' };
+    },
+    fix: 'sysctl -w net.ipv4.conf.all.rp_filter=2',
+    explains: ['sysctl.rp-filter'],
+  },
+  {
+    id: 'vxlan.extra-address',
+    name: 'flannel.1 with an old lease address besides its own: flanneld FATAL; delete it, then start',
+    break: (s) => {
+      const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
+      vxlanNode(s, tree.config!, tree.leases);
+      s.routes = fixture('v0.11.0-61-vxlan-routes-h21.json');
+      s.addr = editLink(s.addr, 'flannel.1', (l) =>
+        (l.addr_info as object[]).push({ family: 'inet', local: '172.7.99.0', prefixlen: 32 }),
+      );
+      s.supervisor = 'FATAL';
+      s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
+    },
+    fix: `ip addr del 172.7.99.0/32 dev flannel.1 && ${CTL} start flanneld-7-21`,
+    explains: ['vxlan.addresses', 'flanneld.running'],
+  },
+  {
+    id: 'vxlan.mac-mismatch',
+    name: "flannel.1's MAC changed after flanneld published it (udev)",
+    break: (s) => {
+      const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
+      vxlanNode(s, tree.config!, tree.leases);
+      s.routes = fixture('v0.11.0-61-vxlan-routes-h21.json');
+      s.addr = editLink(s.addr, 'flannel.1', (l) => (l.address = '02:11:22:33:44:55'));
+    },
+    fix: `${CTL} restart flanneld-7-21`,
+    explains: ['vxlan.vtep-mac'],
+  },
+  {
+    id: 'vxlan.stale-neighbour',
+    name: "a peer's neighbour and fdb entry hold its old MAC (it rebooted; this flanneld missed the change)",
+    break: (s) => {
+      const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
+      vxlanNode(s, tree.config!, tree.leases);
+      s.routes = fixture('v0.11.0-61-vxlan-routes-h21.json');
+      const peer = tree.leases.find((l) => l.publicIp.toString() === '10.4.7.22')!;
+      s.vxlan = {
+        ...s.vxlan!,
+        neighbours: {
+          ok: true,
+          value: [{ ip: peer.subnet.network().ip, mac: '02:00:00:00:00:01', states: ['PERMANENT'] }],
+        },
+        fdb: {
+          ok: true,
+          value: [{ mac: '02:00:00:00:00:01', dst: peer.publicIp, flags: ['self'], state: 'permanent' }],
+        },
+      };
+    },
+    fix: `${S}/drift.ts ${NODE} --fix`,
+    explains: ['vxlan.neighbours', 'vxlan.fdb'],
+  },
+  {
+    id: 'vxlan.device-missing',
+    name: 'flannel.1 gone while flanneld runs (its underlay flapped)',
+    break: (s) => {
+      const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
+      vxlanNode(s, tree.config!, tree.leases);
+      s.addr = JSON.stringify((JSON.parse(s.addr) as { ifname: string }[]).filter((l) => l.ifname !== 'flannel.1'));
+      s.routes = withoutRoute(fixture('v0.11.0-61-vxlan-routes-h21.json'), '172.7.22.0/24');
+      delete s.vxlan;
+    },
+    fix: `${CTL} restart flanneld-7-21`,
+    explains: ['vxlan.device', 'routes.peers'],
+  },
+  {
+    id: 'vxlan.port-blocked',
+    name: 'the peer answers on the underlay, its VTEP through flannel.1 does not, entries right: udp/8472 dropped on the way',
+    break: (s) => {
+      const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
+      vxlanNode(s, tree.config!, tree.leases);
+      s.routes = fixture('v0.11.0-61-vxlan-routes-h21.json');
+      s.peers = [{ subnet: '172.7.22.0/24', publicIp: '10.4.7.22', underlay: true, tunnel: false }];
+    },
+    fix: `${S}/etcd-config.ts --cluster ${C} --backend vxlan --direct-routing --force`,
+  },
+  {
+    id: 'vxlan.port-blocked',
+    name: "this node's own INPUT drops udp/8472: the fix deletes that rule",
+    break: (s) => {
+      const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
+      vxlanNode(s, tree.config!, tree.leases);
+      s.routes = fixture('v0.11.0-61-vxlan-routes-h21.json');
+      s.peers = [{ subnet: '172.7.22.0/24', publicIp: '10.4.7.22', underlay: true, tunnel: false }];
+      s.save = s.save.replace(
+        '-A INPUT -i lo -j ACCEPT\n',
+        '-A INPUT -i lo -j ACCEPT\n-A INPUT -p udp -m udp --dport 8472 -j DROP\n',
+      );
+    },
+    fix: 'iptables -D INPUT -p udp -m udp --dport 8472 -j DROP',
+  },
+  {
     id: 'drift.routes.stale',
     name: 'anything else drift finds keeps its check id and gets its fix (a stale route)',
     break: (s) => {
@@ -676,6 +1050,141 @@ describe('doctor: diagnose', () => {
     });
   }
 
+  test('issue 14.4: etcd errors flanneld logged while etcd was away, with flanneld.sh as expected: a note, exit 0, as drift says', () => {
+    const s = healthy();
+    s.log += `${glog(new Date(AT.getTime() - 20_000), 'E', 'main.go:382', "Couldn't fetch network config: client: etcd cluster is unavailable or misconfigured; error #0: dial tcp 10.4.7.12:2379: connect: connection refused")}\n`;
+    const { findings, checks } = examine(s);
+    assert.deepEqual(
+      findings.map((f) => [f.id, f.kind, f.fix]),
+      [['etcd.recovered', 'note', undefined]],
+    );
+    assert.match(findings[0]!.what, /^flanneld logged etcd errors 20 s ago; etcd answers now$/);
+    assert.equal(doctorExit(findings), 0);
+    assert.equal(checks.filter((c) => c.status !== 'ok').length, 0, 'drift: in sync');
+    assert.match(
+      formatDoctorReport('hdss7-21', findings, checks),
+      /^doctor hdss7-21: nothing wrong \(\d+ checks ok\); 1 note\n\[1\] etcd\.recovered \(note\):/,
+    );
+  });
+
+  test('a revoked lease that supervisord got over: a note (exit 0), read from the rotated log', () => {
+    const s = healthy();
+    s.log = fixture('h21-flanneld-two-runs.log');
+    s.at = new Date(2026, 10, 26, 13, 45, 0);
+    const { findings } = examine(s);
+    assert.deepEqual(
+      findings.map((f) => [f.id, f.kind]),
+      [['lease.revoked', 'note']],
+    );
+    assert.equal(doctorExit(findings), 0);
+  });
+
+  test('flanneld.restart-loop: each start dies on the healthz port an orphaned flanneld holds', () => {
+    const s = healthy();
+    const t = (sec: number) => new Date(AT.getTime() - sec * 1000);
+    const run = (sec: number) =>
+      [
+        glog(t(sec), 'I', 'main.go:527', 'Using interface with name eth0 and address 10.4.7.21'),
+        glog(
+          t(sec),
+          'E',
+          'main.go:595',
+          'Start healthz server error. listen tcp 0.0.0.0:2401: bind: address already in use',
+        ),
+        'panic: listen tcp 0.0.0.0:2401: bind: address already in use',
+      ].join('\n');
+    s.log += `${[run(9), run(6), run(2)].join('\n')}\n`;
+    s.supervisor = 'FATAL';
+    const { findings } = examineWith(s, { portOwner: { port: 2401, pid: 4242, process: 'flanneld' } });
+    const f = findings.find((x) => x.id === 'flanneld.restart-loop');
+    assert.ok(f, findings.map((x) => x.id).join(','));
+    assert.equal(f.fix, `kill 4242 && ${S}/start.ts ${NODE}`);
+    assert.ok(!findings.some((x) => x.id === 'flanneld.stopped'));
+  });
+
+  test('vxlan.directrouting-mismatch: DirectRouting in the config, the running flanneld started without it', () => {
+    const s = healthy();
+    const cfg = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}';
+    const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
+    vxlanNode(s, cfg, tree.leases);
+    s.routes = fixture('v0.11.0-61-vxlan-routes-h21.json');
+    s.log += `${glog(AT, 'I', 'vxlan.go:120', 'VXLAN config: VNI=1 Port=0 GBP=false DirectRouting=false')}\n`;
+    const { findings } = examine(s);
+    const f = findings.find((x) => x.id === 'vxlan.directrouting-mismatch');
+    assert.ok(f, findings.map((x) => x.id).join(','));
+    assert.equal(f.fix, `${CTL} restart flanneld-7-21`);
+    assert.ok(f.checks.includes('routes.peers'));
+  });
+
+  test('fix lines without a cluster file carry to each script only the flags it takes (snat-fix and certs refuse --endpoints)', async () => {
+    const flagsOnly: Invocation = {
+      scriptsDir: S,
+      nodeArgs: [
+        '--endpoints',
+        'https://10.4.7.12:2379',
+        '--public-ip',
+        '10.4.7.21',
+        '--subnet',
+        '172.7.21.0/24',
+        '--iface',
+        'eth0',
+        '--network',
+        '172.7.0.0/16',
+        '--bridge',
+        'docker0',
+        '--cafile',
+        '/c/ca.pem',
+        '--root',
+        '/r',
+      ],
+      clusterArgs: [],
+      certsFrom: 'root@hdss7-200:/opt/certs',
+    };
+    for (const script of ['snat-fix', 'certs', 'start', 'drift'] as const) {
+      const mod = (await import(`../../scripts/${script}.ts`)) as { flags: Record<string, unknown> };
+      const words = toolkitCommand(flagsOnly, script).split(' ').slice(1);
+      for (const w of words.filter((x) => x.startsWith('--')))
+        assert.ok(w.slice(2) in mod.flags, `${script} does not take ${w}: ${words.join(' ')}`);
+    }
+    assert.equal(
+      toolkitCommand(flagsOnly, 'snat-fix'),
+      `${S}/snat-fix.ts --subnet 172.7.21.0/24 --network 172.7.0.0/16 --bridge docker0 --root /r`,
+    );
+    assert.equal(
+      toolkitCommand(flagsOnly, 'certs', ['--from', 'x:/y']),
+      `${S}/certs.ts --cafile /c/ca.pem --root /r --from x:/y`,
+    );
+  });
+
+  test('issue 14.1: drift does not offer to save live rules it found wrong (the DROP would survive a reboot)', () => {
+    const s = healthy();
+    s.save = s.save.replace(
+      ':OUTPUT ACCEPT [18592:2461868]\n',
+      ':OUTPUT ACCEPT [18592:2461868]\n-A FORWARD -d 172.7.21.0/24 -j DROP\n',
+    );
+    s.persisted = fixture('h21-iptables-save.txt');
+    const { checks } = examine(s);
+    const fwd = checks.find((c) => c.id === 'iptables.forward')!;
+    const saved = checks.find((c) => c.id === 'iptables.persisted')!;
+    assert.equal(fwd.status, 'drift');
+    assert.match(fwd.reason, /172\.7\.22\.0\/24 -> 172\.7\.21\.0\/24 by `-A FORWARD -d 172\.7\.21\.0\/24 -j DROP`/);
+    assert.equal(fwd.fix, undefined, "someone's DROP is never deleted by --fix");
+    assert.equal(saved.status, 'drift');
+    assert.equal(saved.fix, undefined);
+    assert.match(saved.reason, /have -A FORWARD|want -A FORWARD -d 172\.7\.21\.0\/24 -j DROP/);
+  });
+
+  test('issue 14.2: legacy tables that hold no rule acting on pods are not drift; ones that do block saving', () => {
+    const s = healthy();
+    s.legacySave =
+      '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 9 -j DROP\nCOMMIT\n';
+    assert.equal(examine(s).checks.find((c) => c.id === 'iptables.backend')!.status, 'ok');
+    s.legacySave = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
+    const { checks, findings } = examine(s);
+    assert.equal(checks.find((c) => c.id === 'iptables.backend')!.status, 'drift');
+    assert.ok(findings.some((f) => f.id === 'iptables.backend-mix'));
+  });
+
   test('every finding id of the brief has a case', () => {
     const ids = new Set(CASES.map((c) => c.id));
     for (const id of [
@@ -694,6 +1203,26 @@ describe('doctor: diagnose', () => {
       'flanneld.no-lease',
       'routes.vxlan-deleted',
       'mtu.mismatch',
+      'iptables.forward-blocked',
+      'iptables.forward-reject',
+      'iptables.backend-mix',
+      'iptables.no-egress-masq',
+      'routes.own-subnet',
+      'routes.wrong-gateway',
+      'lease.stale',
+      'lease.revoked',
+      'lease.subnet-changed',
+      'iface.missing',
+      'iface.public-ip-mismatch',
+      'config.invalid',
+      'config.wrong-prefix',
+      'etcd.outage-degraded',
+      'sysctl.rp-filter',
+      'vxlan.extra-address',
+      'vxlan.mac-mismatch',
+      'vxlan.stale-neighbour',
+      'vxlan.device-missing',
+      'vxlan.port-blocked',
     ]) {
       assert.ok(ids.has(id), id);
     }

@@ -229,7 +229,7 @@ describe('drift report', () => {
     const text = formatDriftReport('hdss7-21', cs, 1);
     assert.match(
       text,
-      /^drift hdss7-21: DRIFT \(26 ok, 1 drift, 0 could not check\)\n {2}DRIFT sysctl\.ip-forward +net\.ipv4\.ip_forward = 0/,
+      /^drift hdss7-21: DRIFT \(31 ok, 1 drift, 0 could not check\)\n {2}DRIFT sysctl\.ip-forward +net\.ipv4\.ip_forward = 0/,
     );
   });
 

@@ -18,6 +18,10 @@ import {
   flannelIpMasqRules,
   flannelMasqChainRules,
   forwardAllowed,
+  judgeFlows,
+  legacyTablesPresent,
+  podFlows,
+  ruleMatchesFlow,
   formatRule,
   parseIptablesSave,
   planSnatCommands,
@@ -479,13 +483,13 @@ describe('iptables', () => {
             'delete',
             `-t filter -A INPUT ${REJECT}`,
             undefined,
-            "iptables-services' catch-all REJECT in INPUT (dropReject: the host's INPUT is now open)",
+            "iptables-services' catch-all REJECT in INPUT (--reject drop: the host's INPUT is now open)",
           ],
           [
             'delete',
             `-t filter -A FORWARD ${REJECT}`,
             undefined,
-            "iptables-services' catch-all REJECT in FORWARD rejects pod traffic before flannel's ACCEPT rules (dropReject)",
+            "iptables-services' catch-all REJECT in FORWARD rejects pod traffic before flannel's ACCEPT rules (--reject drop)",
           ],
         ],
       );
@@ -498,11 +502,11 @@ describe('iptables', () => {
         [
           [
             `-t filter -A INPUT ${REJECT}`,
-            'INPUT ends in a catch-all REJECT; kept (removing it is an explicit choice: dropReject)',
+            'INPUT ends in a catch-all REJECT; kept (--reject keep; snat-fix --reject drop removes it)',
           ],
           [
             `-t filter -A FORWARD ${REJECT}`,
-            'FORWARD ends in a catch-all REJECT that rejects forwarded pod traffic; kept (removing it is an explicit choice: dropReject)',
+            'FORWARD ends in a catch-all REJECT that rejects forwarded pod traffic; kept (--reject keep; snat-fix --reject drop removes it)',
           ],
         ],
       );
@@ -672,5 +676,144 @@ describe('iptables', () => {
         if (c.reason) assert.equal(f.reason, c.reason);
       });
     }
+  });
+
+  describe('judgeFlows: what FORWARD does to each pod flow, in rule order with the policy', () => {
+    const FLANNEL_FWD = ['-s 172.7.0.0/16 -j ACCEPT', '-d 172.7.0.0/16 -j ACCEPT'];
+    const flows = podFlows({
+      own: S21,
+      peers: [net('172.7.22.0/24'), net('172.7.23.0/24')],
+      bridge: 'docker0',
+      devOf: () => 'eth0',
+    });
+    const judge = (text: string) =>
+      judgeFlows(parseIptablesSave(text), 'filter', 'FORWARD', flows).map((d, i) => ({
+        flow: flows[i]!.name,
+        target: d.target,
+        rule: d.rule && formatRule(d.rule),
+      }));
+    test('the flows: to this subnet from each peer (in on the route dev, out on the bridge) and back', () => {
+      assert.deepEqual(
+        flows.map((f) => [f.name, f.in, f.out]),
+        [
+          ['172.7.22.0/24 -> 172.7.21.0/24', 'eth0', 'docker0'],
+          ['172.7.21.0/24 -> 172.7.22.0/24', 'docker0', 'eth0'],
+          ['172.7.23.0/24 -> 172.7.21.0/24', 'eth0', 'docker0'],
+          ['172.7.21.0/24 -> 172.7.23.0/24', 'docker0', 'eth0'],
+        ],
+      );
+    });
+    test("issue 14.1: `-I FORWARD 1 -d <this node's subnet> -j DROP` stops every flow to it, flannel's ACCEPTs below or not", () => {
+      const r = judge(save({ filter: { FORWARD: ['-d 172.7.21.0/24 -j DROP', ...FLANNEL_FWD] } }));
+      assert.deepEqual(
+        r.filter((x) => x.target !== 'ACCEPT').map((x) => [x.flow, x.rule]),
+        [
+          ['172.7.22.0/24 -> 172.7.21.0/24', '-A FORWARD -d 172.7.21.0/24 -j DROP'],
+          ['172.7.23.0/24 -> 172.7.21.0/24', '-A FORWARD -d 172.7.21.0/24 -j DROP'],
+        ],
+      );
+      // forwardAllowed (the whole network at once) cannot see it: the rule covers part of it
+      assert.equal(
+        forwardAllowed(
+          parseIptablesSave(save({ filter: { FORWARD: ['-d 172.7.21.0/24 -j DROP', ...FLANNEL_FWD] } })),
+          N,
+        ).ok,
+        true,
+      );
+    });
+    test('a DROP for one peer subnet stops only that peer', () => {
+      const r = judge(save({ filter: { FORWARD: ['-s 172.7.23.0/24 -j DROP', ...FLANNEL_FWD] } }));
+      assert.deepEqual(
+        r.filter((x) => x.target !== 'ACCEPT').map((x) => x.flow),
+        ['172.7.23.0/24 -> 172.7.21.0/24'],
+      );
+    });
+    test('interfaces decide: -i docker0 DROP stops what leaves the pods, ! -o eth0 nothing here', () => {
+      const r = judge(save({ filter: { FORWARD: ['! -o eth0 -j DROP', '-i docker0 -j REJECT', ...FLANNEL_FWD] } }));
+      assert.deepEqual(
+        r.map((x) => x.target),
+        ['DROP', 'REJECT', 'DROP', 'REJECT'],
+      );
+    });
+    test('a rule on part of a flow (a port, a state, a /32) does not decide it; the next one does', () => {
+      const text = save({
+        filter: {
+          FORWARD: [
+            '-p tcp -m tcp --dport 80 -j DROP',
+            '-d 172.7.21.5/32 -j DROP',
+            '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+            '-j DROP',
+          ],
+        },
+      });
+      const d = judgeFlows(parseIptablesSave(text), 'filter', 'FORWARD', flows);
+      assert.deepEqual(
+        d.map((x) => x.target),
+        ['DROP', 'DROP', 'DROP', 'DROP'],
+      );
+      assert.equal(formatRule(d[0]!.rule!), '-A FORWARD -j DROP');
+      assert.deepEqual(d[0]!.partial.map(formatRule), [
+        '-A FORWARD -p tcp -m tcp --dport 80 -j DROP',
+        '-A FORWARD -d 172.7.21.5/32 -j DROP',
+      ]);
+    });
+    test('jumps: a DROP in a user chain decides, its RETURN goes back; the policy when nothing does', () => {
+      const text = save(
+        {
+          filter: {
+            FORWARD: ['-j DOCKER-USER', '-j FWD_public'],
+            'DOCKER-USER': ['-j RETURN'],
+            FWD_public: ['-d 172.7.21.0/24 -j REJECT --reject-with icmp-host-prohibited', '-j RETURN'],
+          },
+        },
+        { FORWARD: 'DROP' },
+      );
+      assert.deepEqual(
+        judge(text).map((x) => [x.target, x.rule]),
+        [
+          ['REJECT', '-A FWD_public -d 172.7.21.0/24 -j REJECT --reject-with icmp-host-prohibited'],
+          ['DROP', undefined],
+          ['REJECT', '-A FWD_public -d 172.7.21.0/24 -j REJECT --reject-with icmp-host-prohibited'],
+          ['DROP', undefined],
+        ],
+      );
+    });
+    test("the runbook node: iptables-services' REJECT ahead of flannel's appended ACCEPTs stops every flow", () => {
+      assert.ok(judge(RUNBOOK_NODE).every((x) => x.target === 'REJECT' && x.rule === `-A FORWARD ${REJECT}`));
+    });
+    test('the real v0.11.0 and v0.20.2 rules forward every flow', () => {
+      for (const f of ['v0.11.0/22-hostgw-nomasq-iptables.save', 'v0.20.2/12-hostgw-nomasq-iptables.save'])
+        assert.ok(
+          judge(fixture(f)).every((x) => x.target === 'ACCEPT'),
+          f,
+        );
+    });
+    test("nat POSTROUTING: Docker's blanket rule masquerades pod-to-pod flows, the runbook's rule does not", () => {
+      const out = flows.filter((f) => f.in === 'docker0');
+      const nat = (rules: string[]) =>
+        judgeFlows(parseIptablesSave(save({ nat: { POSTROUTING: rules } })), 'nat', 'POSTROUTING', out).map(
+          (d) => d.target,
+        );
+      assert.deepEqual(nat([DOCKER]), ['MASQUERADE', 'MASQUERADE']);
+      assert.deepEqual(nat([SNAT]), ['ACCEPT', 'ACCEPT']);
+    });
+    test('ruleMatchesFlow: negations, wildcards, what cannot be judged', () => {
+      const f = flows[0]!;
+      assert.equal(ruleMatchesFlow(['!', '-s', '172.7.0.0/16'], f), 'no');
+      assert.equal(ruleMatchesFlow(['-i', 'eth+'], f), 'yes');
+      assert.equal(ruleMatchesFlow(['-i', 'flannel+'], f), 'no');
+      assert.equal(ruleMatchesFlow(['-s', '172.7.22.128/25'], f), 'maybe');
+      assert.equal(ruleMatchesFlow(['-p', 'all', '-d', '172.7.21.0/24'], f), 'yes');
+      assert.equal(ruleMatchesFlow(['-m', 'state', '--state', 'NEW'], f), 'maybe');
+    });
+  });
+
+  test('legacyTablesPresent: the warning iptables-nft-save writes to stderr (iptables 1.8.9)', () => {
+    assert.equal(
+      legacyTablesPresent('# Warning: iptables-legacy tables present, use iptables-legacy-save to see them\n'),
+      true,
+    );
+    assert.equal(legacyTablesPresent(''), false);
+    assert.equal(legacyTablesPresent('# Generated by iptables-save v1.8.9 (nf_tables)'), false);
   });
 });

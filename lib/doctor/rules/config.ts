@@ -2,6 +2,7 @@
 // v0.11, v2 for v0.18+), or nowhere.
 
 import type { EtcdApi } from '../../model/lease.ts';
+import { deleteKeyCommand } from '../commands.ts';
 import { finding, type DoctorRule, type Finding, type FindingInput } from '../types.ts';
 
 export const configRules: DoctorRule = {
@@ -38,6 +39,21 @@ export const configRules: DoctorRule = {
           fix: T('etcd-config', ['--migrate', 'v2-to-v3'], 'cluster'),
           checks: ['etcd.config'],
         });
+      } else if (p.otherPrefixes?.ok && p.otherPrefixes.value.length) {
+        const found = p.otherPrefixes.value;
+        add({
+          id: 'config.wrong-prefix',
+          what: `no network config at ${e.prefix}/config, but ${found.map((x) => x.key).join(', ')} ${found.length > 1 ? 'hold' : 'holds'} one: it was written under another key`,
+          evidence: [
+            absent,
+            ...found.map((x) => `${x.api} ${x.key} = ${x.config}`),
+            ...logEvidence('config-v2-missing', 'config-v3-missing'),
+          ],
+          cause: `flanneld reads exactly <--etcd-prefix>/config (${e.prefix}/config): the config went under another prefix (a distribution's /atomic.io/network, a transposed path, a missing /config), so flanneld logs \`Key not found\` every second and takes no lease (failure case C04)`,
+          fix: T('etcd-config', [], 'cluster'),
+          then: `etcd-config writes it at ${e.prefix}/config; the stray copy can go: ${found.map((x) => deleteKeyCommand(ctx, x.api, x.key)).join(' && ')}`,
+          checks: ['etcd.config'],
+        });
       } else {
         add({
           id: 'config.missing',
@@ -58,12 +74,31 @@ export const configRules: DoctorRule = {
         });
       }
     }
+    // ---- a config flannel cannot use (its own checks: SubnetLen, SubnetMin/Max, the backend)
+    if (etcd && etcd.config !== undefined && s.derived.configError !== undefined) {
+      add({
+        id: 'config.invalid',
+        what: `the network config in etcd is not one flannel can use: ${s.derived.configError}`,
+        evidence: [`${e.api} ${e.prefix}/config = ${etcd.config}`],
+        cause:
+          'flannel checks the config when it reads it (SubnetLen within the network and at most /30, SubnetMin/SubnetMax on a SubnetLen boundary and in order, a known backend): a flanneld that starts on this config exits or takes no lease, and one already running keeps the config it read (failure case C18)',
+        fix: T('etcd-config', ['--force'], 'cluster'),
+        then: `etcd-config writes the ${s.ctx.peers.length ? "cluster file's" : 'given'} config after the same checks; flanneld reads the config only at start, so restart the ones that failed on it`,
+        checks: ['etcd.config'],
+      });
+    }
     // every check that is wrong only because there is no usable config is this finding's
     const noConfig = checks
       .filter((c) => c.status !== 'ok' && c.id !== 'etcd.config' && c.blockedBy?.kind === 'config')
       .map((c) => c.id);
+    // without a config flanneld takes no lease: this node's missing lease is the same cause
+    const noLease = s.derived.mine.length
+      ? []
+      : ['lease.own', 'lease.ttl', 'subnet-env.lease'].filter((id) =>
+          checks.some((c) => c.id === id && c.status !== 'ok'),
+        );
     const i = out.findIndex((f) => f.id.startsWith('config.'));
-    if (i >= 0) out[i] = { ...out[i]!, checks: [...out[i]!.checks, ...noConfig] };
+    if (i >= 0) out[i] = { ...out[i]!, checks: [...new Set([...out[i]!.checks, ...noConfig, ...noLease])] };
     return out;
   },
 };

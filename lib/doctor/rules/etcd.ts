@@ -39,6 +39,8 @@ export const etcdRules: DoctorRule = {
     const certFix = T('certs', ['--from', ctx.run.certsFrom]);
     const restartThen = `then restart flanneld so it reads them again: ${s.supervisorctl('restart')}`;
     const certsChain = wrong(checks, 'certs.chain');
+    // the certs fix copies the whole set again: what else is wrong with these files goes with it
+    const certsCovered = ['certs.chain', 'certs.expiry', 'certs.key-mode'].filter((id) => wrong(checks, id));
     // ---- etcd, as this probe reaches it with the node's own files
     if (!o.etcd.ok) {
       const kind = o.etcd.kind ?? 'unreachable';
@@ -52,7 +54,9 @@ export const etcdRules: DoctorRule = {
       const flagsCheck = resultOf(checks, FLANNELD_FLAGS);
       const diffs = flagsCheck?.status === 'drift' ? (flagsCheck.detail?.differences ?? []) : [];
       const etcdOnly = diffs.length > 0 && diffs.every((d) => d.name.startsWith('etcd-'));
-      if (etcdOnly && kind !== 'unreachable' && kind !== 'timeout') covers.push('flanneld.flags');
+      // the difference is the flags given here: start would write them into flanneld.sh (for an
+      // endpoint nobody answers too), so the finding explains it and never offers that
+      if (etcdOnly) covers.push('flanneld.flags');
       const flagsNote = etcdOnly
         ? ` (flanneld.sh names other etcd flags than this probe used: ${diffs.map((d) => `--${d.name}: have ${d.actual ?? '(absent)'}, want ${d.expected ?? '(absent)'}`).join('; ')}; if flanneld's log shows no TLS error, only the flags given here are wrong)`
         : '';
@@ -85,7 +89,7 @@ export const etcdRules: DoctorRule = {
             "ca.pem is not the CA that signed the etcd members' certificates (copied from another cluster, or a certificate copied in its place); flanneld with it logs `x509: certificate signed by unknown authority`",
           fix: certFix,
           then: restartThen + flagsNote,
-          checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
+          checks: [...covers, ...certsCovered],
         });
       } else if (id === 'etcd.tls-client-cert') {
         add({
@@ -100,7 +104,7 @@ export const etcdRules: DoctorRule = {
             'client.pem is not signed by the CA etcd trusts (--trusted-ca-file), is not for client auth, or no certificate was sent (the runbook never copies client-key.pem); flanneld with it logs `remote error: tls: bad certificate`',
           fix: certFix,
           then: restartThen + flagsNote,
-          checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
+          checks: [...covers, ...certsCovered],
         });
       } else if (id === 'etcd.tls-scheme') {
         const fixed = ctx.etcd.endpoints.map(flip);
@@ -123,7 +127,42 @@ export const etcdRules: DoctorRule = {
           cause: `the TLS files cannot be used: unreadable, not PEM, or ${ctx.etcd.certfile ?? 'client.pem'} and ${ctx.etcd.keyfile ?? 'client-key.pem'} are not a pair`,
           fix: certFix,
           then: restartThen + flagsNote,
-          checks: [...covers, ...(certsChain ? ['certs.chain'] : [])],
+          checks: [...covers, ...certsCovered],
+        });
+      } else if (
+        o.supervisor.ok &&
+        o.supervisor.value?.state === 'RUNNING' &&
+        o.routes.ok &&
+        o.routes.value.some((r) => e.network.containsNet(r.dst) && !r.dst.equals(e.subnet))
+      ) {
+        // flanneld keeps what it has while etcd is away: degraded, and a restart would lose it
+        const port = /:(\d+)/.exec(ctx.etcd.endpoints[0] ?? '')?.[1] ?? '2379';
+        const local = o.ruleset.ok
+          ? o.ruleset.value.tables
+              .filter((t) => t.name === 'filter')
+              .flatMap((t) => t.chains.filter((c) => c.name === 'OUTPUT' || c.name === 'INPUT'))
+              .flatMap((c) => c.rules)
+              .filter((r) => new RegExp(`-p tcp .*--dport ${port}\\b.*-j (DROP|REJECT)`).test(r.spec.join(' ')))
+          : [];
+        add({
+          id: 'etcd.outage-degraded',
+          kind: local.length ? 'problem' : 'unexamined',
+          what: `etcd does not answer this node (${o.etcd.error}); flanneld runs on with the routes it has: degraded, not broken`,
+          evidence: [
+            probe,
+            `${e.program} RUNNING, ${o.routes.value.filter((r) => e.network.containsNet(r.dst)).length} routes into ${e.network} still in place`,
+            ...local.map((r) => `filter ${r.chain}: -A ${r.chain} ${r.spec.join(' ')}`),
+            ...logEvidence('etcd-unreachable', 'tls-scheme'),
+          ],
+          cause: local.length
+            ? `this node's own firewall stops tcp/${port} to etcd: flanneld v0.11 keeps its routes and retries every second, but renews no lease and learns no new peer (failure case C25)`
+            : 'etcd is down or cut off from this node: flanneld v0.11 keeps its routes and retries every second, so pods keep working; do NOT restart flanneld now: a new one waits for the config and has nothing (failure case C25)',
+          fix: local.length
+            ? local.map((r) => shellLine(['iptables', '-D', r.chain, ...r.spec])).join(' && ')
+            : shellLine(etcdctlArgv(ctx.etcd, 'endpoint', 'health')),
+          then: `${local.length ? 'flanneld gets through within a second; it logs nothing when it does' : 'bring the etcd members back (supervisorctl start etcd-server-... on their hosts); flanneld picks up on its own'}${flagsNote}`,
+          // the saved rules differ by this rule: saving them now (drift --fix) would keep it
+          checks: [...covers, ...(local.length && wrong(checks, 'iptables.persisted') ? ['iptables.persisted'] : [])],
         });
       } else {
         add({
@@ -134,16 +173,37 @@ export const etcdRules: DoctorRule = {
           cause:
             'etcd is down, the endpoints are wrong, or a firewall drops tcp/2379; flanneld keeps its routes meanwhile, but no lease can be renewed or learnt',
           fix: shellLine(etcdctlArgv(ctx.etcd, 'endpoint', 'health')),
-          then: 'start the members that are not healthy (supervisorctl start etcd-server-...), then run doctor again',
+          then: `start the members that are not healthy (supervisorctl start etcd-server-...), then run doctor again${flagsNote}`,
           checks: covers,
         });
       }
     } else {
-      // the probe gets through: flanneld's own etcd errors mean flanneld.sh names other endpoints or files
+      // the probe gets through: flanneld's own etcd errors mean flanneld.sh names other endpoints
+      // or files; with flanneld.sh as expected they were an outage that is over (v0.11 logs
+      // nothing when etcd comes back, so its last error stays in the log)
       const flags = wrong(checks, 'flanneld.flags');
+      const etcdFlags = flags?.status === 'drift' && /--etcd-/.test(flags.reason);
+      if (!etcdFlags && log?.recentEtcdErrors.length) {
+        const last = log.recentEtcdErrors.reduce((a, b) => ((a.at?.getTime() ?? 0) >= (b.at?.getTime() ?? 0) ? a : b));
+        const secs = last.at ? Math.max(0, Math.round((o.at.getTime() - last.at.getTime()) / 1000)) : undefined;
+        add({
+          id: 'etcd.recovered',
+          kind: 'note',
+          what: `flanneld logged etcd errors ${secs !== undefined ? `${secs} s ago` : 'lately'}; etcd answers now`,
+          evidence: [
+            ...log.recentEtcdErrors.map((x) => `${p.logFile}: ${x.line.raw}`),
+            `probe with ${ctx.etcd.endpoints.join(',')} and the node's certificates: etcd answered`,
+            'flanneld.flags: flanneld.sh names these endpoints and files',
+          ],
+          cause:
+            'etcd was away for a while (a restart, a network blip): flanneld retried every second and got through again; v0.11 logs nothing when it does, so its last error line is what the log ends with',
+          checks: [],
+        });
+        return out;
+      }
       for (const [logId, id] of Object.entries(LOG_ETCD_FINDING)) {
         const cur = log?.current.get(logId);
-        if (!cur) continue;
+        if (!cur || !flags) continue;
         add({
           id,
           what: `flanneld cannot use etcd: ${cur.known.meaning}`,

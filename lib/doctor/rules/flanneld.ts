@@ -2,7 +2,7 @@
 
 import { finding, type DoctorRule, type Finding, type FindingInput } from '../types.ts';
 import { FATAL } from '../log.ts';
-import { wrong } from './common.ts';
+import { coveredBy, wrong } from './common.ts';
 
 export const flanneldRules: DoctorRule = {
   name: 'flanneld',
@@ -13,7 +13,8 @@ export const flanneldRules: DoctorRule = {
     const sup = o.supervisor.ok ? o.supervisor.value : undefined;
     // ---- flanneld not running
     const running = wrong(checks, 'flanneld.running');
-    if (running && running.status === 'drift') {
+    // a cause found before (an interface, an address on flannel.1, a revoked lease) is the finding
+    if (running && running.status === 'drift' && !coveredBy(s.found).has(running.id)) {
       const fatal = [...(log?.current.values() ?? [])].filter((x) => FATAL.has(x.known.id));
       add({
         id: 'flanneld.stopped',

@@ -67,6 +67,12 @@ export const GENERIC_CAUSE: Readonly<Record<string, string>> = {
     'the certificate set is not consistent: client.pem not signed by ca.pem, or client-key.pem not its key',
   'certs.expiry': 'the client certificate expires soon or has expired: etcd will refuse it',
   'certs.key-mode': 'client-key.pem is readable by other users than root',
+  'routes.next-hops':
+    "a peer's address answers no ARP: that node is down, or its address changed (doctor names a lease no node holds)",
+  'vxlan.vtep-mac': "flannel.<VNI>'s MAC changed after flanneld published it in its lease (systemd-udev, or by hand)",
+  'vxlan.addresses': 'flannel.<VNI> got more addresses than its own /32 (an old lease, a network manager)',
+  'iptables.backend': 'rules were written with the other iptables backend (iptables-legacy on an nft host)',
+  'sysctl.rp-filter': 'strict rp_filter (1) drops pod packets whose way back leaves by another interface',
 };
 
 /** The command for a drift check no specific rule explained. */
@@ -97,7 +103,7 @@ function genericFix(c: Check, s: Scope): string {
       return T('snat-fix');
     case 'iptables.reject':
     case 'iptables.forward':
-      return T('snat-fix', ['--drop-reject']);
+      return T('snat-fix', ['--reject', 'drop']);
     case 'flanneld.flags':
     case 'subnet-env.lease':
       return T('start');

@@ -16,6 +16,9 @@ export const takenOverRules: DoctorRule = {
     const env = parseEnv(s.obs.files.subnetEnv);
     const envLine = env ? [`${e.paths.subnetEnv}: FLANNEL_SUBNET=${env.subnet} FLANNEL_MTU=${env.mtu}`] : [];
     // ---- a lease taken over (subnet.env copied between hosts)
+    const staleRoutes = s.checks.find((c) => c.id === 'routes.stale' && c.status === 'drift');
+    const staleOnly = (subnet: string) =>
+      staleRoutes !== undefined && (staleRoutes.evidence ?? []).every((r) => r.startsWith(`${subnet} `));
     if (etcd) {
       const owner = (s: Ip4Net) => ctx.peers.find((n) => n.subnet.equals(s) && !n.publicIp.equals(e.publicIp));
       const byIp = (ip: Ip4) => ctx.peers.find((n) => n.publicIp.equals(ip));
@@ -40,7 +43,14 @@ export const takenOverRules: DoctorRule = {
           cause: `subnet.env was copied from ${from?.name ?? 'another host'} (FLANNEL_SUBNET=${taken.subnet.gatewayForm()}) while this node had no lease of its own: flanneld v0.11 reuses FLANNEL_SUBNET even when another node holds it, and takes that live lease over silently`,
           fix: [s.supervisorctl('stop'), deleteKeyCommand(ctx, e.api, taken.key), T('start')].join(' && '),
           then: `stop, free the lease, then start with this node's own subnet.env (start checks that ${e.subnet} is free); ${from?.name ?? 'the owner'} then takes ${taken.subnet} back when its flanneld restarts (supervisorctl restart ${from?.program ?? 'PROGRAM'} there)`,
-          checks: ['lease.own', 'lease.ttl', 'lease.duplicate-ip', 'subnet-env.lease'],
+          checks: [
+            'lease.own',
+            'lease.ttl',
+            'lease.duplicate-ip',
+            'subnet-env.lease',
+            // this node's old route to the subnet it took: "stale" only because it took it
+            ...(staleOnly(taken.subnet.network().toString()) ? ['routes.stale'] : []),
+          ],
         });
       } else if (stolen) {
         const by = byIp(stolen.publicIp);

@@ -81,7 +81,9 @@ export async function buildZx(outdir: string): Promise<void> {
     format: 'esm',
     target: 'node20',
     // zx's own bundle requires node's builtins through require(): give the ESM file a require
-    banner: { js: "import { createRequire as __frbRequire } from 'node:module'; const require = __frbRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __frbRequire } from 'node:module'; const require = __frbRequire(import.meta.url);",
+    },
     logLevel: 'warning',
   });
 }

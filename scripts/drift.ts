@@ -29,7 +29,7 @@ import type { Host } from '../lib/host/host.ts';
 import { DEFAULT_CACHE_PATH, EtcdCache } from '../lib/host/etcd-cache.ts';
 import { storeTarget } from '../lib/host/network-store.ts';
 import { observeNode } from '../lib/host/observe.ts';
-import { DEFAULT_STATUS_PREFIX, publishReport } from '../lib/host/status-store.ts';
+import { checkStatusPrefix, DEFAULT_STATUS_PREFIX, publishReport } from '../lib/host/status-store.ts';
 import { runDrift } from '../lib/steps/drift.ts';
 
 export const flags = defineFlags({
@@ -127,6 +127,7 @@ type Loaded = NonNullable<Awaited<ReturnType<typeof loadSettings<typeof flags>>>
 async function driftNode(loaded: Loaded, t0: number): Promise<NodeRun | 'skipped' | number> {
   const { settings: s, flags: f, cluster, node, host, recording } = loaded;
   const v = f.values;
+  const statusPrefix = checkStatusPrefix(v['status-prefix'], s.etcd.prefix);
   const { expect, conn, paths, persist } = await nodeTarget(host, s, v, cluster, node);
   const plain = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);
   const lockPath = await hostFile(host, s.root, '--lock', v.lock, '/run/flannel-runbook/drift.lock');
@@ -192,7 +193,7 @@ async function driftNode(loaded: Loaded, t0: number): Promise<NodeRun | 'skipped
     if (v.publish) {
       await publishReport(
         store,
-        v['status-prefix'],
+        statusPrefix,
         {
           node: expect.name,
           publicIp: expect.publicIp.toString(),

@@ -74,6 +74,14 @@ export function checkIfaceName(field: string, value: unknown, example = 'eth0'):
   return v;
 }
 
+/** A network namespace name as `ip netns` keeps it: the file /run/netns/NAME, returned. */
+export function netnsPath(field: string, value: unknown, example = 'cni-1234'): string {
+  const v = nonEmpty(field, value, example);
+  if (!/^[A-Za-z0-9_.-]{1,255}$/.test(v) || v === '.' || v === '..')
+    throw invalid(field, v, 'must be a network namespace name (A-Z a-z 0-9 _ . -)', example);
+  return `/run/netns/${v}`;
+}
+
 export function checkPort(field: string, value: unknown, example = '2401'): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
     throw invalid(field, value, 'must be a port number 1-65535', example);

@@ -46,6 +46,8 @@ export function checkEndpoint(field: string, value: unknown): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw invalid(field, v, 'scheme must be http or https', example);
   }
+  // a DNS name is at most 253 characters: a longer one is a paste accident, echoed in every report
+  if (url.hostname.length > 253) throw invalid(field, v, 'the host must be at most 253 characters', example);
   if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
     throw invalid(field, v, 'must be only scheme, host and port', example);
   }

@@ -17,6 +17,14 @@ export type CertSource = { kind: 'remote'; host: string; dir: string } | { kind:
 
 export function parseSource(text: string): CertSource {
   const m = /^((?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+):(\/\S*)$/.exec(text);
+  // scp's legacy protocol (OpenSSH < 9, CentOS 7's) hands the remote path to the remote shell
+  if (m && !/^[A-Za-z0-9._/+@,=-]+$/.test(m[2]!))
+    throw invalid(
+      '--from',
+      text,
+      "the remote directory must be letters, digits and . _ / + @ , = - (an older scp hands it to the remote host's shell)",
+      'root@hdss7-200:/opt/certs',
+    );
   if (m) return { kind: 'remote', host: m[1]!, dir: m[2]!.replace(/\/+$/, '') || '/' };
   if (/^[^/]*:/.test(text))
     throw invalid('--from', text, 'a remote source is USER@HOST:/ABSOLUTE/DIR', 'root@hdss7-200:/opt/certs');

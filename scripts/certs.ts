@@ -15,12 +15,14 @@ import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
 import { note, printPlanned, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { applyPlan } from '../lib/host/apply.ts';
+import { MAX_PEM_BYTES } from '../lib/host/etcd.ts';
 import type { Host } from '../lib/host/host.ts';
 import {
   CERT_NAMES,
   certCheckCommands,
   certsDoneCommand,
   fetchCommand,
+  fetchFailure,
   parseSource,
   planCertsInstall,
   STAGING_DIR_LINE,
@@ -69,10 +71,16 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const src = parsed.kind === 'dir' ? { ...parsed, dir: rooted(s.root, parsed.dir) } : parsed;
   if (src.kind === 'dir' && !(await host.stat(src.dir)))
     throw invalid('--from', v.from, 'no such directory', './certs');
-  if (v.identity && !(await host.stat(v.identity)))
-    throw invalid('--identity', v.identity, 'no such file', '~/.ssh/id_ed25519');
-  if (v['known-hosts'] && !(await host.stat(v['known-hosts'])))
-    throw invalid('--known-hosts', v['known-hosts'], 'no such file', '~/.ssh/known_hosts');
+  for (const [flag, file, example] of [
+    ['--identity', v.identity, '~/.ssh/id_ed25519'],
+    ['--known-hosts', v['known-hosts'], '~/.ssh/known_hosts'],
+  ] as const) {
+    if (file === undefined) continue;
+    const st = await host.stat(file);
+    if (!st) throw invalid(flag, file, 'no such file', example);
+    if (st.type !== 'file')
+      throw invalid(flag, file, `is a ${st.type === 'dir' ? 'directory' : st.type}, not a file`, example);
+  }
   const dest = {
     'ca.pem': rooted(s.root, s.etcd.cafile),
     'client.pem': rooted(s.root, s.etcd.certfile),
@@ -81,21 +89,22 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   const staging = await host.makeTempDir(tmpdir(), 'flannel-certs-');
   try {
-    const fetch = fetchCommand(src, staging.path, {
+    const sshOpts = {
       ...(v.identity && { identity: v.identity }),
       ...(v['known-hosts'] && { knownHosts: v['known-hosts'] }),
-    });
+    };
+    const fetch = fetchCommand(src, staging.path, sshOpts);
     const fetched = await host.run(fetch);
-    if (fetched.status !== 0) {
-      const why = fetched.stderr.trim().split('\n').slice(-2).join(' | ');
-      throw invalid(
-        '--from',
-        v.from,
-        `could not copy ${CERT_NAMES.join(', ')} (${why}); nothing changed`,
-        'root@hdss7-200:/opt/certs',
-      );
+    if (fetched.status !== 0) throw fetchFailure(v.from, src, fetched.stderr, sshOpts);
+    // a PEM file is a few KB: a bigger one is refused by name, not read
+    for (const n of CERT_NAMES) {
+      const size = (await host.stat(join(staging.path, n)))?.size ?? 0;
+      if (size > MAX_PEM_BYTES)
+        throw new UsageError(
+          `--from ${v.from}: ${n} is ${size} bytes; a PEM file is at most ${MAX_PEM_BYTES}: not installed, nothing changed`,
+        );
     }
-    const read = async (n: string) => (await host.readFile(join(staging.path, n), { maxBytes: 64 * 1024 })) ?? '';
+    const read = async (n: string) => (await host.readFile(join(staging.path, n), { maxBytes: MAX_PEM_BYTES })) ?? '';
     const set = {
       'ca.pem': await read('ca.pem'),
       'client.pem': await read('client.pem'),
@@ -116,7 +125,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
     const installed = async (to: string) => {
       const st = await host.stat(to);
-      return { to, ...(st && { pem: await host.readFile(to, { maxBytes: 64 * 1024 }), mode: st.mode & 0o777 }) };
+      return { to, ...(st && { pem: await host.readFile(to, { maxBytes: MAX_PEM_BYTES }), mode: st.mode & 0o777 }) };
     };
     const actions = planCertsInstall(staging.path, set, {
       'ca.pem': await installed(dest['ca.pem']),

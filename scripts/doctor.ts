@@ -6,7 +6,9 @@
 // command that fixes it. Changes nothing.
 // Exit: 0 nothing wrong, 1 findings, 2 usage/config error, 3 could not examine.
 
+import { invalid } from '../lib/core/errors.ts';
 import { rooted } from '../lib/core/paths.ts';
+import { netnsPath } from '../lib/core/validate.ts';
 import { doctorExit, formatDoctorReport } from '../lib/doctor/index.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
 import { print, note } from '../lib/cli/output.ts';
@@ -15,6 +17,7 @@ import { nodeCheckFlags, nodeTarget } from '../lib/cli/node-target.ts';
 import { hostFile } from '../lib/cli/settings.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import type { Host } from '../lib/host/host.ts';
+import { parseSource } from '../lib/steps/certs.ts';
 import { examineNode } from '../lib/steps/doctor.ts';
 
 export const flags = defineFlags({
@@ -57,6 +60,15 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const v = f.values;
   const { expect, conn, paths, persist } = await nodeTarget(host, s, v, cluster, node);
   const logFile = await hostFile(host, s.root, '--log', v.log, '/data/logs/flanneld/flanneld.stdout.log');
+  // what the operator named must be there: a silently ignored flag reads as "looked, nothing wrong"
+  if (f.explicit.has('log') && !(await host.stat(logFile)))
+    throw invalid('--log', v.log, 'no such file (under --root)', '/data/logs/flanneld/flanneld.stdout.log');
+  for (const ns of v['pod-netns'] ?? [])
+    if (!(await host.stat(netnsPath('--pod-netns', ns))))
+      throw invalid('--pod-netns', ns, 'no such network namespace (ip netns list shows them)', 'cni-1234');
+  const certsFrom = parseSource(v['certs-from']);
+  if (certsFrom.kind === 'dir' && !(await host.stat(rooted(s.root, certsFrom.dir))))
+    throw invalid('--certs-from', v['certs-from'], 'no such directory', 'root@hdss7-200:/opt/certs');
   for (const w of s.warnings) note(`doctor: ${w}`);
   const { obs, checks, probes, findings } = await examineNode({
     host,

@@ -29,7 +29,7 @@ import type { Host } from '../lib/host/host.ts';
 import { DEFAULT_CACHE_PATH, EtcdCache } from '../lib/host/etcd-cache.ts';
 import { storeTarget } from '../lib/host/network-store.ts';
 import { observeNode } from '../lib/host/observe.ts';
-import { DEFAULT_STATUS_PREFIX, publishReport } from '../lib/host/status-store.ts';
+import { checkStatusPrefix, DEFAULT_STATUS_PREFIX, publishReport } from '../lib/host/status-store.ts';
 import { runDrift } from '../lib/steps/drift.ts';
 
 export const flags = defineFlags({
@@ -119,6 +119,8 @@ interface NodeRun {
   readonly error?: string;
   /** how etcd was read (v3: from the cache and what changed since, or all of it) */
   readonly etcdRead?: unknown;
+  /** --textfile could not be written (the old one stays): the run ends 3 after its report */
+  readonly textfileError?: string;
 }
 
 type Loaded = NonNullable<Awaited<ReturnType<typeof loadSettings<typeof flags>>>>;
@@ -127,6 +129,7 @@ type Loaded = NonNullable<Awaited<ReturnType<typeof loadSettings<typeof flags>>>
 async function driftNode(loaded: Loaded, t0: number): Promise<NodeRun | 'skipped' | number> {
   const { settings: s, flags: f, cluster, node, host, recording } = loaded;
   const v = f.values;
+  const statusPrefix = checkStatusPrefix(v['status-prefix'], s.etcd.prefix);
   const { expect, conn, paths, persist } = await nodeTarget(host, s, v, cluster, node);
   const plain = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);
   const lockPath = await hostFile(host, s.root, '--lock', v.lock, '/run/flannel-runbook/drift.lock');
@@ -182,17 +185,27 @@ async function driftNode(loaded: Loaded, t0: number): Promise<NodeRun | 'skipped
       if (v.fix && run.planned.length === 0) note(`drift: nothing that --fix may mend on ${expect.name}`);
       return run.exit;
     }
-    const { checks, exit } = run;
+    const { checks } = run;
     const durationS = (performance.now() - t0) / 1000;
-    if (textfile)
-      await host.writeFile(textfile, formatTextfile(expect.name, checks, exit, new Date(), durationS, lock.overlaps), {
-        mode: 0o644,
-        why: 'metrics for node_exporter',
-      });
+    // a textfile that cannot be written (a full disk) does not drop the report or the publish:
+    // both happen, the old textfile stays, and the run ends 3 naming the file and the errno
+    const unwritten = textfile
+      ? await host
+          .writeFile(textfile, formatTextfile(expect.name, checks, run.exit, new Date(), durationS, lock.overlaps), {
+            mode: 0o644,
+            why: 'metrics for node_exporter',
+          })
+          .then(
+            () => undefined,
+            (e: Error) => e,
+          )
+      : undefined;
+    if (unwritten) note(`drift: ${unwritten.message}`);
+    const exit = run.exit;
     if (v.publish) {
       await publishReport(
         store,
-        v['status-prefix'],
+        statusPrefix,
         {
           node: expect.name,
           publicIp: expect.publicIp.toString(),
@@ -211,6 +224,7 @@ async function driftNode(loaded: Loaded, t0: number): Promise<NodeRun | 'skipped
     return {
       node: expect.name,
       exit,
+      ...(unwritten && { textfileError: unwritten.message }),
       checks,
       fixed: run.fixed,
       failed: run.failed,
@@ -239,6 +253,7 @@ const asJson = (r: NodeRun) => ({
         checks: r.checks.map((c) => ({ id: c.id, status: c.status, reason: c.reason, fixable: Boolean(c.fix) })),
         fixed: r.fixed,
         failed: r.failed,
+        ...(r.textfileError !== undefined && { textfileError: r.textfileError }),
       }),
 });
 
@@ -289,7 +304,7 @@ async function drift(argv: string[], parsed: ReturnType<typeof parseFlags<typeof
   }
   if (s.json) print(`${JSON.stringify(asJson(r), null, 2)}\n`);
   else if (!(s.quiet && r.exit === 0)) print(`${report(r, f.values.all)}\n`);
-  return r.exit;
+  return r.textfileError !== undefined ? 3 : r.exit;
 }
 
 /**

@@ -5,12 +5,14 @@
 // set` is v2, and the same key written with v3 (`etcdctl put`) is invisible to flannel v0.11.
 // Checked first as flannel checks it; created only if absent, or replaced with --force by
 // compare-and-swap; read back; the leases shown. --migrate v2-to-v3 copies the config for an
-// upgrade to flannel >= v0.18. The etcd write is in-process: --dry-run prints the equivalent
+// upgrade to flannel >= v0.18. An explicit --etcd-api the cluster's flannel does not read is
+// refused without --force (exit 2). The etcd write is in-process: --dry-run prints the equivalent
 // curl (v2) or `etcdctl txn` (v3) with the same compare-and-swap.
 // Exit: 0 written / nothing to do, 1 a different config is there (not replaced without
 // --force), 2 bad input (nothing changed), 3 etcd failed.
 
 import { ExitCode, RuntimeError, UsageError } from '../lib/core/errors.ts';
+import { etcdApiMismatch } from '../lib/model/cluster.ts';
 import { diffNetworkConfig, parseNetworkConfig } from '../lib/model/netconfig.ts';
 import { formatLeaseTable } from '../lib/model/lease-table.ts';
 import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
@@ -50,7 +52,7 @@ export const flags = defineFlags({
   vni: { type: 'number', min: 1, max: 16777215, placeholder: 'N', help: 'vxlan only: VXLAN id (default 1)' },
   force: {
     type: 'boolean',
-    help: 'replace a different existing config (nodes keep their leases; restart flanneld on every node)',
+    help: "replace a different existing config (nodes keep their leases; restart flanneld on every node); also write through an --etcd-api the cluster's flannel does not read",
   },
   migrate: {
     type: 'string',
@@ -79,7 +81,13 @@ export async function main(argv: string[], base: Host): Promise<number> {
   if (migrating && (v.network || v.backend))
     throw new UsageError('--migrate: copies the existing v2 config as it is; give no --network/--backend with it');
   const api = migrating ? 'v3' : s.etcd.api;
-  const target = await storeTarget(host, conn, api, s.etcd.prefix);
+  // the runbook's classic failure: a config where the cluster's flanneld never looks
+  const mismatch = migrating ? undefined : etcdApiMismatch(s.flannelVersion, s.etcd.apiSetting);
+  if (mismatch && !v.force)
+    throw new UsageError(
+      `${mismatch}; nothing written. Give --etcd-api auto, or --force to write there anyway (ahead of an upgrade: --migrate v2-to-v3)`,
+    );
+  const target = await storeTarget(host, conn, api, s.etcd.prefix, { checkTls: true });
 
   let desired: string;
   let source = 'flags';

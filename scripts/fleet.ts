@@ -14,7 +14,7 @@ import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor } from '../lib/cli/settings.ts';
 import type { Host } from '../lib/host/host.ts';
 import { storeTarget } from '../lib/host/network-store.ts';
-import { DEFAULT_STATUS_PREFIX, readReports } from '../lib/host/status-store.ts';
+import { checkStatusPrefix, DEFAULT_STATUS_PREFIX, readReports } from '../lib/host/status-store.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -46,8 +46,9 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const loaded = await loadSettings(argv, flags, info, base);
   if (!loaded) return 0;
   const { settings: s, flags: f, cluster, host } = loaded;
-  const store = await storeTarget(host, connectionFor(s), s.etcd.api, s.etcd.prefix);
-  const reports = await readReports(store, f.values['status-prefix']);
+  const statusPrefix = checkStatusPrefix(f.values['status-prefix'], s.etcd.prefix);
+  const store = await storeTarget(host, connectionFor(s), s.etcd.api, s.etcd.prefix, { checkTls: true });
+  const reports = await readReports(store, statusPrefix);
   const rows = fleetTable(reports, cluster?.nodes.map((n) => n.name) ?? [], new Date(), f.values['stale-after']);
   const ok = rows.length > 0 && rows.every((r) => r.state === 'in sync');
   if (s.json) {

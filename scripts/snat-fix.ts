@@ -18,7 +18,9 @@ import { hostFile, required } from '../lib/cli/settings.ts';
 import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
 import { persistPath } from '../lib/host/persist.ts';
-import { observeSnat, planSnatStep, snatDone } from '../lib/steps/snat-fix.ts';
+import { readAddresses } from '../lib/host/iproute.ts';
+import { readNodeDefaults } from '../lib/host/node-files.ts';
+import { checkSnatSubnet, observeSnat, planSnatStep, snatDone } from '../lib/steps/snat-fix.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -58,8 +60,16 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const { settings: s, flags: f, host, recording } = loaded;
   if (f.values.persist !== undefined)
     await hostFile(host, s.root, '--persist', f.values.persist, '/etc/sysconfig/iptables');
+  const subnet = required(s.node.subnet, '--subnet', '172.7.21.0/24', s.looked);
+  const own = await readNodeDefaults(host, s.root);
+  checkSnatSubnet(
+    subnet,
+    s.bridge,
+    await readAddresses(host),
+    own.subnet && { subnet: own.subnet, file: own.from.subnet ?? 'subnet.env' },
+  );
   const input = {
-    subnet: required(s.node.subnet, '--subnet', '172.7.21.0/24', s.looked),
+    subnet,
     network: required(s.network, '--network', '172.7.0.0/16', s.looked),
     bridge: s.bridge,
     dropReject: rejectPolicy(s.reject, f.values),

@@ -112,7 +112,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
   }
   await hostFile(host, s.root, '--supervisor-conf', v['supervisor-conf'], '/etc/supervisord.conf');
   const conn = connectionFor(s);
-  const store = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix);
+  const store = await storeTarget(host, conn, s.etcd.api, s.etcd.prefix, { checkTls: true });
   const { input, files, seen } = await observeStart(host, store, {
     root: s.root,
     program,

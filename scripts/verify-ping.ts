@@ -10,6 +10,7 @@
 
 import { ExitCode, invalid } from '../lib/core/errors.ts';
 import { Ip4 } from '../lib/core/ip4.ts';
+import { netnsPath } from '../lib/core/validate.ts';
 import { formatTable } from '../lib/core/table.ts';
 import { findInterface } from '../lib/model/interfaces.ts';
 import { parseNetworkConfig } from '../lib/model/netconfig.ts';
@@ -21,7 +22,7 @@ import { connectionFor, required } from '../lib/cli/settings.ts';
 import type { Host } from '../lib/host/host.ts';
 import { readAddresses, readRoutes } from '../lib/host/iproute.ts';
 import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
-import { pingRows, probeTargets, routeVerdict, type ProberChoice } from '../lib/steps/verify-ping.ts';
+import { MAX_TARGETS, pingRows, probeTargets, routeVerdict, type ProberChoice } from '../lib/steps/verify-ping.ts';
 import { formatPlan, run } from '../lib/core/plan.ts';
 import { fpingCommand, pingCommand } from '../lib/model/ping.ts';
 
@@ -81,8 +82,19 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const v = f.values;
   const publicIp = required(s.node.publicIp, '--public-ip', '10.4.7.21', s.looked);
   const iface = required(s.node.iface, '--iface', 'eth0', s.looked);
+  if ((v.targets?.length ?? 0) > MAX_TARGETS)
+    throw invalid(
+      '--targets',
+      v.targets!.join(','),
+      `is ${v.targets!.length} addresses; at most ${MAX_TARGETS} in one run (split the list)`,
+      '172.7.22.2,172.7.23.2',
+    );
   const targets = (v.targets ?? []).map((t) => Ip4.parse(t, '--targets'));
-  const store = await storeTarget(host, connectionFor(s), s.etcd.api, s.etcd.prefix);
+  const netns = v['from-netns'];
+  // a namespace that is not there is a typo, not a failure of the ping
+  if (netns !== undefined && !(await host.stat(netnsPath('--from-netns', netns))))
+    throw invalid('--from-netns', netns, 'no such network namespace (ip netns list shows them)', 'cni-1234');
+  const store = await storeTarget(host, connectionFor(s), s.etcd.api, s.etcd.prefix, { checkTls: true });
   const probeOpts = {
     count: v.count,
     timeoutS: v.wait,

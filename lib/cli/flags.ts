@@ -341,7 +341,9 @@ export function parseFlags<const S extends FlagsSpec>(
     }
     if (value === undefined) {
       const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('-') && next !== '-')) {
+      // `--timeout -5` is a value out of range, not a missing one
+      const negative = f.type === 'number' && /^-\d/.test(next ?? '');
+      if (next === undefined || (next.startsWith('-') && next !== '-' && !negative)) {
         throw new UsageError(`--${name}: needs a value, e.g. ${flagExample(name, f)}`);
       }
       value = next;

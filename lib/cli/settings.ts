@@ -11,6 +11,7 @@ import type { Host } from '../host/host.ts';
 import type { NodeDefaults } from '../host/node-files.ts';
 import {
   checkEndpoint,
+  checkEndpoints,
   checkEtcdPrefix,
   checkIfaceName,
   checkNetwork,
@@ -129,7 +130,12 @@ export function resolveSettings(
   const flannelVersion = cluster?.flannelVersion ?? files.flannelVersion ?? 'v0.11.0';
   if (!cluster && files.flannelVersion) fromNode.flannelVersion = files.from.flannelVersion ?? '';
   const endpointsRaw = pick('endpoints', cluster?.etcd.endpoints, nf('endpoints'));
-  const endpoints = Array.isArray(endpointsRaw) ? endpointsRaw.map((e) => checkEndpoint('--endpoints', e)) : [];
+  // given on the command line: each member once (the cluster file's list is checked so when it is read)
+  const endpoints = !Array.isArray(endpointsRaw)
+    ? []
+    : given('endpoints') && endpointsRaw.length
+      ? checkEndpoints('--endpoints', endpointsRaw)
+      : endpointsRaw.map((e) => checkEndpoint('--endpoints', e));
   const apiSetting = String(pick('etcd-api', cluster?.etcd.api) ?? 'auto') as EtcdApiSetting;
   if (!['v2', 'v3', 'auto'].includes(apiSetting))
     throw invalid('--etcd-api', apiSetting, 'must be one of v2, v3, auto', 'auto');

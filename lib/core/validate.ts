@@ -46,6 +46,8 @@ export function checkEndpoint(field: string, value: unknown): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw invalid(field, v, 'scheme must be http or https', example);
   }
+  // a DNS name is at most 253 characters: a longer one is a paste accident, echoed in every report
+  if (url.hostname.length > 253) throw invalid(field, v, 'the host must be at most 253 characters', example);
   if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
     throw invalid(field, v, 'must be only scheme, host and port', example);
   }
@@ -72,6 +74,14 @@ export function checkIfaceName(field: string, value: unknown, example = 'eth0'):
     throw invalid(field, v, 'must be an interface name (1-15 of A-Z a-z 0-9 _ . - @)', example);
   }
   return v;
+}
+
+/** A network namespace name as `ip netns` keeps it: the file /run/netns/NAME, returned. */
+export function netnsPath(field: string, value: unknown, example = 'cni-1234'): string {
+  const v = nonEmpty(field, value, example);
+  if (!/^[A-Za-z0-9_.-]{1,255}$/.test(v) || v === '.' || v === '..')
+    throw invalid(field, v, 'must be a network namespace name (A-Z a-z 0-9 _ . -)', example);
+  return `/run/netns/${v}`;
 }
 
 export function checkPort(field: string, value: unknown, example = '2401'): number {

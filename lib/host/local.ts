@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { constants } from 'node:fs';
-import { lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Command, Result } from '../core/command.ts';
@@ -17,6 +17,7 @@ import { CommandError, commandName, RuntimeError, TimeoutError } from '../core/e
 import { writeError, writeFileAtomic } from './atomic-file.ts';
 import { timeoutOf, type Change, type FileInfo, type Host, type LocalRequest, type TempDir } from './host.ts';
 import { takeLock, type Lock } from './lock.ts';
+import { makeLockedTempDir } from './temp-dir.ts';
 import { traceChange } from './trace.ts';
 
 export type Engine = 'zx' | 'spawn';
@@ -306,10 +307,9 @@ export class LocalHost implements Host {
     await rm(path, { force: true, recursive: opts.recursive ?? false });
   }
 
-  async makeTempDir(parent: string, prefix: string): Promise<TempDir> {
-    await mkdir(parent, { recursive: true, mode: 0o755 });
-    const path = await mkdtemp(join(parent, prefix)); // mkdtemp(3): 0700, unpredictable
-    return { path, remove: () => rm(path, { recursive: true, force: true }) };
+  makeTempDir(parent: string, prefix: string): Promise<TempDir> {
+    // mkdtemp(3) (0700, unpredictable), locked while in use; a killed run's are removed (temp-dir.ts)
+    return makeLockedTempDir(parent, prefix);
   }
 
   lock(path: string): Promise<Lock> {

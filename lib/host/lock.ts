@@ -21,8 +21,12 @@ export type Lock =
   | { readonly held: false; readonly overlaps: number; release(): Promise<void> }
   | { readonly held: true };
 
-/** Take the lock at `path` without waiting: `{ held: true }` when another run holds it. */
-export async function takeLock(path: string): Promise<Lock> {
+/**
+ * Take the lock at `path` without waiting: `{ held: true }` when another run holds it.
+ * `countOverlaps: false`: no `.overlaps` file is read or written (a lock that is not drift's).
+ */
+export async function takeLock(path: string, opts: { countOverlaps?: boolean } = {}): Promise<Lock> {
+  const counting = opts.countOverlaps ?? true;
   await mkdir(dirname(path), { recursive: true, mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
     throw new RuntimeError(`cannot create the lock's directory ${dirname(path)}: ${e.code ?? e.message}`);
   });
@@ -60,9 +64,10 @@ export async function takeLock(path: string): Promise<Lock> {
   });
   if (status === BUSY) {
     await fh.close();
-    await countOverlap(`${path}.overlaps`);
+    if (counting) await countOverlap(`${path}.overlaps`);
     return { held: true };
   }
+  if (!counting) return { held: false, overlaps: 0, release: () => fh.close() };
   const overlaps = await open(`${path}.overlaps`, constants.O_RDONLY | constants.O_NOFOLLOW).then(
     async (h) => {
       const text = await h.readFile('utf8');

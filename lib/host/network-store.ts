@@ -5,6 +5,7 @@
 // cached revision; v2 has no such read and always reads everything.
 
 import {
+  checkTlsFiles,
   EtcdError,
   loadTls,
   parseV2Error,
@@ -31,13 +32,21 @@ export interface StoreTarget {
   readonly cache?: EtcdCache;
 }
 
+/**
+ * Where the network lives in etcd, with the TLS files read. `checkTls`: the files are checked
+ * here first (etcd.ts, checkTlsFiles: a step refuses unusable files with exit 2); drift and
+ * doctor leave that to their certs checks, which report it with everything else.
+ */
 export async function storeTarget(
   host: Host,
   conn: EtcdConnection,
   api: EtcdApi,
   prefix: string,
+  opts: { checkTls?: boolean } = {},
 ): Promise<StoreTarget> {
-  return { conn, tls: await loadTls(host, conn), api, prefix: prefix.replace(/\/+$/, '') };
+  const tls = await loadTls(host, conn);
+  if (opts.checkTls) checkTlsFiles(tls, conn);
+  return { conn, tls, api, prefix: prefix.replace(/\/+$/, '') };
 }
 
 export interface NetworkState extends LeaseTree {

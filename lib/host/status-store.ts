@@ -8,11 +8,30 @@
 // changed. So a run costs etcd one put and no lease churn; the report still vanishes a TTL
 // after the node's last run, as in v2.
 
+import { invalid } from '../core/errors.ts';
+import { checkEtcdPrefix, prefixesOverlap } from '../core/validate.ts';
 import { EtcdError, parseV2Error, v2Put, v2Request, withV3 } from './etcd.ts';
 import type { PublishLease } from './etcd-cache.ts';
 import type { StoreTarget } from './network-store.ts';
 
 export const DEFAULT_STATUS_PREFIX = '/flannel-runbook/status';
+
+/**
+ * --status-prefix, checked as every etcd prefix is (no `..`, empty segments or control
+ * characters: etcd's v2 API resolves them) and apart from the network prefix: a report under
+ * it would land among flannel's keys, and every flanneld watching them would loop on it.
+ */
+export function checkStatusPrefix(value: unknown, networkPrefix: string): string {
+  const p = checkEtcdPrefix('--status-prefix', value, DEFAULT_STATUS_PREFIX);
+  if (prefixesOverlap(p, networkPrefix))
+    throw invalid(
+      '--status-prefix',
+      p,
+      `overlaps the network prefix ${networkPrefix} (flanneld watches every key under it)`,
+      DEFAULT_STATUS_PREFIX,
+    );
+  return p;
+}
 
 export interface NodeReport {
   readonly node: string;

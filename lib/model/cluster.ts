@@ -138,7 +138,7 @@ export function etcdApiMismatch(version: string, api: EtcdApiSetting): string | 
   if (api === 'auto') return undefined;
   const wanted = etcdApiFor(version, 'auto');
   if (wanted === api) return undefined;
-  return `etcd.api "${api}": flannel ${version} reads only the etcd ${wanted} key space; a config written with ${api} is invisible to it`;
+  return `etcd.api "${api}": flannel ${version} reads only the etcd ${wanted} key space (flannel v0.11.0-v0.17.x read v2, v0.18.0 and later v3); a config written with ${api} is invisible to it`;
 }
 
 /** flannel's SubnetLen default: 24 when Network is /22 or shorter, else prefix + 2. */

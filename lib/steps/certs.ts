@@ -8,7 +8,7 @@
 
 import { basename, join } from 'node:path';
 import { shellQuote, type Command } from '../core/command.ts';
-import { invalid } from '../core/errors.ts';
+import { invalid, RuntimeError, type UsageError } from '../core/errors.ts';
 import { copy, type Action, type DoneWhen } from '../core/plan.ts';
 
 export const CERT_NAMES = ['ca.pem', 'client.pem', 'client-key.pem'] as const;
@@ -17,6 +17,14 @@ export type CertSource = { kind: 'remote'; host: string; dir: string } | { kind:
 
 export function parseSource(text: string): CertSource {
   const m = /^((?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+):(\/\S*)$/.exec(text);
+  // scp's legacy protocol (OpenSSH < 9, CentOS 7's) hands the remote path to the remote shell
+  if (m && !/^[A-Za-z0-9._/+@,=-]+$/.test(m[2]!))
+    throw invalid(
+      '--from',
+      text,
+      "the remote directory must be letters, digits and . _ / + @ , = - (an older scp hands it to the remote host's shell)",
+      'root@hdss7-200:/opt/certs',
+    );
   if (m) return { kind: 'remote', host: m[1]!, dir: m[2]!.replace(/\/+$/, '') || '/' };
   if (/^[^/]*:/.test(text))
     throw invalid('--from', text, 'a remote source is USER@HOST:/ABSOLUTE/DIR', 'root@hdss7-200:/opt/certs');
@@ -38,8 +46,9 @@ export function fetchCommand(
     };
   return {
     argv: [
+      // no -q: it silences ssh too, and "Host key verification failed." is the line that says why
+      // (scp shows no progress meter when its output is not a terminal)
       'scp',
-      '-q',
       '-o',
       'BatchMode=yes',
       '-o',
@@ -55,6 +64,53 @@ export function fetchCommand(
     okStatus: [1, 255],
     timeoutMs: 60_000,
   };
+}
+
+/** ssh's words for "the connection itself failed", not the copy. */
+const SSH_FAILURES = [
+  /Host key verification failed\./,
+  /Permission denied \(/,
+  /Could not resolve hostname/,
+  /Connection (refused|timed out)/,
+  /No route to host/,
+  /Network is unreachable/,
+];
+
+/**
+ * Why the fetch failed, as one line: ssh's own line when ssh could not connect (exit 3: the
+ * host, its key or the network, with the fix), else what the copy said (exit 2: the source).
+ */
+export function fetchFailure(
+  from: string,
+  src: CertSource,
+  stderr: string,
+  ssh: { identity?: string; knownHosts?: string } = {},
+): RuntimeError | UsageError {
+  const lines = stderr
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !/^@+$/.test(l));
+  const said = lines.find((l) => SSH_FAILURES.some((re) => re.test(l)));
+  if (src.kind === 'remote' && said) {
+    const name = src.host.replace(/^.*@/, '');
+    const kh = ssh.knownHosts ?? '~/.ssh/known_hosts';
+    const changed = lines.some((l) => /HAS CHANGED/.test(l));
+    const fix = !/Host key/.test(said)
+      ? /Permission denied/.test(said)
+        ? `the key ${ssh.identity ?? "(ssh's default)"} is not accepted for ${src.host}; give the right --identity`
+        : `${name} cannot be reached over ssh`
+      : changed
+        ? `the key ${name} offered is not the one in ${kh}; if the change is expected (check its fingerprint with the host's owner), remove the old key (ssh-keygen -R ${name} -f ${kh}) and add the new one`
+        : `${kh} has no key for ${name}; add it once its fingerprint is checked (ssh-keyscan ${name} >> ${kh})`;
+    return new RuntimeError(`--from ${from}: ssh said "${said}": ${fix}; nothing changed`);
+  }
+  const why = lines.slice(-2).join(' | ');
+  return invalid(
+    '--from',
+    from,
+    `could not copy ${CERT_NAMES.join(', ')} (${why}); nothing changed`,
+    'root@hdss7-200:/opt/certs',
+  );
 }
 
 export interface InstalledCert {

@@ -8,7 +8,9 @@
 
 import { shellLine } from '../core/command.ts';
 import { capture, run, type Action, type DoneWhen } from '../core/plan.ts';
+import { invalid } from '../core/errors.ts';
 import type { Ip4Net } from '../core/ip4.ts';
+import { findInterface, type Interface } from '../model/interfaces.ts';
 import {
   comparableSave,
   dockerMasqRule,
@@ -35,6 +37,35 @@ export async function observeSnat(host: Host, persist: string): Promise<SnatObse
   const saved = (await host.run({ argv: ['iptables-save'], why: 'the live rules', readOnly: true })).stdout;
   const persisted = await host.readFile(persist, { maxBytes: 16 << 20 });
   return { saved, ruleset: parseIptablesSave(saved), ...(persisted !== undefined && { persisted }) };
+}
+
+/**
+ * --subnet is this node's: inside docker0's address, and the lease flanneld wrote to
+ * subnet.env when there is one. Another node's subnet would get a MASQUERADE rule that
+ * matches none of this node's pods while its own go unmasqueraded (exit 2, nothing changed).
+ * A node with neither (snat-fix before start) has nothing to check against.
+ */
+export function checkSnatSubnet(
+  subnet: Ip4Net,
+  bridge: string,
+  ifaces: readonly Interface[],
+  lease?: { readonly subnet: Ip4Net; readonly file: string },
+): void {
+  if (lease && !lease.subnet.equals(subnet))
+    throw invalid(
+      '--subnet',
+      subnet.toString(),
+      `this node's lease is ${lease.subnet} (FLANNEL_SUBNET in ${lease.file}); the rule is for this node's own pods`,
+      lease.subnet.toString(),
+    );
+  const addrs = findInterface(ifaces, bridge)?.addrs ?? [];
+  if (addrs.length && !addrs.some((a) => subnet.contains(a.ip)))
+    throw invalid(
+      '--subnet',
+      subnet.toString(),
+      `${bridge} has ${addrs.join(', ')}, outside it: this node's pods are not in that subnet`,
+      addrs[0]!.network().toString(),
+    );
 }
 
 export interface SnatStepInput {

@@ -6,7 +6,7 @@
 // public IP and subnet, and subnet.env equal to that lease.
 
 import { posix } from 'node:path';
-import { invalid, UsageError } from '../core/errors.ts';
+import { invalid, RuntimeError, UsageError } from '../core/errors.ts';
 import {
   renderFlanneldSh,
   renderSupervisorIni,
@@ -392,7 +392,8 @@ export async function observeStart(
       ? await programStatus(host, p.supervisorConf, req.program).then(
           (x) => x.status,
           (e: Error) => {
-            throw new UsageError(`${e.message}; start supervisord first (systemctl start supervisord)`);
+            // not the operator's input: a daemon that is down is a runtime failure, as drift says (exit 3)
+            throw new RuntimeError(`${e.message}; start supervisord first (systemctl start supervisord)`);
           },
         )
       : undefined;

@@ -203,7 +203,7 @@ describe('runbook steps', { skip: notRoot }, () => {
         h21,
         'certs',
         [...args(h21), ...from()],
-        /scp -q -o BatchMode=yes[\s\S]*chmod 0600 "\$t"\ncat \S+client-key\.pem >"\$t"/,
+        /scp -o BatchMode=yes[\s\S]*chmod 0600 "\$t"\ncat \S+client-key\.pem >"\$t"/,
       );
     });
 
@@ -380,6 +380,8 @@ describe('runbook steps', { skip: notRoot }, () => {
         '--backend',
         'VxLAN',
         '--direct-routing',
+        // the lab's flannel is v0.11 (v2): a v3 write is refused without --force
+        '--force',
       ];
       const r = await step(h21, 'etcd-config', a);
       assert.equal(r.status, 0, r.stderr);

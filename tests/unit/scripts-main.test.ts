@@ -37,12 +37,15 @@ const SNAT = '-A POSTROUTING -s 172.7.21.0/24 ! -d 172.7.0.0/16 ! -o docker0 -j 
 describe('scripts: main(argv, host) on a memory host', () => {
   test('snat-fix: one iptables-restore, the rules persisted from iptables-save; --dry-run runs only iptables-save', async () => {
     const before = h21Fixture('h21-iptables-save.txt').replace(SNAT, DOCKER);
-    const host = new MemoryHost().answer(['iptables-save'], { stdout: before }).answer(['iptables-restore'], {});
+    const host = new MemoryHost()
+      .answer(['iptables-save'], { stdout: before })
+      .answer(['iptables-restore'], {})
+      .answer(['ip', '-j', '-4', 'addr'], { stdout: h21Fixture('h21-ip-addr.json') });
     const dry = await run(() => snatFix(['--subnet', '172.7.21.0/24', '--network', '172.7.0.0/16', '--dry-run'], host));
     assert.equal(dry.code, 0);
     assert.deepEqual(
       host.ran.map((c) => c.argv[0]),
-      ['iptables-save'],
+      ['ip', 'iptables-save'],
     );
     assert.match(
       dry.stdout,
@@ -58,6 +61,17 @@ describe('scripts: main(argv, host) on a memory host', () => {
     await assert.rejects(
       snatFix(['--subnet', '172.7.21.5/24', '--network', '172.7.0.0/16'], new MemoryHost()),
       (e: unknown) => e instanceof UsageError && /--subnet "172\.7\.21\.5\/24": host bits are set/.test(e.message),
+    );
+    // another node's subnet: docker0 (172.7.21.1/24) says whose node this is; nothing runs but the look
+    const other = host.ran.length;
+    await assert.rejects(
+      snatFix(['--subnet', '172.7.22.0/24', '--network', '172.7.0.0/16'], host),
+      (e: unknown) =>
+        e instanceof UsageError && /^--subnet "172\.7\.22\.0\/24": docker0 has 172\.7\.21\.1\/24/.test(e.message),
+    );
+    assert.deepEqual(
+      host.ran.slice(other).map((c) => c.argv[0]),
+      ['ip'],
     );
   });
 

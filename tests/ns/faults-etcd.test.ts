@@ -498,6 +498,7 @@ describe('issue 11: etcd and the network under faults (quorum, outage, prefixes,
   test('figures: every case tried held', (t) => {
     const c = tally.counts();
     t.diagnostic(tally.line('faults-etcd'));
+    tally.assertReadmeRow('faults-etcd');
     for (const k of ['fault', 'bad input', 'security'] as const) assert.equal(c[k].held, c[k].tried, k);
     assert.ok(c.fault.tried >= 12 && c['bad input'].tried >= 20 && c.security.tried >= 10, JSON.stringify(c));
   });

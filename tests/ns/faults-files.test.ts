@@ -401,7 +401,7 @@ describe("issue 11: the node's files under faults (full disk, planted links, kil
       const r = await runIn(lab, h21, [DIST_DRIFT, '--cluster', cluster]);
       assert.equal(r.status, 0);
       assert.equal(r.stdout, '');
-      assert.match(r.stderr, /^drift: another drift run holds \S+drift\.lock on hdss7-21; this one skipped/);
+      assert.match(r.stderr, /^drift: hdss7-21: another drift run holds \S+drift\.lock; this one skipped/);
       assert.ok(Date.now() - t0 < 5000, 'at once');
       holder.kill();
       await holder.done;
@@ -431,6 +431,7 @@ describe("issue 11: the node's files under faults (full disk, planted links, kil
   test('figures: every case tried held', (t) => {
     const c = tally.counts();
     t.diagnostic(tally.line('faults-files'));
+    tally.assertReadmeRow('faults-files');
     assert.equal(c.fault.held, c.fault.tried);
     assert.equal(c.security.held, c.security.tried);
     assert.ok(c.fault.tried >= 20 && c.security.tried >= 18, JSON.stringify(c));

@@ -454,6 +454,7 @@ describe('issue 11: bad input and security (certs, paths, host keys, injection, 
   test('figures: every case tried held', (t) => {
     const c = tally.counts();
     t.diagnostic(tally.line('faults-input'));
+    tally.assertReadmeRow('faults-input');
     for (const k of ['fault', 'bad input', 'security'] as const) assert.equal(c[k].held, c[k].tried, k);
     assert.ok(c['bad input'].tried >= 30 && c.security.tried >= 40, JSON.stringify(c));
   });

@@ -10,6 +10,8 @@
 //   keyLines()    the lines of a private key, to look for in any output;
 //   Tally         the cases tried, by kind: the README's "under faults" figures come from it.
 
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Lab, LabHost } from '../../lab/lab.ts';
@@ -178,6 +180,22 @@ export class Tally {
   counts(): Record<CaseKind, { tried: number; held: number }> {
     const c = (k: CaseKind) => ({ tried: this.tried.get(k)?.length ?? 0, held: this.held.get(k)?.length ?? 0 });
     return { fault: c('fault'), 'bad input': c('bad input'), security: c('security') };
+  }
+  /** The README's "What it promises under faults" row of this suite says these figures. */
+  assertReadmeRow(file: string): void {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const row = readme.split('\n').find((l) => l.startsWith(`| \`tests/ns/${file}.test.ts\``));
+    assert.ok(row, `README has no figures row for tests/ns/${file}.test.ts`);
+    const cells = row
+      .split('|')
+      .slice(2, 5)
+      .map((x) => x.trim());
+    const c = this.counts();
+    assert.deepEqual(
+      cells,
+      (['fault', 'bad input', 'security'] as const).map((k) => `${c[k].tried} / ${c[k].held}`),
+      `README's row for ${file} (tried / held of fault, bad input, security)`,
+    );
   }
   /** one line for the test log: `figures faults-files: fault 9/9 held, bad input 0/0 held, security 4/4 held` */
   line(file: string): string {

@@ -113,8 +113,23 @@ describe('verify-ping: fping and ping give the same rows', {
     const silent = h22.pod.ip.replace(/\.\d+$/, '.190');
     await lab.exec(h22.pod.netns, ['ip', 'addr', 'add', `${silent}/32`, 'dev', 'lo']);
     await lab.exec(h22.pod.netns, ['iptables', '-I', 'INPUT', '-d', silent, '-j', 'DROP']);
-    // no lease, so no route but the default: the gateway answers ICMP Net Unreachable, and must
-    // not rate-limit it (Linux: one a second per host after a burst), or which run gets it is luck
+    // no lease, so no route but the default: the gateway answers ICMP Net Unreachable. Not from a
+    // missing route there: the kernel limits those errors with a machine-wide token bucket
+    // (net.ipv4.route.error_cost/error_burst: 5, then one a second), so which run got one was
+    // luck. A REJECT in the gateway's FORWARD sends the same error through icmp_send, whose
+    // per-host limit this namespace may switch off.
+    await lab.exec(lab.gateway.netns, ['ip', 'route', 'add', '172.7.99.0/24', 'dev', 'eth1']);
+    await lab.exec(lab.gateway.netns, [
+      'iptables',
+      '-I',
+      'FORWARD',
+      '-d',
+      '172.7.99.0/24',
+      '-j',
+      'REJECT',
+      '--reject-with',
+      'icmp-net-unreachable',
+    ]);
     await lab.exec(lab.gateway.netns, ['sysctl', '-qw', 'net.ipv4.icmp_ratelimit=0']);
     targets = [h22.pod.ip, h22.bridgeIp, silent, '172.7.99.1', lab.outside.ip];
   });

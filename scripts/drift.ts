@@ -18,9 +18,18 @@ import { mapBounded } from '../lib/core/map-bounded.ts';
 import { describeAction, type Action } from '../lib/core/plan.ts';
 import type { Check } from '../lib/checks/types.ts';
 import { formatNagios } from '../lib/checks/nagios.ts';
+import { bridgeNeighbours } from '../lib/checks/routes.ts';
 import { rooted } from '../lib/core/paths.ts';
 import { formatDriftReport, formatTextfile, formatTextfileRuns } from '../lib/checks/report.ts';
-import { commonFlags, defineFlags, etcdFlags, nodeFlags, parseFlags, withoutFlags } from '../lib/cli/flags.ts';
+import {
+  commonFlags,
+  defineFlags,
+  etcdFlags,
+  nodeFlags,
+  parseFlags,
+  withoutFlags,
+  statusFlags,
+} from '../lib/cli/flags.ts';
 import { captureOutput, print, printErr, note } from '../lib/cli/output.ts';
 import { nodeCheckFlags, nodeTarget } from '../lib/cli/node-target.ts';
 import { hostFile } from '../lib/cli/settings.ts';
@@ -29,7 +38,7 @@ import type { Host } from '../lib/host/host.ts';
 import { DEFAULT_CACHE_PATH, EtcdCache } from '../lib/host/etcd-cache.ts';
 import { storeTarget } from '../lib/host/network-store.ts';
 import { observeNode } from '../lib/host/observe.ts';
-import { checkStatusPrefix, DEFAULT_STATUS_PREFIX, publishReport } from '../lib/host/status-store.ts';
+import { checkStatusPrefix, publishReport } from '../lib/host/status-store.ts';
 import { runDrift } from '../lib/steps/drift.ts';
 
 export const flags = defineFlags({
@@ -48,12 +57,7 @@ export const flags = defineFlags({
     type: 'boolean',
     help: "write this node's result to etcd under --status-prefix (TTL --status-ttl) for scripts/fleet.ts",
   },
-  'status-prefix': {
-    type: 'string',
-    default: DEFAULT_STATUS_PREFIX,
-    placeholder: 'KEY',
-    help: 'etcd prefix of the published results',
-  },
+  ...statusFlags,
   'status-ttl': {
     type: 'number',
     default: 600,
@@ -216,6 +220,7 @@ async function driftNode(loaded: Loaded, t0: number): Promise<NodeRun | 'skipped
           problems: checks
             .filter((c) => c.status !== 'ok')
             .map((c) => ({ id: c.id, status: c.status, reason: c.reason })),
+          pods: bridgeNeighbours(run.obs.files.arp ?? '', expect.bridge, expect.subnet),
         },
         v['status-ttl'],
       ).catch((e) => note(`drift: --publish failed: ${(e as Error).message}`));

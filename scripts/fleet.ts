@@ -8,23 +8,18 @@
 import { ExitCode } from '../lib/core/errors.ts';
 import { formatTable } from '../lib/core/table.ts';
 import { fleetTable } from '../lib/checks/report.ts';
-import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
+import { commonFlags, defineFlags, etcdFlags, statusFlags } from '../lib/cli/flags.ts';
 import { print } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor } from '../lib/cli/settings.ts';
 import type { Host } from '../lib/host/host.ts';
 import { storeTarget } from '../lib/host/network-store.ts';
-import { checkStatusPrefix, DEFAULT_STATUS_PREFIX, readReports } from '../lib/host/status-store.ts';
+import { checkStatusPrefix, readReports } from '../lib/host/status-store.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
   ...etcdFlags,
-  'status-prefix': {
-    type: 'string',
-    default: DEFAULT_STATUS_PREFIX,
-    placeholder: 'KEY',
-    help: 'etcd prefix drift --publish writes to',
-  },
+  ...statusFlags,
   'stale-after': {
     type: 'number',
     default: 180,

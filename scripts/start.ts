@@ -10,27 +10,18 @@
 // Idempotent: same files and flanneld up -> nothing to do.
 // Exit: 0 up / nothing to do, 2 bad input (nothing changed), 3 flanneld did not come up / command failed.
 
-import { CommandError, ExitCode, RuntimeError, UsageError } from '../lib/core/errors.ts';
-import { describeAction, type Action } from '../lib/core/plan.ts';
+import { ExitCode, RuntimeError, UsageError } from '../lib/core/errors.ts';
 import { checkProgramName } from '../lib/core/validate.ts';
 import { programNameFor } from '../lib/model/flanneld-files.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
-import { note, printErr, printPlanned, report, stderrIsTty } from '../lib/cli/output.ts';
+import { printErr, printPlanned, report } from '../lib/cli/output.ts';
+import { applyAndWait } from '../lib/cli/start-run.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor, hostFile, required } from '../lib/cli/settings.ts';
-import { applyPlan, PartlyAppliedError } from '../lib/host/apply.ts';
+import { applyPlan } from '../lib/host/apply.ts';
 import type { Host } from '../lib/host/host.ts';
-import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
-import {
-  notUpReport,
-  observeStart,
-  planStart,
-  servicePaths,
-  startDone,
-  waitCommand,
-  waitUntilUp,
-  type WaitProgress,
-} from '../lib/steps/start.ts';
+import { storeTarget } from '../lib/host/network-store.ts';
+import { notUpReport, observeStart, planStart, servicePaths, startDone, waitCommand } from '../lib/steps/start.ts';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -136,61 +127,22 @@ export async function main(argv: string[], base: Host): Promise<number> {
     return printPlanned(s, recording, base, startDone(input, files));
   }
 
-  // each action as it happens; the wait (supervisorctl start/restart blocks for startsecs too)
-  // as one progress line on a terminal, one line per change of state on a pipe
-  const since = Date.now();
-  const tty = stderrIsTty() && !s.quiet;
-  let last = '';
-  const progress = ({ seconds, timeoutSeconds, state }: WaitProgress) => {
-    const line = `start: waiting for ${program}: supervisor ${state.supervisor}; lease ${state.lease}; subnet.env ${state.subnetEnv}`;
-    if (tty) printErr(`\r${line} [${Math.round(seconds)} of ${timeoutSeconds} s]\x1b[K`);
-    else if (line !== last && !s.quiet) note(line);
-    last = line;
-  };
-  const wait = (stopWhenFailed = false) =>
-    waitUntilUp({
-      host,
-      input,
-      expectedEnv: files.expectedEnv,
-      readLeases: async () => (await readNetworkState(store)).leases,
-      timeoutSeconds: v.timeout,
-      onProgress: progress,
-      since,
-      stopWhenFailed,
-    });
-  let ctlFailed: string | undefined;
-  let done: string[] = [];
-  const applying = applyPlan(actions, host, (a) => {
-    if (!s.quiet) note(`start: ${describeAction(a)}`);
-  }).then(
-    (d) => {
-      done = d;
-    },
-    (e: unknown) => {
-      // supervisorctl refusing to start it is the start of the story, not all of it
-      const cmd = e instanceof PartlyAppliedError ? e.cause : e;
-      if (!(cmd instanceof CommandError) || cmd.argv[0] !== 'supervisorctl') throw e;
-      done = e instanceof PartlyAppliedError ? [...e.done] : [];
-      ctlFailed = `${cmd.argv.slice(-2).join(' ')} exited ${cmd.status}: ${cmd.stderr.trim().split('\n').slice(-3).join(' | ')}`;
-    },
-  );
-  const ticking =
-    tty && actions.some(isSupervisorctl)
-      ? tick(applying, () =>
-          printErr(
-            `\rstart: supervisorctl is starting ${program} (it waits startsecs) [${Math.round((Date.now() - since) / 1000)} of ${v.timeout} s]\x1b[K`,
-          ),
-        )
-      : undefined;
-  await applying;
-  await ticking;
-  if (v['no-wait'] || input.manager === 'systemd') {
+  const run = await applyAndWait({
+    host,
+    actions,
+    input,
+    expectedEnv: files.expectedEnv,
+    store,
+    timeoutS: v.timeout,
+    noWait: v['no-wait'],
+    quiet: s.quiet,
+  });
+  const { done, ctlFailed, wait: r } = run;
+  if (!r) {
     if (ctlFailed) throw new RuntimeError(`start: ${ctlFailed}`);
-    report(s, { changed: actions.length > 0, actions: done }, actions.length ? done : ['start: nothing to do']);
+    report(s, { changed: actions.length > 0, actions: done }, actions.length ? [...done] : ['start: nothing to do']);
     return 0;
   }
-  const r = await wait(ctlFailed !== undefined);
-  if (tty) printErr('\n');
   const secs = Math.round(r.seconds);
   if (r.up && !ctlFailed) {
     const lines = actions.length
@@ -202,20 +154,6 @@ export async function main(argv: string[], base: Host): Promise<number> {
   const log = (await host.readTail(input.paths.logFile, 64 * 1024)) ?? '';
   printErr(notUpReport(input, r.seconds, r.state, log, ctlFailed));
   return ExitCode.Runtime;
-}
-
-const isSupervisorctl = (a: Action) => a.kind === 'run' && a.cmd.argv[0] === 'supervisorctl';
-
-/** Call `f` every second until `until` settles. */
-async function tick(until: Promise<unknown>, f: () => void): Promise<void> {
-  let settled = false;
-  void until.finally(() => {
-    settled = true;
-  });
-  while (!settled) {
-    await new Promise((r) => setTimeout(r, 1000));
-    if (!settled) f();
-  }
 }
 
 if (isEntryPoint(import.meta.url)) await runScript(import.meta.url, main);

@@ -15,14 +15,22 @@ import { formatTable } from '../lib/core/table.ts';
 import { findInterface } from '../lib/model/interfaces.ts';
 import { parseNetworkConfig } from '../lib/model/netconfig.ts';
 import { diffRoutes, formatRoute, planBackendRoutes } from '../lib/model/routes.ts';
-import { commonFlags, defineFlags, etcdFlags, nodeFlags } from '../lib/cli/flags.ts';
+import { commonFlags, defineFlags, etcdFlags, nodeFlags, statusFlags } from '../lib/cli/flags.ts';
 import { note, print } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
 import { connectionFor, required } from '../lib/cli/settings.ts';
 import type { Host } from '../lib/host/host.ts';
 import { readAddresses, readRoutes } from '../lib/host/iproute.ts';
 import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
-import { MAX_TARGETS, pingRows, probeTargets, routeVerdict, type ProberChoice } from '../lib/steps/verify-ping.ts';
+import { checkStatusPrefix, readReports } from '../lib/host/status-store.ts';
+import {
+  defaultTargets,
+  MAX_TARGETS,
+  pingRows,
+  probeTargets,
+  routeVerdict,
+  type ProberChoice,
+} from '../lib/steps/verify-ping.ts';
 import { formatPlan, run } from '../lib/core/plan.ts';
 import { fpingCommand, pingCommand } from '../lib/model/ping.ts';
 
@@ -30,11 +38,12 @@ export const flags = defineFlags({
   ...commonFlags,
   ...etcdFlags,
   'public-ip': nodeFlags['public-ip'],
+  ...statusFlags,
   iface: nodeFlags.iface,
   targets: {
     type: 'list',
     placeholder: 'IPS',
-    help: 'addresses to ping (default: the first address of every other lease, i.e. its docker0)',
+    help: "addresses to ping (default: per other lease, a pod its drift --publish named, else its docker0 address, which does not cross that node's FORWARD)",
     example: '172.7.22.2',
   },
   count: {
@@ -94,6 +103,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
   // a namespace that is not there is a typo, not a failure of the ping
   if (netns !== undefined && !(await host.stat(netnsPath('--from-netns', netns))))
     throw invalid('--from-netns', netns, 'no such network namespace (ip netns list shows them)', 'cni-1234');
+  const statusPrefix = checkStatusPrefix(v['status-prefix'], s.etcd.prefix);
   const store = await storeTarget(host, connectionFor(s), s.etcd.api, s.etcd.prefix, { checkTls: true });
   const probeOpts = {
     count: v.count,
@@ -111,7 +121,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   // observe: one etcd read, one route dump, one address dump; explicit targets are pinged
   // even when etcd does not answer (the routes then cannot be checked against the leases)
-  const [state, actual, links] = await Promise.all([
+  const [state, actual, links, reports] = await Promise.all([
     readNetworkState(store).catch((e: unknown) => {
       if (!targets.length) throw e;
       note(`verify-ping: routes not checked against the leases: ${(e as Error).message.split('\n')[0]}`);
@@ -119,6 +129,8 @@ export async function main(argv: string[], base: Host): Promise<number> {
     }),
     readRoutes(host),
     readAddresses(host),
+    // the pods the peers published: default targets behind their FORWARD chains
+    targets.length ? [] : readReports(store, statusPrefix).catch(() => []),
   ]);
   const dev = findInterface(links, iface);
   if (!dev) throw invalid('--iface', iface, 'no such interface on this host', 'eth0');
@@ -139,7 +151,10 @@ export async function main(argv: string[], base: Host): Promise<number> {
     : { add: [], replace: [], remove: [] };
 
   const peers = leases.filter((l) => !l.publicIp.equals(publicIp));
-  const list = targets.length ? targets : peers.map((l) => l.subnet.firstHost());
+  const defaults = targets.length ? [] : defaultTargets(peers, reports);
+  const list = targets.length ? targets : defaults.map((t) => t.ip);
+  // a bridge proves the route, not the peer's FORWARD chain: said, not failed
+  const bridgeOnly = defaults.filter((t) => t.kind === 'bridge').map((t) => t.ip.toString());
   const verdicts = list.map((ip) =>
     config
       ? routeVerdict(ip, { leases, config, publicIp, desired, actual })
@@ -163,7 +178,7 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   if (s.json) {
     print(
-      `${JSON.stringify({ ok, prober, rows, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`,
+      `${JSON.stringify({ ok, prober, rows, bridgeOnly, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`,
     );
   } else {
     const lines = formatTable(
@@ -180,6 +195,10 @@ export async function main(argv: string[], base: Host): Promise<number> {
     );
     if (rows.length === 0) lines.push('FAIL: nothing to ping: no other lease in etcd and no --targets');
     for (const u of unrouted) lines.push(`route problem: ${formatRoute(u)}: ${u.why}`);
+    if (bridgeOnly.length)
+      lines.push(
+        `note: only the bridge was reached at ${bridgeOnly.join(', ')}: no pod address known there, so that node's FORWARD chain was not crossed (drift --publish on it names its pods; or give --targets POD-IP)`,
+      );
     if (!s.quiet || !ok) print(`${lines.join('\n')}\n`);
   }
   // every target answered, but without etcd the routes are unjudged: could not check (3)

@@ -4,7 +4,7 @@
 // (/proc/net/arp: a next hop whose entry failed is a dead node). Only routes inside the
 // flannel network are ever changed (model/routes.ts).
 
-import type { Ip4 } from '../core/ip4.ts';
+import { Ip4, type Ip4Net } from '../core/ip4.ts';
 import { run as runAction, type Action } from '../core/plan.ts';
 import { diffRoutes, formatRoute, planBackendRoutes, planRouteCommands, type Route } from '../model/routes.ts';
 import type { CheckContext } from './context.ts';
@@ -57,6 +57,23 @@ export function parseProcNetArp(text: string): ArpEntry[] {
 
 /** ATF_COM: the entry is resolved (REACHABLE, STALE, DELAY, PROBE, PERMANENT). */
 export const arpResolved = (e: ArpEntry) => (e.flags & 0x2) !== 0;
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/**
+ * The pods this node's bridge has resolved neighbours for, in its own subnet (the bridge's own
+ * address aside), at most `max`: addresses other nodes can ping through this node's FORWARD.
+ */
+export function bridgeNeighbours(arp: string, bridge: string, subnet: Ip4Net, max = 4): string[] {
+  const gateway = subnet.firstHost().toString();
+  return parseProcNetArp(arp)
+    .filter(
+      (x) =>
+        x.dev === bridge && arpResolved(x) && x.ip !== gateway && IPV4.test(x.ip) && subnet.contains(Ip4.parse(x.ip)),
+    )
+    .map((x) => x.ip)
+    .slice(0, max);
+}
 
 /** The peers' addresses this node sends to on its own interface (host-gw and direct routes, vxlan's underlay). */
 function nextHops(ctx: CheckContext): { ip: Ip4; subnet: string }[] {

@@ -6,7 +6,7 @@
 
 import minimist from 'minimist';
 import { invalid, UsageError } from '../core/errors.ts';
-import { DEFAULT_ETCD_PREFIX } from '../core/validate.ts';
+import { DEFAULT_ETCD_PREFIX, DEFAULT_STATUS_PREFIX } from '../core/validate.ts';
 import { nearestName } from '../core/nearest.ts';
 import { DEFAULT_CERTS } from '../model/cluster.ts';
 
@@ -175,6 +175,16 @@ export const rejectFlags = defineFlags({
     placeholder: 'POLICY',
     help: 'iptables-services\' catch-all REJECT rules in INPUT and FORWARD: drop (the runbook deletes them; the default) or keep; else the cluster file\'s "reject"',
     example: 'drop',
+  },
+});
+
+/** drift --publish's results in etcd: drift writes them, fleet shows them, verify-ping reads the pods they name. */
+export const statusFlags = defineFlags({
+  'status-prefix': {
+    type: 'string',
+    default: DEFAULT_STATUS_PREFIX,
+    placeholder: 'KEY',
+    help: 'etcd prefix of the results drift --publish writes (one key per node)',
   },
 });
 

@@ -7,6 +7,8 @@ import { Ip4Net } from './ip4.ts';
 
 /** flanneld's default etcd prefix (its --etcd-prefix). */
 export const DEFAULT_ETCD_PREFIX = '/coreos.com/network';
+/** Where drift --publish puts each node's result (one key per node under it). */
+export const DEFAULT_STATUS_PREFIX = '/flannel-runbook/status';
 
 /** Longest etcd key prefix accepted: flannel's are short; a long one is a paste accident. */
 export const MAX_PREFIX_LENGTH = 256;

@@ -264,7 +264,7 @@ export interface DoctorProbes {
   /** the config key in the key space flannel does NOT read (probed only when flannel's has none, or v2 is off) */
   readonly otherKeySpace?: Outcome<{ readonly api: EtcdApi; readonly config?: string }>;
   /** `.../config` keys holding a network config under another prefix (looked for only when neither key space has ours) */
-  readonly otherPrefixes?: Outcome<readonly { readonly key: string; readonly api: EtcdApi; readonly config: string }[]>;
+  readonly otherPrefixes?: Outcome<readonly OtherPrefixConfig[]>;
   readonly logFile: string;
   /** the tail of flanneld's log, supervisord's rotated files before it (oldest first) */
   readonly log: Outcome<string>;
@@ -307,28 +307,52 @@ async function readLogAcrossRotation(host: Host, file: string, budget: number) {
 }
 
 /** `.../config` keys with a `Network` anywhere in the key space (a config written under another prefix). */
-async function findConfigs(store: StoreTarget): Promise<{ key: string; api: EtcdApi; config: string }[]> {
+/** A network config under another prefix, and how many leases live beside it (a cluster that runs there). */
+export interface OtherPrefixConfig {
+  readonly key: string;
+  readonly api: EtcdApi;
+  readonly config: string;
+  /** keys under the same prefix's subnets/ */
+  readonly leases: number;
+}
+
+async function findConfigs(store: StoreTarget): Promise<OtherPrefixConfig[]> {
   const own = `${store.prefix}/config`;
-  const pick = (key: string, value: string | undefined) =>
-    key !== own && key.endsWith('/config') && value !== undefined && /"network"\s*:/i.test(value)
-      ? [{ key, api: store.api, config: value }]
-      : [];
+  const isConfig = (key: string, value: string | undefined): value is string =>
+    key !== own && key.endsWith('/config') && value !== undefined && /"network"\s*:/i.test(value);
+  const dirOf = (key: string) => key.slice(0, -'/config'.length);
   if (store.api === 'v2') {
     const res = await v2Request(store.conn, store.tls, 'GET', '/', { recursive: true });
     if (res.status !== 200) return [];
     type N = { key?: string; value?: string; nodes?: N[]; dir?: boolean };
-    const out: { key: string; api: EtcdApi; config: string }[] = [];
+    const configs: { key: string; config: string }[] = [];
+    const subnets = new Map<string, number>();
     const walk = (n: N) => {
-      if (n.key && !n.dir) out.push(...pick(n.key, n.value));
-      // leases are many and never a config: skip the subnets directories
-      for (const c of n.nodes ?? []) if (!c.key?.endsWith('/subnets')) walk(c);
+      if (n.key && !n.dir && isConfig(n.key, n.value)) configs.push({ key: n.key, config: n.value! });
+      for (const c of n.nodes ?? []) {
+        // leases are many and never a config: counted, not walked
+        if (c.key?.endsWith('/subnets')) subnets.set(c.key.slice(0, -'/subnets'.length), c.nodes?.length ?? 0);
+        else walk(c);
+      }
     };
     walk((JSON.parse(res.body) as { node: N }).node);
-    return out;
+    return configs.map((x) => ({ ...x, api: store.api, leases: subnets.get(dirOf(x.key)) ?? 0 }));
   }
   return withV3(store.conn, store.tls, async (client) => {
     const all = await client.getAll().prefix('/').strings();
-    return Object.entries(all).flatMap(([k, v]) => pick(k, v));
+    const keys = Object.keys(all);
+    return Object.entries(all).flatMap(([k, v]) =>
+      isConfig(k, v)
+        ? [
+            {
+              key: k,
+              api: store.api,
+              config: v,
+              leases: keys.filter((x) => x.startsWith(`${dirOf(k)}/subnets/`)).length,
+            },
+          ]
+        : [],
+    );
   });
 }
 

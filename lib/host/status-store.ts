@@ -9,12 +9,12 @@
 // after the node's last run, as in v2.
 
 import { invalid } from '../core/errors.ts';
-import { checkEtcdPrefix, prefixesOverlap } from '../core/validate.ts';
+import { checkEtcdPrefix, DEFAULT_STATUS_PREFIX, prefixesOverlap } from '../core/validate.ts';
 import { EtcdError, parseV2Error, v2Put, v2Request, withV3 } from './etcd.ts';
 import type { PublishLease } from './etcd-cache.ts';
 import type { StoreTarget } from './network-store.ts';
 
-export const DEFAULT_STATUS_PREFIX = '/flannel-runbook/status';
+export { DEFAULT_STATUS_PREFIX };
 
 /**
  * --status-prefix, checked as every etcd prefix is (no `..`, empty segments or control
@@ -43,6 +43,8 @@ export interface NodeReport {
   /** the checks that are not ok (all ok: empty) */
   readonly problems: readonly { id: string; status: string; reason: string }[];
   readonly checks: number;
+  /** pod addresses this node's bridge has neighbours for (verify-ping on other nodes pings one) */
+  readonly pods?: readonly string[];
 }
 
 /** What one --publish did in etcd (v3), for tests and the bench. */

@@ -6,8 +6,11 @@
 //                         (bounded); the same results either way, but for the TTL
 //                         (docs/verify-ping-prober.md)
 //   pingRows(...)      -> the rows (pure)
+//   defaultTargets(...) -> without --targets: a pod of each peer that drift --publish named
+//                         (behind the peer's FORWARD chain), else the peer's bridge, which
+//                         proves the route but not FORWARD (pure)
 
-import type { Ip4 } from '../core/ip4.ts';
+import { Ip4 } from '../core/ip4.ts';
 import { mapBounded } from '../core/map-bounded.ts';
 import type { Lease } from '../model/lease.ts';
 import type { NetworkConfig } from '../model/netconfig.ts';
@@ -27,6 +30,7 @@ import { CommandError } from '../core/errors.ts';
 import { formatRoute, routeEqual, type Route } from '../model/routes.ts';
 import type { Result } from '../core/command.ts';
 import type { Host } from '../host/host.ts';
+import type { NodeReport } from '../host/status-store.ts';
 
 export interface Row {
   target: string;
@@ -184,5 +188,25 @@ export function pingRows(
       ok: rv.ok && answered,
       reason: reasons.join('; ') || 'ok',
     };
+  });
+}
+
+export interface DefaultTarget {
+  readonly ip: Ip4;
+  /** 'pod': a pod the peer published; 'bridge': its bridge address (no pod known) */
+  readonly kind: 'pod' | 'bridge';
+}
+
+/**
+ * One target per peer lease. A ping of a peer's bridge never crosses the peer's FORWARD chain
+ * (the bridge address is the peer's own: INPUT), so a DROP there goes unseen; a pod behind it
+ * does cross it. The pod comes from the peer's last published drift result (its bridge's
+ * neighbours), matched by public IP and inside the lease's subnet.
+ */
+export function defaultTargets(peers: readonly Lease[], reports: readonly NodeReport[]): DefaultTarget[] {
+  return peers.map((l) => {
+    const r = reports.find((x) => x.publicIp === l.publicIp.toString());
+    const pod = (r?.pods ?? []).find((p) => /^\d{1,3}(\.\d{1,3}){3}$/.test(p) && l.subnet.contains(Ip4.parse(p)));
+    return pod ? { ip: Ip4.parse(pod), kind: 'pod' } : { ip: l.subnet.firstHost(), kind: 'bridge' };
   });
 }

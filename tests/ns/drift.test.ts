@@ -13,6 +13,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
+import { CHECK_IDS } from '../../lib/checks/index.ts';
 import { nodeArgs, runStep, runbookWithScripts, writeClusterFile } from '../../lab/runbook-steps.ts';
 import { nodeState } from './node-state.ts';
 
@@ -146,7 +147,11 @@ describe('drift', { skip: notRoot }, () => {
     assert.match(text, /^flannel_runbook_drift_exit_code\{node="hdss7-21"\} 0$/m);
     assert.match(text, /^flannel_runbook_drift_last_run_timestamp_seconds\{node="hdss7-21"\} \d+\.\d{3}$/m);
     assert.match(text, /^flannel_runbook_drift_duration_seconds\{node="hdss7-21"\} \d+\.\d{3}$/m);
-    assert.equal(text.match(/^flannel_runbook_check\{/gm)!.length, 27);
+    // one gauge per check id, each once
+    assert.deepEqual(
+      [...text.matchAll(/^flannel_runbook_check\{node="hdss7-21",check="([^"]+)"\} -?\d$/gm)].map((m) => m[1]).sort(),
+      [...CHECK_IDS].sort(),
+    );
     assert.match(text, /^flannel_runbook_drift_overlaps_total\{node="hdss7-21"\} \d+$/m);
   });
 

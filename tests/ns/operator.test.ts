@@ -213,6 +213,48 @@ describe('issue 14 on a kept lab: the operator at 3 a.m.', { skip: notRoot }, ()
     assert.match(usage.stdout, /^FLANNEL UNKNOWN - --node "hdss7-99": no such node/);
   });
 
+  test("issue 14.1: verify-ping's default target is a pod the peer published, behind its FORWARD chain; else it says only the bridge was reached", async () => {
+    const ping = async () => {
+      const r = await runStep(lab, h21, 'verify-ping', ['--cluster', cluster, '--json']);
+      return {
+        status: r.status,
+        j: JSON.parse(r.stdout) as { rows: { target: string; ok: boolean }[]; bridgeOnly: string[] },
+        r,
+      };
+    };
+    // no published results: the peer's bridge, and the note that FORWARD was not crossed
+    await lab.etcdctl(['rm', '-r', '/flannel-runbook/status'], { api: 2, okStatus: [4] });
+    const bridge = await ping();
+    assert.equal(bridge.status, 0, bridge.r.stderr);
+    assert.deepEqual([bridge.j.rows.map((x) => x.target), bridge.j.bridgeOnly], [[h22.bridgeIp], [h22.bridgeIp]]);
+    const text = await runStep(lab, h21, 'verify-ping', ['--cluster', cluster]);
+    assert.match(
+      text.stdout,
+      new RegExp(`^note: only the bridge was reached at ${h22.bridgeIp.replaceAll('.', '\\.')}: `, 'm'),
+    );
+    // hdss7-22 publishes its pods (its bridge has talked to its pod): that pod is the target
+    await lab.exec(h22.netns, ['ping', '-c1', '-W1', h22.pod.ip]);
+    const pub = await runStep(lab, h22, 'drift', ['--cluster', cluster, '--publish']);
+    assert.equal(pub.status, 0, pub.stdout + pub.stderr);
+    const pod = await ping();
+    assert.equal(pod.status, 0, pod.r.stderr);
+    assert.deepEqual([pod.j.rows.map((x) => x.target), pod.j.bridgeOnly], [[h22.pod.ip], []]);
+    // the DROP ahead of flannel's rules on hdss7-22: the default run now fails, as pods do
+    const drop = (op: '-I' | '-D') =>
+      lab.exec(h22.netns, ['iptables', op, 'FORWARD', ...(op === '-I' ? ['1'] : []), '-d', h22.subnet, '-j', 'DROP']);
+    await drop('-I');
+    try {
+      const blocked = await ping();
+      assert.equal(blocked.status, 1, JSON.stringify(blocked.j));
+      assert.deepEqual(
+        blocked.j.rows.map((x) => [x.target, x.ok]),
+        [[h22.pod.ip, false]],
+      );
+    } finally {
+      await drop('-D');
+    }
+  });
+
   test('etcd down: one line naming every endpoint and what it answered; explicit targets are still pinged', async () => {
     const block = (op: '-I' | '-D') =>
       lab.exec(h21.netns, [

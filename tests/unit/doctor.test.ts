@@ -78,7 +78,7 @@ interface State {
   peers?: DoctorProbes['peers'];
   /** the persisted rules file (default: the live rules) */
   persisted?: string;
-  otherPrefixes?: { key: string; api: 'v2' | 'v3'; config: string }[];
+  otherPrefixes?: { key: string; api: 'v2' | 'v3'; config: string; leases: number }[];
   arpAfter?: string;
   legacySave?: string;
 }
@@ -897,11 +897,23 @@ const CASES: Case[] = [
     break: (s) => {
       s.etcd = { ok: true, value: { leases: (s.etcd as { value: { leases: Lease[] } }).value.leases } };
       s.other = { ok: true, value: { api: 'v3' } };
-      s.otherPrefixes = [{ key: '/atomic.io/network/config', api: 'v2', config: CONFIG }];
+      s.otherPrefixes = [{ key: '/atomic.io/network/config', api: 'v2', config: CONFIG, leases: 0 }];
     },
     fix: `${S}/etcd-config.ts --cluster ${C}`,
     evidence: /v2 \/atomic\.io\/network\/config = /,
     explains: ['etcd.config'],
+  },
+  {
+    id: 'config.wrong-prefix',
+    name: "the cluster's config and leases under another prefix, none under this node's: start --etcd-prefix, never a second config",
+    break: (s) => {
+      s.etcd = { ok: true, value: { leases: [] } };
+      s.other = { ok: true, value: { api: 'v3' } };
+      s.otherPrefixes = [{ key: '/other/network/config', api: 'v2', config: CONFIG, leases: 2 }];
+    },
+    fix: `${S}/start.ts ${NODE} --etcd-prefix /other/network`,
+    evidence: /v2 \/other\/network\/config = .* \(2 leases beside it\)/,
+    explains: ['etcd.config', 'lease.own'],
   },
   {
     id: 'sysctl.rp-filter',

@@ -14,8 +14,11 @@ import {
 } from '../../lib/model/ping.ts';
 import { mapBounded } from '../../lib/core/map-bounded.ts';
 import { OutputError } from '../../lib/core/errors.ts';
-import { Ip4 } from '../../lib/core/ip4.ts';
-import { probeTargets } from '../../lib/steps/verify-ping.ts';
+import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
+import { defaultTargets, probeTargets, type DefaultTarget } from '../../lib/steps/verify-ping.ts';
+import { parseLeaseValue } from '../../lib/model/lease.ts';
+import { bridgeNeighbours } from '../../lib/checks/routes.ts';
+import type { NodeReport } from '../../lib/host/status-store.ts';
 import { MemoryHost } from '../support/memory-host.ts';
 
 const FIXTURES = new URL('../fixtures/fping/', import.meta.url);
@@ -264,5 +267,64 @@ describe('probeTargets', () => {
       only.ran.map((c) => c.argv[0]),
       ['ping', 'ping'],
     );
+  });
+});
+
+describe('verify-ping default targets (issue 14.1: addresses behind the peer FORWARD chain)', () => {
+  const lease = (n: number) =>
+    parseLeaseValue(
+      `{"PublicIP":"10.4.7.${n}","BackendType":"host-gw"}`,
+      `/coreos.com/network/subnets/172.7.${n}.0-24`,
+    );
+  const report = (n: number, pods?: string[]): NodeReport => ({
+    node: `hdss7-${n}`,
+    publicIp: `10.4.7.${n}`,
+    at: '2026-12-02T00:00:00.000Z',
+    exit: 0,
+    durationMs: 100,
+    problems: [],
+    checks: 32,
+    ...(pods && { pods }),
+  });
+  const show = (t: DefaultTarget[]) => t.map((x) => `${x.ip} ${x.kind}`);
+
+  test("a pod the peer published, inside its lease's subnet; else its bridge", () => {
+    assert.deepEqual(
+      show(
+        defaultTargets(
+          [lease(22), lease(23), lease(24), lease(25)],
+          [
+            report(22, ['172.7.22.2', '172.7.22.3']),
+            // a pod outside its own lease (a stale report, a moved lease) is not taken, nor junk
+            report(23, ['172.7.99.2', 'x', '172.7.23.7']),
+            report(24, []),
+            // no report for .25 at all
+          ],
+        ),
+      ),
+      ['172.7.22.2 pod', '172.7.23.7 pod', '172.7.24.1 bridge', '172.7.25.1 bridge'],
+    );
+  });
+
+  test('a report is matched by public IP, not by name', () => {
+    assert.deepEqual(show(defaultTargets([lease(22)], [{ ...report(21, ['172.7.22.2']), publicIp: '10.4.7.21' }])), [
+      '172.7.22.1 bridge',
+    ]);
+  });
+
+  test("the node's bridge neighbours from /proc/net/arp: resolved, on the bridge, in the subnet, not the bridge itself", () => {
+    const arp = [
+      'IP address       HW type     Flags       HW address            Mask     Device',
+      '172.7.21.2       0x1         0x2         02:42:ac:07:15:02     *        docker0',
+      '172.7.21.3       0x1         0x0         00:00:00:00:00:00     *        docker0',
+      '172.7.21.1       0x1         0x2         02:42:ac:07:15:01     *        docker0',
+      '10.4.7.22        0x1         0x2         52:54:00:00:07:22     *        eth0',
+      '172.7.22.9       0x1         0x2         02:42:ac:07:16:09     *        docker0',
+      '172.7.21.4       0x1         0x6         02:42:ac:07:15:04     *        docker0',
+      '',
+    ].join('\n');
+    assert.deepEqual(bridgeNeighbours(arp, 'docker0', Ip4Net.parse('172.7.21.0/24')), ['172.7.21.2', '172.7.21.4']);
+    assert.deepEqual(bridgeNeighbours(arp, 'cni0', Ip4Net.parse('172.7.21.0/24')), []);
+    assert.deepEqual(bridgeNeighbours('', 'docker0', Ip4Net.parse('172.7.21.0/24')), []);
   });
 });

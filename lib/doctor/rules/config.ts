@@ -3,6 +3,7 @@
 
 import type { EtcdApi } from '../../model/lease.ts';
 import { deleteKeyCommand } from '../commands.ts';
+import { wrong } from './common.ts';
 import { finding, type DoctorRule, type Finding, type FindingInput } from '../types.ts';
 
 export const configRules: DoctorRule = {
@@ -41,18 +42,30 @@ export const configRules: DoctorRule = {
         });
       } else if (p.otherPrefixes?.ok && p.otherPrefixes.value.length) {
         const found = p.otherPrefixes.value;
+        // the cluster runs under another prefix (its config and leases are there, none here):
+        // this node's --etcd-prefix is what is wrong, and writing a config here would split it off
+        const live = found.length === 1 && found[0]!.leases > 0 && etcd.leases.length === 0 ? found[0] : undefined;
+        const livePrefix = live?.key.slice(0, -'/config'.length);
         add({
           id: 'config.wrong-prefix',
-          what: `no network config at ${e.prefix}/config, but ${found.map((x) => x.key).join(', ')} ${found.length > 1 ? 'hold' : 'holds'} one: it was written under another key`,
+          what: `no network config at ${e.prefix}/config, but ${found.map((x) => x.key).join(', ')} ${found.length > 1 ? 'hold' : 'holds'} one: ${live ? `the cluster runs under ${livePrefix} (${live.leases} lease${live.leases === 1 ? '' : 's'} there, none under ${e.prefix})` : 'it was written under another key'}`,
           evidence: [
             absent,
-            ...found.map((x) => `${x.api} ${x.key} = ${x.config}`),
+            ...found.map(
+              (x) => `${x.api} ${x.key} = ${x.config} (${x.leases} lease${x.leases === 1 ? '' : 's'} beside it)`,
+            ),
             ...logEvidence('config-v2-missing', 'config-v3-missing'),
           ],
-          cause: `flanneld reads exactly <--etcd-prefix>/config (${e.prefix}/config): the config went under another prefix (a distribution's /atomic.io/network, a transposed path, a missing /config), so flanneld logs \`Key not found\` every second and takes no lease (failure case C04)`,
-          fix: T('etcd-config', [], 'cluster'),
-          then: `etcd-config writes it at ${e.prefix}/config; the stray copy can go: ${found.map((x) => deleteKeyCommand(ctx, x.api, x.key)).join(' && ')}`,
-          checks: ['etcd.config'],
+          cause: live
+            ? `flanneld reads exactly <--etcd-prefix>/config: this node's flanneld.sh names --etcd-prefix=${e.prefix}, where nothing is, while the other nodes use ${livePrefix}; flanneld logs \`Key not found\` every second and takes no lease (failure case C04)`
+            : `flanneld reads exactly <--etcd-prefix>/config (${e.prefix}/config): the config went under another prefix (a distribution's /atomic.io/network, a transposed path, a missing /config), so flanneld logs \`Key not found\` every second and takes no lease (failure case C04)`,
+          fix: live ? T('start', ['--etcd-prefix', livePrefix!]) : T('etcd-config', [], 'cluster'),
+          then: live
+            ? `start rewrites flanneld.sh with --etcd-prefix=${livePrefix} and restarts flanneld, which takes its lease there; give the same --etcd-prefix (or the cluster file's etcd.prefix) to the other scripts`
+            : `etcd-config writes it at ${e.prefix}/config; the stray copy can go: ${found.map((x) => deleteKeyCommand(ctx, x.api, x.key)).join(' && ')}`,
+          checks: live
+            ? ['etcd.config', 'lease.own', 'flanneld.flags'].filter((id) => id === 'etcd.config' || wrong(checks, id))
+            : ['etcd.config'],
         });
       } else {
         add({

@@ -280,6 +280,8 @@ export interface DoctorProbes {
   readonly links: Outcome<Link[]>;
   /** the links inside each --pod-netns */
   readonly pods: readonly { readonly netns: string; readonly links: Outcome<Link[]> }[];
+  /** the kernel release (/proc/sys/kernel/osrelease): which kernel bugs apply */
+  readonly kernel?: string;
   /** child processes these probes started */
   readonly processes: number;
 }
@@ -371,7 +373,7 @@ export async function observeDoctorProbes(o: {
   const other: EtcdApi = o.store.api === 'v2' ? 'v3' : 'v2';
   const wantOther = (e.ok && e.value.config === undefined) || (!e.ok && e.kind === 'v2-disabled');
   const pods = o.podNetns ?? [];
-  const [otherKeySpace, log, hostLinks, podLinks] = await Promise.all([
+  const [otherKeySpace, log, hostLinks, podLinks, kernel] = await Promise.all([
     wantOther
       ? attempt(async () => ({ api: other, config: await readConfigIn({ ...o.store, api: other }, other) }))
       : Promise.resolve(undefined),
@@ -385,6 +387,7 @@ export async function observeDoctorProbes(o: {
         links: await attempt(() => readNetnsLinks(host, netns)),
       })),
     ),
+    host.readFile('/proc/sys/kernel/osrelease', { maxBytes: 256 }).catch(() => undefined),
   ]);
   // the config nowhere in either key space: maybe under another prefix (one range read, only then)
   const otherPrefixes =
@@ -403,6 +406,7 @@ export async function observeDoctorProbes(o: {
     pods: podLinks,
     ...(peerProbes && { peers: peerProbes.peers, arpAfter: peerProbes.arp }),
     ...(owner && { portOwner: owner.owner }),
+    ...(kernel?.trim() && { kernel: kernel.trim() }),
     processes: pods.length + (peerProbes?.processes ?? 0) + (owner ? 1 : 0),
   };
 }

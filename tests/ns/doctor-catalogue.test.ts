@@ -62,7 +62,7 @@ describe('the doctor catalogue table', () => {
         if (k.finding) assert.ok(r.findings.includes(k.finding), `${id}: the table lacks ${k.finding}`);
       }
   });
-  test('each case reproducible yes or partly that a node can see has a finding (C31 excepted, said why)', () => {
+  test('each case reproducible yes or partly that a node can see has a finding', () => {
     const summary = catalogue
       .split('\n')
       .filter((l) => /^\| C\d\d \|/.test(l))
@@ -71,10 +71,6 @@ describe('the doctor catalogue table', () => {
       if (!/^(yes|partly)/.test(repro!) || seen === 'no') continue;
       const r = rows.find((x) => x.id === id)!;
       if (id === 'C17') continue;
-      if (id === 'C31') {
-        assert.match(r.how, /not among the packages|ethtool/);
-        continue;
-      }
       assert.ok(r.findings.length > 0, `${id} (${seen}/${repro}) has no finding`);
     }
   });

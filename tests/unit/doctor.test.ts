@@ -1079,6 +1079,31 @@ describe('doctor: diagnose', () => {
     );
   });
 
+  test('C31: vxlan on a kernel before 5.7: a note with the ethtool line, exit 0; none on 5.7+, on host-gw, or an unreadable release', () => {
+    const vx = () => {
+      const s = healthy();
+      const tree = parseV2Tree(readFileSync('tests/fixtures/v0.11.0/61-vxlan-etcd.json', 'utf8'));
+      vxlanNode(s, tree.config!, tree.leases);
+      s.routes = fixture('v0.11.0-61-vxlan-routes-h21.json');
+      return s;
+    };
+    const old = examineWith(vx(), { kernel: '3.10.0-1160.el7.x86_64' });
+    const note = old.findings.find((f) => f.id === 'vxlan.checksum-offload');
+    assert.ok(note, JSON.stringify(old.findings.map((f) => f.id)));
+    assert.deepEqual([note.kind, note.fix], ['note', undefined]);
+    assert.match(note.then!, /ethtool -K flannel\.1 tx-checksum-ip-generic off/);
+    assert.match(note.what, /^kernel 3\.10\.0-1160\.el7\.x86_64 is older than 5\.7/);
+    assert.equal(doctorExit(old.findings.filter((f) => f.kind === 'note')), 0);
+    for (const kernel of ['5.7.0', '6.18.44-fc-v1045', 'garbage'])
+      assert.ok(!examineWith(vx(), { kernel }).findings.some((f) => f.id === 'vxlan.checksum-offload'), kernel);
+    // host-gw: no VXLAN, no note
+    assert.ok(
+      !examineWith(healthy(), { kernel: '3.10.0-1160.el7.x86_64' }).findings.some(
+        (f) => f.id === 'vxlan.checksum-offload',
+      ),
+    );
+  });
+
   test('a revoked lease that supervisord got over: a note (exit 0), read from the rotated log', () => {
     const s = healthy();
     s.log = fixture('h21-flanneld-two-runs.log');

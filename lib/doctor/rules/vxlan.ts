@@ -165,6 +165,28 @@ export const vxlanRules: DoctorRule = {
         checks: local.length && wrong(checks, 'iptables.persisted') ? ['iptables.persisted'] : [],
       });
     }
+    // ---- a kernel with the VXLAN checksum bug after NAT (C31): nothing on the node shows it
+    // (the bad checksum is seen on the wire or by the receiver), so a note with the workaround
+    const kernel = p.kernel && kernelBefore(p.kernel, 5, 7) ? p.kernel : undefined;
+    if (kernel)
+      add({
+        id: 'vxlan.checksum-offload',
+        kind: 'note',
+        what: `kernel ${kernel} is older than 5.7: masqueraded traffic entering ${name} can leave with a bad UDP checksum, which the peer drops`,
+        evidence: [`/proc/sys/kernel/osrelease: ${kernel}`, `backend vxlan (${name})`],
+        cause:
+          'a netfilter bug miscomputes the UDP checksum of masqueraded packets that enter a VXLAN device when the NIC offloads it (fixed in 5.7; reports continue on some later kernels, 5.14 among them). Symptom: service IPs of pods on other nodes time out (63 s DNS delays), the receiver logs `UDP: bad checksum. From ... to ...:8472` in dmesg (failure case C31)',
+        then: `if that is what pods see: ethtool -K ${name} tx-checksum-ip-generic off on every node (a udev rule or a unit keeps it across the device's re-creation), or a fixed kernel`,
+        checks: [],
+      });
     return out;
   },
 };
+
+/** `3.10.0-1160.el7.x86_64` older than major.minor (an unparsable release is not). */
+export function kernelBefore(release: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a < major || (a === major && b < minor);
+}

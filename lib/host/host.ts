@@ -95,8 +95,9 @@ export interface Host {
   lock(path: string): Promise<Lock>;
 
   /**
-   * An HTTP request to the node's own 127.0.0.1 or a unix socket, without a child process.
-   * Absent where it cannot be done that way (an SSH Host): callers then use a command.
+   * An HTTP request to the node's own 127.0.0.1 or a unix socket, without a child process
+   * where it can (an SSH Host asks a unix socket through the node's python). Absent, or an
+   * error with code ENOTSUP for a request it cannot make: callers then use a command.
    */
   localRequest?(req: LocalRequest): Promise<{ status: number; body: string }>;
 }

@@ -100,6 +100,7 @@ export async function probeHealthz(
       return await host.localRequest({ port, method: 'GET', path: '/healthz', timeoutMs });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTSUP') return healthzByCurl(host, port, timeoutMs);
       throw new Error(
         code === 'ECONNREFUSED'
           ? `healthz on 127.0.0.1:${port}: connection refused (flanneld not running, or --healthz-port not set)`
@@ -109,7 +110,11 @@ export async function probeHealthz(
       );
     }
   }
-  // curl 7.29 (CentOS 7): -s -m, the status code written after the body
+  return healthzByCurl(host, port, timeoutMs);
+}
+
+/** curl 7.29 (CentOS 7): -s -m, the status code written after the body. */
+async function healthzByCurl(host: Host, port: number, timeoutMs: number): Promise<{ status: number; body: string }> {
   const out = await host.run({
     argv: [
       'curl',

@@ -28,7 +28,10 @@
 //   - lock(): flock(1) on the node, held by a session that lasts until release() (or until this
 //     process dies and its ssh with it): a run from the control host and a cron run on the node
 //     exclude each other. One control host alone would not need it.
-//   - No localRequest: the callers then use curl and supervisorctl on the node.
+//   - localRequest() for a unix socket (supervisord's): the HTTP request sent through the
+//     node's own python (python3, python or python2, `-S`: supervisord is a python program, so
+//     one is there), about 20 ms where supervisorctl's start is 200+. No python, or a TCP port
+//     (healthz): an ENOTSUP error, and the callers use supervisorctl and curl on the node.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -37,7 +40,7 @@ import { join } from 'node:path';
 import { type Command, type Result, shellLine } from '../core/command.ts';
 import { CommandError, commandName, invalid, RuntimeError, TimeoutError } from '../core/errors.ts';
 import { checkSshDestination, formatSshDestination, type SshDestination } from '../core/validate.ts';
-import { timeoutOf, type Change, type FileInfo, type Host, type TempDir } from './host.ts';
+import { timeoutOf, type Change, type FileInfo, type Host, type LocalRequest, type TempDir } from './host.ts';
 import { spawnExec } from './local.ts';
 import type { Lock } from './lock.ts';
 import { traceChange } from './trace.ts';
@@ -300,6 +303,47 @@ function fileInfo(out: string): FileInfo | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------
+// reads and stats made in the same turn go to the node as ONE request (drift reads a dozen files
+// at once: one round trip instead of a dozen)
+
+/**
+ * Triples `KIND PATH MAX` (R: read, at most MAX bytes when MAX is not empty; S: stat; L:
+ * lstat). One line each, in order: `R 0 <base64>`, `R 10` missing, `R 11 SIZE` too large,
+ * `R 1 <base64 of the error>`; `S 0 MODE SIZE UID` or `S 1` (and L alike).
+ */
+export const BATCH_SCRIPT = [
+  'd=$(mktemp -d) || exit 1',
+  'trap \'rm -rf "$d"\' EXIT',
+  'while [ $# -ge 3 ]; do',
+  '  k=$1 f=$2 max=$3; shift 3',
+  '  case $k in',
+  '  S) if s=$(stat -L -c "%f %s %u" -- "$f" 2>/dev/null); then echo "S 0 $s"; else echo "S 1"; fi ;;',
+  '  L) if s=$(stat -c "%f %s %u" -- "$f" 2>/dev/null); then echo "L 0 $s"; else echo "L 1"; fi ;;',
+  '  R)',
+  '    if [ ! -e "$f" ]; then echo "R 10"; continue; fi',
+  '    if [ -n "$max" ]; then',
+  '      if ! s=$(stat -L -c %s -- "$f" 2>"$d/e"); then echo "R 1 $(base64 <"$d/e" | tr -d "\\n")"; continue; fi',
+  '      if [ "$s" -gt "$max" ]; then echo "R 11 $s"; continue; fi',
+  '    fi',
+  '    if cat -- "$f" >"$d/x" 2>"$d/e"; then echo "R 0 $(base64 <"$d/x" | tr -d "\\n")"',
+  '    else echo "R 1 $(base64 <"$d/e" | tr -d "\\n")"; fi ;;',
+  '  *) exit 2 ;;',
+  '  esac',
+  'done',
+].join('\n');
+
+/** Reads larger than this are not batched (their base64 would sit in a shell variable). */
+export const BATCH_MAX_READ = 1 << 20;
+
+interface BatchItem {
+  readonly kind: 'R' | 'S' | 'L';
+  readonly path: string;
+  readonly max: string;
+  readonly resolve: (fields: string[]) => void;
+  readonly reject: (e: Error) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
 // the worker: one long session per slot that runs the commands sent to it, one after another
 
 /**
@@ -371,7 +415,12 @@ class Worker {
       this.pending = undefined;
       if (p) {
         clearTimeout(p.timer);
-        p.reject(new RuntimeError(`${this.label}: the ssh session ended: ${lastLine(this.err) || 'no reason given'}`));
+        p.reject(
+          Object.assign(
+            new RuntimeError(`${this.label}: the ssh session ended: ${lastLine(this.err) || 'no reason given'}`),
+            { sessionEnded: true },
+          ),
+        );
       }
     };
     this.child.on('error', gone);
@@ -433,6 +482,59 @@ class Worker {
   }
 }
 
+/**
+ * An HTTP/1.0 request (stdin) to a unix socket ($1), the raw answer on stdout, $2 seconds at
+ * most; py2 and py3 alike. Exit 127: no python on the node. Exit 3: the socket refused, with
+ * the errno's name on stderr.
+ */
+export const UNIX_REQUEST_SCRIPT = [
+  'for p in python3 python python2; do',
+  '  command -v "$p" >/dev/null 2>&1 || continue',
+  '  exec "$p" -S -c \'',
+  'import socket, sys, errno',
+  's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+  's.settimeout(float(sys.argv[2]))',
+  'try:',
+  '    s.connect(sys.argv[1])',
+  '    s.sendall(getattr(sys.stdin, "buffer", sys.stdin).read())',
+  '    out = getattr(sys.stdout, "buffer", sys.stdout)',
+  '    while True:',
+  '        d = s.recv(65536)',
+  '        if not d:',
+  '            break',
+  '        out.write(d)',
+  'except socket.timeout:',
+  '    sys.stderr.write("ETIMEDOUT\\n")',
+  '    sys.exit(3)',
+  'except socket.error as e:',
+  '    sys.stderr.write(errno.errorcode.get(e.args[0], "EIO") + "\\n")',
+  '    sys.exit(3)',
+  '\' "$1" "$2"',
+  'done',
+  'exit 127',
+].join('\n');
+
+/** The request's bytes as HTTP/1.0 (the server closes after its answer). */
+export function http10Request(req: LocalRequest): string {
+  const body = req.body ?? '';
+  return [
+    `${req.method} ${req.path} HTTP/1.0`,
+    'Host: localhost',
+    ...(req.contentType ? [`Content-Type: ${req.contentType}`] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    '',
+    body,
+  ].join('\r\n');
+}
+
+/** An HTTP/1.x answer: status and body (no chunked coding: the request was 1.0). */
+export function parseHttpAnswer(raw: string): { status: number; body: string } | undefined {
+  const m = /^HTTP\/1\.[01] (\d{3})[^\r\n]*\r?\n/.exec(raw);
+  const end = raw.indexOf('\r\n\r\n');
+  if (!m || end < 0) return undefined;
+  return { status: Number(m[1]), body: raw.slice(end + 4) };
+}
+
 export class SshHost implements Host {
   readonly name: string;
   readonly destination: SshDestination;
@@ -441,6 +543,10 @@ export class SshHost implements Host {
   private readonly slots = new Slots(MAX_SESSIONS - WORKERS);
   private readonly workers: Worker[] = [];
   private readonly idle: (() => void)[] = [];
+  /** the node has no python: localRequest is not offered again */
+  private noPython = false;
+  /** reads and stats waiting for this turn to end */
+  private batch?: BatchItem[];
   private opening?: Promise<SshInvocation>;
   private dir?: string;
   private inv?: SshInvocation;
@@ -576,16 +682,34 @@ export class SshHost implements Host {
   }
 
   /** Runs argv on the node; resolves with the remote status whatever it is. */
-  private async exec(argv: readonly string[], timeoutMs: number, input?: string | Uint8Array): Promise<Result> {
+  /**
+   * Runs argv on the node; resolves with the remote status whatever it is. A read-only command
+   * whose worker session ended under it (the master went: ControlPersist ran out, a kill) is
+   * sent once more, on a new session (which connects again); a change is never sent twice.
+   */
+  private async exec(
+    argv: readonly string[],
+    timeoutMs: number,
+    input?: string | Uint8Array,
+    readOnly = false,
+  ): Promise<Result> {
     await this.connect();
     if ((input === undefined || Buffer.byteLength(input) <= WORKER_MAX_INPUT) && !this.closed) {
       // over a worker: no ssh process per command (a session costs 15-60 ms; a request ~2)
-      const w = await this.worker();
+      const once = async () => {
+        const w = await this.worker();
+        try {
+          return await w.run(argv, timeoutMs, input);
+        } finally {
+          w.busy = false;
+          this.idle.shift()?.();
+        }
+      };
       try {
-        return await w.run(argv, timeoutMs, input);
-      } finally {
-        w.busy = false;
-        this.idle.shift()?.();
+        return await once();
+      } catch (e) {
+        if (!readOnly || !(e as { sessionEnded?: boolean }).sessionEnded) throw e;
+        return once();
       }
     }
     return this.session(argv, timeoutMs, input);
@@ -626,16 +750,16 @@ export class SshHost implements Host {
     script: string,
     args: readonly string[],
     what: string,
-    o: { ok?: readonly number[]; input?: Uint8Array; timeoutMs?: number } = {},
+    o: { ok?: readonly number[]; input?: Uint8Array; timeoutMs?: number; readOnly?: boolean } = {},
   ): Promise<Result> {
-    const r = await this.exec(remoteScript(script, args), o.timeoutMs ?? 10_000, o.input);
+    const r = await this.exec(remoteScript(script, args), o.timeoutMs ?? 10_000, o.input, o.readOnly === true);
     if (r.status === 0 || (o.ok ?? []).includes(r.status)) return r;
     throw new RuntimeError(`${what} on ${this.label}: ${lastLine(r.stderr) || `exit ${r.status}`}`);
   }
 
   async run(cmd: Command): Promise<Result> {
     if (!cmd.readOnly) traceChange('run', cmd.argv.slice(0, 3).join(' '));
-    const r = await this.exec(cmd.argv, timeoutOf(cmd), cmd.input);
+    const r = await this.exec(cmd.argv, timeoutOf(cmd), cmd.input, cmd.readOnly === true);
     if (r.status === 0 || (cmd.okStatus ?? []).includes(r.status)) return r;
     // timeout(1) says "failed to run command"; a shell "command not found"
     if (r.status === 127 && /failed to run command|command not found|No such file or directory/.test(r.stderr)) {
@@ -649,18 +773,70 @@ export class SshHost implements Host {
     throw new CommandError(cmd.argv, r.status, r.stderr.trim() ? r.stderr : r.stdout); // supervisorctl says its errors on stdout
   }
 
+  /** One line of BATCH_SCRIPT's answer for this item, after the turn's other reads and stats. */
+  private batched(kind: BatchItem['kind'], path: string, max = ''): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      if (!this.batch) {
+        this.batch = [];
+        setImmediate(() => void this.flush());
+      }
+      this.batch.push({ kind, path, max, resolve, reject });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const items = this.batch ?? [];
+    this.batch = undefined;
+    try {
+      const args = items.flatMap((i) => [i.kind, i.path, i.max]);
+      const r = await this.exec(
+        ['sh', '-c', BATCH_SCRIPT, 'sh', ...args],
+        10_000 + 200 * items.length,
+        undefined,
+        true,
+      );
+      const lines = r.stdout.split('\n');
+      if (r.status !== 0 || lines.length < items.length)
+        throw new RuntimeError(`reading files on ${this.label}: ${lastLine(r.stderr) || `exit ${r.status}`}`);
+      items.forEach((it, n) => {
+        const f = lines[n]!.split(' ');
+        if (f[0] === it.kind) it.resolve(f.slice(1));
+        else it.reject(new RuntimeError(`reading ${it.path} on ${this.label}: an answer out of order`));
+      });
+    } catch (e) {
+      for (const it of items) it.reject(e as Error);
+    }
+  }
+
   async readFile(path: string, opts: { maxBytes?: number } = {}): Promise<string | undefined> {
     const max = opts.maxBytes !== undefined ? String(opts.maxBytes) : '';
-    const r = await this.script(REMOTE.readFile, [path, max], `cannot read ${path}`, { ok: [10, 11] });
-    if (r.status === 10) return undefined;
-    if (r.status === 11) {
-      throw new RuntimeError(`${path} is ${r.stdout.trim()} bytes; more than the ${opts.maxBytes} such a file can be`);
+    if (opts.maxBytes === undefined || opts.maxBytes > BATCH_MAX_READ) {
+      const r = await this.script(REMOTE.readFile, [path, max], `cannot read ${path}`, {
+        ok: [10, 11],
+        readOnly: true,
+      });
+      if (r.status === 10) return undefined;
+      if (r.status === 11)
+        throw new RuntimeError(
+          `${path} is ${r.stdout.trim()} bytes; more than the ${opts.maxBytes} such a file can be`,
+        );
+      return r.stdout;
     }
-    return r.stdout;
+    const [status, rest = ''] = await this.batched('R', path, max);
+    if (status === '10') return undefined;
+    if (status === '11')
+      throw new RuntimeError(`${path} is ${rest} bytes; more than the ${opts.maxBytes} such a file can be`);
+    const text = Buffer.from(rest, 'base64').toString('utf8');
+    if (status !== '0')
+      throw new RuntimeError(`cannot read ${path} on ${this.label}: ${lastLine(text) || `exit ${status}`}`);
+    return text;
   }
 
   async readTail(path: string, maxBytes: number): Promise<string | undefined> {
-    const r = await this.script(REMOTE.readTail, [path, String(maxBytes)], `cannot read ${path}`, { ok: [10] });
+    const r = await this.script(REMOTE.readTail, [path, String(maxBytes)], `cannot read ${path}`, {
+      ok: [10],
+      readOnly: true,
+    });
     if (r.status === 10) return undefined;
     const nl = r.stdout.indexOf('\n');
     const size = Number(r.stdout.slice(0, nl));
@@ -669,22 +845,22 @@ export class SshHost implements Host {
   }
 
   async stat(path: string): Promise<FileInfo | undefined> {
-    const r = await this.exec(['stat', '-L', '-c', '%f %s %u', '--', path], 10_000);
-    return r.status === 0 ? fileInfo(r.stdout) : undefined;
+    const [status, ...info] = await this.batched('S', path);
+    return status === '0' ? fileInfo(info.join(' ')) : undefined;
   }
 
   async lstat(path: string): Promise<FileInfo | undefined> {
-    const r = await this.exec(['stat', '-c', '%f %s %u', '--', path], 10_000);
-    return r.status === 0 ? fileInfo(r.stdout) : undefined;
+    const [status, ...info] = await this.batched('L', path);
+    return status === '0' ? fileInfo(info.join(' ')) : undefined;
   }
 
   async readlink(path: string): Promise<string | undefined> {
-    const r = await this.exec(['readlink', '--', path], 10_000);
+    const r = await this.exec(['readlink', '--', path], 10_000, undefined, true);
     return r.status === 0 ? r.stdout.replace(/\n$/, '') : undefined;
   }
 
   async listDir(path: string): Promise<string[] | undefined> {
-    const r = await this.exec(remoteScript(REMOTE.listDir, [path]), 10_000);
+    const r = await this.exec(remoteScript(REMOTE.listDir, [path]), 10_000, undefined, true);
     if (r.status !== 0) return undefined;
     return r.stdout
       .split('\0')
@@ -760,6 +936,30 @@ export class SshHost implements Host {
         await this.script('exec rm -rf -- "$1"', [path], `cannot remove ${path}`, { timeoutMs: 60_000 });
       },
     };
+  }
+
+  /** supervisord's socket through the node's python; ENOTSUP for what it cannot do that way. */
+  async localRequest(req: LocalRequest): Promise<{ status: number; body: string }> {
+    const notSup = (why: string) => Object.assign(new Error(why), { code: 'ENOTSUP' });
+    if (req.socketPath === undefined || this.noPython) throw notSup('not over ssh: use a command');
+    const r = await this.exec(
+      ['sh', '-c', UNIX_REQUEST_SCRIPT, 'sh', req.socketPath, String(req.timeoutMs / 1000)],
+      req.timeoutMs + 1000,
+      http10Request(req),
+      true,
+    );
+    if (r.status === 127) {
+      this.noPython = true;
+      throw notSup(`no python on ${this.label}`);
+    }
+    if (r.status !== 0)
+      throw Object.assign(new Error(lastLine(r.stderr) || `exit ${r.status}`), { code: lastLine(r.stderr) });
+    const answer = parseHttpAnswer(r.stdout);
+    if (!answer)
+      throw new RuntimeError(
+        `${req.socketPath} on ${this.label}: not an HTTP answer: ${firstLine(r.stdout).slice(0, 80)}`,
+      );
+    return answer;
   }
 
   async lock(path: string): Promise<Lock> {

@@ -36,10 +36,15 @@ export async function programStatus(
       });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      throw new RuntimeError(`supervisord not answering on ${socket} (${code}): is supervisord running?`);
+      // a Host that cannot ask the socket itself (an ssh node without python): supervisorctl
+      if (code !== 'ENOTSUP')
+        throw new RuntimeError(`supervisord not answering on ${socket} (${code}): is supervisord running?`);
+      res = { status: 0, body: '' };
     }
-    if (res.status !== 200) throw new RuntimeError(`supervisord answered HTTP ${res.status} on ${socket}`);
-    return { status: parseProcessInfoResponse(program, res.body), processes: 0 };
+    if (res.status !== 0) {
+      if (res.status !== 200) throw new RuntimeError(`supervisord answered HTTP ${res.status} on ${socket}`);
+      return { status: parseProcessInfoResponse(program, res.body), processes: 0 };
+    }
   }
   const out = await host.run({
     argv: supervisorctlArgv(conf, 'status', program),

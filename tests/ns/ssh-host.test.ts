@@ -17,7 +17,6 @@ import { loadTls } from '../../lib/host/etcd.ts';
 import { knownForm, readAddresses, readLinks, readRoutes } from '../../lib/host/iproute.ts';
 import { probeHealthz } from '../../lib/host/observe.ts';
 import { programStatus } from '../../lib/host/supervisord.ts';
-import type { Host } from '../../lib/host/host.ts';
 import type { SshHost } from '../../lib/host/ssh.ts';
 import { parseIpAddr } from '../../lib/model/interfaces.ts';
 import { parseIpRoute } from '../../lib/model/routes.ts';
@@ -150,15 +149,18 @@ describe('SshHost on lab nodes without Node.js, with iproute2 4.11', { skip: not
     assert.deepEqual(tls.ca, readFileSync(lab.etcd.cafile));
   });
 
-  test('supervisord and healthz are asked with commands on the node (no localRequest over ssh)', async () => {
-    assert.equal((ssh21 as Host).localRequest, undefined);
+  test("supervisord is asked on its socket through the node's python (no supervisorctl); healthz with curl", async () => {
     const st = await programStatus(ssh21, h21.supervisordConf, h21.program);
-    // supervisorctl on the node answered (the program is not installed yet)
-    assert.deepEqual(st, {
+    // the program is not installed yet: supervisord says so over XML-RPC, no process counted here
+    assert.deepEqual(st, { status: undefined, processes: 0 });
+    await assert.rejects(probeHealthz(ssh21, 2401), /healthz on 127\.0\.0\.1:2401: connection refused/);
+    // a node without python: supervisorctl, as before (the same answer, one process)
+    const nopy = open(lab.remote!.sshHost(h21));
+    (nopy as unknown as { noPython: boolean }).noPython = true;
+    assert.deepEqual(await programStatus(nopy, h21.supervisordConf, h21.program), {
       status: { program: h21.program, state: 'UNKNOWN', detail: 'no such process' },
       processes: 1,
     });
-    await assert.rejects(probeHealthz(ssh21, 2401), /healthz on 127\.0\.0\.1:2401: connection refused/);
   });
 
   test('a command past its timeout is killed on the node too; the lock is flock(1) on the node', async () => {

@@ -1139,6 +1139,30 @@ describe('doctor: diagnose', () => {
     assert.ok(!findings.some((x) => x.id === 'flanneld.stopped'));
   });
 
+  test('a restart loop that a healthy run came after is over: stopped by hand is flanneld.stopped, not restart-loop', () => {
+    const s = healthy();
+    const t = (sec: number) => new Date(AT.getTime() - sec * 1000);
+    const died = (sec: number) =>
+      [
+        glog(t(sec), 'I', 'main.go:527', 'Using interface with name eth0 and address 10.4.7.21'),
+        glog(
+          t(sec),
+          'E',
+          'main.go:595',
+          'Start healthz server error. listen tcp 0.0.0.0:2401: bind: address already in use',
+        ),
+        'panic: listen tcp 0.0.0.0:2401: bind: address already in use',
+      ].join('\n');
+    const healthyRun = s.log;
+    s.log = `${[died(300), died(290), died(280)].join('\n')}\n${healthyRun}`;
+    s.supervisor = 'STOPPED';
+    const { findings } = examine(s);
+    assert.deepEqual(
+      findings.filter((f) => f.kind === 'problem').map((f) => f.id),
+      ['flanneld.stopped'],
+    );
+  });
+
   test('vxlan.directrouting-mismatch: DirectRouting in the config, the running flanneld started without it', () => {
     const s = healthy();
     const cfg = '{"Network": "172.7.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}';

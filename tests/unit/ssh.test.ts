@@ -7,6 +7,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import {
   existsSync,
   lstatSync,
@@ -331,6 +332,44 @@ describe('SshHost over a stand-in ssh (the remote scripts run with sh here)', ()
     await new Promise((r) => setTimeout(r, 300));
     const ps = execFileSync('ps', ['-eo', 'args']).toString();
     assert.doesNotMatch(ps, /^sleep 29\.75$/m);
+  });
+
+  test("localRequest: a unix socket through the node's python (HTTP/1.0, the body both ways); a port or a missing socket is an error with a code", async () => {
+    const h = host();
+    const sock = join(dir, 'rpc.sock');
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        seen.push(`${req.method} ${req.url} ${req.headers['content-type']} ${body}`);
+        res.writeHead(200, { 'Content-Type': 'text/xml' });
+        res.end(`<answer>${body}</answer>`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(sock, r));
+    try {
+      const r = await h.localRequest({
+        socketPath: sock,
+        method: 'POST',
+        path: '/RPC2',
+        body: '<call>é</call>',
+        contentType: 'text/xml',
+        timeoutMs: 3000,
+      });
+      assert.deepEqual(r, { status: 200, body: '<answer><call>é</call></answer>' });
+      assert.deepEqual(seen, ['POST /RPC2 text/xml <call>é</call>']);
+    } finally {
+      server.close();
+    }
+    await assert.rejects(
+      h.localRequest({ socketPath: join(dir, 'nobody.sock'), method: 'GET', path: '/', timeoutMs: 1000 }),
+      (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+    );
+    await assert.rejects(
+      h.localRequest({ port: 2401, method: 'GET', path: '/healthz', timeoutMs: 1000 }),
+      (e: NodeJS.ErrnoException) => e.code === 'ENOTSUP',
+    );
   });
 
   test('readFile, readTail: the text; undefined when missing; a size limit checked first', async () => {

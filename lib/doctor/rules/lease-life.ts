@@ -79,12 +79,17 @@ export const leaseLifeRules: DoctorRule = {
       }
     }
     // ---- a restart loop: the healthz port held by another process
-    const recent = runs.filter(
-      (r) =>
-        r.startedAt &&
-        (o.at.getTime() - r.startedAt.getTime()) / 1000 <= LOOP_WINDOW_S &&
-        r.end?.known.id === 'healthz-port-busy',
-    );
+    // the runs that END the log dying on the port (one still starting aside): a loop that a
+    // healthy run came after is over, however many deaths the window holds
+    const recent: (typeof runs)[number][] = [];
+    for (let i = runs.length - 1; i >= 0; i--) {
+      const r = runs[i]!;
+      // the newest run still being started by supervisord: not an end yet
+      if (i === runs.length - 1 && !r.end && (sup?.state === 'STARTING' || sup?.state === 'BACKOFF')) continue;
+      const inWindow = r.startedAt && (o.at.getTime() - r.startedAt.getTime()) / 1000 <= LOOP_WINDOW_S;
+      if (!inWindow || r.end?.known.id !== 'healthz-port-busy') break;
+      recent.unshift(r);
+    }
     const owner = p.portOwner;
     if (recent.length >= 2 && sup && sup.state !== 'RUNNING') {
       const kill = owner?.pid ? `kill ${owner.pid}` : `fuser -k ${ctx.healthzPort}/tcp`;

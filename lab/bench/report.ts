@@ -2,7 +2,15 @@
 // table per measurement. Every figure is `median (min-max)` over the runs.
 
 import type { Figure } from './stats.ts';
-import { FLEET_NODES, fleetRate, type Results, type TargetRow } from './targets.ts';
+import {
+  FLEET_NODES,
+  fleetRate,
+  type Machine,
+  type RemoteResults,
+  type RequestSummary,
+  type Results,
+  type TargetRow,
+} from './targets.ts';
 
 const num = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const fig = (f: Figure) => `${num(f.median)} (${num(f.min)}-${num(f.max)})`;
@@ -10,15 +18,139 @@ const row = (cells: readonly (string | number)[]) => `| ${cells.join(' | ')} |`;
 const table = (head: readonly string[], rows: readonly (readonly (string | number)[])[]) =>
   [row(head), row(head.map(() => '---')), ...rows.map(row)].join('\n');
 
+const machineLine = (m: Machine, startedAt: string) =>
+  `Machine: ${m.nproc} cores, ${m.cpu}, kernel ${m.kernel}, node ${m.node}, etcd ${m.etcd}, ${m.iproute2}. Commit ${m.commit}, ${startedAt}. Load average (1 min) ${m.loadavg.start.toFixed(2)} at the start, ${m.loadavg.end.toFixed(2)} at the end${m.otherLabs.length ? `; ${m.otherLabs.length} other lab(s) up on the machine at the start (${m.otherLabs.join(', ')}): figures include their noise` : ''}.`;
+
+const targetsTable = (rows: readonly TargetRow[]) =>
+  table(
+    ['target', 'met', 'numbers'],
+    rows.map((t) => [t.target, t.met === null ? 'reported' : t.met ? '**met**' : '**NOT met**', t.numbers]),
+  );
+
+/** `npm run bench -- --only remote`: the machine, issue 12's targets, the remote section. */
+export function formatRemoteOnly(r: {
+  readonly machine: Machine;
+  readonly startedAt: string;
+  readonly benchSeconds: number;
+  readonly remote: RemoteResults;
+  readonly targets: readonly TargetRow[];
+}): string {
+  const out: string[] = [];
+  out.push('# flannel-runbook benchmark: the remote phase only (`--only remote`)');
+  out.push('');
+  out.push(machineLine(r.machine, r.startedAt));
+  out.push(`Bench: ${num(r.benchSeconds)} s in all.`);
+  out.push('');
+  out.push(...remoteTargets(r.targets));
+  out.push(...formatRemote(r.remote));
+  return out.join('\n');
+}
+
+function remoteTargets(targets: readonly TargetRow[]): string[] {
+  const i12 = targets.filter((t) => t.issue === 12);
+  const judged = i12.filter((t) => t.met !== null);
+  return [
+    '## Targets (issue 12, remote mode)',
+    '',
+    `${judged.filter((t) => t.met).length} of ${judged.length} met.`,
+    '',
+    targetsTable(i12),
+    '',
+  ];
+}
+
+const requestTable = (s: RequestSummary) =>
+  table(
+    ['request', 'per run', 'ms per run (sum of their durations)', 'of which waiting for a worker session'],
+    s.byWhat.map((x) => [`\`${x.what}\``, num(x.count), num(x.ms), num(x.waitMs)]),
+  );
+
+const timelineTable = (s: RequestSummary) =>
+  table(
+    ['request', 'on', 'asked at ms', 'got a worker at ms', 'answered at ms'],
+    s.timeline.map((q) => [
+      `\`${q.via} ${q.what}\``,
+      q.detail ? `\`${q.detail.replaceAll('|', '\\|')}\`` : '',
+      num(q.startMs),
+      q.gotWorkerMs === undefined ? '-' : num(q.gotWorkerMs),
+      num(q.endMs),
+    ]),
+  );
+
+/** The remote phase's section: its rows, then where a warm run's time goes. */
+export function formatRemote(r: RemoteResults): string[] {
+  const out: string[] = [];
+  out.push(`## drift over ssh (issue 12: the remote mode, ${r.nodes} nodes)`);
+  out.push('');
+  out.push(
+    `A lab of its own (\`createLab({ remote: true, nodes: ${r.nodes} })\`, prefix ${r.prefix}: built in ${num(r.setupSeconds.lab)} s; \`scripts/runbook.ts\` from the control host over ssh, ${num(r.setupSeconds.runbook)} s; ${num(r.setupSeconds.settle)} s waiting for a quiet machine). The node: ${r.node}; its sshd sessions have no Node.js and iproute2 4.11 first in PATH. drift --all-nodes before the measurements: exits ${r.nodeExits.map((n) => n.exit).join(' ')}.`,
+  );
+  out.push(
+    `measure.sh rows: median (min-max) of ${r.runs} runs after ${r.warmup} untimed warm-up run(s), side by side. In-process rows (lab/bench/warm-drift.ts): drift's own main called ${r.warmRuns + 1} times in one process, the first run left out (reported apart), ${r.warmRounds} such processes per side, local and remote alternating.`,
+  );
+  out.push('');
+  out.push(
+    table(
+      ['measurement', 'where, how timed', 'ms', 'runs', 'exits', 'note'],
+      r.rows.map((x) => [
+        `\`${x.what}\``,
+        x.where,
+        fig(x.wallMs),
+        x.wallMs.runs,
+        [...new Set(x.exits)].join(', ') || '-',
+        x.note,
+      ]),
+    ),
+  );
+  out.push('');
+  const q = r.requests;
+  out.push('### Where a warm run goes');
+  out.push('');
+  out.push(
+    `Over ssh (the warm runs): ${num(q.remote.perRun)} requests per run (median), ${num(q.remote.busyMs)} of its ${num(q.remote.runMs)} ms with at least one in flight, at most ${q.remote.maxInFlight} at once. A \`ssh:cmd\` is one command over a worker session (or a session of its own for a large stdin); \`ssh:lock\` the lock's own session (a new ssh process over the master, every run). Locally (the same driver in the node's namespace): ${num(q.local.perRun)} requests per run, ${num(q.local.busyMs)} of ${num(q.local.runMs)} ms with one in flight, at most ${q.local.maxInFlight} at once.`,
+  );
+  out.push('');
+  out.push(requestTable(q.remote));
+  out.push('');
+  out.push(requestTable(q.local));
+  out.push('');
+  out.push('### CPU, one run each');
+  out.push('');
+  out.push(
+    "GNU time's user + sys of the command with its children (node and its ssh clients: the control host's share), and every core's busy time meanwhile (/proc/stat: the nodes' sshd sessions and the commands they run share this machine's cores in the lab, as do etcd and any other lab). Per node: drift --json's durationMs.",
+  );
+  out.push('');
+  out.push(
+    table(
+      ['run', 'wall s', 'CPU s (the command and its ssh)', 'machine busy s (every core)', 'per node ms'],
+      r.cpu.map((c) => [
+        c.what,
+        num(c.wallS),
+        num(c.cpuS),
+        num(c.machineCpuS),
+        c.nodeMs.map((n) => `${n.node} ${num(n.ms)}`).join(', '),
+      ]),
+    ),
+  );
+  out.push('');
+  out.push(
+    `<details><summary>The warm remote run of median time (${num(Math.max(0, ...q.remote.timeline.map((x) => x.endMs)))} ms to its last answer), request by request</summary>`,
+  );
+  out.push('');
+  out.push(timelineTable(q.remote));
+  out.push('');
+  out.push('</details>');
+  out.push('');
+  return out;
+}
+
 export function formatResults(r: Results): string {
   const m = r.machine;
   const p = r.params;
   const out: string[] = [];
   out.push(`# flannel-runbook benchmark${p.quick ? ' (quick run)' : ''}`);
   out.push('');
-  out.push(
-    `Machine: ${m.nproc} cores, ${m.cpu}, kernel ${m.kernel}, node ${m.node}, etcd ${m.etcd}, ${m.iproute2}. Commit ${m.commit}, ${r.startedAt}. Load average (1 min) ${m.loadavg.start.toFixed(2)} at the start, ${m.loadavg.end.toFixed(2)} at the end${m.otherLabs.length ? `; ${m.otherLabs.length} other lab(s) up on the machine at the start (${m.otherLabs.join(', ')}): figures include their noise` : ''}.`,
-  );
+  out.push(machineLine(m, r.startedAt));
   out.push(
     `Bench: ${num(r.benchSeconds)} s in all (lab ${num(r.setupSeconds.lab)} s, runbook ${num(r.setupSeconds.runbook)} s, ${num(r.setupSeconds.settle)} s waiting for a quiet machine: each block starts when the CPUs are under 35% busy, within ${p.settleS} s in all). N = ${p.n.join(', ')} synthetic leases (plus the 2 nodes' own) in etcd v2 and v3 under \`/bench/network\`, network 172.0.0.0/11.`,
   );
@@ -26,11 +158,7 @@ export function formatResults(r: Results): string {
     `Every figure: median (min-max) of ${p.runs} runs after ${p.warmup} untimed warm-up run(s) (the shell loops: no warm-up), wall time in ms, peak RSS in MB, measured inside the node's namespace (\`lab/bench/measure.sh\`: bash's $EPOCHREALTIME, GNU time's %M).`,
   );
   out.push('');
-  const targets = (rows: readonly TargetRow[]) =>
-    table(
-      ['target', 'met', 'numbers'],
-      rows.map((t) => [t.target, t.met === null ? 'reported' : t.met ? '**met**' : '**NOT met**', t.numbers]),
-    );
+  const targets = targetsTable;
   const i16 = r.targets.filter((t) => t.issue === 16);
   out.push('## Targets (issue 16)');
   out.push('');
@@ -42,6 +170,7 @@ export function formatResults(r: Results): string {
   out.push('');
   out.push(targets(r.targets.filter((t) => t.issue === 7)));
   out.push('');
+  if (r.remote) out.push(...remoteTargets(r.targets));
 
   out.push('## drift, the cron path (`node dist/drift.mjs --quiet`)');
   out.push('');
@@ -247,5 +376,6 @@ export function formatResults(r: Results): string {
     ),
   );
   out.push('');
+  if (r.remote) out.push(...formatRemote(r.remote));
   return out.join('\n');
 }

@@ -9,6 +9,10 @@
 //   costs (v3 with its cache and with --no-cache), counted on the servers;
 //   the etcd writes of a drift --publish run (puts, lease grants, keep-alives);
 //   verify-ping with its default prober (fping when installed) and with --prober ping.
+// Before that, issue 12's remote phase (remote.ts) on a lab of its own, built first and torn
+// down before the other: 10 nodes in the remote mode, drift on one node locally, over ssh
+// (a new connection, and a warm one: warm-drift.ts), and drift --all-nodes from the control
+// host. `--only remote` runs only that phase (results.remote.*), `--only local` skips it.
 // Writes lab/bench/results.{md,json} (--quick: results.quick.*), prints the Markdown.
 // Not idempotent by nature (a fresh lab per run); the lab is torn down at the end, on any
 // failure and on Ctrl-C/SIGTERM (--keep leaves it up). Never touches the root namespace.
@@ -20,9 +24,11 @@
 //      targets.ts results as data, the issue's targets judged (pure)
 //      report.ts  Markdown (pure)
 //      measure.sh the stopwatch, run inside the namespace;  v2-load.ts  parallel v2 PUTs
+//      remote.ts  issue 12's remote phase;  warm-drift.ts  drift's main run again in one process
 
 import minimist from 'minimist';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { availableParallelism, loadavg, release } from 'node:os';
 import { join } from 'node:path';
@@ -30,9 +36,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ExitCode, UsageError, exitCodeOf, invalid } from '../../lib/core/errors.ts';
 import { Ip4, Ip4Net } from '../../lib/core/ip4.ts';
 import type { EtcdApi } from '../../lib/model/lease.ts';
-import { createLab, type Lab, type LabNode } from '../lab.ts';
+import { createLab, labDirOf, type Lab, type LabNode } from '../lab.ts';
 import { listNetns } from '../netns.ts';
-import { runbookWithScripts } from '../runbook-steps.ts';
+import { runbookRemote, runbookWithScripts } from '../runbook-steps.ts';
+import { MAX_NODES } from '../topology.ts';
+import { REMOTE_NODES, remotePhase } from './remote.ts';
 import { shellQuote } from '../../lib/core/command.ts';
 import {
   BENCH_CONFIG,
@@ -57,7 +65,7 @@ import {
   syntheticLeases,
   v3TxnBatches,
 } from './leases.ts';
-import { formatResults } from './report.ts';
+import { formatRemoteOnly, formatResults } from './report.ts';
 import {
   countChildProcesses,
   grpcBytes,
@@ -72,6 +80,7 @@ import {
 } from './stats.ts';
 import {
   evaluateTargets,
+  issue12Targets,
   type BytesRow,
   type CheckRow,
   type ColdRow,
@@ -84,6 +93,7 @@ import {
   type Machine,
   type PingRow,
   type PublishRow,
+  type RemoteResults,
   type Results,
 } from './targets.ts';
 
@@ -110,10 +120,14 @@ const USAGE = `usage: npm run bench -- [options]
   --warmup W          untimed runs before them (default 1; the shell loops get none)
   --check-sample S    the naive per-lease check loops over at most S leases and is extrapolated (default 50)
   --quick             a short run: --n 10,1000 --runs 3 --check-sample 20; writes results.quick.*
-  --out BASE          write BASE.md and BASE.json (default lab/bench/results, --quick: lab/bench/results.quick)
+  --only PHASE        remote: only issue 12's remote phase (its own lab of --remote-nodes nodes; writes
+                      results.remote.*); local: everything but it
+  --remote-nodes M    nodes of the remote phase's lab (default ${REMOTE_NODES}, 2-${MAX_NODES})
+  --out BASE          write BASE.md and BASE.json (default lab/bench/results, --quick: lab/bench/results.quick,
+                      --only remote: lab/bench/results.remote)
   --settle S          before each measured block wait (at most S seconds over the whole run, default 90)
                       until the machine's CPUs are less than ${SETTLE_BUSY_PCT}% busy: other runs share this machine
-  --keep              leave the lab up afterwards (prints its prefix; npm run lab -- down PREFIX)
+  --keep              leave the lab(s) up afterwards (prints the prefix; npm run lab -- down PREFIX)
   --help              this text
 
 exit codes: 0 measured (see the targets table), 2 usage error, 3 the lab or a measurement failed, 130 interrupted`;
@@ -135,6 +149,9 @@ interface Options {
   readonly out: string;
   readonly keep: boolean;
   readonly settleS: number;
+  /** run only this phase (default: both, the remote one first) */
+  readonly only?: 'remote' | 'local';
+  readonly remoteNodes: number;
 }
 
 function intFlag(name: string, text: unknown, min: number, max: number, example: string): number {
@@ -147,7 +164,7 @@ function intFlag(name: string, text: unknown, min: number, max: number, example:
 
 export function parseOptions(argv: readonly string[]): Options | 'help' {
   const a = minimist([...argv], {
-    string: ['n', 'runs', 'warmup', 'check-sample', 'out', 'settle'],
+    string: ['n', 'runs', 'warmup', 'check-sample', 'out', 'settle', 'only', 'remote-nodes'],
     boolean: ['quick', 'keep', 'help'],
     alias: { h: 'help' },
     unknown: (arg) => {
@@ -157,6 +174,9 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
   });
   if (a.help) return 'help';
   const quick = Boolean(a.quick);
+  const only = a.only;
+  if (only !== undefined && only !== 'remote' && only !== 'local')
+    throw invalid('--only', String(only), 'must be remote or local', '--only remote');
   const nText = a.n ?? (quick ? '10,1000' : '10,100,1000,5000');
   const n = String(nText)
     .split(',')
@@ -174,9 +194,17 @@ export function parseOptions(argv: readonly string[]): Options | 'help' {
     warmup: intFlag('warmup', a.warmup ?? 1, 0, 10, '--warmup 1'),
     checkSample: intFlag('check-sample', a['check-sample'] ?? (quick ? 20 : 50), 1, MAX_LEASES, '--check-sample 100'),
     quick,
-    out: a.out ?? join(HERE, quick ? 'results.quick' : 'results'),
+    out: a.out ?? join(HERE, only === 'remote' ? 'results.remote' : quick ? 'results.quick' : 'results'),
     keep: Boolean(a.keep),
     settleS: intFlag('settle', a.settle ?? 90, 0, 3600, '--settle 90'),
+    ...(only !== undefined && { only }),
+    remoteNodes: intFlag(
+      'remote-nodes',
+      a['remote-nodes'] ?? REMOTE_NODES,
+      2,
+      MAX_NODES,
+      `--remote-nodes ${REMOTE_NODES}`,
+    ),
   };
 }
 
@@ -301,13 +329,14 @@ class Bench {
    */
   async measure(
     jobs: readonly Job[],
-    o: { runs?: number; warmup?: number; timeoutMs?: number } = {},
+    o: { runs?: number; warmup?: number; timeoutMs?: number; netns?: string } = {},
   ): Promise<Map<string, Timing>> {
+    const netns = o.netns ?? this.node.netns;
     const runs = o.runs ?? this.opts.runs;
     const warmup = o.warmup ?? this.opts.warmup;
     const spec = jobs.map((j) => [j.label, j.setup ?? '', j.argv.map(shellQuote).join(' ')].join('\x1f')).join('\n');
     const busyPct = await this.settle();
-    const r = await this.lab.exec(this.node.netns, ['bash', MEASURE, String(runs), String(warmup)], {
+    const r = await this.lab.exec(netns, ['bash', MEASURE, String(runs), String(warmup)], {
       input: `${spec}\n`,
       timeoutMs: o.timeoutMs ?? 900_000,
     });
@@ -321,7 +350,7 @@ class Bench {
       const bad = got.find((s) => !ok.includes(s.status));
       if (bad) {
         const again = await this.lab
-          .exec(this.node.netns, [...j.argv], { okStatus: [bad.status], timeoutMs: 120_000 })
+          .exec(netns, [...j.argv], { okStatus: [bad.status], timeoutMs: 120_000 })
           .catch((e: Error) => ({ stdout: '', stderr: e.message }));
         throw new Error(
           `${j.label}: ${j.argv.join(' ').slice(0, 300)}: exit ${bad.status} (expected ${ok.join(' or ')}):\n${again.stderr.slice(-2000)}${again.stdout.slice(-1000)}`,
@@ -896,6 +925,58 @@ class Bench {
   }
 }
 
+/** A prefix of the remote phase's own (not an automatic frbXXXX one): `brem` + 4 hex digits. */
+function remotePrefix(): string {
+  for (;;) {
+    const p = `brem${randomBytes(2).toString('hex')}`;
+    if (!existsSync(labDirOf(p))) return p;
+  }
+}
+
+/**
+ * Issue 12's remote phase: its lab (remote mode, opts.remoteNodes nodes), the runbook over ssh
+ * from the control host (scripts/runbook.ts), then remote.ts's measurements. `onLab` gets the
+ * lab as soon as it is built: the caller tears it down whatever happens next.
+ */
+async function runRemotePhase(
+  opts: Options,
+  log: (l: string) => void,
+  signal: AbortSignal,
+  onLab: (lab: Lab) => void,
+): Promise<RemoteResults> {
+  log(`bench: the remote phase (issue 12): a lab of ${opts.remoteNodes} nodes in the remote mode`);
+  const tLab = performance.now();
+  const lab = await createLab({
+    remote: true,
+    nodes: opts.remoteNodes,
+    prefix: remotePrefix(),
+    signal,
+    log: (l) => log(`    ${l}`),
+  });
+  onLab(lab);
+  const labS = (performance.now() - tLab) / 1000;
+  log(`bench: lab ${lab.prefix} (${labS.toFixed(1)} s); scripts/runbook.ts from the control host over ssh`);
+  const { cluster, result, seconds } = await runbookRemote(lab, { startsecs: 2 });
+  if (result.status !== 0)
+    throw new Error(
+      `scripts/runbook.ts over ssh exited ${result.status}:\n${`${result.stderr}${result.stdout}`.slice(-3000)}`,
+    );
+  log(`bench: runbook over ssh done (${seconds.toFixed(1)} s)`);
+  const b = new Bench(lab, opts, log, signal);
+  const r = await remotePhase({
+    lab,
+    cluster,
+    dist: b.dist,
+    scratch: b.scratch,
+    runs: opts.runs,
+    warmup: opts.warmup,
+    log,
+    measure: (netns, jobs, o = {}) => b.measure(jobs, { ...o, netns }),
+    settle: () => b.settle(),
+  });
+  return { ...r, setupSeconds: { lab: labS, runbook: seconds, settle: b.settledS } };
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const log = (l: string) => process.stderr.write(`${l}\n`);
   let opts: Options;
@@ -915,10 +996,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return ExitCode.Usage;
   }
   // the stopwatch and the process counter (lab/setup.sh does not install them yet)
-  const missing = [
-    ['/usr/bin/time', 'time'],
-    ['/usr/bin/strace', 'strace'],
-  ]
+  const missing = [['/usr/bin/time', 'time'], ...(opts.only === 'remote' ? [] : [['/usr/bin/strace', 'strace']])]
     .filter(([f]) => !existsSync(f!))
     .map(([, pkg]) => pkg!);
   if (missing.length) {
@@ -944,8 +1022,46 @@ export async function main(argv: readonly string[]): Promise<number> {
   const commit = commitStamp();
   const otherLabs = [...new Set((await listNetns()).map((n) => n.split('-')[0]!))].sort();
   let lab: Lab | undefined;
+  let remoteLab: Lab | undefined;
   let code: number = ExitCode.Ok;
+  const keepOrDestroy = async (l: Lab) => {
+    if (opts.keep && interrupted === undefined) {
+      l.keep();
+      log(`bench: lab ${l.prefix} left up (npm run lab -- down ${l.prefix})`);
+    } else {
+      await l.destroy();
+      log(`bench: lab ${l.prefix} torn down`);
+    }
+  };
   try {
+    let remote: RemoteResults | undefined;
+    if (opts.only !== 'local') {
+      // issue 12's phase first, on a lab of its own, down before the other is built
+      try {
+        remote = await runRemotePhase(opts, log, ac.signal, (l) => {
+          remoteLab = l;
+        });
+      } finally {
+        if (remoteLab) await keepOrDestroy(remoteLab);
+        remoteLab = undefined;
+      }
+    }
+    if (opts.only === 'remote') {
+      const results = {
+        machine: machine(commit, loadStart, otherLabs),
+        params: { runs: opts.runs, warmup: opts.warmup, settleS: opts.settleS, remoteNodes: opts.remoteNodes },
+        startedAt,
+        benchSeconds: (performance.now() - t0) / 1000,
+        remote: remote!,
+        targets: issue12Targets(remote!),
+      };
+      const md = formatRemoteOnly(results);
+      writeFileSync(`${opts.out}.json`, `${JSON.stringify(results, null, 2)}\n`);
+      writeFileSync(`${opts.out}.md`, md);
+      process.stdout.write(md);
+      log(`bench: wrote ${opts.out}.md and ${opts.out}.json`);
+      return code;
+    }
     log(`bench: N = ${opts.n.join(', ')}, ${opts.runs} runs (+${opts.warmup} warm-up)`);
     const tLab = performance.now();
     lab = await createLab({ signal: ac.signal, log: (l) => log(`    ${l}`) });
@@ -1008,6 +1124,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       load,
       ...out,
       publish,
+      ...(remote && { remote }),
     };
     const results: Results = { ...partial, targets: evaluateTargets(partial) };
     const md = formatResults(results);
@@ -1022,13 +1139,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } finally {
     if (interrupted !== undefined) code = 130;
-    if (lab && opts.keep && interrupted === undefined) {
-      lab.keep();
-      log(`bench: lab ${lab.prefix} left up (npm run lab -- down ${lab.prefix})`);
-    } else if (lab) {
-      await lab.destroy();
-      log(`bench: lab ${lab.prefix} torn down`);
-    }
+    if (lab) await keepOrDestroy(lab);
     for (const s of signals) process.off(s, onSignal);
   }
   log(`bench: ${code === 0 ? 'done' : `exit ${code}`} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -154,7 +154,7 @@ export interface LoadRow {
 
 export interface TargetRow {
   /** the issue that set the target */
-  readonly issue: 7 | 16;
+  readonly issue: 7 | 12 | 16;
   readonly id: string;
   readonly target: string;
   /** null: reported, no threshold */
@@ -185,7 +185,147 @@ export interface Results {
   readonly etcd: readonly EtcdRow[];
   readonly bytes: readonly BytesRow[];
   readonly publish: readonly PublishRow[];
+  /** issue 12's remote phase (its own lab; absent with --only local) */
+  readonly remote?: RemoteResults;
   readonly targets: readonly TargetRow[];
+}
+
+/** What one drift run asked of its Host, over the warm runs (lab/bench/warm-drift.ts). */
+export interface RequestSummary {
+  /** warm runs summarised */
+  readonly runs: number;
+  /** requests per run (median) */
+  readonly perRun: number;
+  /**
+   * per kind (`ssh:cmd ip`, `ssh:lock lock`, `local:run iptables-save`): count per run and ms per
+   * run (means; ms from the call to its answer, of which waitMs waiting for a free worker session)
+   */
+  readonly byWhat: readonly {
+    readonly what: string;
+    readonly count: number;
+    readonly ms: number;
+    readonly waitMs: number;
+  }[];
+  /** the run of median wall time, request by request (ms from the run's start) */
+  readonly timeline: readonly {
+    readonly via: string;
+    readonly what: string;
+    readonly detail: string;
+    readonly startMs: number;
+    readonly gotWorkerMs?: number;
+    readonly endMs: number;
+  }[];
+  /** ms per run with at least one request in flight (the union of their intervals; median) */
+  readonly busyMs: number;
+  /** the run's wall ms (median) */
+  readonly runMs: number;
+  /** the most requests in flight at once (max over the runs) */
+  readonly maxInFlight: number;
+}
+
+/** One measured row of the remote phase. */
+export interface RemoteRow {
+  readonly id:
+    | 'local.process'
+    | 'local.process.debian-ip'
+    | 'local.warm'
+    | 'remote.cold'
+    | 'remote.first'
+    | 'remote.warm'
+    | 'ssh.true'
+    | 'all-nodes'
+    | 'all-nodes.parallel';
+  /** what was run, as the operator types it (paths shortened) */
+  readonly what: string;
+  /** where it ran, and how it was timed */
+  readonly where: string;
+  readonly wallMs: Figure;
+  readonly exits: readonly number[];
+  readonly note: string;
+}
+
+/** Issue 12's remote phase: one lab of `nodes` nodes driven over ssh from its control host. */
+export interface RemoteResults {
+  readonly nodes: number;
+  readonly prefix: string;
+  readonly node: string;
+  readonly runs: number;
+  readonly warmup: number;
+  /** warm in-process runs per driver process, and driver processes per side */
+  readonly warmRuns: number;
+  readonly warmRounds: number;
+  /** drift's default --parallel (its --help) */
+  readonly parallelDefault: number;
+  readonly setupSeconds: { readonly lab: number; readonly runbook: number; readonly settle: number };
+  readonly rows: readonly RemoteRow[];
+  readonly requests: { readonly remote: RequestSummary; readonly local: RequestSummary };
+  /** drift --all-nodes --json before the measurements: each node's exit */
+  readonly nodeExits: readonly { readonly node: string; readonly exit: number }[];
+  /** one run each under GNU time: where the CPU goes (the lab's nodes share this machine's cores) */
+  readonly cpu: readonly CpuRow[];
+}
+
+/** One run of a command: its wall time, its own CPU (with its children: ssh), the machine's CPU meanwhile. */
+export interface CpuRow {
+  readonly what: string;
+  readonly wallS: number;
+  /** user + sys of the command and its children (GNU time %U + %S): node and its ssh clients */
+  readonly cpuS: number;
+  /** every core's busy time during the run (/proc/stat): the nodes' sshd sessions, etcd, other labs too */
+  readonly machineCpuS: number;
+  /** drift --json's durationMs per node */
+  readonly nodeMs: readonly { readonly node: string; readonly ms: number }[];
+}
+
+/** Issue 12's two performance targets, and what they are measured against. */
+export function issue12Targets(r: RemoteResults): TargetRow[] {
+  const out: TargetRow[] = [];
+  const get = (id: RemoteRow['id']) => r.rows.find((x) => x.id === id);
+  const warm = get('remote.warm');
+  const local = get('local.warm');
+  const localProc = get('local.process');
+  if (warm && local) {
+    const limit = local.wallMs.median + 150;
+    out.push({
+      issue: 12,
+      id: 'remote.warm',
+      target: 'drift on one node over ssh, warm connection: at most local drift + 150 ms',
+      met: warm.wallMs.median <= limit,
+      numbers: `${ms(warm.wallMs.median)} ms vs local ${ms(local.wallMs.median)} + 150 = ${ms(limit)} ms (both in-process, runs 2+ of one process; ${warm.wallMs.runs} and ${local.wallMs.runs} runs)${localProc ? `; local as a process (\`node dist/drift.mjs\`, the cron path) ${ms(localProc.wallMs.median)} ms` : ''}`,
+    });
+  }
+  const all = get('all-nodes');
+  const cold = get('remote.cold');
+  if (all && cold) {
+    const x = all.wallMs.median / cold.wallMs.median;
+    out.push({
+      issue: 12,
+      id: 'remote.all-nodes',
+      target: `\`drift --all-nodes\` over ${r.nodes} nodes (default --parallel ${r.parallelDefault}): at most 3x one remote node's time`,
+      met: x <= 3,
+      numbers: `${ms(all.wallMs.median)} ms vs one node over ssh ${ms(cold.wallMs.median)} ms = ${x.toFixed(2)}x (both processes from the control host, ${all.wallMs.runs} runs each)`,
+    });
+  }
+  const par = get('all-nodes.parallel');
+  if (par && cold)
+    out.push({
+      issue: 12,
+      id: 'remote.all-nodes.parallel',
+      target: `the same with --parallel ${r.nodes} (every node at once; reported)`,
+      met: null,
+      numbers: `${ms(par.wallMs.median)} ms = ${(par.wallMs.median / cold.wallMs.median).toFixed(2)}x one node`,
+    });
+  if (cold && localProc) {
+    const sshTrue = get('ssh.true');
+    out.push({
+      issue: 12,
+      id: 'remote.cold',
+      target: 'one drift process over ssh (a new connection) against drift run on the node (reported)',
+      met: null,
+      numbers: `${ms(cold.wallMs.median)} ms vs ${ms(localProc.wallMs.median)} ms local = +${ms(cold.wallMs.median - localProc.wallMs.median)} ms${sshTrue ? `; one \`ssh NODE true\` (a connection of its own) ${ms(sshTrue.wallMs.median)} ms` : ''}`,
+    });
+  }
+  return out;
 }
 
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
@@ -206,7 +346,11 @@ export const fleetRate = (perRun: number) => {
 export function evaluateTargets(r: Omit<Results, 'targets'>): TargetRow[] {
   // issue 16 restates these issue 7 targets (some with a new threshold): they are judged there
   const restated = new Set(['drift.scale.v2', 'drift.floor.v2', 'drift.floor.v3', 'fix.loop.v3', 'ping.all']);
-  return [...issue16Targets(r), ...issue7Targets(r).filter((t) => !restated.has(t.id))];
+  return [
+    ...issue16Targets(r),
+    ...issue7Targets(r).filter((t) => !restated.has(t.id)),
+    ...(r.remote ? issue12Targets(r.remote) : []),
+  ];
 }
 
 /** Issue 16's table, its rows in its order. */

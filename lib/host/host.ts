@@ -9,6 +9,7 @@
 // made; the recording Host prints that as the `# why` line.
 
 import type { Command, Result } from '../core/command.ts';
+import { RuntimeError } from '../core/errors.ts';
 import type { Lock } from './lock.ts';
 
 /** How long a command may run when it does not say (README: "Timeouts"). */
@@ -117,4 +118,23 @@ export interface LocalRequest {
 export interface TempDir {
   readonly path: string;
   remove(): Promise<void>;
+}
+
+/**
+ * writeOutput as every Host does it: the command's stdout, checked for `expect` (a save that
+ * printed nothing useful never replaces the file), then written atomically.
+ */
+export async function writeCommandOutput(
+  host: Host,
+  cmd: Command,
+  path: string,
+  opts: Change & { mode: number; expect: string },
+): Promise<void> {
+  const out = await host.run({ ...cmd, readOnly: true });
+  if (!out.stdout.includes(opts.expect)) {
+    throw new RuntimeError(
+      `${cmd.argv[0]} printed no ${JSON.stringify(opts.expect)} (${out.stdout.length} bytes); ${path} was not replaced`,
+    );
+  }
+  await host.writeFile(path, out.stdout, opts);
 }

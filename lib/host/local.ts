@@ -15,7 +15,15 @@ import { dirname, join } from 'node:path';
 import type { Command, Result } from '../core/command.ts';
 import { CommandError, commandName, RuntimeError, TimeoutError } from '../core/errors.ts';
 import { writeError, writeFileAtomic } from './atomic-file.ts';
-import { timeoutOf, type Change, type FileInfo, type Host, type LocalRequest, type TempDir } from './host.ts';
+import {
+  timeoutOf,
+  writeCommandOutput,
+  type Change,
+  type FileInfo,
+  type Host,
+  type LocalRequest,
+  type TempDir,
+} from './host.ts';
 import { takeLock, type Lock } from './lock.ts';
 import { makeLockedTempDir } from './temp-dir.ts';
 import { traceChange } from './trace.ts';
@@ -267,14 +275,8 @@ export class LocalHost implements Host {
     await writeFileAtomic(to, data, opts.mode);
   }
 
-  async writeOutput(cmd: Command, path: string, opts: Change & { mode: number; expect: string }): Promise<void> {
-    const out = await this.run({ ...cmd, readOnly: true });
-    if (!out.stdout.includes(opts.expect)) {
-      throw new RuntimeError(
-        `${cmd.argv[0]} printed no ${JSON.stringify(opts.expect)} (${out.stdout.length} bytes); ${path} was not replaced`,
-      );
-    }
-    await this.writeFile(path, out.stdout, opts);
+  writeOutput(cmd: Command, path: string, opts: Change & { mode: number; expect: string }): Promise<void> {
+    return writeCommandOutput(this, cmd, path, opts);
   }
 
   async rename(from: string, to: string, _opts?: Change): Promise<void> {

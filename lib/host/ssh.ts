@@ -40,7 +40,15 @@ import { join } from 'node:path';
 import { type Command, type Result, shellLine } from '../core/command.ts';
 import { CommandError, commandName, invalid, RuntimeError, TimeoutError } from '../core/errors.ts';
 import { checkSshDestination, formatSshDestination, type SshDestination } from '../core/validate.ts';
-import { timeoutOf, type Change, type FileInfo, type Host, type LocalRequest, type TempDir } from './host.ts';
+import {
+  timeoutOf,
+  writeCommandOutput,
+  type Change,
+  type FileInfo,
+  type Host,
+  type LocalRequest,
+  type TempDir,
+} from './host.ts';
 import { spawnExec } from './local.ts';
 import type { Lock } from './lock.ts';
 import { traceChange } from './trace.ts';
@@ -900,14 +908,8 @@ export class SshHost implements Host {
     await this.write(to, opts.mode, { file: from });
   }
 
-  async writeOutput(cmd: Command, path: string, opts: Change & { mode: number; expect: string }): Promise<void> {
-    const out = await this.run({ ...cmd, readOnly: true });
-    if (!out.stdout.includes(opts.expect)) {
-      throw new RuntimeError(
-        `${cmd.argv[0]} printed no ${JSON.stringify(opts.expect)} (${out.stdout.length} bytes); ${path} was not replaced`,
-      );
-    }
-    await this.writeFile(path, out.stdout, opts);
+  writeOutput(cmd: Command, path: string, opts: Change & { mode: number; expect: string }): Promise<void> {
+    return writeCommandOutput(this, cmd, path, opts);
   }
 
   async rename(from: string, to: string, _opts?: Change): Promise<void> {

@@ -340,8 +340,8 @@ export const BATCH_SCRIPT = [
   'done',
 ].join('\n');
 
-/** Reads larger than this are not batched (their base64 would sit in a shell variable). */
-export const BATCH_MAX_READ = 1 << 20;
+/** Reads that may be larger than this are not batched (their base64 sits in a shell variable); drift reads at most 4 MiB. */
+export const BATCH_MAX_READ = 4 << 20;
 
 interface BatchItem {
   readonly kind: 'R' | 'S' | 'L';

@@ -18,4 +18,4 @@ else
   echo "== not root: the namespace tests (tests/ns) are skipped; run as root to include them" >&2
 fi
 echo "== node --test (${#files[@]} files)"
-exec node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}"
+exec node --import tsx --test --test-reporter=spec --test-concurrency=3 "${files[@]}"

@@ -320,8 +320,7 @@ function fileInfo(out: string): FileInfo | undefined {
  * `R 1 <base64 of the error>`; `S 0 MODE SIZE UID` or `S 1` (and L alike).
  */
 export const BATCH_SCRIPT = [
-  'd=$(mktemp -d) || exit 1',
-  'trap \'rm -rf "$d"\' EXIT',
+  // no temp files: base64 -w0 reads the file itself (coreutils 8.22 has -w); two processes a file
   'while [ $# -ge 3 ]; do',
   '  k=$1 f=$2 max=$3; shift 3',
   '  case $k in',
@@ -330,11 +329,12 @@ export const BATCH_SCRIPT = [
   '  R)',
   '    if [ ! -e "$f" ]; then echo "R 10"; continue; fi',
   '    if [ -n "$max" ]; then',
-  '      if ! s=$(stat -L -c %s -- "$f" 2>"$d/e"); then echo "R 1 $(base64 <"$d/e" | tr -d "\\n")"; continue; fi',
+  '      if ! s=$(stat -L -c %s -- "$f" 2>/dev/null); then echo "R 1 $(echo "cannot stat it" | base64 -w0)"; continue; fi',
   '      if [ "$s" -gt "$max" ]; then echo "R 11 $s"; continue; fi',
   '    fi',
-  '    if cat -- "$f" >"$d/x" 2>"$d/e"; then echo "R 0 $(base64 <"$d/x" | tr -d "\\n")"',
-  '    else echo "R 1 $(base64 <"$d/e" | tr -d "\\n")"; fi ;;',
+  '    if b=$(base64 -w0 2>/dev/null <"$f"); then echo "R 0 $b"',
+  '    elif [ -d "$f" ]; then echo "R 1 $(echo "Is a directory" | base64 -w0)"',
+  '    else echo "R 1 $(echo "Permission denied, or an I/O error" | base64 -w0)"; fi ;;',
   '  *) exit 2 ;;',
   '  esac',
   'done',
@@ -380,7 +380,7 @@ export const WORKER_SCRIPT = [
 /** Requests larger than this go through a session of their own (a shell reads a line byte by byte). */
 export const WORKER_MAX_INPUT = 64 * 1024;
 /** Workers per node: sessions that stay open for the run (within MAX_SESSIONS). */
-export const WORKERS = 4;
+export const WORKERS = 6;
 
 /** One request's line. */
 export function workerRequest(

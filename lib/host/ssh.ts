@@ -795,6 +795,15 @@ export class SshHost implements Host {
   private async flush(): Promise<void> {
     const items = this.batch ?? [];
     this.batch = undefined;
+    const only = items.length === 1 ? items[0]! : undefined;
+    if (only && only.kind !== 'R') {
+      // a stat alone: stat itself, without a shell around it
+      const argv = ['stat', ...(only.kind === 'S' ? ['-L'] : []), '-c', '%f %s %u', '--', only.path];
+      return this.exec(argv, 10_000, undefined, true).then(
+        (r) => only.resolve(r.status === 0 ? ['0', ...r.stdout.trim().split(' ')] : ['1']),
+        (e: Error) => only.reject(e),
+      );
+    }
     try {
       const args = items.flatMap((i) => [i.kind, i.path, i.max]);
       const r = await this.exec(

@@ -11,10 +11,9 @@
 import { ExitCode, invalid } from '../lib/core/errors.ts';
 import { Ip4 } from '../lib/core/ip4.ts';
 import { netnsPath } from '../lib/core/validate.ts';
-import { formatTable } from '../lib/core/table.ts';
 import { findInterface } from '../lib/model/interfaces.ts';
 import { parseNetworkConfig } from '../lib/model/netconfig.ts';
-import { diffRoutes, formatRoute, planBackendRoutes } from '../lib/model/routes.ts';
+import { diffRoutes, planBackendRoutes } from '../lib/model/routes.ts';
 import { commonFlags, defineFlags, etcdFlags, nodeFlags, statusFlags } from '../lib/cli/flags.ts';
 import { note, print } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
@@ -25,10 +24,12 @@ import { readNetworkState, storeTarget } from '../lib/host/network-store.ts';
 import { checkStatusPrefix, readReports } from '../lib/host/status-store.ts';
 import {
   defaultTargets,
+  formatVerifyReport,
   MAX_TARGETS,
   pingRows,
   probeTargets,
   routeVerdict,
+  verifyJson,
   type ProberChoice,
 } from '../lib/steps/verify-ping.ts';
 import { formatPlan, run } from '../lib/core/plan.ts';
@@ -176,31 +177,9 @@ export async function main(argv: string[], base: Host): Promise<number> {
   // nothing to ping proves nothing: a peer whose lease is missing must not pass silently
   const ok = rows.length > 0 && rows.every((r) => r.ok) && unrouted.length === 0;
 
-  if (s.json) {
-    print(
-      `${JSON.stringify({ ok, prober, rows, bridgeOnly, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) }, null, 2)}\n`,
-    );
-  } else {
-    const lines = formatTable(
-      ['TARGET', 'NODE', 'ROUTE', 'LOSS', 'RTT', 'TTL', 'VERDICT'],
-      rows.map((r) => [
-        r.target,
-        r.node,
-        r.route,
-        r.loss === null ? '-' : `${r.loss}%`,
-        r.rttMs === null ? '-' : `${r.rttMs.toFixed(3)}ms`,
-        r.ttl === null ? '-' : String(r.ttl),
-        r.ok ? 'ok' : `FAIL: ${r.reason}`,
-      ]),
-    );
-    if (rows.length === 0) lines.push('FAIL: nothing to ping: no other lease in etcd and no --targets');
-    for (const u of unrouted) lines.push(`route problem: ${formatRoute(u)}: ${u.why}`);
-    if (bridgeOnly.length)
-      lines.push(
-        `note: only the bridge was reached at ${bridgeOnly.join(', ')}: no pod address known there, so that node's FORWARD chain was not crossed (drift --publish on it names its pods; or give --targets POD-IP)`,
-      );
-    if (!s.quiet || !ok) print(`${lines.join('\n')}\n`);
-  }
+  const out = { ok, prober, rows, bridgeOnly, unrouted };
+  if (s.json) print(`${JSON.stringify(verifyJson(out), null, 2)}\n`);
+  else if (!s.quiet || !ok) print(`${formatVerifyReport(out).join('\n')}\n`);
   // every target answered, but without etcd the routes are unjudged: could not check (3)
   return !ok ? ExitCode.Drift : state ? ExitCode.Ok : ExitCode.Runtime;
 }

@@ -28,6 +28,7 @@ import {
 } from '../model/ping.ts';
 import { CommandError } from '../core/errors.ts';
 import { formatRoute, routeEqual, type Route } from '../model/routes.ts';
+import { formatTable } from '../core/table.ts';
 import type { Result } from '../core/command.ts';
 import type { Host } from '../host/host.ts';
 import type { NodeReport } from '../host/status-store.ts';
@@ -209,4 +210,42 @@ export function defaultTargets(peers: readonly Lease[], reports: readonly NodeRe
     const pod = (r?.pods ?? []).find((p) => /^\d{1,3}(\.\d{1,3}){3}$/.test(p) && l.subnet.contains(Ip4.parse(p)));
     return pod ? { ip: Ip4.parse(pod), kind: 'pod' } : { ip: l.subnet.firstHost(), kind: 'bridge' };
   });
+}
+
+/** What a run found: the rows, the routes no target exercised, the peers reached only at their bridge. */
+export interface VerifyOutcome {
+  readonly ok: boolean;
+  readonly prober: string;
+  readonly rows: readonly Row[];
+  readonly bridgeOnly: readonly string[];
+  readonly unrouted: readonly (Route & { readonly why: string })[];
+}
+
+/** `--json`: the rows, and each route problem as its line and why. */
+export function verifyJson(o: VerifyOutcome): object {
+  const { unrouted, ...rest } = o;
+  return { ...rest, routeProblems: unrouted.map((r) => ({ route: formatRoute(r), why: r.why })) };
+}
+
+/** The table, then a line per route problem and the bridge-only note. */
+export function formatVerifyReport(o: VerifyOutcome): string[] {
+  const lines = formatTable(
+    ['TARGET', 'NODE', 'ROUTE', 'LOSS', 'RTT', 'TTL', 'VERDICT'],
+    o.rows.map((r) => [
+      r.target,
+      r.node,
+      r.route,
+      r.loss === null ? '-' : `${r.loss}%`,
+      r.rttMs === null ? '-' : `${r.rttMs.toFixed(3)}ms`,
+      r.ttl === null ? '-' : String(r.ttl),
+      r.ok ? 'ok' : `FAIL: ${r.reason}`,
+    ]),
+  );
+  if (o.rows.length === 0) lines.push('FAIL: nothing to ping: no other lease in etcd and no --targets');
+  for (const u of o.unrouted) lines.push(`route problem: ${formatRoute(u)}: ${u.why}`);
+  if (o.bridgeOnly.length)
+    lines.push(
+      `note: only the bridge was reached at ${o.bridgeOnly.join(', ')}: no pod address known there, so that node's FORWARD chain was not crossed (drift --publish on it names its pods; or give --targets POD-IP)`,
+    );
+  return lines;
 }

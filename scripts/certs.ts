@@ -8,9 +8,7 @@
 // Idempotent: the same set installed with the right modes -> nothing to do.
 // Exit: 0 done / nothing to do, 2 bad input or a refused set (nothing changed), 3 a command failed.
 
-import { UsageError, invalid } from '../lib/core/errors.ts';
 import { rooted } from '../lib/core/paths.ts';
-import { certSetOk, checkCertSet } from '../lib/model/certs.ts';
 import { commonFlags, defineFlags, etcdFlags } from '../lib/cli/flags.ts';
 import { note, printPlanned, report } from '../lib/cli/output.ts';
 import { isEntryPoint, loadSettings, runScript } from '../lib/cli/script.ts';
@@ -18,19 +16,18 @@ import { applyPlan } from '../lib/host/apply.ts';
 import { MAX_PEM_BYTES } from '../lib/host/etcd.ts';
 import type { Host } from '../lib/host/host.ts';
 import {
-  CERT_NAMES,
   certCheckCommands,
   certsDoneCommand,
   fetchCommand,
   fetchFailure,
-  parseSource,
   planCertsInstall,
+  readStagedSet,
+  resolveSource,
   STAGING_DIR_LINE,
   STAGING_VAR,
   withStaging,
 } from '../lib/steps/certs.ts';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 export const flags = defineFlags({
   ...commonFlags,
@@ -64,23 +61,8 @@ export async function main(argv: string[], base: Host): Promise<number> {
   if (!loaded) return 0;
   const { settings: s, flags: f, host, recording } = loaded;
   const v = f.values;
-  if (!v.from)
-    throw new UsageError('--from: required; where the set is, e.g. --from root@hdss7-200:/opt/certs or --from ./certs');
-  // a directory on the node is a host path (under --root); USER@HOST:DIR is scp's
-  const parsed = parseSource(v.from);
-  const src = parsed.kind === 'dir' ? { ...parsed, dir: rooted(s.root, parsed.dir) } : parsed;
-  if (src.kind === 'dir' && !(await host.stat(src.dir)))
-    throw invalid('--from', v.from, 'no such directory', './certs');
-  for (const [flag, file, example] of [
-    ['--identity', v.identity, '~/.ssh/id_ed25519'],
-    ['--known-hosts', v['known-hosts'], '~/.ssh/known_hosts'],
-  ] as const) {
-    if (file === undefined) continue;
-    const st = await host.stat(file);
-    if (!st) throw invalid(flag, file, 'no such file', example);
-    if (st.type !== 'file')
-      throw invalid(flag, file, `is a ${st.type === 'dir' ? 'directory' : st.type}, not a file`, example);
-  }
+  const from = v.from ?? '';
+  const src = await resolveSource(host, s.root, v.from, { identity: v.identity, knownHosts: v['known-hosts'] });
   const dest = {
     'ca.pem': rooted(s.root, s.etcd.cafile),
     'client.pem': rooted(s.root, s.etcd.certfile),
@@ -95,32 +77,8 @@ export async function main(argv: string[], base: Host): Promise<number> {
     };
     const fetch = fetchCommand(src, staging.path, sshOpts);
     const fetched = await host.run(fetch);
-    if (fetched.status !== 0) throw fetchFailure(v.from, src, fetched.stderr, sshOpts);
-    // a PEM file is a few KB: a bigger one is refused by name, not read
-    for (const n of CERT_NAMES) {
-      const size = (await host.stat(join(staging.path, n)))?.size ?? 0;
-      if (size > MAX_PEM_BYTES)
-        throw new UsageError(
-          `--from ${v.from}: ${n} is ${size} bytes; a PEM file is at most ${MAX_PEM_BYTES}: not installed, nothing changed`,
-        );
-    }
-    const read = async (n: string) => (await host.readFile(join(staging.path, n), { maxBytes: MAX_PEM_BYTES })) ?? '';
-    const set = {
-      'ca.pem': await read('ca.pem'),
-      'client.pem': await read('client.pem'),
-      'client-key.pem': await read('client-key.pem'),
-    };
-    const findings = checkCertSet({
-      caPem: set['ca.pem'],
-      certPem: set['client.pem'],
-      keyPem: set['client-key.pem'],
-      now: new Date(),
-      files: { ca: `${v.from}/ca.pem`, cert: `${v.from}/client.pem`, key: `${v.from}/client-key.pem` },
-    });
-    if (!certSetOk(findings)) {
-      const bad = findings.filter((x) => x.level === 'error').map((b) => b.message);
-      throw new UsageError(`the set from ${v.from} is refused; the installed files stay: ${bad.join('; ')}`);
-    }
+    if (fetched.status !== 0) throw fetchFailure(from, src, fetched.stderr, sshOpts);
+    const { set, findings } = await readStagedSet(host, staging.path, from);
     for (const w of findings.filter((x) => x.level === 'warn')) note(`certs: warning: ${w.message}`);
 
     const installed = async (to: string) => {

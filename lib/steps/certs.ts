@@ -8,7 +8,11 @@
 
 import { basename, join } from 'node:path';
 import { shellQuote, type Command } from '../core/command.ts';
-import { invalid, RuntimeError, type UsageError } from '../core/errors.ts';
+import { invalid, RuntimeError, UsageError } from '../core/errors.ts';
+import { rooted } from '../core/paths.ts';
+import { certSetOk, checkCertSet, type Finding as CertFinding } from '../model/certs.ts';
+import { MAX_PEM_BYTES } from '../host/etcd.ts';
+import type { Host } from '../host/host.ts';
 import { copy, type Action, type DoneWhen } from '../core/plan.ts';
 
 export const CERT_NAMES = ['ca.pem', 'client.pem', 'client-key.pem'] as const;
@@ -201,4 +205,66 @@ export function withStaging(recording: { script(done?: DoneWhen): string; action
     actions: recording.actions,
     script: (done?: DoneWhen) => recording.script(done).replaceAll(`${staging}/`, '"$d"/').replaceAll(staging, '"$d"'),
   };
+}
+
+/**
+ * --from and the ssh files, checked before anything is fetched: a directory on the node is a
+ * host path (under --root), USER@HOST:DIR is scp's; --identity and --known-hosts are files.
+ */
+export async function resolveSource(
+  host: Host,
+  root: string,
+  from: string | undefined,
+  ssh: { readonly identity?: string | undefined; readonly knownHosts?: string | undefined },
+): Promise<CertSource> {
+  if (!from)
+    throw new UsageError('--from: required; where the set is, e.g. --from root@hdss7-200:/opt/certs or --from ./certs');
+  const parsed = parseSource(from);
+  const src = parsed.kind === 'dir' ? { ...parsed, dir: rooted(root, parsed.dir) } : parsed;
+  if (src.kind === 'dir' && !(await host.stat(src.dir))) throw invalid('--from', from, 'no such directory', './certs');
+  for (const [flag, file, example] of [
+    ['--identity', ssh.identity, '~/.ssh/id_ed25519'],
+    ['--known-hosts', ssh.knownHosts, '~/.ssh/known_hosts'],
+  ] as const) {
+    if (file === undefined) continue;
+    const st = await host.stat(file);
+    if (!st) throw invalid(flag, file, 'no such file', example);
+    if (st.type !== 'file')
+      throw invalid(flag, file, `is a ${st.type === 'dir' ? 'directory' : st.type}, not a file`, example);
+  }
+  return src;
+}
+
+/** The fetched set, read and judged: a file over MAX_PEM_BYTES or a set that cannot work is refused by name. */
+export async function readStagedSet(
+  host: Host,
+  staging: string,
+  from: string,
+): Promise<{ set: Record<(typeof CERT_NAMES)[number], string>; findings: CertFinding[] }> {
+  // a PEM file is a few KB: a bigger one is refused by name, not read
+  for (const n of CERT_NAMES) {
+    const size = (await host.stat(join(staging, n)))?.size ?? 0;
+    if (size > MAX_PEM_BYTES)
+      throw new UsageError(
+        `--from ${from}: ${n} is ${size} bytes; a PEM file is at most ${MAX_PEM_BYTES}: not installed, nothing changed`,
+      );
+  }
+  const read = async (n: string) => (await host.readFile(join(staging, n), { maxBytes: MAX_PEM_BYTES })) ?? '';
+  const set = {
+    'ca.pem': await read('ca.pem'),
+    'client.pem': await read('client.pem'),
+    'client-key.pem': await read('client-key.pem'),
+  };
+  const findings = checkCertSet({
+    caPem: set['ca.pem'],
+    certPem: set['client.pem'],
+    keyPem: set['client-key.pem'],
+    now: new Date(),
+    files: { ca: `${from}/ca.pem`, cert: `${from}/client.pem`, key: `${from}/client-key.pem` },
+  });
+  if (!certSetOk(findings)) {
+    const bad = findings.filter((x) => x.level === 'error').map((b) => b.message);
+    throw new UsageError(`the set from ${from} is refused; the installed files stay: ${bad.join('; ')}`);
+  }
+  return { set, findings };
 }

@@ -2,12 +2,14 @@
 // unpredictable name, and a kernel lock (lock.ts) held on a file inside for as long as the run
 // uses it. A run killed with SIGKILL cannot remove its directory (certs: the set it fetched,
 // the private key among it): the next makeTempDir with the same prefix removes every such
-// directory of ours whose lock no process holds, without reading what is in it. One with no
-// lock file is being made at this instant (or was left by a kill in that instant): it goes
-// only once it is older than a minute.
+// directory of ours whose lock no process holds, without reading what is in it. A directory is
+// made as `.<prefix>XXXXXX`, locked, and only then renamed to `<prefix>XXXXXX` (the lock goes
+// with it): another run never sees one of ours unlocked between its creation and its lock
+// (two runs at once did: one removed the other's). A `.<prefix>` one left by a kill in that
+// instant goes once it is older than a minute.
 
-import { lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { TempDir } from './host.ts';
 import { takeLock } from './lock.ts';
 
@@ -17,12 +19,15 @@ const YOUNG_MS = 60_000;
 export async function makeLockedTempDir(parent: string, prefix: string): Promise<TempDir> {
   await mkdir(parent, { recursive: true, mode: 0o755 });
   await removeLeftovers(parent, prefix);
-  const path = await mkdtemp(join(parent, prefix));
+  const making = await mkdtemp(join(parent, `.${prefix}`));
   let lock: Awaited<ReturnType<typeof takeLock>>;
+  let path: string;
   try {
-    lock = await takeLock(join(path, LOCK_FILE), { countOverlaps: false });
+    lock = await takeLock(join(making, LOCK_FILE), { countOverlaps: false });
+    path = join(parent, `${prefix}${basename(making).slice(prefix.length + 1)}`);
+    await rename(making, path);
   } catch (e) {
-    await rm(path, { recursive: true, force: true });
+    await rm(making, { recursive: true, force: true });
     throw e;
   }
   return {
@@ -39,10 +44,15 @@ async function removeLeftovers(parent: string, prefix: string): Promise<void> {
   const names = await readdir(parent).catch(() => [] as string[]);
   const uid = process.getuid?.();
   for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
+    const making = name.startsWith(`.${prefix}`);
+    if (!making && !name.startsWith(prefix)) continue;
     const dir = join(parent, name);
     const st = await lstat(dir).catch(() => undefined);
     if (!st?.isDirectory() || st.uid !== uid) continue;
+    if (making) {
+      if (Date.now() - st.mtimeMs > YOUNG_MS) await rm(dir, { recursive: true, force: true });
+      continue;
+    }
     const lockFile = await lstat(join(dir, LOCK_FILE)).catch(() => undefined);
     if (!lockFile) {
       if (Date.now() - st.mtimeMs > YOUNG_MS) await rm(dir, { recursive: true, force: true });

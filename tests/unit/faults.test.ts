@@ -222,4 +222,25 @@ describe('issue 11: scratch dirs a killed run left are removed by the next one, 
     await live.remove();
     assert.equal(existsSync(live.path), false);
   });
+
+  test('runs at once never remove each other: a directory is locked before it has its name', async () => {
+    // CI saw it: a certs run removed another's staging dir that had its lock file but not yet
+    // its lock (mkdtemp, open, then flock(1) starting). Now a directory is made under a hidden
+    // name, locked, then renamed: the instant before the lock is under `.<prefix>`, kept while young
+    const making = join(parent, '.flannel-race-abc123');
+    mkdirSync(making, { mode: 0o700 });
+    writeFileSync(join(making, '.in-use.lock'), '');
+    const other = await makeLockedTempDir(parent, 'flannel-race-');
+    assert.equal(existsSync(making), true, 'a directory being made by another run is kept');
+    assert.match(other.path, /\/flannel-race-[A-Za-z0-9]{6}$/);
+    assert.equal(existsSync(join(other.path, '.in-use.lock')), true);
+    // many at once: each keeps its own
+    const dirs = await Promise.all(Array.from({ length: 12 }, () => makeLockedTempDir(parent, 'flannel-race-')));
+    for (const d of [other, ...dirs]) assert.equal(existsSync(d.path), true, `${d.path} was removed under its run`);
+    await Promise.all([other, ...dirs].map((d) => d.remove()));
+    // left by a kill in that instant: removed once over a minute old
+    utimesSync(making, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    await (await makeLockedTempDir(parent, 'flannel-race-')).remove();
+    assert.equal(existsSync(making), false);
+  });
 });

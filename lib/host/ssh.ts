@@ -717,6 +717,8 @@ export class SshHost implements Host {
         return await once();
       } catch (e) {
         if (!readOnly || !(e as { sessionEnded?: boolean }).sessionEnded) throw e;
+        // the idle workers went with the master too, whether their close has come yet or not
+        for (const w of this.workers) if (!w.busy) w.kill();
         return once();
       }
     }

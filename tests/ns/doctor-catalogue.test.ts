@@ -1,6 +1,6 @@
 // The catalogue table (docs/doctor-catalogue-table.md, the README's section on doctor and the
 // failure catalogue) against the namespace cases that rebuild it (tests/ns/doctor-cases.ts, run
-// by tests/ns/doctor.test.ts and tests/ns/doctor-vxlan.test.ts): every one of the 39 cases has a
+// by tests/ns/doctor.test.ts, doctor-2.test.ts and doctor-vxlan.test.ts): every one of the 39 cases has a
 // row; a row with findings has a lab case per finding; a row without says why; every lab case
 // that names a catalogue case is in its row. Needs no root: it reads, the lab files break.
 

@@ -106,6 +106,10 @@ export async function main(argv: string[], base: Host): Promise<number> {
 
   const actions = planInstall({ layout, source, ...(sha256 && { sha256 }) }, state);
   if (actions.length === 0) {
+    if (!sha256)
+      note(
+        `install: warning: nothing verified ${p.versionDir} (no --sha256): give the tarball's checksum from a trusted copy and install compares it with the one recorded there`,
+      );
     report(s, { changed: false, version, link: p.link }, [`install: nothing to do (${p.link} -> flannel-${version})`]);
     return 0;
   }

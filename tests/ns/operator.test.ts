@@ -188,6 +188,48 @@ describe('issue 14 on a kept lab: the operator at 3 a.m.', { skip: notRoot }, ()
     assert.deepEqual(await nodeState(lab, h21), before);
   });
 
+  test('issue 14.5: drift --node OTHER on this host: refused in one line (exit 2), --fix too; nothing changed', async () => {
+    const before = await nodeState(lab, h21);
+    for (const extra of [[], ['--fix']]) {
+      const r = await runStep(lab, h21, 'drift', ['--cluster', cluster, '--node', 'hdss7-22', ...extra]);
+      assert.equal(r.status, 2, r.stdout + r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(
+        r.stderr,
+        /^drift: node hdss7-22 \(10\.4\.7\.22\) is not this host: no interface here has 10\.4\.7\.22 \(have [^)]*10\.4\.7\.21[^)]*\); run it on hdss7-22\n$/,
+      );
+    }
+    assert.deepEqual(await nodeState(lab, h21), before);
+  });
+
+  test('issue 14.6: start never renames the running program unless asked: --program other is refused (exit 2), nothing changed', async () => {
+    const before = await nodeState(lab, h21);
+    const ini = readFileSync(join(h21.root, 'etc/supervisord.d/flannel.ini'), 'utf8');
+    const r = await runStep(lab, h21, 'start', ['--cluster', cluster, '--program', 'flanneld', '--startsecs', '2']);
+    assert.equal(r.status, 2, r.stdout + r.stderr);
+    assert.match(
+      r.stderr,
+      /runs flanneld\.sh as \[program:flanneld-7-21\], and --program names it flanneld: supervisord would stop flanneld-7-21 and start flanneld; nothing changed\. Give --program flanneld-7-21 to keep the name, or --rename to rename it/,
+    );
+    assert.equal(readFileSync(join(h21.root, 'etc/supervisord.d/flannel.ini'), 'utf8'), ini);
+    assert.deepEqual(await nodeState(lab, h21), before);
+    const status = await lab.exec(h21.netns, ['supervisorctl', '-c', h21.supervisordConf, 'status', h21.program]);
+    assert.match(status.stdout, /RUNNING/);
+  });
+
+  test('issue 14.7: install compares with what is installed: a wrong --sha256 is refused (exit 2, the hash not suggested); none given: a warning', async () => {
+    const before = await nodeState(lab, h21);
+    const wrong = 'b'.repeat(64);
+    const r = await runStep(lab, h21, 'install', ['--cluster', cluster, '--url', lab.tarball.url, '--sha256', wrong]);
+    assert.equal(r.status, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /differs from the sha256 recorded when \S+flannel-v0\.11\.0 was installed/);
+    assert.ok(!r.stderr.includes(`e.g. ${lab.tarball.sha256}`), 'the recorded hash is never the example');
+    const none = await runStep(lab, h21, 'install', ['--cluster', cluster, '--url', lab.tarball.url]);
+    assert.equal(none.status, 0, none.stderr);
+    assert.match(none.stderr, /^install: warning: nothing verified \S+flannel-v0\.11\.0 \(no --sha256\)/m);
+    assert.deepEqual(await nodeState(lab, h21), before);
+  });
+
   test('drift --nagios: OK, WARNING on a repairable drift, CRITICAL on an outage, with perfdata', async () => {
     const nagios = (n: LabNode) => runStep(lab, n, 'drift', ['--cluster', cluster, '--nagios']);
     const ok = await nagios(h21);

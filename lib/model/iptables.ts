@@ -619,25 +619,54 @@ export function podFlows(o: {
   readonly devOf: (peer: Ip4Net) => string | undefined;
 }): PodFlow[] {
   const own = o.own.network();
-  return o.peers.flatMap((p) => {
+  const out: PodFlow[] = [];
+  for (const p of o.peers) {
     const peer = p.network();
     const dev = o.devOf(peer);
-    return [
-      { name: `${peer} -> ${own}`, src: peer, dst: own, ...(dev && { in: dev }), out: o.bridge },
-      { name: `${own} -> ${peer}`, src: own, dst: peer, in: o.bridge, ...(dev && { out: dev }) },
-    ];
-  });
+    out.push(new Flow(peer, own, dev, o.bridge), new Flow(own, peer, o.bridge, dev));
+  }
+  return out;
+}
+
+/** A flow whose name is made only when it is shown (most of 10,000 never are). */
+class Flow implements PodFlow {
+  readonly in?: string;
+  readonly out?: string;
+  constructor(
+    readonly src: Ip4Net,
+    readonly dst: Ip4Net,
+    inDev: string | undefined,
+    outDev: string | undefined,
+  ) {
+    if (inDev !== undefined) this.in = inDev;
+    if (outDev !== undefined) this.out = outDev;
+  }
+  get name(): string {
+    return `${this.src} -> ${this.dst}`;
+  }
 }
 
 type Tri = 'yes' | 'no' | 'maybe';
 
-function addrMatch(value: string, net: Ip4Net): Tri {
-  let m: Ip4Net;
-  try {
-    m = Ip4Net.parse(value.includes('/') ? value : `${value}/32`);
-  } catch {
-    return 'maybe';
+/** A rule's address, parsed once however many flows are judged against it (null: not an address). */
+const parsedAddr = new Map<string, Ip4Net | null>();
+function ruleAddr(value: string): Ip4Net | null {
+  let m = parsedAddr.get(value);
+  if (m === undefined) {
+    try {
+      m = Ip4Net.parse(value.includes('/') ? value : `${value}/32`);
+    } catch {
+      m = null;
+    }
+    if (parsedAddr.size > 4096) parsedAddr.clear();
+    parsedAddr.set(value, m);
   }
+  return m;
+}
+
+function addrMatch(value: string, net: Ip4Net): Tri {
+  const m = ruleAddr(value);
+  if (!m) return 'maybe';
   if (m.containsNet(net)) return 'yes';
   if (!m.overlaps(net)) return 'no';
   return 'maybe';
@@ -657,11 +686,8 @@ const not = (t: Tri): Tri => (t === 'yes' ? 'no' : t === 'no' ? 'yes' : 'maybe')
  * (with `!`) and `-p all` are judged; any other match makes the answer at most maybe.
  */
 export function ruleMatchesFlow(matches: readonly string[], flow: PodFlow): Tri {
+  // no closures here: it runs for every rule and every flow (10,000 flows at 5,000 leases)
   let out: Tri = 'yes';
-  const and = (t: Tri) => {
-    if (t === 'no' || out === 'no') out = 'no';
-    else if (t === 'maybe') out = 'maybe';
-  };
   for (let i = 0; i < matches.length; i++) {
     let neg = false;
     let w = matches[i]!;
@@ -670,16 +696,22 @@ export function ruleMatchesFlow(matches: readonly string[], flow: PodFlow): Tri 
       w = matches[++i] ?? '';
     }
     const v = matches[i + 1];
-    const judged = (t: Tri) => {
-      and(neg ? not(t) : t);
+    let t: Tri | undefined;
+    if ((w === '-s' || w === '--source') && v !== undefined) t = addrMatch(v, flow.src);
+    else if ((w === '-d' || w === '--destination') && v !== undefined) t = addrMatch(v, flow.dst);
+    else if ((w === '-i' || w === '--in-interface') && v !== undefined) t = ifaceMatch(v, flow.in);
+    else if ((w === '-o' || w === '--out-interface') && v !== undefined) t = ifaceMatch(v, flow.out);
+    else if ((w === '-p' || w === '--protocol') && v !== undefined && !neg && /^(all|0)$/.test(v)) {
       i++;
-    };
-    if ((w === '-s' || w === '--source') && v !== undefined) judged(addrMatch(v, flow.src));
-    else if ((w === '-d' || w === '--destination') && v !== undefined) judged(addrMatch(v, flow.dst));
-    else if ((w === '-i' || w === '--in-interface') && v !== undefined) judged(ifaceMatch(v, flow.in));
-    else if ((w === '-o' || w === '--out-interface') && v !== undefined) judged(ifaceMatch(v, flow.out));
-    else if ((w === '-p' || w === '--protocol') && v !== undefined && !neg && /^(all|0)$/.test(v)) i++;
-    else and('maybe');
+      continue;
+    }
+    if (t === undefined) t = 'maybe';
+    else {
+      if (neg) t = not(t);
+      i++;
+    }
+    if (t === 'no' || out === 'no') out = 'no';
+    else if (t === 'maybe') out = 'maybe';
   }
   return out;
 }
@@ -703,16 +735,28 @@ interface Walked {
   readonly partial: Rule[];
 }
 
+/** A rule's match words and target, split once per rule (drift judges thousands of flows against each). */
+const splitRules = new WeakMap<Rule, { readonly matches: readonly string[]; readonly target: string } | null>();
+function flowParts(r: Rule): { readonly matches: readonly string[]; readonly target: string } | null {
+  let p = splitRules.get(r);
+  if (p === undefined) {
+    const words = withoutComments(r.spec);
+    const j = words.findIndex((w) => w === '-j' || w === '--jump' || w === '-g' || w === '--goto');
+    p = j < 0 ? null : { matches: words.slice(0, j), target: words[j + 1] ?? '' };
+    splitRules.set(r, p);
+  }
+  return p;
+}
+
 function walkFlow(table: Table, chain: Chain, flow: PodFlow, seen: ReadonlySet<string>): Walked {
   const partial: Rule[] = [];
   if (seen.has(chain.name)) return { partial };
   const inner = new Set([...seen, chain.name]);
   for (const r of chain.rules) {
-    const words = withoutComments(r.spec);
-    const j = words.findIndex((w) => w === '-j' || w === '--jump' || w === '-g' || w === '--goto');
-    if (j < 0) continue;
-    const target = words[j + 1] ?? '';
-    const m = ruleMatchesFlow(words.slice(0, j), flow);
+    const parts = flowParts(r);
+    if (!parts) continue;
+    const { target, matches } = parts;
+    const m = ruleMatchesFlow(matches, flow);
     if (m === 'no') continue;
     const sub = table.chains.find((c) => c.name === target);
     if (sub && !TERMINAL.has(target)) {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
 import { runbookWithScripts, runStep, type StepName, writeClusterFile } from '../../lab/runbook-steps.ts';
 import { comparableSave } from '../../lib/model/iptables.ts';
-import { etcdKeys, fileTree, nodeState } from './node-state.ts';
+import { etcdKeys, fileTree, nodeState, dockerMasqBack } from './node-state.ts';
 import { etcdMembers, freeze, onFullDisk, stepPath, Tally, thaw, waitEtcdHealthy } from './faults-support.ts';
 
 process.env.SHLVL ??= '1';
@@ -355,20 +355,7 @@ describe('issue 11: etcd and the network under faults (quorum, outage, prefixes,
     // what the toolkit owns, broken: a peer route gone, a stale one in the flannel network, Docker's rule back
     await lab.exec(h21.netns, ['ip', 'route', 'del', h22.subnet]);
     await lab.exec(h21.netns, ['ip', 'route', 'add', '172.7.99.0/24', 'via', h22.ip, 'dev', 'eth0']);
-    await lab.exec(h21.netns, [
-      'iptables',
-      '-t',
-      'nat',
-      '-I',
-      'POSTROUTING',
-      '-s',
-      h21.subnet,
-      '!',
-      '-o',
-      'docker0',
-      '-j',
-      'MASQUERADE',
-    ]);
+    await dockerMasqBack(lab, h21);
     const snat = await runStep(lab, h21, 'snat-fix', ['--cluster', cluster]);
     assert.equal(snat.status, 0, snat.stderr);
     const fix = await runStep(lab, h21, 'drift', ['--cluster', cluster, '--fix']);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
 import { run } from '../../lab/proc.ts';
 import { runbookWithScripts, runStep, type StepName, writeClusterFile } from '../../lab/runbook-steps.ts';
-import { fileTree, nodeState } from './node-state.ts';
+import { fileTree, nodeState, dockerMasqBack } from './node-state.ts';
 import { keyLines, runIn, Tally } from './faults-support.ts';
 
 process.env.SHLVL ??= '1';
@@ -346,20 +346,7 @@ describe('issue 11: bad input and security (certs, paths, host keys, injection, 
     // a path may hold such characters: taken as a name, quoted in the printed script, which runs as printed
     const odd = '/etc/sysconfig/ipt$(touch INJECTED)`id`;rules';
     await tally.case('security', 'a pasted snat-fix --dry-run with a path holding $( ) ` ;', async () => {
-      await lab.exec(h21.netns, [
-        'iptables',
-        '-t',
-        'nat',
-        '-I',
-        'POSTROUTING',
-        '-s',
-        h21.subnet,
-        '!',
-        '-o',
-        'docker0',
-        '-j',
-        'MASQUERADE',
-      ]);
+      await dockerMasqBack(lab, h21);
       const dry = await runStep(lab, h21, 'snat-fix', ['--cluster', cluster, '--persist', odd, '--dry-run']);
       assert.equal(dry.status, 0, dry.stderr);
       // pasted where the payload would land: the labdir (the rest of / is read-only)

@@ -65,3 +65,21 @@ export async function nodeState(lab: Lab, node: LabNode): Promise<NodeState> {
   ]);
   return { files: fileTree(node.root), routes: routes.stdout, iptables: comparableSave(ipt.stdout), etcd };
 }
+
+/** Docker's blanket MASQUERADE rule back at the top of POSTROUTING (a dockerd restart): what snat-fix mends. */
+export async function dockerMasqBack(lab: Lab, node: LabNode): Promise<void> {
+  await lab.exec(node.netns, [
+    'iptables',
+    '-t',
+    'nat',
+    '-I',
+    'POSTROUTING',
+    '-s',
+    node.subnet,
+    '!',
+    '-o',
+    'docker0',
+    '-j',
+    'MASQUERADE',
+  ]);
+}

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
 import { readOnlyRoot, runbookWithScripts, runStep, writeClusterFile } from '../../lab/runbook-steps.ts';
-import { nodeState } from './node-state.ts';
+import { nodeState, dockerMasqBack } from './node-state.ts';
 
 process.env.SHLVL ??= '1';
 const notRoot = process.getuid?.() !== 0 ? 'needs root: network namespaces, iptables, supervisord' : false;
@@ -138,20 +138,7 @@ describe('issue 14 on a kept lab: the operator at 3 a.m.', { skip: notRoot }, ()
       assert.equal(r.stdout, '', `${step} -q printed`);
     }
     // a change made under -q: done, and not listed
-    await lab.exec(h21.netns, [
-      'iptables',
-      '-t',
-      'nat',
-      '-I',
-      'POSTROUTING',
-      '-s',
-      h21.subnet,
-      '!',
-      '-o',
-      'docker0',
-      '-j',
-      'MASQUERADE',
-    ]);
+    await dockerMasqBack(lab, h21);
     const fixed = await runStep(lab, h21, 'snat-fix', ['--cluster', cluster, '-q']);
     assert.equal(fixed.status, 0, fixed.stderr);
     assert.equal(fixed.stdout, '');

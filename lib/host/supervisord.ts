@@ -23,28 +23,11 @@ export async function programStatus(
   const text = await host.readFile(conf, { maxBytes: 1 << 20 });
   if (text === undefined) throw new RuntimeError(`supervisord config ${conf} not found: is supervisord installed?`);
   const socket = supervisorSocketOf(text, conf);
-  if (socket && host.localRequest) {
-    let res: { status: number; body: string };
-    try {
-      res = await host.localRequest({
-        socketPath: socket,
-        method: 'POST',
-        path: '/RPC2',
-        body: processInfoRequest(program),
-        contentType: 'text/xml',
-        timeoutMs: SOCKET_TIMEOUT_MS,
-      });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      // a Host that cannot ask the socket itself (an ssh node without python): supervisorctl
-      if (code !== 'ENOTSUP')
-        throw new RuntimeError(`supervisord not answering on ${socket} (${code}): is supervisord running?`);
-      res = { status: 0, body: '' };
-    }
-    if (res.status !== 0) {
-      if (res.status !== 200) throw new RuntimeError(`supervisord answered HTTP ${res.status} on ${socket}`);
-      return { status: parseProcessInfoResponse(program, res.body), processes: 0 };
-    }
+  // a Host that cannot ask the socket itself (an ssh node without python) answers undefined: supervisorctl
+  const res = socket && host.localRequest ? await askSocket(host.localRequest.bind(host), socket, program) : undefined;
+  if (res) {
+    if (res.status !== 200) throw new RuntimeError(`supervisord answered HTTP ${res.status} on ${socket}`);
+    return { status: parseProcessInfoResponse(program, res.body), processes: 0 };
   }
   const out = await host.run({
     argv: supervisorctlArgv(conf, 'status', program),
@@ -53,4 +36,26 @@ export async function programStatus(
     readOnly: true,
   });
   return { status: parseSupervisorStatus(out.stdout).find((s) => s.program === program), processes: 1 };
+}
+
+/** getProcessInfo over supervisord's socket; undefined when the Host cannot make such a request (ENOTSUP). */
+async function askSocket(
+  request: NonNullable<Host['localRequest']>,
+  socket: string,
+  program: string,
+): Promise<{ status: number; body: string } | undefined> {
+  try {
+    return await request({
+      socketPath: socket,
+      method: 'POST',
+      path: '/RPC2',
+      body: processInfoRequest(program),
+      contentType: 'text/xml',
+      timeoutMs: SOCKET_TIMEOUT_MS,
+    });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    if (code === 'ENOTSUP') return undefined;
+    throw new RuntimeError(`supervisord not answering on ${socket} (${code}): is supervisord running?`);
+  }
 }

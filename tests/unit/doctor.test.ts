@@ -30,6 +30,7 @@ import type { ProcessState } from '../../lib/model/supervisor.ts';
 import { UsageError } from '../../lib/core/errors.ts';
 import { main } from '../../scripts/doctor.ts';
 import { parseFdb, parseNeighbours } from '../../lib/model/vxlan.ts';
+import { h21Args } from '../support/h21-host.ts';
 
 const FIX = 'tests/fixtures/doctor';
 const fixture = (name: string) => readFileSync(join(FIX, name), 'utf8');
@@ -1116,21 +1117,19 @@ describe('doctor: diagnose', () => {
     assert.equal(doctorExit(findings), 0);
   });
 
+  /** One flanneld run, `sec` seconds before AT, that died on a healthz port someone else holds. */
+  const diedOnPort = (sec: number) => {
+    const at = new Date(AT.getTime() - sec * 1000);
+    return [
+      glog(at, 'I', 'main.go:527', 'Using interface with name eth0 and address 10.4.7.21'),
+      glog(at, 'E', 'main.go:595', 'Start healthz server error. listen tcp 0.0.0.0:2401: bind: address already in use'),
+      'panic: listen tcp 0.0.0.0:2401: bind: address already in use',
+    ].join('\n');
+  };
+
   test('flanneld.restart-loop: each start dies on the healthz port an orphaned flanneld holds', () => {
     const s = healthy();
-    const t = (sec: number) => new Date(AT.getTime() - sec * 1000);
-    const run = (sec: number) =>
-      [
-        glog(t(sec), 'I', 'main.go:527', 'Using interface with name eth0 and address 10.4.7.21'),
-        glog(
-          t(sec),
-          'E',
-          'main.go:595',
-          'Start healthz server error. listen tcp 0.0.0.0:2401: bind: address already in use',
-        ),
-        'panic: listen tcp 0.0.0.0:2401: bind: address already in use',
-      ].join('\n');
-    s.log += `${[run(9), run(6), run(2)].join('\n')}\n`;
+    s.log += `${[diedOnPort(9), diedOnPort(6), diedOnPort(2)].join('\n')}\n`;
     s.supervisor = 'FATAL';
     const { findings } = examineWith(s, { portOwner: { port: 2401, pid: 4242, process: 'flanneld' } });
     const f = findings.find((x) => x.id === 'flanneld.restart-loop');
@@ -1141,20 +1140,8 @@ describe('doctor: diagnose', () => {
 
   test('a restart loop that a healthy run came after is over: stopped by hand is flanneld.stopped, not restart-loop', () => {
     const s = healthy();
-    const t = (sec: number) => new Date(AT.getTime() - sec * 1000);
-    const died = (sec: number) =>
-      [
-        glog(t(sec), 'I', 'main.go:527', 'Using interface with name eth0 and address 10.4.7.21'),
-        glog(
-          t(sec),
-          'E',
-          'main.go:595',
-          'Start healthz server error. listen tcp 0.0.0.0:2401: bind: address already in use',
-        ),
-        'panic: listen tcp 0.0.0.0:2401: bind: address already in use',
-      ].join('\n');
     const healthyRun = s.log;
-    s.log = `${[died(300), died(290), died(280)].join('\n')}\n${healthyRun}`;
+    s.log = `${[diedOnPort(300), diedOnPort(290), diedOnPort(280)].join('\n')}\n${healthyRun}`;
     s.supervisor = 'STOPPED';
     const { findings } = examine(s);
     assert.deepEqual(
@@ -1180,24 +1167,7 @@ describe('doctor: diagnose', () => {
   test('fix lines without a cluster file carry to each script only the flags it takes (snat-fix and certs refuse --endpoints)', async () => {
     const flagsOnly: Invocation = {
       scriptsDir: S,
-      nodeArgs: [
-        '--endpoints',
-        'https://10.4.7.12:2379',
-        '--public-ip',
-        '10.4.7.21',
-        '--subnet',
-        '172.7.21.0/24',
-        '--iface',
-        'eth0',
-        '--network',
-        '172.7.0.0/16',
-        '--bridge',
-        'docker0',
-        '--cafile',
-        '/c/ca.pem',
-        '--root',
-        '/r',
-      ],
+      nodeArgs: [...h21Args('https://10.4.7.12:2379'), '--bridge', 'docker0', '--cafile', '/c/ca.pem', '--root', '/r'],
       clusterArgs: [],
       certsFrom: 'root@hdss7-200:/opt/certs',
     };

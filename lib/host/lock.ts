@@ -24,15 +24,20 @@ export type Lock =
 /**
  * Take the lock at `path` without waiting: `{ held: true }` when another run holds it.
  * `countOverlaps: false`: no `.overlaps` file is read or written (a lock that is not drift's).
+ * `create: false`: only an existing lock file is opened (ENOENT is a RuntimeError), and its
+ * directory is not made: a sweep of another run's directory must never add a file to it.
  */
-export async function takeLock(path: string, opts: { countOverlaps?: boolean } = {}): Promise<Lock> {
+export async function takeLock(path: string, opts: { countOverlaps?: boolean; create?: boolean } = {}): Promise<Lock> {
   const counting = opts.countOverlaps ?? true;
-  await mkdir(dirname(path), { recursive: true, mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
-    throw new RuntimeError(`cannot create the lock's directory ${dirname(path)}: ${e.code ?? e.message}`);
-  });
+  const create = opts.create ?? true;
+  if (create) {
+    await mkdir(dirname(path), { recursive: true, mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
+      throw new RuntimeError(`cannot create the lock's directory ${dirname(path)}: ${e.code ?? e.message}`);
+    });
+  }
   let fh: FileHandle;
   try {
-    fh = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+    fh = await open(path, constants.O_RDWR | constants.O_NOFOLLOW | (create ? constants.O_CREAT : 0), 0o644);
   } catch (e) {
     throw new RuntimeError(`cannot open the lock file ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }

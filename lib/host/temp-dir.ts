@@ -6,7 +6,10 @@
 // made as `.<prefix>XXXXXX`, locked, and only then renamed to `<prefix>XXXXXX` (the lock goes
 // with it): another run never sees one of ours unlocked between its creation and its lock
 // (two runs at once did: one removed the other's). A `.<prefix>` one left by a kill in that
-// instant goes once it is older than a minute.
+// instant goes once it is older than a minute. A directory is removed the same way in reverse:
+// renamed to `.<prefix>XXXXXX.gone` first, then emptied. A sweep that listed it a moment before
+// finds nothing under the old name, and it opens a lock file without creating it: CI saw a
+// sweep recreate the lock file of a directory its owner was emptying (ENOTEMPTY on rmdir).
 
 import { lstat, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -33,10 +36,23 @@ export async function makeLockedTempDir(parent: string, prefix: string): Promise
   return {
     path,
     remove: async () => {
-      await rm(path, { recursive: true, force: true });
+      await removeDir(parent, prefix, path);
       if (!lock.held) await lock.release();
     },
   };
+}
+
+/** Take `dir` out of every sweep's sight (a hidden name), then remove it. */
+async function removeDir(parent: string, prefix: string, dir: string): Promise<void> {
+  const gone = join(parent, `.${prefix}${basename(dir).slice(prefix.length)}.gone`);
+  const moved = await rename(dir, gone).then(
+    () => true,
+    (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return false;
+      throw e;
+    },
+  );
+  if (moved) await rm(gone, { recursive: true, force: true });
 }
 
 /** Remove the directories `<parent>/<prefix>*` that killed runs left (ours, not in use). */
@@ -55,13 +71,13 @@ async function removeLeftovers(parent: string, prefix: string): Promise<void> {
     }
     const lockFile = await lstat(join(dir, LOCK_FILE)).catch(() => undefined);
     if (!lockFile) {
-      if (Date.now() - st.mtimeMs > YOUNG_MS) await rm(dir, { recursive: true, force: true });
+      if (Date.now() - st.mtimeMs > YOUNG_MS) await removeDir(parent, prefix, dir);
       continue;
     }
     if (!lockFile.isFile()) continue;
-    const lock = await takeLock(join(dir, LOCK_FILE), { countOverlaps: false }).catch(() => undefined);
-    if (!lock || lock.held) continue; // another run is using it
-    await rm(dir, { recursive: true, force: true });
+    const lock = await takeLock(join(dir, LOCK_FILE), { countOverlaps: false, create: false }).catch(() => undefined);
+    if (!lock || lock.held) continue; // another run is using it, or is removing it
+    await removeDir(parent, prefix, dir);
     await lock.release();
   }
 }

@@ -3,10 +3,20 @@
 // cannot connect, namespace names, a negative number read as a value, the TLS files judged
 // before etcd is asked, snat-fix's --subnet against docker0 and the lease, one etcd request's
 // time budget over all its endpoints, and scratch dirs a killed run left.
+import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuntimeError, UsageError } from '../../lib/core/errors.ts';
@@ -242,5 +252,58 @@ describe('issue 11: scratch dirs a killed run left are removed by the next one, 
     utimesSync(making, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
     await (await makeLockedTempDir(parent, 'flannel-race-')).remove();
     assert.equal(existsSync(making), false);
+  });
+
+  test('runs at once, each removing its own while the others sweep: no ENOTEMPTY, nothing left', async () => {
+    // CI saw it (stop 17): `certs: ENOTEMPTY: directory not empty, rmdir '/tmp/flannel-certs-51D7i7'`.
+    // A sweep had seen the lock file of a directory its owner was emptying, then opened it with
+    // O_CREAT after the owner unlinked it: a new file in a directory about to be rmdir'd. It takes
+    // processes at once (three certs runs on three lab nodes), and a directory with many entries
+    // to widen the instant; before the fix this failed in every run (several of 432).
+    const shared = join(parent, 'shared');
+    mkdirSync(shared);
+    const code = `
+      import { writeFileSync } from 'node:fs';
+      import { join } from 'node:path';
+      import { makeLockedTempDir } from ${JSON.stringify(new URL('../../lib/host/temp-dir.ts', import.meta.url).pathname)};
+      let errors = 0;
+      for (let round = 0; round < 12; round++) {
+        await Promise.all(Array.from({ length: 12 }, async () => {
+          try {
+            const d = await makeLockedTempDir(${JSON.stringify(shared)}, 'flannel-race-');
+            for (let i = 0; i < 120; i++) writeFileSync(join(d.path, 'f' + i), 'x');
+            await d.remove();
+          } catch (e) {
+            errors++;
+            if (errors === 1) process.stderr.write(String(e) + '\\n');
+          }
+        }));
+      }
+      process.stdout.write(String(errors));
+    `;
+    const one = () =>
+      new Promise<{ errors: number; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+        child.stdout.on('data', (b: Buffer) => {
+          out += b;
+        });
+        child.stderr.on('data', (b: Buffer) => {
+          err += b;
+        });
+        child.on('error', reject);
+        child.on('close', (status) => {
+          clearTimeout(timer);
+          if (status !== 0) reject(new Error(`the racing run exited ${status}: ${err}`));
+          else resolve({ errors: Number(out), stderr: err });
+        });
+      });
+    const runs = await Promise.all([one(), one(), one()]);
+    for (const r of runs) assert.equal(r.errors, 0, `a run failed to remove its own directory: ${r.stderr}`);
+    assert.deepEqual(readdirSync(shared), [], 'every directory (and every hidden .gone one) is removed');
   });
 });

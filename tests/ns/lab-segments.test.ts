@@ -55,7 +55,7 @@ class Flanneld {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
     running.add(this);
   }
   waitLog(re: RegExp, timeoutMs = 5000): Promise<string> {

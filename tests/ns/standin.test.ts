@@ -415,7 +415,9 @@ class Flanneld {
     this.child = startIn(ns, argv, cwd, opts.env);
     this.child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
     this.child.stdout!.on('data', (c: Buffer) => (this.stdout += c.toString()));
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    // 'close', not 'exit': the status once stdout and stderr are read to their end (CI once read
+    // an exited daemon's log before its last lines)
+    this.exited = new Promise((resolve) => this.child.on('close', (code, signal) => resolve({ code, signal })));
   }
 
   get lines(): LogLine[] {
@@ -486,6 +488,22 @@ function normalise(msgs: readonly string[]): string[] {
  * vxlan and v0.20.2, vxlan.go, match.go, registry.go and route_network.go:55 (the "watching"
  * line of the vxlan backend races with "Waiting for" and is left out).
  */
+/**
+ * The start-up of `actual()` is `expected`'s. A log is read while the daemon writes it: the
+ * comparison waits (up to 5 s) until as many start-up lines are there as expected, then asserts
+ * (CI under load once compared a log one line short of its last "Waiting for" line).
+ */
+async function sameStartup(actual: () => readonly LogLine[], expected: readonly LogLine[]): Promise<void> {
+  const want = startupSequence(expected);
+  await waitFor(
+    `${want.length} start-up lines`,
+    () => startupSequence(actual()).length >= want.length || undefined,
+    5000,
+    50,
+  ).catch(() => undefined); // the assertion below names what differs
+  assert.deepEqual(startupSequence(actual()), want);
+}
+
 function startupSequence(lines: readonly LogLine[]): string[] {
   const out: LogLine[] = [];
   for (const l of lines) {
@@ -676,8 +694,8 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     await f22.waitLog(/^Adding iptables rule: -d 172\.7\.0\.0\/16 -j ACCEPT$/);
 
     // the start-up lines, in order, as the real daemon wrote them
-    assert.deepEqual(startupSequence(f21.lines), startupSequence(await fixtureLines('21-hostgw-flanneld-h21.log')));
-    assert.deepEqual(startupSequence(f22.lines), startupSequence(await fixtureLines('21-hostgw-flanneld-h22.log')));
+    await sameStartup(() => f21.lines, await fixtureLines('21-hostgw-flanneld-h21.log'));
+    await sameStartup(() => f22.lines, await fixtureLines('21-hostgw-flanneld-h22.log'));
     const iptLines = (f: Flanneld) =>
       f.lines.filter((l) => l.tag.startsWith('iptables.go')).map((l) => `${l.tag}] ${l.msg}`);
     const observedIpt = (await fixtureLines('21-hostgw-flanneld-h21.log'))
@@ -775,10 +793,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     // restart: its own lease is found by IP; h21 sees the renewed lease and keeps its route
     f22 = new Flanneld(pair.h22, join(pair.dir, 'h22'), nodeArgs(22, prefix), { bin });
     await f22.waitLog(/^Route to 172\.7\.21\.0\/24 via 10\.4\.7\.21 dev index \d+ already exists, skipping\.$/);
-    assert.deepEqual(
-      startupSequence(f22.lines),
-      startupSequence(await fixtureLines('26-hostgw-restart-flanneld-h22.log')),
-    );
+    await sameStartup(() => f22.lines, await fixtureLines('26-hostgw-restart-flanneld-h22.log'));
     await f21.waitLog(/^Subnet added: 172\.7\.22\.0\/24 via 10\.4\.7\.22$/, 3000, 1);
     await f21.waitLog(/^Route to 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev index \d+ already exists, skipping\.$/);
 
@@ -819,10 +834,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     assert.ok(Date.now() - written < 2500);
     await f21.waitLog(/^Waiting for \d+h\d+m[\d.]+s to renew lease$/);
     const observed11 = (await fixtureLines('11-v3only-flanneld-h21.log')).filter((l) => !/^Couldn't fetch/.test(l.msg));
-    assert.deepEqual(
-      startupSequence(f21.lines.filter((l) => !/^Couldn't fetch/.test(l.msg))),
-      startupSequence(observed11),
-    );
+    await sameStartup(() => f21.lines.filter((l) => !/^Couldn't fetch/.test(l.msg)), observed11);
 
     // (3) no subnet.env and no lease of its own: a random free subnet, written to subnet.env
     let f22 = new Flanneld(pair.h22, d22, nodeArgs(22, prefix));
@@ -849,10 +861,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     await writeFile(join(d22, 'subnet.env'), RUNBOOK_ENV(21));
     f22 = new Flanneld(pair.h22, d22, nodeArgs(22, prefix));
     await f22.waitLog(/^Waiting for /);
-    assert.deepEqual(
-      startupSequence(f22.lines),
-      startupSequence(await fixtureLines('41-copied-subnetenv-flanneld-h22.log')),
-    );
+    await sameStartup(() => f22.lines, await fixtureLines('41-copied-subnetenv-flanneld-h22.log'));
     const leases = await v2Leases(prefix);
     assert.deepEqual(
       leases.map((l) => [l.key, l.value]),
@@ -922,14 +931,8 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
         .map((l) => `${l.tag}] ${l.msg}`);
     assert.deepEqual(await iptLines(f21), await iptLines('30-hostgw-ipmasq-flanneld-h21.log'));
     // h21 restarted with its lease in etcd, h22 with an expired one: as in the observed run
-    assert.deepEqual(
-      startupSequence(f21.lines),
-      startupSequence(await fixtureLines('30-hostgw-ipmasq-flanneld-h21.log')),
-    );
-    assert.deepEqual(
-      startupSequence(f22.lines),
-      startupSequence(await fixtureLines('30-hostgw-ipmasq-flanneld-h22.log')),
-    );
+    await sameStartup(() => f21.lines, await fixtureLines('30-hostgw-ipmasq-flanneld-h21.log'));
+    await sameStartup(() => f22.lines, await fixtureLines('30-hostgw-ipmasq-flanneld-h22.log'));
     assert.match(await readFile(join(pair.dir, 'h21', 'subnet.env'), 'utf8'), /\nFLANNEL_IPMASQ=true\n$/);
 
     // renewal: a lease within the renew margin (60 min) of its expiry is renewed with a new TTL
@@ -1093,7 +1096,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
       ok.stderr,
       /\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} I \| warning: ignoring ServerName for user-provided CA for backwards compatibility is deprecated\nI\d{4} [\d:.]+ +\d+ main\.go:244\] Created subnet manager: /,
     );
-    assert.deepEqual(startupSequence(ok.lines), startupSequence(await fixtureLines('53-tls-hostgw-flanneld-h21.log')));
+    await sameStartup(() => ok.lines, await fixtureLines('53-tls-hostgw-flanneld-h21.log'));
     assert.equal((await v2Leases(prefix))[0]?.value, '{"PublicIP":"10.4.7.21","BackendType":"host-gw"}');
 
     const cases: [string, string[], string][] = [
@@ -1225,7 +1228,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     const lines = (ls: readonly LogLine[]) => ls.map((l) => `${l.sev} ${l.tag}] ${normalise([l.msg])[0]}`);
     assert.deepEqual(lines(f21.lines.slice(0, 11)), lines(observed60.slice(0, 11)));
     assert.deepEqual(lines(f21.lines.slice(11)).sort(), lines(observed60.slice(11)).sort());
-    assert.deepEqual(startupSequence(f22.lines), startupSequence(await fixtureLines('60-vxlan-flanneld-h22.log')));
+    await sameStartup(() => f22.lines, await fixtureLines('60-vxlan-flanneld-h22.log'));
 
     // the device, its address, one neighbour and one fdb entry per peer: as `ip` showed them
     const mac21 = await macOf(pair.h21);
@@ -1323,10 +1326,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
       async () => JSON.stringify(await gwRoutes(pair.h21)) === JSON.stringify(observedGw(0)),
       5000,
     );
-    assert.deepEqual(
-      startupSequence(f21.lines),
-      startupSequence(await fixtureLines('63-vxlan-restart-flanneld-h21.log')),
-    );
+    await sameStartup(() => f21.lines, await fixtureLines('63-vxlan-restart-flanneld-h21.log'));
     assert.equal(await macOf(pair.h21), mac21, 'the existing flannel.1 is reused');
     assert.equal(await pingTtl(pair.pods[21]!, '172.7.22.2'), '62');
 
@@ -1408,10 +1408,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
       [dr],
       (JSON.parse(observed73[0]!) as { gateway?: string }[]).filter((r) => r.gateway !== undefined),
     );
-    assert.deepEqual(
-      startupSequence(fs[0]!.lines),
-      startupSequence(await fixtureLines('72-vxlan-dr-fresh-flanneld-h21.log')),
-    );
+    await sameStartup(() => fs[0]!.lines, await fixtureLines('72-vxlan-dr-fresh-flanneld-h21.log'));
 
     // a neighbour and an fdb entry only for the peer that needs the tunnel; flannel.1 as usual
     const mac31 = await macOf(pair.h31);
@@ -1456,10 +1453,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     );
     await f21.waitLog(/^Route to 172\.7\.22\.0\/24 via 10\.4\.7\.22 dev index \d+ already exists, skipping\.$/, 5000);
     assert.deepEqual(await podRoutes(pair.h21), [dr]);
-    assert.deepEqual(
-      startupSequence(f21.lines),
-      startupSequence(await fixtureLines('90-back-to-hostgw-flanneld-h21.log')),
-    );
+    await sameStartup(() => f21.lines, await fixtureLines('90-back-to-hostgw-flanneld-h21.log'));
     // as observed: flannel.1 stays, subnet.env back to the interface's MTU
     const observed90 = await readFile(join(FIXTURES, '90-back-to-hostgw.txt'), 'utf8');
     assert.match(observed90, /--- h21 flannel\.1 still present\?\nflannel\.1 +UNKNOWN/);
@@ -1520,18 +1514,15 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     await f21.waitLog(/^Found network config - Backend type: host-gw$/, 2500);
     await f21.waitLog(/^Waiting for 22h59m5\d\.\d+s to renew lease$/);
     const noFetchErrors = (ls: readonly LogLine[]) => ls.filter((l) => !/^Couldn't fetch/.test(l.msg));
-    assert.deepEqual(
-      startupSequence(noFetchErrors(f21.lines)),
-      startupSequence(noFetchErrors(await fixtureLines('v0.20.2-10-noconfig-flanneld-h21.log'))),
+    await sameStartup(
+      () => noFetchErrors(f21.lines),
+      noFetchErrors(await fixtureLines('v0.20.2-10-noconfig-flanneld-h21.log')),
     );
     let f22 = new Flanneld(pair.h22, d(22), nodeArgs(22, prefix, ['--ip-masq', '--iptables-resync=1']), { bin });
     await f22.waitLog(/^Subnet added: 172\.7\.21\.0\/24 via 10\.4\.7\.21$/);
     await f21.waitLog(/^Subnet added: 172\.7\.22\.0\/24 via 10\.4\.7\.22$/);
     const noMasqLine = (ls: readonly LogLine[]) => ls.filter((l) => l.msg !== 'Setting up masking rules');
-    assert.deepEqual(
-      startupSequence(noMasqLine(f22.lines)),
-      startupSequence(await fixtureLines('v0.20.2-12-hostgw-nomasq-flanneld-h22.log')),
-    );
+    await sameStartup(() => noMasqLine(f22.lines), await fixtureLines('v0.20.2-12-hostgw-nomasq-flanneld-h22.log'));
 
     // the leases: v3 keys only, values byte for byte, each on a grant of its own (TTL 24 h)
     const observed12 = await readFile(join(FIXTURES, 'v0.20.2-12-hostgw-nomasq-etcd.txt'), 'utf8');
@@ -1654,10 +1645,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     // a restart puts the same key on a NEW grant; the old grant stays, without keys
     f22 = new Flanneld(pair.h22, d(22), nodeArgs(22, prefix), { bin });
     await f22.waitLog(/^Waiting for /);
-    assert.deepEqual(
-      startupSequence(f22.lines),
-      startupSequence(await fixtureLines('v0.20.2-17-restart-h22-flanneld.log')),
-    );
+    await sameStartup(() => f22.lines, await fixtureLines('v0.20.2-17-restart-h22-flanneld.log'));
     const after = (await v3Get(fakeKey(22)))[0]!;
     assert.notEqual(after.lease, before.lease);
     assert.equal(after.version, before.version + 1);
@@ -1686,10 +1674,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
       onlink,
       (JSON.parse(observed41[0]!) as { gateway?: string }[]).find((r) => r.gateway !== undefined),
     );
-    assert.deepEqual(
-      startupSequence(v21.lines),
-      startupSequence(await fixtureLines('v0.20.2-40-vxlan-flanneld-h21.log')),
-    );
+    await sameStartup(() => v21.lines, await fixtureLines('v0.20.2-40-vxlan-flanneld-h21.log'));
     const mac = { 21: await macOf(pair.h21), 22: await macOf(pair.h22) };
     await waitFor(
       'both vxlan leases',

@@ -1,6 +1,6 @@
 // Issue 11 on one lab after the runbook, etcd and the node's network under faults: 2 of 3
 // members frozen is "could not check" for every step, within seconds, naming every endpoint,
-// and nothing is mended from a stale answer (item 2); all 3 down is exit 3 in under 8 s with
+// and nothing is mended from a stale answer (item 2); all 3 down is exit 3 within the 6 s etcd budget past start-up, with
 // nothing removed; etcd prefixes are checked and the status prefix never overlaps flannel's
 // (5); an etcd API the cluster's flannel does not read is refused without --force (6); a
 // failing --fix still reports, re-checks, writes the textfile and publishes (7); snat-fix
@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from '
 import { join } from 'node:path';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
 import { runbookWithScripts, runStep, type StepName, writeClusterFile } from '../../lab/runbook-steps.ts';
+import { ETCD_REQUEST_BUDGET_MS } from '../../lib/host/etcd.ts';
 import { comparableSave } from '../../lib/model/iptables.ts';
 import { etcdKeys, fileTree, nodeState, dockerMasqBack } from './node-state.ts';
 import { etcdMembers, freeze, onFullDisk, stepPath, Tally, thaw, waitEtcdHealthy } from './faults-support.ts';
@@ -116,7 +117,7 @@ describe('issue 11: etcd and the network under faults (quorum, outage, prefixes,
     assert.equal(back.status, 0, back.stdout);
   });
 
-  test('etcd fully down: exit 3 in under 8 s, nothing removed (routes, rules, files)', async () => {
+  test('etcd fully down: exit 3 within the etcd budget past start-up (6.4 s idle), nothing removed (routes, rules, files)', async () => {
     const before = await localState(h21);
     const members = etcdMembers(lab);
     freeze(members);
@@ -126,9 +127,18 @@ describe('issue 11: etcd and the network under faults (quorum, outage, prefixes,
         ['verify-ping', []],
       ] as [StepName, string[]][])
         await tally.case('fault', `etcd fully down: ${step} ${extra.join(' ')}`, async () => {
+          // The promise is the etcd budget past the step's own start-up: a bound on the clock
+          // alone failed on a loaded CI (8029 ms, three test files at once, a cold tsx start),
+          // so the start-up (`--help`: the same imports) is measured now, under the same load.
+          // Idle: 6.4 s in all, 0.4 s of it start-up (README).
+          const startUp = await timed(() => runStep(lab, h21, step, ['--help']));
+          assert.equal(startUp.status, 0, startUp.stderr);
           const r = await timed(() => runStep(lab, h21, step, ['--cluster', cluster, ...extra]));
           assert.equal(r.status, 3, r.stdout + r.stderr);
-          assert.ok(r.ms < 8000, `${step}: ${r.ms} ms`);
+          assert.ok(
+            r.ms - startUp.ms < ETCD_REQUEST_BUDGET_MS + 1000,
+            `${step}: ${r.ms} ms, ${startUp.ms} ms of it start-up; etcd's budget ${ETCD_REQUEST_BUDGET_MS} ms`,
+          );
           assert.match(r.stdout + r.stderr, /no endpoint answered: .*no answer within \d+ ms/);
         });
     } finally {

@@ -882,10 +882,9 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
 
     // a route to a lease's subnet via another gateway is replaced; the expired lease's route goes
     await sh(['ip', '-n', pair.h21, 'route', 'add', '172.7.98.0/24', 'via', '10.4.7.99', 'dev', 'eth0']);
-    await v2('PUT', `${prefix}/subnets/172.7.98.0-24`, {
-      value: '{"PublicIP":"10.4.7.98","BackendType":"host-gw"}',
-      ttl: '6',
-    }); // long enough to see the route under load
+    // no TTL until the route is seen (CI under load once saw a 6 s lease expire first), then a
+    // TTL refresh, which etcd tells no watcher: the next event is the expiry
+    await v2('PUT', `${prefix}/subnets/172.7.98.0-24`, { value: '{"PublicIP":"10.4.7.98","BackendType":"host-gw"}' });
     const replacing = await f21.waitLog(/^Replacing existing route /);
     assert.equal(replacing.sev, 'W');
     assert.match(
@@ -895,6 +894,7 @@ describe('flanneld stand-in (v0.11.0 with etcd v2, v0.20.2 with etcd v3; host-gw
     assert.deepEqual(await gwRoutes(pair.h21), [
       { dst: '172.7.98.0/24', gateway: '10.4.7.98', dev: 'eth0', flags: [] },
     ]);
+    await v2('PUT', `${prefix}/subnets/172.7.98.0-24`, { refresh: 'true', prevExist: 'true', ttl: '1' });
     await f21.waitLog(/^Subnet removed: 172\.7\.98\.0\/24$/, 12_000);
     await waitFor("the expired lease's route gone", async () => (await gwRoutes(pair.h21)).length === 0, 2000);
 

@@ -268,7 +268,7 @@ function machine(commit: string, loadStart: number, otherLabs: string[]): Machin
 }
 
 /** The measurements, on one lab whose runbook has run. */
-class Bench {
+export class Bench {
   readonly node: LabNode;
   readonly peer: LabNode;
   readonly scratch: string;

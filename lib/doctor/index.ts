@@ -67,7 +67,9 @@ export function diagnose(
   probes: DoctorProbes,
 ): Finding[] {
   const e = ctx.expect;
-  const log = probes.log.ok ? analyseFlanneldLog(probes.log.value, obs.at) : undefined;
+  const state = obs.supervisor.ok ? obs.supervisor.value?.state : undefined;
+  const restarting = state === 'STARTING' || state === 'BACKOFF';
+  const log = probes.log.ok ? analyseFlanneldLog(probes.log.value, obs.at, { restarting }) : undefined;
   const found: Finding[] = [];
   const base = {
     ctx,

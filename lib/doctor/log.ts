@@ -98,8 +98,18 @@ function splitRuns(all: readonly string[], now: Date): LogRun[] {
   });
 }
 
-/** What flanneld's log says now: every run, and of the last run only errors that still go on. */
-export function analyseFlanneldLog(text: string, now: Date, freshSeconds = 60): FlanneldLogState {
+/**
+ * What flanneld's log says now: every run, and of the last run only errors that still go on.
+ * `restarting` (supervisord's STARTING or BACKOFF): the last run may have just begun and said
+ * nothing yet, so when it has logged no fatal line, the fatal line that ended the run before
+ * it is current: that is why it is being restarted.
+ */
+export function analyseFlanneldLog(
+  text: string,
+  now: Date,
+  opts: { freshSeconds?: number; restarting?: boolean } = {},
+): FlanneldLogState {
+  const freshSeconds = opts.freshSeconds ?? 60;
   const all = text.split('\n').filter((l) => l.trim() !== '');
   const runs = splitRuns(all, now);
   const lines = runs.at(-1)?.lines ?? [];
@@ -134,5 +144,7 @@ export function analyseFlanneldLog(text: string, now: Date, freshSeconds = 60): 
   });
   // a repeating error followed by a success is over
   for (const id of current.keys()) if (REPEATING.has(id) && lastSuccess > seenAt.get(id)!) current.delete(id);
+  const died = runs.at(-2)?.end;
+  if (opts.restarting && died && !runs.at(-1)?.end && lastSuccess < 0) current.set(died.known.id, died);
   return { lines, runs, recentEtcdErrors: [...recent.values()], current, routeErrors, takeovers };
 }

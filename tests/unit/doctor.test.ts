@@ -878,6 +878,21 @@ const CASES: Case[] = [
     explains: ['flanneld.running', 'flanneld.flags'],
   },
   {
+    id: 'iface.public-ip-mismatch',
+    name: 'the same while supervisord restarts it (STARTING): the run that died says why, the new one has said nothing yet',
+    // CI saw doctor run in that instant and say "flanneld.stopped: flanneld-7-21 is STARTING",
+    // "stopped by hand": the NAT line was the last run's, and only the current run was read
+    break: (s) => {
+      s.flanneldSh = renderFlanneldSh({ ...s.e.flanneld, publicIp: Ip4.parse('10.4.7.99') });
+      s.supervisor = 'STARTING';
+      s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
+      s.log += `${glog(AT, 'E', 'main.go:281', "Error fetching backend: your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend")}\n`;
+      s.log += `${glog(new Date(AT.getTime() + 1000), 'I', 'main.go:527', 'Using interface with name eth0 and address 10.4.7.21')}\n`;
+    },
+    fix: `${S}/start.ts ${NODE}`,
+    explains: ['flanneld.running', 'flanneld.flags'],
+  },
+  {
     id: 'config.invalid',
     name: 'SubnetLen too large for the network: one finding covering every check the config blocks',
     break: (s) => {
@@ -1148,6 +1163,17 @@ describe('doctor: diagnose', () => {
       findings.filter((f) => f.kind === 'problem').map((f) => f.id),
       ['flanneld.stopped'],
     );
+  });
+
+  test('STARTING with no known fatal line: flanneld.stopped says supervisord is restarting it, not "stopped by hand"', () => {
+    const s = healthy();
+    s.supervisor = 'STARTING';
+    s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
+    const { findings } = examine(s);
+    const stopped = findings.find((f) => f.id === 'flanneld.stopped');
+    assert.ok(stopped, findings.map((f) => f.id).join(', '));
+    assert.match(stopped.cause, /^supervisord is restarting it: it has not stayed up for startsecs/);
+    assert.doesNotMatch(stopped.cause, /by hand/);
   });
 
   test('vxlan.directrouting-mismatch: DirectRouting in the config, the running flanneld started without it', () => {

@@ -28,9 +28,11 @@ export const flanneldRules: DoctorRule = {
         ],
         cause: fatal.length
           ? fatal.map((x) => x.known.meaning).join('; ')
-          : sup
-            ? 'stopped by hand (supervisorctl stop), or it gave up after startretries'
-            : 'runbook step 4 (start) was never run on this node',
+          : sup?.state === 'STARTING' || sup?.state === 'BACKOFF'
+            ? `supervisord is restarting it: it has not stayed up for startsecs; the end of ${p.logFile} says why it exits`
+            : sup
+              ? 'stopped by hand (supervisorctl stop), or it gave up after startretries'
+              : 'runbook step 4 (start) was never run on this node',
         fix: sup ? s.supervisorctl('start') : T('start'),
         ...(fatal.length && { then: fatal.map((x) => x.known.fix).join('; ') }),
         checks: ['flanneld.running', 'flanneld.healthz'],

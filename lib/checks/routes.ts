@@ -88,11 +88,15 @@ function nextHopsCheck(ctx: CheckContext): Check<NextHopsDetail> {
   const arp = ctx.obs.files.arp;
   if (arp === undefined)
     return ok<NextHopsDetail>(ROUTES_NEXT_HOPS.id, 'no /proc/net/arp to read (not checked)', { checked: 0, dead: [] });
-  const entries = parseProcNetArp(arp).filter((x) => x.dev === e.iface);
+  // per address: is any of its entries on the iface resolved? (a lookup per peer, not a scan)
+  const resolved = new Map<string, boolean>();
+  for (const x of parseProcNetArp(arp)) {
+    if (x.dev === e.iface) resolved.set(x.ip, (resolved.get(x.ip) ?? false) || arpResolved(x));
+  }
   const hops = nextHops(ctx);
-  const known = hops.filter((h) => entries.some((x) => x.ip === h.ip.toString()));
+  const known = hops.filter((h) => resolved.has(h.ip.toString()));
   const dead = known
-    .filter((h) => !entries.some((x) => x.ip === h.ip.toString() && arpResolved(x)))
+    .filter((h) => !resolved.get(h.ip.toString()))
     .map((h) => ({ ip: h.ip.toString(), subnet: h.subnet, dev: e.iface }));
   const detail = { checked: known.length, dead };
   return dead.length

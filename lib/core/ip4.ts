@@ -23,6 +23,8 @@ function dottedQuad(text: string): number {
 
 /** An IPv4 address held as an unsigned 32-bit number. */
 export class Ip4 {
+  /** toString's answer, made once (values are immutable; a # field is no property: deepEqual and JSON ignore it) */
+  #text: string | undefined;
   private constructor(readonly value: number) {}
 
   static fromNumber(n: number): Ip4 {
@@ -41,8 +43,11 @@ export class Ip4 {
   }
 
   toString(): string {
-    const v = this.value;
-    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+    if (this.#text === undefined) {
+      const v = this.value;
+      this.#text = `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+    }
+    return this.#text;
   }
 
   equals(o: Ip4): boolean {
@@ -60,6 +65,7 @@ function maskOf(prefix: number): number {
 
 /** An IPv4 network `ip/prefix`. `ip` may have host bits set (`172.7.21.1/24`), see network(). */
 export class Ip4Net {
+  #text: string | undefined;
   private constructor(
     readonly ip: Ip4,
     readonly prefix: number,
@@ -96,9 +102,10 @@ export class Ip4Net {
     const example = '172.7.21.0-24';
     const m = typeof text === 'string' ? /^(\d+\.\d+\.\d+\.\d+)-(\d{1,2})$/.exec(text) : null;
     if (!m) throw invalid(field, text, 'must be a subnet written as ADDR-PREFIX', example);
-    if (!Ip4.isValid(m[1]!)) throw invalid(field, text, `"${m[1]}" is not an IPv4 address`, example);
+    const n = dottedQuad(m[1]!);
+    if (n < 0) throw invalid(field, text, `"${m[1]}" is not an IPv4 address`, example);
     if (Number(m[2]) > 32) throw invalid(field, text, 'prefix must be 0-32', example);
-    const net = new Ip4Net(Ip4.parse(m[1]!, field), Number(m[2]));
+    const net = new Ip4Net(Ip4.fromNumber(n), Number(m[2]));
     if (!net.isNetwork()) {
       throw invalid(field, text, `host bits are set (the network is ${net.network()})`, net.network().toLeaseKey());
     }
@@ -110,7 +117,8 @@ export class Ip4Net {
   }
 
   toString(): string {
-    return `${this.ip}/${this.prefix}`;
+    if (this.#text === undefined) this.#text = `${this.ip}/${this.prefix}`;
+    return this.#text;
   }
 
   get mask(): number {
@@ -119,6 +127,8 @@ export class Ip4Net {
 
   /** The network address with host bits cleared: 172.7.21.1/24 -> 172.7.21.0/24. */
   network(): Ip4Net {
+    // a network already: itself (immutable), no new object
+    if (this.isNetwork()) return this;
     return new Ip4Net(Ip4.fromNumber(this.ip.value & this.mask), this.prefix);
   }
 
@@ -161,7 +171,7 @@ export class Ip4Net {
 
   /** Same network and prefix (host bits ignored). */
   equals(other: Ip4Net): boolean {
-    return this.prefix === other.prefix && this.network().ip.equals(other.network().ip);
+    return this.prefix === other.prefix && ((this.ip.value ^ other.ip.value) & this.mask) >>> 0 === 0;
   }
 
   /** Same address and prefix, host bits included. */

@@ -748,18 +748,30 @@ function flowParts(r: Rule): { readonly matches: readonly string[]; readonly tar
   return p;
 }
 
+/** A table's chains by name, made once per table (looked up per rule per flow). */
+const chainMaps = new WeakMap<Table, ReadonlyMap<string, Chain>>();
+function chainsOf(table: Table): ReadonlyMap<string, Chain> {
+  let m = chainMaps.get(table);
+  if (!m) {
+    m = new Map(table.chains.map((c) => [c.name, c]));
+    chainMaps.set(table, m);
+  }
+  return m;
+}
+
 function walkFlow(table: Table, chain: Chain, flow: PodFlow, seen: ReadonlySet<string>): Walked {
   const partial: Rule[] = [];
   if (seen.has(chain.name)) return { partial };
-  const inner = new Set([...seen, chain.name]);
+  let inner: Set<string> | undefined; // made only when a jump is followed
   for (const r of chain.rules) {
     const parts = flowParts(r);
     if (!parts) continue;
     const { target, matches } = parts;
     const m = ruleMatchesFlow(matches, flow);
     if (m === 'no') continue;
-    const sub = table.chains.find((c) => c.name === target);
-    if (sub && !TERMINAL.has(target)) {
+    const sub = TERMINAL.has(target) ? undefined : chainsOf(table).get(target);
+    if (sub) {
+      inner ??= new Set([...seen, chain.name]);
       const w = walkFlow(table, sub, flow, inner);
       partial.push(...w.partial);
       // a RETURN in the user chain sends the packet back here, to the next rule

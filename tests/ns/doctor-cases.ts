@@ -686,13 +686,13 @@ export const HOSTGW_CASES: readonly NsCase[] = [
     title:
       'the lease deleted while flanneld runs: doctor while supervisord restarts it (STARTING) names the revocation, start waits',
     async break(c) {
-      // a startsecs long enough to look while STARTING
-      await c.sh(c.h21, `${S('start')} ${c.clusterArgs(c.h21).join(' ')} --startsecs 8`);
+      // a startsecs long enough to look while STARTING (drift and doctor, two cold starts under load)
+      await c.sh(c.h21, `${S('start')} ${c.clusterArgs(c.h21).join(' ')} --startsecs 20`);
       await c.lab.etcdctl(['rm', leaseKey(c.h21.subnet)], { api: 2 });
       await c.waitFor('the restart', async () => (await state(c, c.h21)) === 'STARTING');
     },
     drift: { exit: 1, checks: ['flanneld.running'] },
-    // STARTING lasts 8 s: each mode's doctor and fix get a revocation of their own
+    // STARTING lasts 20 s: each mode's doctor and fix get a revocation of their own
     again: true,
     async verify(c) {
       // over: a note, read across the restart (and from the rotated file: supervisord's .1)

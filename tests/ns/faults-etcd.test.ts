@@ -96,6 +96,19 @@ describe('issue 11: etcd and the network under faults (quorum, outage, prefixes,
       ['doctor', []],
       ['etcd-config', []],
     ];
+    // each step's own start-up (`--help`), three at a time as below, under the same load: the
+    // bound is past it (a clock-only bound failed on a loaded CI for etcd fully down)
+    const startUps: number[] = [];
+    for (let i = 0; i < steps.length; i += 3)
+      startUps.push(
+        ...(await Promise.all(
+          steps.slice(i, i + 3).map(async ([step]) => {
+            const r = await timed(() => runStep(lab, h21, step, ['--help']));
+            assert.equal(r.status, 0, r.stderr);
+            return r.ms;
+          }),
+        )),
+      );
     freeze(members);
     const results: { status: number; stdout: string; stderr: string; ms: number }[] = [];
     try {
@@ -124,7 +137,7 @@ describe('issue 11: etcd and the network under faults (quorum, outage, prefixes,
       await tally.case('fault', `2 of 3 etcd members frozen: ${step} ${extra.join(' ')}`, () => {
         const r = results[i]!;
         assert.equal(r.status, 3, `${step} ${extra}: ${r.stdout}${r.stderr}`);
-        assert.ok(r.ms < 10_000, `${step}: ${r.ms} ms`);
+        assert.ok(r.ms - startUps[i]! < 10_000, `${step}: ${r.ms} ms, ${startUps[i]} ms of it start-up`);
         const said = r.stdout + r.stderr;
         for (const ep of lab.etcd.endpoints.map((e) => e.replace('https://', '')))
           assert.ok(said.includes(ep), `${step} ${extra} names ${ep}: ${said}`);

@@ -7,6 +7,7 @@
 // nothing, a held lock skips at once, and of 10 concurrent `drift --fix` exactly one mends (8).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -397,7 +398,11 @@ describe("issue 11: the node's files under faults (full disk, planted links, kil
     await tally.case('fault', 'a lock held by a live process', async () => {
       const holder = spawnOwn(['flock', '-n', lockFile, 'sleep', '30']);
       started.push(holder);
-      await sleep(300);
+      // until flock(1) holds it (a fixed 300 ms could pass before it did, under load)
+      for (let i = 0; spawnSync('flock', ['-n', lockFile, 'true']).status === 0; i++) {
+        assert.ok(i < 200, 'the holder never took the lock');
+        await sleep(50);
+      }
       const t0 = Date.now();
       const r = await runIn(lab, h21, [DIST_DRIFT, '--cluster', cluster]);
       assert.equal(r.status, 0);

@@ -58,7 +58,7 @@ class Flanneld {
     this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
     running.add(this);
   }
-  waitLog(re: RegExp, timeoutMs = 5000): Promise<string> {
+  waitLog(re: RegExp, timeoutMs = 30_000): Promise<string> {
     return waitFor(
       `${re} (stderr so far:\n${this.stderr.slice(-1200)})`,
       async () => this.stderr.split('\n').find((l) => re.test(l)),

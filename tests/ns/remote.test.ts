@@ -117,7 +117,7 @@ describe('remote mode: the runbook and drift from a control host over ssh', { sk
       gone.stderr.trim(),
       /^drift: .*root@10\.4\.7\.99.*cannot connect over ssh: ssh: connect to host 10\.4\.7\.99/,
     );
-    assert.ok(ms < 10_000, `${ms} ms`);
+    assert.ok(ms < 20_000, `${ms} ms`); // ARP gives up in about 3 s; the rest is start-up under load
   });
 
   test('install and certs over ssh plan what they plan on the node itself (--dry-run, fresh nodes)', async () => {

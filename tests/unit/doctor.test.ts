@@ -266,6 +266,14 @@ interface Case {
   readonly exit?: 1 | 3;
 }
 
+/** flanneld.sh with a --public-ip not on eth0: the run died on host-gw's NAT refusal; supervisord in `state`. */
+function diedOnNat(s: State, state: ProcessState): void {
+  s.flanneldSh = renderFlanneldSh({ ...s.e.flanneld, publicIp: Ip4.parse('10.4.7.99') });
+  s.supervisor = state;
+  s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
+  s.log += `${glog(AT, 'E', 'main.go:281', "Error fetching backend: your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend")}\n`;
+}
+
 const CASES: Case[] = [
   {
     id: 'config.written-v3',
@@ -868,12 +876,7 @@ const CASES: Case[] = [
   {
     id: 'iface.public-ip-mismatch',
     name: 'flanneld.sh names a --public-ip not on eth0: host-gw refuses (the NAT line)',
-    break: (s) => {
-      s.flanneldSh = renderFlanneldSh({ ...s.e.flanneld, publicIp: Ip4.parse('10.4.7.99') });
-      s.supervisor = 'BACKOFF';
-      s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
-      s.log += `${glog(AT, 'E', 'main.go:281', "Error fetching backend: your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend")}\n`;
-    },
+    break: (s) => diedOnNat(s, 'BACKOFF'),
     fix: `${S}/start.ts ${NODE}`,
     explains: ['flanneld.running', 'flanneld.flags'],
   },
@@ -883,10 +886,7 @@ const CASES: Case[] = [
     // CI saw doctor run in that instant and say "flanneld.stopped: flanneld-7-21 is STARTING",
     // "stopped by hand": the NAT line was the last run's, and only the current run was read
     break: (s) => {
-      s.flanneldSh = renderFlanneldSh({ ...s.e.flanneld, publicIp: Ip4.parse('10.4.7.99') });
-      s.supervisor = 'STARTING';
-      s.healthz = { ok: false, error: 'healthz on 127.0.0.1:2401: connection refused' };
-      s.log += `${glog(AT, 'E', 'main.go:281', "Error fetching backend: your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend")}\n`;
+      diedOnNat(s, 'STARTING');
       s.log += `${glog(new Date(AT.getTime() + 1000), 'I', 'main.go:527', 'Using interface with name eth0 and address 10.4.7.21')}\n`;
     },
     fix: `${S}/start.ts ${NODE}`,

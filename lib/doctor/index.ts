@@ -25,7 +25,7 @@ import { shellLine } from '../core/command.ts';
 import { deriveContext } from '../checks/context.ts';
 import type { Check } from '../checks/types.ts';
 import type { DoctorProbes, NodeObservation } from '../host/observe.ts';
-import { supervisorctlArgv } from '../model/supervisor.ts';
+import { isRestarting, supervisorctlArgv } from '../model/supervisor.ts';
 import { toolkitCommand } from './commands.ts';
 import { analyseFlanneldLog } from './log.ts';
 import { configRules } from './rules/config.ts';
@@ -67,8 +67,7 @@ export function diagnose(
   probes: DoctorProbes,
 ): Finding[] {
   const e = ctx.expect;
-  const state = obs.supervisor.ok ? obs.supervisor.value?.state : undefined;
-  const restarting = state === 'STARTING' || state === 'BACKOFF';
+  const restarting = isRestarting(obs.supervisor.ok ? obs.supervisor.value?.state : undefined);
   const log = probes.log.ok ? analyseFlanneldLog(probes.log.value, obs.at, { restarting }) : undefined;
   const found: Finding[] = [];
   const base = {

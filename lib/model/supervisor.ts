@@ -35,6 +35,11 @@ export function isUp(state: ProcessState): boolean {
   return state === 'RUNNING' || state === 'STARTING';
 }
 
+/** States in which supervisord is (re)starting the program: its last run may have just died. */
+export function isRestarting(state: ProcessState | undefined): boolean {
+  return state === 'STARTING' || state === 'BACKOFF';
+}
+
 // Lines supervisorctl prints instead of a status table (supervisorctl.py: upcheck and main).
 const DOWN = [
   { re: /^(\S+) no such file$/, why: 'supervisord is not running (its socket does not exist)' },

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { createLab, type Lab, type LabNode } from '../../lab/lab.ts';
 import { CHECK_IDS } from '../../lib/checks/index.ts';
 import { nodeArgs, runStep, runbookWithScripts, writeClusterFile } from '../../lab/runbook-steps.ts';
-import { nodeState } from './node-state.ts';
+import { dockerMasqBack, nodeState } from './node-state.ts';
 
 process.env.SHLVL ??= '1';
 const execFileP = promisify(execFile);
@@ -180,20 +180,7 @@ describe('drift', { skip: notRoot }, () => {
   });
 
   test("Docker's MASQUERADE rule back (dockerd restart): iptables.docker-masq; --fix removes it in one iptables-restore and persists", async () => {
-    await lab.exec(h21.netns, [
-      'iptables',
-      '-t',
-      'nat',
-      '-I',
-      'POSTROUTING',
-      '-s',
-      '172.7.21.0/24',
-      '!',
-      '-o',
-      'docker0',
-      '-j',
-      'MASQUERADE',
-    ]);
+    await dockerMasqBack(lab, h21);
     const j = await driftJson(h21);
     assert.equal(j.status, 1);
     assert.deepEqual(bad(j), ['iptables.docker-masq', 'iptables.persisted']);

@@ -3,6 +3,7 @@
 import { finding, type DoctorRule, type Finding, type FindingInput } from '../types.ts';
 import { FATAL } from '../log.ts';
 import { coveredBy, wrong } from './common.ts';
+import { isRestarting } from '../../model/supervisor.ts';
 
 export const flanneldRules: DoctorRule = {
   name: 'flanneld',
@@ -28,7 +29,7 @@ export const flanneldRules: DoctorRule = {
         ],
         cause: fatal.length
           ? fatal.map((x) => x.known.meaning).join('; ')
-          : sup?.state === 'STARTING' || sup?.state === 'BACKOFF'
+          : isRestarting(sup?.state)
             ? `supervisord is restarting it: it has not stayed up for startsecs; the end of ${p.logFile} says why it exits`
             : sup
               ? 'stopped by hand (supervisorctl stop), or it gave up after startretries'

@@ -9,6 +9,7 @@ import { finding, type DoctorRule, type Finding, type FindingInput } from '../ty
 import { deleteKeyCommand } from '../commands.ts';
 import type { LogRun } from '../log.ts';
 import { leaseLine, parseEnv, wrong } from './common.ts';
+import { isRestarting } from '../../model/supervisor.ts';
 
 /** How long ago a revocation still gets a note when everything is fine again. */
 const REVOKED_NOTE_S = 3600;
@@ -85,7 +86,7 @@ export const leaseLifeRules: DoctorRule = {
     for (let i = runs.length - 1; i >= 0; i--) {
       const r = runs[i]!;
       // the newest run still being started by supervisord: not an end yet
-      if (i === runs.length - 1 && !r.end && (sup?.state === 'STARTING' || sup?.state === 'BACKOFF')) continue;
+      if (i === runs.length - 1 && !r.end && isRestarting(sup?.state)) continue;
       const inWindow = r.startedAt && (o.at.getTime() - r.startedAt.getTime()) / 1000 <= LOOP_WINDOW_S;
       if (!inWindow || r.end?.known.id !== 'healthz-port-busy') break;
       recent.unshift(r);
